@@ -141,7 +141,8 @@ export class AlmaSchema {
       if (doc.validate(this.xsd)) break;
       const errors = doc.validationErrors;
       for (const e of errors) {
-        const message = cleanMessage(e.message);
+        let message = cleanMessage(e.message);
+        if (e.code === XML_SCHEMAV_CVC_ELT_1 && this.declaresUsers) message += ' (the root element of an Alma users file is <users>)';
         const key = `${e.line}\u0000${message}`;
         if (seen.has(key)) continue;
         seen.add(key);
@@ -326,6 +327,7 @@ export function cleanMessage(raw: string): string {
   let message = raw.replace(/\s+/g, ' ').trim();
   message = message.replace(/\[facet '\w+'\] /, '');
   message = message.replace(/The value has a length of '0'; this underruns the allowed minimum length of '1'\./, 'The value is empty; leave the element out instead of writing it empty.');
+  message = message.replace(/^(Element '[^']+'(?:, attribute '[^']+')?): '' is not a valid value of the atomic type '([^']+)'\./, "$1: The value is empty, which is not a valid $2; leave it out instead of writing it empty.");
   const stray = /^Element '([\w.-]+)': This element is not expected\./.exec(message);
   if (stray && LEFT_OUT[stray[1]!]) message += ` (not in an Alma SIS load file: ${LEFT_OUT[stray[1]!]})`;
   if (/is not accepted by the pattern '\\d\{4\}-\\d\{2\}-\\d\{2\}'/.test(message)) message += ' (a date must be YYYY-MM-DD, without time zone)';

@@ -1,0 +1,205 @@
+// `sis2alma validate FILE...`: checks Alma user XML files (or the zips delivered to Alma) against
+// the project's XSD or an institution's own, and says for each problem the file, line and user.
+// It works on any users file, not only ours, so that a library can check a file before Alma's
+// SIS load sees it.
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import yauzl from 'yauzl';
+import type { Argv, CommandModule } from 'yargs';
+import { EXIT_CODES } from '../errors.js';
+import { maskId } from '../log.js';
+import { AlmaSchema, type XmlProblem } from '../validate.js';
+
+export interface ValidateArgs {
+  file: string[];
+  schema?: string;
+  'show-pii'?: boolean;
+  exitCode?: number;
+}
+
+export interface ValidateFilesOptions {
+  /** XSD to check against; default the project's schemas/alma_users.xsd. */
+  schema?: string;
+  /** Show primary ids and values unmasked. */
+  showPii?: boolean;
+  /** Where report lines go (one call per line, without newline); default stdout. */
+  write?: (line: string) => void;
+}
+
+export interface ValidateFilesResult {
+  /** How many files (or zip entries) were checked, and how many of those, or of the files that could not be read, failed. */
+  checked: number;
+  failed: number;
+}
+
+/**
+ * Checks each file and writes the report. A missing or broken XSD throws RunError
+ * ('schema_invalid'); everything wrong with the files themselves is reported, not thrown.
+ */
+export async function validateFiles(files: readonly string[], options: ValidateFilesOptions = {}): Promise<ValidateFilesResult> {
+  const write = options.write ?? ((line: string) => void process.stdout.write(line + '\n'));
+  const schema = AlmaSchema.load(options.schema);
+  const show = (id: string) => (options.showPii ? id : maskId(id));
+  const result: ValidateFilesResult = { checked: 0, failed: 0 };
+
+  const checkXml = (where: string, bytes: Buffer): void => {
+    result.checked++;
+    const report = schema.check(bytes);
+    if (!report.wellFormed) {
+      const p = report.problems[0]!;
+      write(`${where}:${p.line}${p.column ? `:${p.column}` : ''}: not well-formed XML: ${p.message}`);
+      result.failed++;
+      return;
+    }
+    for (const p of report.problems) write(`${where}:${p.line}: ${who(p, show)}: ${maskValue(p, options.showPii)}`);
+    const users = `${report.users.length} ${report.users.length === 1 ? 'user' : 'users'}`;
+    const n = report.problems.length;
+    write(`${where}: ${users}, ${n === 0 ? 'valid' : `${n} ${n === 1 ? 'problem' : 'problems'}`}`);
+    if (n > 0) result.failed++;
+  };
+
+  for (const file of files) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      write(`${file}: cannot read: ${readError(error)}`);
+      result.failed++;
+      continue;
+    }
+    if (isZip(bytes)) {
+      await checkZip(file, bytes, checkXml, write, result);
+    } else if (/\.zip$/i.test(file)) {
+      write(`${file}: not a zip file (it does not start with a zip header)`);
+      result.failed++;
+    } else {
+      checkXml(file, bytes);
+    }
+  }
+  return result;
+}
+
+async function checkZip(
+  file: string,
+  bytes: Buffer,
+  checkXml: (where: string, bytes: Buffer) => void,
+  write: (line: string) => void,
+  result: ValidateFilesResult,
+): Promise<void> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.fromBufferPromise(bytes, { lazyEntries: true });
+  } catch (error) {
+    write(`${file}: not a readable zip file: ${(error as Error).message}`);
+    result.failed++;
+    return;
+  }
+  let xmlEntries = 0;
+  try {
+    for await (const entry of entries(zip)) {
+      if (entry.fileName.endsWith('/') || !/\.xml$/i.test(entry.fileName)) continue;
+      xmlEntries++;
+      const where = `${file}!${entry.fileName}`;
+      let content: Buffer;
+      try {
+        content = await readAll(await zip.openReadStreamPromise(entry));
+      } catch (error) {
+        write(`${where}: cannot read the entry: ${(error as Error).message}`);
+        result.failed++;
+        continue;
+      }
+      checkXml(where, content);
+    }
+  } catch (error) {
+    write(`${file}: not a readable zip file: ${(error as Error).message}`);
+    result.failed++;
+    return;
+  } finally {
+    zip.close();
+  }
+  if (xmlEntries === 0) {
+    write(`${file}: the zip holds no .xml file`);
+    result.failed++;
+  }
+}
+
+/** The zip's entries one at a time (yauzl's lazyEntries protocol as an async iterator). */
+async function* entries(zip: yauzl.ZipFile): AsyncGenerator<yauzl.Entry> {
+  for (;;) {
+    const next = await new Promise<yauzl.Entry | null>((resolve, reject) => {
+      const onEntry = (entry: yauzl.Entry) => done(entry);
+      const onEnd = () => done(null);
+      const onError = (error: Error) => {
+        cleanup();
+        reject(error);
+      };
+      const cleanup = () => {
+        zip.off('entry', onEntry);
+        zip.off('end', onEnd);
+        zip.off('error', onError);
+      };
+      const done = (value: yauzl.Entry | null) => {
+        cleanup();
+        resolve(value);
+      };
+      zip.on('entry', onEntry);
+      zip.on('end', onEnd);
+      zip.on('error', onError);
+      zip.readEntry();
+    });
+    if (next === null) return;
+    yield next;
+  }
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function isZip(bytes: Buffer): boolean {
+  // Local file header, or the end-of-central-directory record of an empty zip.
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && ((bytes[2] === 3 && bytes[3] === 4) || (bytes[2] === 5 && bytes[3] === 6));
+}
+
+function readError(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'it is a folder, not a file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    default:
+      return (error as Error).message;
+  }
+}
+
+function who(p: XmlProblem, show: (id: string) => string): string {
+  if (p.userIndex === undefined) return '-';
+  return p.primary_id !== undefined ? `user ${show(p.primary_id)}` : `user #${p.userIndex + 1} (no primary_id)`;
+}
+
+/** Element values can be patron data (a birth date); attribute values (preferred, segment_type, desc) are not. */
+function maskValue(p: XmlProblem, showPii: boolean | undefined): string {
+  if (showPii || p.value === undefined || p.value === '' || /^Element '[^']+', attribute /.test(p.message)) return p.message;
+  return p.message.split(`'${p.value}'`).join(`'${maskId(p.value)}'`);
+}
+
+export const validateCommand: CommandModule<object, ValidateArgs> = {
+  command: 'validate <file..>',
+  describe: 'Check Alma user XML files (or zips of them) against the users XSD',
+  builder: (yargs: Argv<object>) =>
+    yargs
+      .positional('file', { type: 'string', array: true, demandOption: true, describe: 'An Alma users XML file, or a zip holding such files (every .xml entry is checked)' })
+      .option('schema', { type: 'string', describe: "XSD to check against (default: sis2alma's schemas/alma_users.xsd); e.g. Ex Libris' rest_users.xsd" })
+      .option('show-pii', { type: 'boolean', default: false, describe: 'Show primary ids and values in full instead of masked' })
+      .example('$0 validate out/users-2026-11-21.xml', 'check one file against the project schema')
+      .example('$0 validate out/*.zip --schema ~/alma/rest_users.xsd', "check delivered zips against Ex Libris' own XSD") as unknown as Argv<ValidateArgs>,
+  handler: async (argv) => {
+    const result = await validateFiles(argv.file, { ...(argv.schema !== undefined ? { schema: argv.schema } : {}), showPii: argv['show-pii'] === true });
+    if (result.failed > 0) argv.exitCode = EXIT_CODES.xml_invalid;
+  },
+};
