@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// The command line. Each command lives in src/commands/; this file only registers them and owns
+// the one top-level handler that turns errors into the documented exit codes and one-line
+// messages (never a stack trace, unless SIS2ALMA_DEBUG=1).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { RunError, EXIT_CODES, describeContext } from './errors.js';
+import { TOOL_VERSION } from './paths.js';
+import { commands } from './commands/index.js';
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const parser = yargs(argv)
+    .scriptName('sis2alma')
+    .usage('$0 <command> [options]\n\nTurns SIS/HR CSV exports into Alma user v2 XML, checks them, zips them and delivers them to Alma.')
+    .version(TOOL_VERSION)
+    .strict()
+    .demandCommand(1, 'Name a command: see sis2alma --help.')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((message, error) => {
+      throw error ?? new RunError('usage', message);
+    });
+  for (const command of commands) parser.command(command as never);
+  try {
+    const result = await parser.parseAsync();
+    exitCode = typeof result.exitCode === 'number' ? result.exitCode : 0;
+  } catch (error) {
+    exitCode = reportError(error);
+  }
+  return exitCode;
+}
+
+function reportError(error: unknown): number {
+  if (error instanceof RunError) {
+    const where = describeContext(error.context);
+    process.stderr.write(`sis2alma: ${error.message}${where && !error.message.includes(where) ? ` (${where})` : ''}\n`);
+    if (error.code === 'usage') process.stderr.write('Run sis2alma --help for the commands and their options.\n');
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`sis2alma: internal error: ${message}\n`);
+  if (process.env.SIS2ALMA_DEBUG && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
+  else process.stderr.write('This is a fault of sis2alma, not of your data; set SIS2ALMA_DEBUG=1 to see details.\n');
+  return EXIT_CODES.internal;
+}
+
+main(hideBin(process.argv)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = reportError(error);
+  },
+);

@@ -1,0 +1,10 @@
+// Every command of the CLI, in the order --help lists them. A command handler returns nothing, or
+// sets `argv.exitCode` to end with another code than 0; it throws RunError to stop with a message.
+import type { CommandModule } from 'yargs';
+import { convertCommand } from './convert.js';
+import { validateCommand } from './validate.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Command = CommandModule<object, any>;
+
+export const commands: Command[] = [convertCommand, validateCommand];

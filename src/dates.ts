@@ -1,0 +1,44 @@
+// Dates are handled as Alma writes them, YYYY-MM-DD strings, which compare correctly as text.
+// Arithmetic is done in UTC so that no time zone or daylight-saving change can shift a day.
+
+export type Period = { amount: number; unit: 'day' | 'week' | 'month' | 'year' };
+
+export function toIsoDate(d: Date): string {
+  return d.toISOString().slice(0, 10);
+}
+
+/** The local calendar date of a moment, as the operator's clock shows it. */
+export function localDate(now: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+}
+
+export function parseIsoDate(text: string): Date {
+  const [y, m, d] = text.split('-').map(Number);
+  return new Date(Date.UTC(y!, m! - 1, d!));
+}
+
+/** Adds a period; a month or year added to the 31st (or 29 February) ends on the last day of the target month. */
+export function addPeriod(date: string, { amount, unit }: Period): string {
+  const d = parseIsoDate(date);
+  if (unit === 'day' || unit === 'week') {
+    d.setUTCDate(d.getUTCDate() + amount * (unit === 'week' ? 7 : 1));
+    return toIsoDate(d);
+  }
+  const months = unit === 'year' ? amount * 12 : amount;
+  const day = d.getUTCDate();
+  const target = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, 1));
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
+  target.setUTCDate(Math.min(day, lastDay));
+  return toIsoDate(target);
+}
+
+export function isValidYmd(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
+  const lastDay = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return day <= lastDay;
+}
+
+export function ymd(year: number, month: number, day: number): string {
+  return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+}

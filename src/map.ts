@@ -1,0 +1,454 @@
+// The mapping core: one CSV row in, one Alma user (or the reasons it cannot be one) out.
+// Pure: no files, no clock, no network. The run date comes in as an argument. A mapping is
+// compiled once per input file, against that file's header, so that each row costs only
+// array look-ups.
+import { emptyUser, maxLengthOf, type Address, type AlmaUser, type UserTextField } from './alma.js';
+import type { RowProblem, RowWarning } from './errors.js';
+import { addPeriod, isValidYmd, ymd } from './dates.js';
+import { tableKey } from './mapping/load.js';
+import type { AllowedCodeKind, Condition, DateRule, Mapping, Source, ValueExpr } from './mapping/model.js';
+
+export type MapResult = MappedUser | RejectedRow;
+
+export interface MappedUser {
+  ok: true;
+  user: AlmaUser;
+  /** The rule that chose the user group (its name), or "default". */
+  groupRule: string;
+  warnings: RowWarning[];
+}
+
+export interface RejectedRow {
+  ok: false;
+  /** The primary id when it could be read, for the report. */
+  primary_id?: string;
+  problems: RowProblem[];
+  warnings: RowWarning[];
+  /** For explain: the values that no user group rule maps ("level = XX"). */
+  unmappedGroup?: string;
+}
+
+export interface RowMapper {
+  /** The file's columns that the mapping reads but the header lacks (they read as empty). */
+  readonly absentColumns: string[];
+  map(values: string[]): MapResult;
+  /** Only the primary id, as cheaply as possible (the merge index needs no more). */
+  primaryId(values: string[]): string | undefined;
+}
+
+/** XML 1.0 forbids these characters (C0 controls but tab/LF/CR, U+FFFE/U+FFFF, lone surrogates). */
+const FORBIDDEN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|\p{Cs}/gu;
+const HAS_FORBIDDEN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|\p{Cs}/u;
+
+const TRUE_WORDS = new Set(['y', 'yes', 'true', '1']);
+const FALSE_WORDS = new Set(['n', 'no', 'false', '0']);
+
+const EMAIL = /^[^\s@"(),:;<>[\]\\]+@[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)+$/u;
+
+/** Reads a yes/no value in the forms SIS exports use; undefined when it is neither. */
+export function parseBoolean(text: string): boolean | undefined {
+  const t = text.trim().toLowerCase();
+  if (TRUE_WORDS.has(t)) return true;
+  if (FALSE_WORDS.has(t)) return false;
+  return undefined;
+}
+
+export function isWellFormedEmail(text: string): boolean {
+  return text.length <= 254 && EMAIL.test(text);
+}
+
+class RowContext {
+  problems: RowProblem[] = [];
+  warnings: RowWarning[] = [];
+  constructor(
+    /** The row's cells; replaced by a cleaned copy when a cell holds characters XML forbids. */
+    public values: string[],
+    readonly runDate: string,
+  ) {}
+}
+
+export function compileMapping(mapping: Mapping, header: string[], runDate: string): RowMapper {
+  const index = new Map<string, number>();
+  header.forEach((name, i) => {
+    if (!index.has(name)) index.set(name, i);
+  });
+  const absent = new Set<string>();
+  const col = (name: string): number => {
+    const i = index.get(name);
+    if (i === undefined) {
+      absent.add(name);
+      return -1;
+    }
+    return i;
+  };
+  // Resolve every column reference once, so that evaluating a row is array look-ups only.
+  const columnIndex = new Map<string, number>();
+  const resolve = (name: string) => {
+    if (!columnIndex.has(name)) columnIndex.set(name, col(name));
+  };
+  visitColumns(mapping, resolve);
+
+  const cell = (ctx: RowContext, column: string): string => {
+    const i = columnIndex.get(column) ?? -1;
+    return i < 0 ? '' : (ctx.values[i] ?? '');
+  };
+
+  const evaluate = (expr: ValueExpr, ctx: RowContext, label?: string): string | undefined => {
+    let raw = source(expr.source, ctx, expr);
+    if (raw !== undefined && expr.trim) raw = raw.trim();
+    if (!raw) {
+      if (expr.otherwise) return evaluate(expr.otherwise, ctx, label);
+      if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${nameOf(expr, label)}) is required but empty`, column: expr.columns[0] });
+      return undefined;
+    }
+    if (expr.stripPrefix && raw.startsWith(expr.stripPrefix)) raw = raw.slice(expr.stripPrefix.length);
+    if (expr.case === 'upper') raw = raw.toUpperCase();
+    else if (expr.case === 'lower') raw = raw.toLowerCase();
+    if (expr.boolean) {
+      const b = parseBoolean(raw);
+      if (b === undefined) {
+        ctx.problems.push({ code: 'bad_boolean', message: `Field (${nameOf(expr, label)}) is not a yes/no value: '${raw}' (expected y, yes, true, 1, n, no, false or 0)`, column: expr.columns[0], value: raw });
+        return undefined;
+      }
+      return b ? expr.boolean.true : expr.boolean.false;
+    }
+    if (expr.map) {
+      const mapped = expr.map.entries.get(tableKey(raw));
+      if (mapped !== undefined) raw = mapped;
+      else if (expr.unknown === 'keep') {
+        /* passed unchanged, as the mapping says */
+      } else if (expr.unknown !== undefined) {
+        ctx.warnings.push({ kind: 'unknown_code', message: `Field (${nameOf(expr, label)}) value '${raw}' is not in table ${expr.map.name}; ${expr.unknown} used`, column: expr.columns[0], value: raw });
+        raw = expr.unknown;
+      } else {
+        ctx.problems.push({ code: 'bad_value', message: `Field (${nameOf(expr, label)}) has a value the mapping does not know: '${raw}' (not in table ${expr.map.name})`, column: expr.columns[0], value: raw });
+        return undefined;
+      }
+    }
+    if (expr.dateFormat) {
+      const m = expr.dateFormat.regex.exec(raw);
+      const o = expr.dateFormat.order;
+      const [y, mo, d] = m ? [Number(m[o.year]), Number(m[o.month]), Number(m[o.day])] : [0, 0, 0];
+      if (!m || !isValidYmd(y, mo, d)) {
+        ctx.problems.push({ code: 'bad_date', message: `Field (${nameOf(expr, label)}) is not a date in the form ${expr.dateFormat.pattern}: '${raw}'`, column: expr.columns[0], value: raw });
+        return undefined;
+      }
+      raw = ymd(y, mo, d);
+    }
+    return raw;
+  };
+
+  const source = (s: Source, ctx: RowContext, expr: ValueExpr): string | undefined => {
+    switch (s.kind) {
+      case 'column':
+        for (const column of s.columns) {
+          const v = cell(ctx, column);
+          if (expr.trim ? v.trim() : v) return v;
+        }
+        return undefined;
+      case 'constant':
+        return s.value;
+      case 'template': {
+        // A template with an empty column gives nothing at all, so that "{netid}@example.edu"
+        // never becomes "@example.edu".
+        let out = '';
+        for (const part of s.parts) {
+          if ('text' in part) out += part.text;
+          else if ('runDate' in part) out += ctx.runDate;
+          else {
+            const v = cell(ctx, part.column).trim();
+            if (!v) return undefined;
+            out += v;
+          }
+        }
+        return out;
+      }
+      case 'rules':
+        for (const rule of s.rules) if (holds(rule.when, ctx)) return evaluate(rule.value, ctx);
+        return undefined;
+    }
+  };
+
+  const holds = (conditions: Condition[], ctx: RowContext): boolean => {
+    for (const { column, test } of conditions) {
+      const v = cell(ctx, column).trim();
+      switch (test.kind) {
+        case 'equals':
+          if (!test.values.some((x) => x.toLowerCase() === v.toLowerCase())) return false;
+          break;
+        case 'matches':
+          if (!test.regex.test(v)) return false;
+          break;
+        case 'empty':
+          if ((v === '') !== test.empty) return false;
+          break;
+        case 'in_table':
+          if (!test.table.entries.has(tableKey(v))) return false;
+          break;
+        case 'is': {
+          const b = parseBoolean(v);
+          if (b === undefined) {
+            if (!ctx.problems.some((p) => p.column === column && p.code === 'bad_boolean'))
+              ctx.problems.push({ code: 'bad_boolean', message: `Field (${column}) is not a yes/no value: '${v}' (expected y, yes, true, 1, n, no, false or 0)`, column, value: v });
+            return false;
+          }
+          if (b !== test.is) return false;
+          break;
+        }
+      }
+    }
+    return true;
+  };
+
+  const allowed = (kind: AllowedCodeKind, code: string, ctx: RowContext, column?: string): boolean => {
+    const codes = mapping.allowedCodes[kind];
+    if (!codes || codes.has(code)) return true;
+    ctx.problems.push({ code: 'code_not_allowed', message: `${kind} '${code}' is not one of the codes this Alma has (allowed_codes.${kind})`, column, value: code });
+    return false;
+  };
+
+  /** Sets a text field, holding it to Alma's length limit. */
+  const fit = (field: string, value: string | undefined, expr: ValueExpr | undefined, ctx: RowContext): string | undefined => {
+    if (value === undefined) return undefined;
+    const limit = maxLengthOf(field);
+    if (value.length <= limit) return value;
+    const column = expr?.columns[0];
+    if (expr?.truncate) {
+      ctx.warnings.push({ kind: 'truncated', message: `Field (${column ?? field}) was cut to ${limit} characters for ${field}`, column, value: value.slice(0, 40) });
+      return value.slice(0, limit);
+    }
+    ctx.problems.push({ code: 'too_long', message: `Field (${column ?? field}) is ${value.length} characters; Alma takes at most ${limit} for ${field}`, column, value: value.slice(0, 40) + '...' });
+    return undefined;
+  };
+
+  const pickGroup = (ctx: RowContext): { group?: string; rule: string; unmapped?: string } => {
+    const looked: string[] = [];
+    for (const rule of mapping.userGroup.rules) {
+      for (const c of rule.when) looked.push(c.column);
+      if (!holds(rule.when, ctx)) continue;
+      // A rule whose group comes through a table applies only when the table knows the value;
+      // otherwise the next rule gets its turn.
+      const probe = new RowContext(ctx.values, ctx.runDate);
+      const group = evaluate(rule.group, probe, 'user_group');
+      looked.push(...rule.group.columns);
+      if (group && probe.problems.length === 0) {
+        ctx.warnings.push(...probe.warnings);
+        return { group, rule: rule.name };
+      }
+    }
+    if (mapping.userGroup.default) return { group: mapping.userGroup.default, rule: 'default' };
+    const unique = [...new Set(looked)];
+    const unmapped = unique.map((c) => `${c} = '${cell(ctx, c).trim()}'`).join(', ');
+    return { rule: 'none', unmapped };
+  };
+
+  const dateOf = (rule: DateRule | undefined, ctx: RowContext): string | undefined => {
+    if (!rule) return undefined;
+    let date: string | undefined;
+    switch (rule.kind) {
+      case 'fixed':
+        date = rule.date;
+        break;
+      case 'after_run':
+        date = addPeriod(ctx.runDate, rule);
+        break;
+      case 'column':
+        date = evaluate(rule.value, ctx);
+        break;
+      case 'end_of_year': {
+        const text = cell(ctx, rule.column).trim();
+        if (!text) break;
+        if (!/^\d{4}$/.test(text)) {
+          ctx.problems.push({ code: 'bad_integer', message: `Field (${rule.column}) is not a year: '${text}'`, column: rule.column, value: text });
+          return undefined;
+        }
+        date = `${text}-${rule.monthDay}`;
+        break;
+      }
+      case 'term_calendar':
+        date = rule.terms.find((t) => t.from <= ctx.runDate && ctx.runDate <= t.to)?.expires;
+        break;
+    }
+    return date ?? dateOf(rule.otherwise, ctx);
+  };
+
+  const primaryField = mapping.fields.find((f) => f.field === 'primary_id')!;
+
+  const map = (values: string[]): MapResult => {
+    const ctx = new RowContext(values, runDate);
+    cleanCells(values, header, ctx);
+    const user = emptyUser('');
+    const fields = user as unknown as Record<string, string | undefined>;
+    for (const { field, value } of mapping.fields) {
+      fields[field] = fit(field, evaluate(value, ctx, field), value, ctx);
+    }
+    const primaryColumn = primaryField.value.columns[0];
+    if (!user.primary_id && !ctx.problems.some((p) => p.column === primaryColumn)) {
+      ctx.problems.push({ code: 'missing_value', message: `Field (${primaryColumn ?? 'primary_id'}) is empty: a user needs a primary id`, column: primaryColumn });
+    }
+
+    const { group, rule, unmapped } = pickGroup(ctx);
+    if (group) {
+      if (allowed('user_group', group, ctx)) user.user_group = group;
+    } else {
+      ctx.problems.push({ code: 'no_user_group', message: `No user group rule maps this row (${unmapped})`, value: unmapped });
+    }
+
+    if (user.user_group) {
+      user.expiry_date = dateOf(mapping.expiry.get(user.user_group) ?? mapping.defaultExpiry, ctx);
+      if (user.expiry_date && user.expiry_date < runDate)
+        ctx.warnings.push({ kind: 'expiry_in_past', message: `expiry date ${user.expiry_date} is before the run date ${runDate}`, value: user.expiry_date });
+      if (user.expiry_date && mapping.purgeDaysAfterExpiry !== undefined) user.purge_date = addPeriod(user.expiry_date, { amount: mapping.purgeDaysAfterExpiry, unit: 'day' });
+    }
+
+    for (const spec of mapping.identifiers) {
+      const value = fit('value', evaluate(spec.value, ctx, spec.id_type), spec.value, ctx);
+      if (value) user.user_identifiers.push({ id_type: spec.id_type, value, ...(spec.note ? { note: spec.note } : {}) });
+    }
+    for (const spec of mapping.emails) {
+      const address = evaluate(spec.value, ctx, spec.email_type);
+      if (!address) continue;
+      if (!isWellFormedEmail(address)) {
+        const column = spec.value.columns[0] ?? spec.email_type;
+        if (spec.onInvalid === 'drop') ctx.warnings.push({ kind: 'invalid_email_dropped', message: `Field (${column}) is not a well-formed email address and was left out: '${address}'`, column, value: address });
+        else ctx.problems.push({ code: 'bad_email', message: `Field (${column}) is not a well-formed email address: '${address}'`, column, value: address });
+        continue;
+      }
+      user.contact_info.emails.push({ preferred: spec.preferred, email_address: address, ...(spec.description ? { description: spec.description } : {}), email_types: [spec.email_type] });
+    }
+    for (const spec of mapping.phones) {
+      const number = fit('phone_number', evaluate(spec.value, ctx, spec.phone_type), spec.value, ctx);
+      if (number) user.contact_info.phones.push({ preferred: spec.preferred, ...(spec.preferred_sms ? { preferred_sms: true } : {}), phone_number: number, phone_types: [spec.phone_type] });
+    }
+    for (const spec of mapping.addresses) {
+      const address: Address = { preferred: spec.preferred, address_types: [spec.address_type] };
+      const parts = address as unknown as Record<string, string | undefined>;
+      for (const [part, expr] of Object.entries(spec.parts)) {
+        const v = fit(part, evaluate(expr, ctx, part), expr, ctx);
+        if (v) parts[part] = v;
+      }
+      // An address needs its first line; without it the row simply has no such address.
+      if (address.line1) user.contact_info.addresses.push(address);
+    }
+    for (const spec of mapping.statistics) {
+      const category = evaluate(spec.statistic_category, ctx, 'statistic_category');
+      if (!category || !allowed('statistic_category', category, ctx, spec.statistic_category.columns[0])) continue;
+      user.user_statistics.push({ statistic_category: category, ...(spec.category_type ? { category_type: spec.category_type } : {}), ...(spec.statistic_note ? { statistic_note: spec.statistic_note } : {}) });
+    }
+    for (const spec of mapping.notes) {
+      let text = '';
+      let complete = true;
+      for (const part of spec.note_text) {
+        if ('text' in part) text += part.text;
+        else if ('runDate' in part) text += runDate;
+        else {
+          const v = cell(ctx, part.column).trim();
+          if (!v) complete = false;
+          text += v;
+        }
+      }
+      const fitted = complete ? fit('note_text', text, undefined, ctx) : undefined;
+      if (fitted) user.user_notes.push({ note_type: spec.note_type, note_text: fitted, user_viewable: spec.user_viewable, popup_note: spec.popup_note });
+    }
+
+    enforceAlmaRulesWithinUser(user, ctx.warnings);
+
+    if (ctx.problems.length) return { ok: false, primary_id: user.primary_id || undefined, problems: dedupe(ctx.problems), warnings: ctx.warnings, unmappedGroup: unmapped };
+    return { ok: true, user, groupRule: rule, warnings: ctx.warnings };
+  };
+
+  const primaryId = (values: string[]): string | undefined => {
+    const ctx = new RowContext(values, runDate);
+    const id = evaluate(primaryField.value, ctx, 'primary_id');
+    return ctx.problems.length ? undefined : id?.replace(FORBIDDEN_XML, '') || undefined;
+  };
+
+  return { absentColumns: [...absent], map, primaryId };
+}
+
+/** Removes characters XML 1.0 forbids from every cell (in a copy: the row stays as it came in), with one warning per cell. */
+function cleanCells(values: string[], header: string[], ctx: RowContext): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!HAS_FORBIDDEN_XML.test(v)) continue;
+    const cleaned = v.replace(FORBIDDEN_XML, '');
+    const removed = [...v].filter((ch) => HAS_FORBIDDEN_XML.test(ch));
+    const codes = [...new Set(removed.map((ch) => 'U+' + ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')))];
+    ctx.warnings.push({
+      kind: 'stripped_characters',
+      message: `Field (${header[i] ?? `#${i + 1}`}) had ${removed.length} character(s) that XML cannot carry (${codes.join(', ')}); removed`,
+      column: header[i],
+    });
+    if (ctx.values === values) ctx.values = values.slice();
+    ctx.values[i] = cleaned;
+  }
+}
+
+/**
+ * Alma's rules inside one user: an identifier value may not repeat the primary id or another
+ * identifier of the same user (Alma compares them without case), and at most one address, email
+ * and phone is preferred; when any exist, exactly one is.
+ */
+export function enforceAlmaRulesWithinUser(user: AlmaUser, warnings: RowWarning[]): void {
+  const seen = new Map<string, string>([[user.primary_id.toLowerCase(), 'primary_id']]);
+  user.user_identifiers = user.user_identifiers.filter((id) => {
+    const key = id.value.toLowerCase();
+    const holder = seen.get(key);
+    if (holder === undefined) {
+      seen.set(key, id.id_type);
+      return true;
+    }
+    if (holder !== id.id_type || holder === 'primary_id')
+      warnings.push({ kind: 'duplicate_identifier', message: `identifier ${id.id_type} '${id.value}' repeats this user's ${holder} and was left out`, value: id.value });
+    return false;
+  });
+  for (const list of [user.contact_info.addresses, user.contact_info.emails, user.contact_info.phones] as { preferred: boolean }[][]) {
+    if (list.length === 0) continue;
+    const first = list.findIndex((x) => x.preferred);
+    list.forEach((x, i) => (x.preferred = i === (first < 0 ? 0 : first)));
+  }
+}
+
+function nameOf(expr: ValueExpr, label?: string): string {
+  return expr.columns[0] ?? label ?? 'value';
+}
+
+function dedupe(problems: RowProblem[]): RowProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => (seen.has(p.message) ? false : (seen.add(p.message), true)));
+}
+
+/** Every column a mapping reads, so that a compiled mapping can resolve them once. */
+export function visitColumns(mapping: Mapping, visit: (column: string) => void): void {
+  const value = (v: ValueExpr | undefined) => {
+    if (!v) return;
+    v.columns.forEach(visit);
+    if (v.source.kind === 'rules')
+      for (const r of v.source.rules) {
+        r.when.forEach((c) => visit(c.column));
+        value(r.value);
+      }
+    value(v.otherwise);
+  };
+  const date = (r: DateRule | undefined): void => {
+    if (!r) return;
+    if (r.kind === 'column') value(r.value);
+    if (r.kind === 'end_of_year') visit(r.column);
+    date(r.otherwise);
+  };
+  mapping.fields.forEach((f) => value(f.value));
+  for (const rule of mapping.userGroup.rules) {
+    rule.when.forEach((c) => visit(c.column));
+    value(rule.group);
+  }
+  mapping.expiry.forEach((r) => date(r));
+  date(mapping.defaultExpiry);
+  mapping.identifiers.forEach((s) => value(s.value));
+  mapping.emails.forEach((s) => value(s.value));
+  mapping.phones.forEach((s) => value(s.value));
+  mapping.addresses.forEach((s) => Object.values(s.parts).forEach(value));
+  mapping.statistics.forEach((s) => value(s.statistic_category));
+  mapping.notes.forEach((n) => n.note_text.forEach((p) => 'column' in p && visit(p.column)));
+}
+
+export type { UserTextField };

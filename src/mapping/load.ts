@@ -1,0 +1,554 @@
+// A mapping file goes YAML → checked → normalised. Checking never throws for what the librarian
+// wrote: it returns every problem with its file:line:column and YAML path, so `mapping check`
+// can show them all at once. Only loadMapping (used by the pipeline) turns problems into a
+// RunError that stops the run.
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { RunError } from '../errors.js';
+import { mappingSchema } from './shape.js';
+import {
+  ADDRESS_PARTS,
+  type AddressSpec,
+  type AllowedCodeKind,
+  type AllowedCodes,
+  type Condition,
+  type ConditionTest,
+  type DateFormat,
+  type DateRule,
+  type GroupPolicy,
+  type Mapping,
+  type Source,
+  type Table,
+  type TemplatePart,
+  type ValueExpr,
+} from './model.js';
+
+export interface MappingProblem {
+  file: string;
+  line: number;
+  column: number;
+  /** The YAML path, e.g. user_group.rules[2].when.program */
+  path: string;
+  message: string;
+}
+
+export interface MappingCheck {
+  mapping?: Mapping;
+  problems: MappingProblem[];
+  warnings: MappingProblem[];
+}
+
+export function formatProblem(p: MappingProblem): string {
+  return `${p.file}:${p.line}:${p.column}: ${p.path ? p.path + ': ' : ''}${p.message}`;
+}
+
+/** Reads and checks a mapping file; problems are returned, never thrown (but an unreadable file is). */
+export function checkMapping(file: string): MappingCheck {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RunError('mapping_invalid', `cannot read mapping file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file });
+  }
+  return checkMappingText(text, file);
+}
+
+export function checkMappingText(text: string, file: string): MappingCheck {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const where = new Locator(doc, lineCounter, file);
+  const problems: MappingProblem[] = [];
+  for (const error of doc.errors) {
+    const pos = lineCounter.linePos(error.pos[0]);
+    problems.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML: ${error.message.split('\n')[0]}` });
+  }
+  if (problems.length) return { problems, warnings: [] };
+  const written = doc.toJS() as unknown;
+  if (written === null || typeof written !== 'object' || Array.isArray(written)) {
+    return { problems: [{ file, line: 1, column: 1, path: '', message: 'a mapping file is a YAML mapping (key: value lines), with at least source, fields and user_group' }], warnings: [] };
+  }
+  problems.push(...shapeProblems(written, where));
+  if (problems.length) return { problems, warnings: [] };
+  const normaliser = new Normaliser(written as Written, where, file, text);
+  const mapping = normaliser.run();
+  return normaliser.problems.length ? { problems: normaliser.problems, warnings: normaliser.warnings } : { mapping, problems: [], warnings: normaliser.warnings };
+}
+
+/** Loads a mapping for a run: any problem stops the run with all problems listed. */
+export function loadMapping(file: string): Mapping {
+  const result = checkMapping(file);
+  if (!result.mapping) {
+    const list = result.problems.slice(0, 20).map(formatProblem).join('\n  ');
+    const more = result.problems.length > 20 ? `\n  ... and ${result.problems.length - 20} more` : '';
+    throw new RunError('mapping_invalid', `the mapping file has ${result.problems.length} problem(s); run 'sis2alma mapping check ${file}':\n  ${list}${more}`, { file });
+  }
+  return result.mapping;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions: a YAML path → file:line:column.
+
+type PathItem = string | number;
+
+class Locator {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    readonly file: string,
+  ) {}
+
+  /** The position of the value at `p`, or of its key when `key` is set. */
+  at(p: PathItem[], message: string, key = false): MappingProblem {
+    let offset = 0;
+    const parentPath = p.slice(0, -1);
+    const last = p[p.length - 1];
+    const parent = this.doc.getIn(parentPath, true) as YamlNode | undefined;
+    if (key && isMap(parent)) {
+      const pair = parent.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(last));
+      const keyNode = pair?.key as YamlNode | undefined;
+      if (keyNode?.range) offset = keyNode.range[0];
+    } else {
+      for (let depth = p.length; depth >= 0; depth--) {
+        const node = this.doc.getIn(p.slice(0, depth), true) as YamlNode | undefined;
+        if (node && typeof node === 'object' && 'range' in node && node.range) {
+          offset = node.range[0];
+          break;
+        }
+      }
+    }
+    const pos = this.lines.linePos(offset);
+    return { file: this.file, line: pos.line, column: pos.col, path: formatPath(p), message };
+  }
+}
+
+function formatPath(p: PathItem[]): string {
+  return p.map((item, i) => (typeof item === 'number' ? `[${item}]` : i === 0 ? item : `.${item}`)).join('');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape: the JSON Schema (shape.ts), with ajv's errors turned into a librarian's words.
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
+const validateShape = ajv.compile(mappingSchema);
+
+function shapeProblems(written: unknown, where: Locator): MappingProblem[] {
+  if (validateShape(written)) return [];
+  const errors = pruneAlternatives(validateShape.errors ?? []);
+  const seen = new Set<string>();
+  const out: MappingProblem[] = [];
+  for (const error of errors) {
+    const p = pointerToPath(error.instancePath);
+    let problem: MappingProblem;
+    if (error.keyword === 'additionalProperties') {
+      const extra = String((error.params as { additionalProperty: string }).additionalProperty);
+      const known = Object.keys(((error.parentSchema as { properties?: object })?.properties ?? {}) as object);
+      const closest = closestOf(extra, known);
+      problem = where.at([...p, extra], `unknown key "${extra}"${closest ? `; did you mean "${closest}"?` : known.length ? `; expected one of: ${known.join(', ')}` : ''}`, true);
+    } else if (error.keyword === 'required') {
+      problem = where.at(p, `missing "${(error.params as { missingProperty: string }).missingProperty}"`);
+    } else if (error.keyword === 'enum') {
+      problem = where.at(p, `expected one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}, found ${JSON.stringify(error.data)}`);
+    } else if (error.keyword === 'pattern') {
+      const description = (error.parentSchema as { description?: string })?.description;
+      problem = where.at(p, `${JSON.stringify(error.data)} is not in the expected form${description ? ` (${description})` : ` (${error.message})`}`);
+    } else if (error.keyword === 'type') {
+      problem = where.at(p, `expected ${describeType((error.params as { type: string | string[] }).type)}, found ${describeData(error.data)}`);
+    } else {
+      problem = where.at(p, error.message ?? error.keyword);
+    }
+    const key = `${problem.line}:${problem.column}:${problem.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(problem);
+    }
+  }
+  return out;
+}
+
+/** ajv reports every failed branch of a oneOf; keep the errors of the branch that fits the data's type. */
+function pruneAlternatives(errors: ErrorObject[]): ErrorObject[] {
+  const hasDeeperOrSibling = (e: ErrorObject) =>
+    errors.some((o) => o !== e && o.keyword !== 'oneOf' && o.keyword !== 'type' && (o.instancePath === e.instancePath || o.instancePath.startsWith(e.instancePath + '/')));
+  return errors.filter((e) => {
+    if (e.keyword === 'oneOf') return !hasDeeperOrSibling(e);
+    if (e.keyword === 'type') {
+      // A scalar branch failing for an object (or the reverse) is noise when the other branch spoke.
+      return !hasDeeperOrSibling(e);
+    }
+    return true;
+  });
+}
+
+function pointerToPath(pointer: string): PathItem[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function describeType(type: string | string[]): string {
+  const names: Record<string, string> = { string: 'a text', object: 'a mapping (key: value)', array: 'a list', boolean: 'true or false', number: 'a number', integer: 'a whole number' };
+  return (Array.isArray(type) ? type : [type]).map((t) => names[t] ?? t).join(' or ');
+}
+
+function describeData(data: unknown): string {
+  if (Array.isArray(data)) return 'a list';
+  if (data === null) return 'nothing';
+  if (typeof data === 'object') return 'a mapping';
+  return JSON.stringify(data);
+}
+
+export function closestOf(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalising: shorthands spelled out, tables loaded, codes checked against allowed_codes.
+
+type Written = Record<string, any>;
+
+class Normaliser {
+  readonly problems: MappingProblem[] = [];
+  readonly warnings: MappingProblem[] = [];
+  private tables = new Map<string, Table>();
+  private allowed: AllowedCodes = {};
+
+  constructor(
+    private readonly w: Written,
+    private readonly where: Locator,
+    private readonly file: string,
+    private readonly text: string,
+  ) {}
+
+  private problem(p: PathItem[], message: string, key = false): void {
+    this.problems.push(this.where.at(p, message, key));
+  }
+
+  run(): Mapping {
+    const w = this.w;
+    for (const [kind, codes] of Object.entries(w.allowed_codes ?? {})) this.allowed[kind as AllowedCodeKind] = new Set((codes as string[]).map(String));
+    for (const [name, spec] of Object.entries(w.tables ?? {})) this.tables.set(name, this.table(name, spec));
+
+    const fields = Object.entries(w.fields as Record<string, unknown>).map(([field, spec]) => ({ field, value: this.value(spec, ['fields', field]) }));
+    const mapping: Mapping = {
+      file: this.file,
+      sha256: createHash('sha256').update(this.text).digest('hex'),
+      source: String(w.source),
+      requiredColumns: (w.input?.required_columns ?? []).map(String),
+      unusedColumns: { ...(w.input?.unused_columns ?? {}) },
+      delimiter: w.input?.delimiter ?? ',',
+      tables: this.tables,
+      allowedCodes: this.allowed,
+      fields,
+      userGroup: this.groupPolicy(w.user_group),
+      expiry: new Map(),
+      purgeDaysAfterExpiry: w.purge?.days_after_expiry,
+      identifiers: (w.identifiers ?? []).map((spec: Written, i: number) => {
+        this.code('id_type', spec.id_type, ['identifiers', i, 'id_type']);
+        return { id_type: String(spec.id_type), note: spec.note, value: this.value(pickValue(spec), ['identifiers', i]) };
+      }),
+      emails: (w.emails ?? []).map((spec: Written, i: number) => {
+        this.code('email_type', spec.email_type, ['emails', i, 'email_type']);
+        return {
+          email_type: String(spec.email_type),
+          preferred: spec.preferred === true,
+          description: spec.description,
+          onInvalid: spec.on_invalid ?? 'reject',
+          value: this.value(pickValue(spec), ['emails', i]),
+        };
+      }),
+      phones: (w.phones ?? []).map((spec: Written, i: number) => {
+        this.code('phone_type', spec.phone_type, ['phones', i, 'phone_type']);
+        return { phone_type: String(spec.phone_type), preferred: spec.preferred === true, preferred_sms: spec.preferred_sms === true, value: this.value(pickValue(spec), ['phones', i]) };
+      }),
+      addresses: (w.addresses ?? []).map((spec: Written, i: number): AddressSpec => {
+        this.code('address_type', spec.address_type, ['addresses', i, 'address_type']);
+        const parts: AddressSpec['parts'] = {};
+        for (const part of ADDRESS_PARTS) if (spec[part] !== undefined) parts[part] = this.value(spec[part], ['addresses', i, part]);
+        return { address_type: String(spec.address_type), preferred: spec.preferred === true, parts };
+      }),
+      statistics: (w.statistics ?? []).map((spec: Written, i: number) => {
+        const category = this.value(spec.statistic_category, ['statistics', i, 'statistic_category']);
+        this.codesOfValue('statistic_category', category, ['statistics', i, 'statistic_category']);
+        return { statistic_category: category, category_type: spec.category_type, statistic_note: spec.statistic_note };
+      }),
+      notes: (w.notes ?? []).map((spec: Written, i: number) => {
+        this.code('note_type', spec.note_type, ['notes', i, 'note_type']);
+        return { note_type: String(spec.note_type), note_text: this.template(String(spec.note_text), ['notes', i, 'note_text']), user_viewable: spec.user_viewable === true, popup_note: spec.popup_note === true };
+      }),
+    };
+    for (const [group, rule] of Object.entries(w.expiry ?? {})) {
+      const normalised = this.dateRule(rule as Written, ['expiry', group]);
+      if (group === 'default') mapping.defaultExpiry = normalised;
+      else {
+        this.code('user_group', group, ['expiry', group], true);
+        mapping.expiry.set(group, normalised);
+      }
+    }
+    for (const column of mapping.requiredColumns) {
+      if (column in mapping.unusedColumns) this.problem(['input', 'unused_columns', column], `"${column}" is both required and unused`, true);
+    }
+    return mapping;
+  }
+
+  private table(name: string, spec: unknown): Table {
+    if (typeof spec === 'string') {
+      const csvPath = path.resolve(path.dirname(this.file), spec);
+      const entries = new Map<string, string>();
+      try {
+        const records = parseCsv(readFileSync(csvPath), { bom: true, skip_empty_lines: true, relax_column_count: true }) as string[][];
+        records.slice(1).forEach((record, i) => {
+          if (record.length < 2 || !record[0]!.trim()) {
+            this.problem(['tables', name], `${spec} row ${i + 1}: a table row needs a code and a value`);
+            return;
+          }
+          entries.set(tableKey(record[0]!), record[1]!.trim());
+        });
+      } catch (error) {
+        this.problem(['tables', name], `cannot read table file ${csvPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+      return { name, origin: csvPath, entries };
+    }
+    const entries = new Map<string, string>();
+    for (const [k, v] of Object.entries(spec as object)) entries.set(tableKey(k), String(v));
+    return { name, origin: 'inline', entries };
+  }
+
+  private groupPolicy(w: Written): GroupPolicy {
+    const rules = (w.rules as Written[]).map((rule, i) => {
+      const group = this.value(rule.group, ['user_group', 'rules', i, 'group']);
+      this.codesOfValue('user_group', group, ['user_group', 'rules', i, 'group']);
+      return { name: rule.name ?? `rule ${i + 1}`, when: this.conditions(rule.when, ['user_group', 'rules', i, 'when']), group };
+    });
+    if (w.default !== undefined) this.code('user_group', w.default, ['user_group', 'default']);
+    const priority = new Map<string, number>();
+    (w.priority ?? []).forEach((group: string, i: number) => {
+      this.code('user_group', group, ['user_group', 'priority', i]);
+      priority.set(String(group), i);
+    });
+    const exceptions = (w.exceptions ?? []).map((e: Written, i: number) => {
+      e.groups.forEach((g: string, j: number) => this.code('user_group', g, ['user_group', 'exceptions', i, 'groups', j]));
+      this.code('user_group', e.group, ['user_group', 'exceptions', i, 'group']);
+      return { name: String(e.name), groups: e.groups.map(String), group: String(e.group) };
+    });
+    return { rules, default: w.default === undefined ? undefined : String(w.default), priority, exceptions };
+  }
+
+  private conditions(w: Written | undefined, at: PathItem[]): Condition[] {
+    if (!w) return [];
+    return Object.entries(w).map(([column, test]) => ({ column, test: this.conditionTest(test, [...at, column]) }));
+  }
+
+  private conditionTest(t: unknown, at: PathItem[]): ConditionTest {
+    if (typeof t === 'boolean') return { kind: 'is', is: t };
+    if (typeof t === 'string' || typeof t === 'number') return { kind: 'equals', values: [String(t)] };
+    if (Array.isArray(t)) return { kind: 'equals', values: t.map(String) };
+    const o = t as Written;
+    const keys = Object.keys(o);
+    if (keys.length > 1) this.problem(at, `one test per column (found ${keys.join(', ')}); write two rules or use one_of`);
+    if (o.equals !== undefined) return { kind: 'equals', values: [String(o.equals)] };
+    if (o.one_of !== undefined) return { kind: 'equals', values: o.one_of.map(String) };
+    if (o.empty !== undefined) return { kind: 'empty', empty: o.empty };
+    if (o.is !== undefined) return { kind: 'is', is: o.is };
+    if (o.in_table !== undefined) return { kind: 'in_table', table: this.tableRef(o.in_table, [...at, 'in_table']) };
+    try {
+      return { kind: 'matches', regex: new RegExp(`^(?:${o.matches})$`, 'u'), source: String(o.matches) };
+    } catch (error) {
+      this.problem([...at, 'matches'], `not a valid regular expression: ${(error as Error).message}`);
+      return { kind: 'matches', regex: /$^/, source: String(o.matches) };
+    }
+  }
+
+  private tableRef(name: string, at: PathItem[]): Table {
+    const table = this.tables.get(name);
+    if (table) return table;
+    const closest = closestOf(name, [...this.tables.keys()]);
+    this.problem(at, `no table named "${name}"${closest ? `; did you mean "${closest}"?` : this.tables.size ? `; tables: ${[...this.tables.keys()].join(', ')}` : ' (define it under tables)'}`);
+    return { name, origin: 'missing', entries: new Map() };
+  }
+
+  /** A value, from its shorthand (a template string or constant) or its object form. */
+  value(w: unknown, at: PathItem[]): ValueExpr {
+    if (typeof w !== 'object' || w === null) {
+      const source = this.templateSource(String(w), at);
+      return { source, trim: true, required: false, truncate: false, columns: columnsOf(source) };
+    }
+    const o = w as Written;
+    const sources = ['from', 'template', 'value', 'rules'].filter((k) => o[k] !== undefined);
+    if (sources.length !== 1) {
+      this.problem(at, sources.length ? `give one of from, template, value or rules, not ${sources.join(' and ')}` : 'say where the value comes from: from (a column), template, value (a constant) or rules');
+    }
+    let source: Source;
+    if (o.from !== undefined) source = { kind: 'column', columns: Array.isArray(o.from) ? o.from.map(String) : [String(o.from)] };
+    else if (o.template !== undefined) source = this.templateSource(String(o.template), [...at, 'template']);
+    else if (o.rules !== undefined)
+      source = {
+        kind: 'rules',
+        rules: (o.rules as Written[]).map((rule, i) => ({ name: rule.name, when: this.conditions(rule.when, [...at, 'rules', i, 'when']), value: this.value(rule.value, [...at, 'rules', i, 'value']) })),
+      };
+    else source = { kind: 'constant', value: o.value === undefined ? '' : String(o.value) };
+    const expr: ValueExpr = {
+      source,
+      trim: o.trim !== false,
+      stripPrefix: o.strip_prefix,
+      case: o.case,
+      map: o.map === undefined ? undefined : typeof o.map === 'string' ? this.tableRef(o.map, [...at, 'map']) : inlineTable(o.map, `${formatPath(at)}.map`),
+      unknown: o.unknown,
+      boolean: o.boolean,
+      dateFormat: o.format === undefined ? undefined : this.dateFormat(o.format, [...at, 'format']),
+      required: o.required === true,
+      truncate: o.truncate === true,
+      otherwise: o.otherwise === undefined ? undefined : this.value(o.otherwise, [...at, 'otherwise']),
+      columns: columnsOf(source),
+    };
+    if (expr.unknown !== undefined && !expr.map) this.problem([...at, 'unknown'], '"unknown" goes with "map": it says what a value the map does not know becomes');
+    if (expr.map && expr.boolean) this.problem(at, 'use either map or boolean, not both');
+    return expr;
+  }
+
+  private templateSource(text: string, at: PathItem[]): Source {
+    const parts = this.template(text, at);
+    if (parts.length === 1 && 'column' in parts[0]!) return { kind: 'column', columns: [parts[0].column] };
+    if (parts.every((p) => 'text' in p)) return { kind: 'constant', value: parts.map((p) => ('text' in p ? p.text : '')).join('') };
+    return { kind: 'template', parts };
+  }
+
+  private template(text: string, at: PathItem[]): TemplatePart[] {
+    const parts: TemplatePart[] = [];
+    const re = /\{([^{}]*)\}/g;
+    let last = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      if (m.index > last) parts.push({ text: text.slice(last, m.index) });
+      const name = m[1]!.trim();
+      if (!name) this.problem(at, 'an empty {} in a template: put a column name inside the braces');
+      parts.push(name === 'run_date' ? { runDate: true } : { column: name });
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) parts.push({ text: text.slice(last) });
+    if (/[{}]/.test(parts.map((p) => ('text' in p ? p.text : '')).join(''))) this.problem(at, `unbalanced braces in "${text}"`);
+    return parts;
+  }
+
+  private dateFormat(pattern: string, at: PathItem[]): DateFormat {
+    const order = { year: 0, month: 0, day: 0 };
+    let group = 0;
+    const regexText = pattern.replace(/YYYY|MM|DD|[.*+?^${}()|[\]\\/]/g, (token) => {
+      if (token === 'YYYY') return (order.year = ++group), '(\\d{4})';
+      if (token === 'MM') return (order.month = ++group), '(\\d{1,2})';
+      if (token === 'DD') return (order.day = ++group), '(\\d{1,2})';
+      return '\\' + token;
+    });
+    if (!order.year || !order.month || !order.day) this.problem(at, `a date format needs YYYY, MM and DD (found "${pattern}")`);
+    // Without separators, digits cannot be told apart: use fixed widths.
+    const compact = !/[./ -]/.test(pattern);
+    return { pattern, regex: new RegExp(`^${compact ? regexText.replace(/\\d\{1,2\}/g, '\\d{2}') : regexText}$`), order };
+  }
+
+  private dateRule(w: Written, at: PathItem[]): DateRule {
+    const kinds = ['date', 'after_run', 'from', 'end_of_year', 'term_calendar'].filter((k) => w[k] !== undefined);
+    if (kinds.length !== 1) {
+      this.problem(at, kinds.length ? `give one of date, after_run, from, end_of_year or term_calendar, not ${kinds.join(' and ')}` : 'say how the date is set: date, after_run, from, end_of_year or term_calendar');
+    }
+    const otherwise = w.otherwise === undefined ? undefined : this.dateRule(w.otherwise, [...at, 'otherwise']);
+    if (w.month_day !== undefined && w.end_of_year === undefined) this.problem([...at, 'month_day'], 'month_day goes with end_of_year');
+    if (w.format !== undefined && w.from === undefined) this.problem([...at, 'format'], 'format goes with from');
+    if (w.date !== undefined) {
+      if (!isRealDate(w.date)) this.problem([...at, 'date'], `${w.date} is not a date`);
+      return { kind: 'fixed', date: w.date, otherwise };
+    }
+    if (w.after_run !== undefined) {
+      const [amount, unit] = String(w.after_run).split(' ');
+      return { kind: 'after_run', amount: Number(amount), unit: unit!.replace(/s$/, '') as 'day', otherwise };
+    }
+    if (w.from !== undefined) {
+      const value = this.value({ from: w.from, format: w.format ?? 'YYYY-MM-DD' }, at);
+      return { kind: 'column', value, otherwise };
+    }
+    if (w.end_of_year !== undefined) {
+      const monthDay = w.month_day ?? '12-31';
+      if (!isRealDate(`2000-${monthDay}`)) this.problem([...at, 'month_day'], `${monthDay} is not a month and day`);
+      return { kind: 'end_of_year', column: String(w.end_of_year), monthDay, otherwise };
+    }
+    const terms = (w.term_calendar ?? []) as { name?: string; from: string; to: string; expires: string }[];
+    terms.forEach((term, i) => {
+      for (const key of ['from', 'to', 'expires'] as const) if (!isRealDate(term[key])) this.problem([...at, 'term_calendar', i, key], `${term[key]} is not a date`);
+      if (term.from > term.to) this.problem([...at, 'term_calendar', i], `the term starts (${term.from}) after it ends (${term.to})`);
+    });
+    return { kind: 'term_calendar', terms, otherwise };
+  }
+
+  /** A constant code must be one of allowed_codes[kind], when the mapping lists them. */
+  private code(kind: AllowedCodeKind, value: unknown, at: PathItem[], key = false): void {
+    const allowed = this.allowed[kind];
+    if (!allowed || allowed.has(String(value))) return;
+    const closest = closestOf(String(value), [...allowed]);
+    this.problem(at, `"${value}" is not in allowed_codes.${kind}${closest ? `; did you mean "${closest}"?` : ''}`, key);
+  }
+
+  /** The codes a value can produce that are known now (constants, map values, the unknown fallback). */
+  private codesOfValue(kind: AllowedCodeKind, v: ValueExpr, at: PathItem[]): void {
+    if (v.source.kind === 'constant' && !v.map) this.code(kind, v.source.value, at);
+    if (v.map && v.map.origin !== 'missing') {
+      for (const code of new Set(v.map.entries.values())) this.code(kind, code, [...at, 'map']);
+    }
+    if (v.unknown && v.unknown !== 'keep') this.code(kind, v.unknown, [...at, 'unknown']);
+    if (v.source.kind === 'rules') v.source.rules.forEach((rule, i) => this.codesOfValue(kind, rule.value, [...at, 'rules', i, 'value']));
+  }
+}
+
+/** The value keys of an item that also has its own keys (id_type, email_type, ...). */
+function pickValue(spec: Written): Written {
+  const keys = ['from', 'template', 'value', 'rules', 'otherwise', 'trim', 'strip_prefix', 'case', 'map', 'unknown', 'boolean', 'format', 'required', 'truncate'];
+  return Object.fromEntries(keys.filter((k) => spec[k] !== undefined).map((k) => [k, spec[k]]));
+}
+
+function inlineTable(o: Record<string, unknown>, name: string): Table {
+  return { name, origin: 'inline', entries: new Map(Object.entries(o).map(([k, v]) => [tableKey(k), String(v)])) };
+}
+
+export function tableKey(code: string): string {
+  return code.trim().toLowerCase();
+}
+
+function columnsOf(source: Source): string[] {
+  if (source.kind === 'column') return source.columns;
+  if (source.kind === 'template') return source.parts.flatMap((p) => ('column' in p ? [p.column] : []));
+  if (source.kind === 'rules') return [...new Set(source.rules.flatMap((r) => [...r.when.map((c) => c.column), ...r.value.columns]))];
+  return [];
+}
+
+export function isRealDate(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (!m) return false;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
+}

@@ -1,0 +1,157 @@
+// The mapping as the pipeline uses it: checked and normalised from what the librarian wrote
+// (the written form is described by shape.ts). Every shorthand is spelled out here, tables are
+// loaded, regular expressions compiled, so the mapping core never has to guess or read a file.
+
+export interface Mapping {
+  /** Path of the mapping file and its SHA-256, for provenance. */
+  file: string;
+  sha256: string;
+  source: string;
+  requiredColumns: string[];
+  /** Columns with no Alma SIS field, with the librarian's reason. */
+  unusedColumns: Record<string, string>;
+  delimiter: string;
+  tables: Map<string, Table>;
+  allowedCodes: AllowedCodes;
+  fields: FieldSpec[];
+  userGroup: GroupPolicy;
+  expiry: Map<string, DateRule>;
+  defaultExpiry?: DateRule;
+  purgeDaysAfterExpiry?: number;
+  identifiers: IdentifierSpec[];
+  emails: EmailSpec[];
+  phones: PhoneSpec[];
+  addresses: AddressSpec[];
+  statistics: StatisticSpec[];
+  notes: NoteSpec[];
+}
+
+export interface Table {
+  name: string;
+  /** Where it came from: "inline" or the CSV file's path. */
+  origin: string;
+  /** Keys are compared without case and surrounding space. */
+  entries: Map<string, string>;
+}
+
+export type AllowedCodeKind = 'user_group' | 'id_type' | 'email_type' | 'phone_type' | 'address_type' | 'statistic_category' | 'note_type';
+export type AllowedCodes = Partial<Record<AllowedCodeKind, Set<string>>>;
+
+export type Source =
+  | { kind: 'column'; columns: string[] }
+  | { kind: 'template'; parts: TemplatePart[] }
+  | { kind: 'constant'; value: string }
+  | { kind: 'rules'; rules: ValueRule[] };
+
+export type TemplatePart = { text: string } | { column: string } | { runDate: true };
+
+export interface ValueRule {
+  name?: string;
+  when: Condition[];
+  value: ValueExpr;
+}
+
+export interface ValueExpr {
+  source: Source;
+  trim: boolean;
+  stripPrefix?: string;
+  case?: 'upper' | 'lower';
+  map?: Table;
+  /** A value the map does not know: undefined → reject the row; 'keep' → pass it; else this code (counted). */
+  unknown?: string;
+  boolean?: { true: string; false: string };
+  dateFormat?: DateFormat;
+  required: boolean;
+  truncate: boolean;
+  otherwise?: ValueExpr;
+  /** Columns this value reads, for messages ("Field (emailaddress) ...") and for explain. */
+  columns: string[];
+}
+
+export interface DateFormat {
+  pattern: string;
+  regex: RegExp;
+  /** Index of the year, month and day groups in regex. */
+  order: { year: number; month: number; day: number };
+}
+
+export type ConditionTest =
+  | { kind: 'equals'; values: string[] }
+  | { kind: 'matches'; regex: RegExp; source: string }
+  | { kind: 'empty'; empty: boolean }
+  | { kind: 'is'; is: boolean }
+  | { kind: 'in_table'; table: Table };
+
+export interface Condition {
+  column: string;
+  test: ConditionTest;
+}
+
+export interface FieldSpec {
+  field: string;
+  value: ValueExpr;
+}
+
+export interface GroupRule {
+  name: string;
+  when: Condition[];
+  group: ValueExpr;
+}
+
+export interface GroupPolicy {
+  rules: GroupRule[];
+  default?: string;
+  /** Group code → rank; lower wins. Groups not listed rank after all listed ones. */
+  priority: Map<string, number>;
+  exceptions: { name: string; groups: string[]; group: string }[];
+}
+
+export type DateRule =
+  | { kind: 'fixed'; date: string; otherwise?: DateRule }
+  | { kind: 'after_run'; amount: number; unit: 'day' | 'week' | 'month' | 'year'; otherwise?: DateRule }
+  | { kind: 'column'; value: ValueExpr; otherwise?: DateRule }
+  | { kind: 'end_of_year'; column: string; monthDay: string; otherwise?: DateRule }
+  | { kind: 'term_calendar'; terms: { name?: string; from: string; to: string; expires: string }[]; otherwise?: DateRule };
+
+export interface IdentifierSpec {
+  id_type: string;
+  note?: string;
+  value: ValueExpr;
+}
+
+export interface EmailSpec {
+  email_type: string;
+  preferred: boolean;
+  description?: string;
+  onInvalid: 'reject' | 'drop';
+  value: ValueExpr;
+}
+
+export interface PhoneSpec {
+  phone_type: string;
+  preferred: boolean;
+  preferred_sms: boolean;
+  value: ValueExpr;
+}
+
+export const ADDRESS_PARTS = ['line1', 'line2', 'line3', 'line4', 'line5', 'city', 'state_province', 'postal_code', 'country', 'address_note'] as const;
+export type AddressPart = (typeof ADDRESS_PARTS)[number];
+
+export interface AddressSpec {
+  address_type: string;
+  preferred: boolean;
+  parts: Partial<Record<AddressPart, ValueExpr>>;
+}
+
+export interface StatisticSpec {
+  statistic_category: ValueExpr;
+  category_type?: string;
+  statistic_note?: string;
+}
+
+export interface NoteSpec {
+  note_type: string;
+  note_text: TemplatePart[];
+  user_viewable: boolean;
+  popup_note: boolean;
+}

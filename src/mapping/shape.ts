@@ -1,0 +1,315 @@
+// The shape of a mapping file, as a JSON Schema. This object is the one source of truth: the
+// runtime check (ajv, in load.ts) uses it, and `schemas/mapping.schema.json`, which editors use
+// to complete and check mapping files, is written from it (npm run schemas); a test keeps the two
+// in step.
+
+type Schema = Record<string, unknown>;
+
+const text = { type: 'string', minLength: 1 } as const;
+const code = { type: 'string', minLength: 1, maxLength: 255 } as const;
+const isoDate = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'A date as YYYY-MM-DD.' } as const;
+const columnList = {
+  description: 'A column, or a list of columns: the first that is not empty is used (a fallback chain).',
+  oneOf: [text, { type: 'array', items: text, minItems: 1 }],
+};
+
+/** Keys that describe where a value comes from and how it is cleaned; shared by every value. */
+const valueKeys: Record<string, Schema> = {
+  from: columnList,
+  template: { type: 'string', description: 'Text with {column} placeholders, e.g. "{netid}@example.edu". {run_date} is the run date.' },
+  value: { type: ['string', 'number', 'boolean'], description: 'A constant.' },
+  rules: {
+    type: 'array',
+    description: 'Ordered rules: the first whose conditions hold gives the value.',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['value'],
+      properties: {
+        name: text,
+        when: { $ref: '#/definitions/conditions' },
+        value: { $ref: '#/definitions/value' },
+      },
+    },
+  },
+  otherwise: { $ref: '#/definitions/value', description: 'The value when the source is empty or no rule holds.' },
+  trim: { type: 'boolean', description: 'Remove surrounding spaces (default true).' },
+  strip_prefix: { type: 'string', description: 'Remove this text from the start of the value, when it is there.' },
+  case: { enum: ['upper', 'lower'], description: 'Change the value to upper or lower case.' },
+  map: {
+    description: 'Translate the value: a table name (see tables) or inline code → value pairs.',
+    oneOf: [text, { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } }],
+  },
+  unknown: {
+    type: 'string',
+    description:
+      'What a value the map does not know becomes: a code (counted in the report), or "keep" to pass it unchanged. Without it, an unknown value rejects the row.',
+  },
+  boolean: {
+    type: 'object',
+    description: 'Read the value as yes/no (y, yes, true, 1 / n, no, false, 0, any case) and write these values.',
+    additionalProperties: false,
+    required: ['true', 'false'],
+    properties: { true: text, false: text },
+  },
+  format: {
+    type: 'string',
+    description: 'How dates are written in the column, e.g. MM/DD/YYYY, DD.MM.YYYY, YYYYMMDD, YYYY-MM-DD.',
+    pattern: '^(?=.*YYYY)(?=.*MM)(?=.*DD)[YMD./ -]+$',
+  },
+  required: { type: 'boolean', description: 'An empty value rejects the row.' },
+  truncate: { type: 'boolean', description: "Cut a value longer than Alma's limit (with a warning) instead of rejecting the row." },
+};
+
+const valueObject: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: valueKeys,
+};
+
+/** A value: a template string ("{column}", "CONSTANT", "{a}-{b}"), or an object with valueKeys. */
+const value: Schema = {
+  description: 'A value: a text with {column} placeholders, or an object (from, template, value, rules, map, format, ...).',
+  oneOf: [{ type: ['string', 'number', 'boolean'] }, valueObject],
+};
+
+function withValue(extra: Record<string, Schema>, required: string[] = []): Schema {
+  return { type: 'object', additionalProperties: false, required, properties: { ...extra, ...valueKeys } };
+}
+
+const conditionTest: Schema = {
+  description:
+    'A test on a column: a text (equals, ignoring case), a list (one of), true/false (a yes/no column), or an object with equals, one_of, matches, empty, is, in_table.',
+  oneOf: [
+    { type: ['string', 'number', 'boolean'] },
+    { type: 'array', items: { type: ['string', 'number'] }, minItems: 1 },
+    {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        equals: { type: ['string', 'number'] },
+        one_of: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1 },
+        matches: { type: 'string', description: 'A regular expression the whole value must match.' },
+        empty: { type: 'boolean' },
+        is: { type: 'boolean', description: 'The column read as yes/no.' },
+        in_table: text,
+      },
+    },
+  ],
+};
+
+const dateRule: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    'How a date is set: date (fixed), after_run ("1 year", "6 months", "30 days"), from + format (a column), end_of_year (a column holding a year), term_calendar (by run date); otherwise for when it gives nothing.',
+  properties: {
+    date: isoDate,
+    after_run: { type: 'string', pattern: '^\\d+ (day|days|week|weeks|month|months|year|years)$' },
+    from: columnList,
+    format: valueKeys.format,
+    end_of_year: { ...text, description: 'A column holding a year (e.g. graduation year): the date is the end of that year.' },
+    month_day: { type: 'string', pattern: '^\\d{2}-\\d{2}$', description: 'With end_of_year: the day that ends the year, MM-DD (default 12-31).' },
+    term_calendar: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['from', 'to', 'expires'],
+        properties: { name: text, from: isoDate, to: isoDate, expires: isoDate },
+      },
+    },
+    otherwise: { $ref: '#/definitions/date_rule' },
+  },
+};
+
+const codeList = { type: 'array', items: code, minItems: 1, uniqueItems: true };
+
+export const mappingSchema: Schema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://sis2alma.example/schemas/mapping.schema.json',
+  title: 'sis2alma mapping file',
+  description: 'How rows of one SIS export become Alma users. Field names are Alma user v2 names.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['source', 'fields', 'user_group'],
+  definitions: { value, conditions: { type: 'object', additionalProperties: conditionTest, description: 'Every test must hold (column: test).' }, date_rule: dateRule },
+  properties: {
+    source: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$', description: 'A short name for this SIS source; it names the output files.' },
+    description: { type: 'string' },
+    input: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        required_columns: { type: 'array', items: text, uniqueItems: true, description: 'A file without one of these columns is refused before any row is read.' },
+        unused_columns: {
+          type: 'object',
+          additionalProperties: { type: 'string' },
+          description: 'Columns that have no Alma SIS field, each with the reason; said once in the report.',
+        },
+        delimiter: { type: 'string', minLength: 1, maxLength: 1 },
+      },
+    },
+    tables: {
+      type: 'object',
+      description: 'Lookup tables: inline code → value pairs, or the name of a CSV file beside the mapping (first column the code, second the value).',
+      additionalProperties: {
+        oneOf: [{ type: 'string', pattern: '\\.csv$' }, { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } }],
+      },
+    },
+    allowed_codes: {
+      type: 'object',
+      additionalProperties: false,
+      description: "The codes that exist in your Alma's code tables; a value outside them rejects the row.",
+      properties: {
+        user_group: codeList,
+        id_type: codeList,
+        email_type: codeList,
+        phone_type: codeList,
+        address_type: codeList,
+        statistic_category: codeList,
+        note_type: codeList,
+      },
+    },
+    user_group: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['rules'],
+      properties: {
+        rules: {
+          type: 'array',
+          minItems: 1,
+          description: 'Ordered: the first rule whose conditions hold (and whose group has a value) decides the group.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['group'],
+            properties: { name: text, when: { $ref: '#/definitions/conditions' }, group: { $ref: '#/definitions/value' } },
+          },
+        },
+        default: { ...code, description: 'The group of a row that no rule maps. Without it, such a row is rejected.' },
+        priority: {
+          ...codeList,
+          description: 'When one person has several rows, the group listed first wins (among the rows that are active).',
+        },
+        exceptions: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'groups', 'group'],
+            properties: {
+              name: text,
+              groups: { ...codeList, description: 'A person who has all of these groups...' },
+              group: { ...code, description: '...gets this group.' },
+            },
+          },
+        },
+      },
+    },
+    fields: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['primary_id'],
+      properties: Object.fromEntries(
+        [
+          'primary_id',
+          'first_name',
+          'middle_name',
+          'last_name',
+          'pref_first_name',
+          'pref_middle_name',
+          'pref_last_name',
+          'pref_name_suffix',
+          'user_title',
+          'gender',
+          'birth_date',
+          'job_category',
+          'job_description',
+          'campus_code',
+          'preferred_language',
+          'web_site_url',
+          'pin_number',
+          'status',
+        ].map((name) => [name, { $ref: '#/definitions/value' }]),
+      ),
+    },
+    expiry: {
+      type: 'object',
+      description: 'The expiry date per user group (by group code), and a default for the others.',
+      additionalProperties: { $ref: '#/definitions/date_rule' },
+    },
+    purge: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { days_after_expiry: { type: 'integer', minimum: 0 } },
+    },
+    identifiers: {
+      type: 'array',
+      items: withValue({ id_type: code, note: { type: 'string' } }, ['id_type']),
+    },
+    emails: {
+      type: 'array',
+      items: withValue(
+        {
+          email_type: code,
+          preferred: { type: 'boolean' },
+          description: { type: 'string' },
+          on_invalid: { enum: ['reject', 'drop'], description: 'A malformed address rejects the row (default) or is dropped with a warning.' },
+        },
+        ['email_type'],
+      ),
+    },
+    phones: {
+      type: 'array',
+      items: withValue({ phone_type: code, preferred: { type: 'boolean' }, preferred_sms: { type: 'boolean' } }, ['phone_type']),
+    },
+    addresses: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['address_type', 'line1'],
+        properties: {
+          address_type: code,
+          preferred: { type: 'boolean' },
+          ...Object.fromEntries(
+            ['line1', 'line2', 'line3', 'line4', 'line5', 'city', 'state_province', 'postal_code', 'country', 'address_note'].map((name) => [
+              name,
+              { $ref: '#/definitions/value' },
+            ]),
+          ),
+        },
+      },
+    },
+    statistics: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['statistic_category'],
+        properties: {
+          statistic_category: { $ref: '#/definitions/value', description: 'The category code; use map + unknown to fall back to a named code.' },
+          category_type: code,
+          statistic_note: { type: 'string' },
+        },
+      },
+    },
+    notes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['note_type', 'note_text'],
+        properties: {
+          note_type: code,
+          note_text: { type: 'string', minLength: 1, description: 'Text with {column} and {run_date} placeholders.' },
+          user_viewable: { type: 'boolean' },
+          popup_note: { type: 'boolean' },
+        },
+      },
+    },
+  },
+};

@@ -1,0 +1,201 @@
+// One person, several rows: a student who is also an employee appears in two exports (or twice
+// in one). Alma must get one user. This module holds
+//  - IdIndex: a compact index of ids (64-bit hashes in typed arrays), so that a million people
+//    cost tens of megabytes, not a million JavaScript objects;
+//  - mergeUsers: the pure decision of which row wins and what the merged user carries.
+import type { AlmaUser } from './alma.js';
+import type { RowWarning } from './errors.js';
+import type { GroupPolicy } from './mapping/model.js';
+import { enforceAlmaRulesWithinUser } from './map.js';
+
+let h1 = 0;
+let h2 = 0;
+/** Two independent 32-bit hashes of a string (cyrb53's mixing), left in h1/h2 to avoid allocation. */
+function hash(s: string): void {
+  let a = 0xdeadbeef;
+  let b = 0x41c6ce57;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    a = Math.imul(a ^ ch, 2654435761);
+    b = Math.imul(b ^ ch, 1597334677);
+  }
+  a = Math.imul(a ^ (a >>> 16), 2246822507) ^ Math.imul(b ^ (b >>> 13), 3266489909);
+  b = Math.imul(b ^ (b >>> 16), 2246822507) ^ Math.imul(a ^ (a >>> 13), 3266489909);
+  h1 = a >>> 0;
+  h2 = b >>> 0 || 1; // 0 marks an empty slot
+}
+
+/**
+ * An open-addressing hash table from a string key to two unsigned 32-bit numbers. Keys are kept
+ * only as 64-bit hashes: two different ids collide with a chance of about 1 in 10^12 even at
+ * several million ids; the merge step compares the real ids before it joins two rows.
+ */
+export class IdIndex {
+  private k1: Uint32Array;
+  private k2: Uint32Array;
+  private v1: Uint32Array;
+  private v2: Uint32Array;
+  private used = 0;
+
+  constructor(capacity = 1 << 16) {
+    let size = 1 << 4;
+    while (size < capacity * 1.5) size <<= 1;
+    this.k1 = new Uint32Array(size);
+    this.k2 = new Uint32Array(size);
+    this.v1 = new Uint32Array(size);
+    this.v2 = new Uint32Array(size);
+  }
+
+  get size(): number {
+    return this.used;
+  }
+
+  /** The slot holding key, or -1. */
+  find(key: string): number {
+    hash(key);
+    const mask = this.k1.length - 1;
+    for (let slot = h1 & mask; ; slot = (slot + 1) & mask) {
+      if (this.k2[slot] === 0) return -1;
+      if (this.k1[slot] === h1 && this.k2[slot] === h2) return slot;
+    }
+  }
+
+  /** The slot for key, inserting it (with values 0, 0) when absent; `isNew` says which. */
+  upsert(key: string): { slot: number; isNew: boolean } {
+    if ((this.used + 1) * 10 > this.k1.length * 7) this.grow();
+    hash(key);
+    const mask = this.k1.length - 1;
+    for (let slot = h1 & mask; ; slot = (slot + 1) & mask) {
+      if (this.k2[slot] === 0) {
+        this.k1[slot] = h1;
+        this.k2[slot] = h2;
+        this.used++;
+        return { slot, isNew: true };
+      }
+      if (this.k1[slot] === h1 && this.k2[slot] === h2) return { slot, isNew: false };
+    }
+  }
+
+  first(slot: number): number {
+    return this.v1[slot]!;
+  }
+  second(slot: number): number {
+    return this.v2[slot]!;
+  }
+  set(slot: number, first: number, second: number): void {
+    this.v1[slot] = first;
+    this.v2[slot] = second;
+  }
+
+  /** Bytes held, for the benchmark's memory account. */
+  get bytes(): number {
+    return this.k1.length * 16;
+  }
+
+  private grow(): void {
+    const { k1, k2, v1, v2 } = this;
+    const size = k1.length * 2;
+    this.k1 = new Uint32Array(size);
+    this.k2 = new Uint32Array(size);
+    this.v1 = new Uint32Array(size);
+    this.v2 = new Uint32Array(size);
+    const mask = size - 1;
+    for (let i = 0; i < k1.length; i++) {
+      if (k2[i] === 0) continue;
+      let slot = k1[i]! & mask;
+      while (this.k2[slot] !== 0) slot = (slot + 1) & mask;
+      this.k1[slot] = k1[i]!;
+      this.k2[slot] = k2[i]!;
+      this.v1[slot] = v1[i]!;
+      this.v2[slot] = v2[i]!;
+    }
+  }
+}
+
+/** The key Alma compares primary ids and identifier values by: without case. */
+export function idKey(value: string): string {
+  return value.toLowerCase();
+}
+
+export interface MergeMember {
+  /** A run-wide row number, for ordering and the report. */
+  ordinal: number;
+  /** How the report names the row ("3" or "staff.csv:3"). */
+  label: string;
+  user: AlmaUser;
+  warnings: RowWarning[];
+}
+
+export interface MergeDecision<M extends MergeMember = MergeMember> {
+  user: AlmaUser;
+  winner: M;
+  /** Why the winner won, for the report. */
+  reason: string;
+  warnings: RowWarning[];
+}
+
+const rank = (policy: GroupPolicy, group: string | undefined) => (group === undefined ? Infinity : policy.priority.get(group) ?? policy.priority.size);
+const isActive = (u: AlmaUser) => u.status?.toUpperCase() !== 'INACTIVE';
+
+/**
+ * Joins the rows of one person into one user.
+ * The winner is chosen among the active rows first (a staff member who has left but is still a
+ * student must not be loaded as inactive), then by the mapping's group priority, then by the
+ * earliest row. A named exception (e.g. "staff who are undergraduates get UNDERGRAD") overrides
+ * the group when the person has all of its groups. The winner's values come first; the other
+ * rows fill fields the winner leaves empty and add their identifiers, emails, phones, addresses,
+ * statistics and notes, because Alma replaces the external ones it holds with those in the file.
+ * The expiry and purge dates are the latest of the rows, so that no role is cut short.
+ */
+export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPolicy): MergeDecision<M> {
+  const ordered = [...members].sort(
+    (x, y) => Number(isActive(y.user)) - Number(isActive(x.user)) || rank(policy, x.user.user_group) - rank(policy, y.user.user_group) || x.ordinal - y.ordinal,
+  );
+  let winner = ordered[0]!;
+  const groups = new Set(members.map((m) => m.user.user_group).filter((g): g is string => !!g));
+  let reason = members.every((m) => m.user.user_group === winner.user.user_group)
+    ? `same group ${winner.user.user_group}`
+    : !isActive(ordered[ordered.length - 1]!.user) && isActive(winner.user)
+      ? `${winner.user.user_group} (the active row) wins`
+      : `${winner.user.user_group} wins over ${[...groups].filter((g) => g !== winner.user.user_group).join(', ')} by priority`;
+  let group = winner.user.user_group;
+  const exception = policy.exceptions.find((e) => e.groups.every((g) => groups.has(g)));
+  if (exception) {
+    group = exception.group;
+    winner = ordered.find((m) => m.user.user_group === exception.group) ?? winner;
+    reason = `exception "${exception.name}" gives ${exception.group}`;
+  }
+  const rest = ordered.filter((m) => m !== winner);
+  const user = structuredClone(winner.user);
+  user.user_group = group;
+  const fields = user as unknown as Record<string, unknown>;
+  for (const other of rest) {
+    for (const [key, value] of Object.entries(other.user)) {
+      if (typeof value === 'string' && fields[key] === undefined) fields[key] = value;
+    }
+  }
+  for (const other of rest) {
+    if (other.user.expiry_date && (!user.expiry_date || other.user.expiry_date > user.expiry_date)) user.expiry_date = other.user.expiry_date;
+    if (other.user.purge_date && (!user.purge_date || other.user.purge_date > user.purge_date)) user.purge_date = other.user.purge_date;
+    addUnique(user.user_identifiers, other.user.user_identifiers, (i) => `${i.id_type}\u0000${idKey(i.value)}`);
+    addUnique(user.contact_info.emails, other.user.contact_info.emails, (e) => e.email_address.toLowerCase());
+    addUnique(user.contact_info.phones, other.user.contact_info.phones, (p) => p.phone_number.replace(/\D/g, '') || p.phone_number);
+    addUnique(user.contact_info.addresses, other.user.contact_info.addresses, (a) => `${a.line1}\u0000${a.postal_code ?? ''}`.toLowerCase());
+    addUnique(user.user_statistics, other.user.user_statistics, (s) => `${s.statistic_category}\u0000${s.category_type ?? ''}`);
+    addUnique(user.user_notes, other.user.user_notes, (n) => `${n.note_type}\u0000${n.note_text}`);
+  }
+  const warnings: RowWarning[] = [];
+  enforceAlmaRulesWithinUser(user, warnings);
+  return { user, winner, reason, warnings };
+}
+
+function addUnique<T>(into: T[], from: T[], key: (x: T) => string): void {
+  const seen = new Set(into.map(key));
+  for (const item of from) {
+    const k = key(item);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    // Copies, so that clearing a second "preferred" flag never changes the other row's user.
+    into.push(structuredClone(item));
+  }
+}

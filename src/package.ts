@@ -1,0 +1,166 @@
+// Packaging for Alma's SIS load: one or more zips, each holding at most 50 XML files and at most
+// 4 GB (Alma's limits), each XML file at most chunkSize users. Everything is streamed: users go
+// through a deflate stream straight into a zip written under a temporary name; only commit()
+// gives the zips their final names, so a crash or a tripped guard never leaves a half-written or
+// unwanted zip under a final name.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { once } from 'node:events';
+import yazl from 'yazl';
+import { RunError } from './errors.js';
+import { XML_DECLARATION, USERS_OPEN, USERS_CLOSE, provenanceComment, type Provenance } from './xml.js';
+
+export const ALMA_MAX_FILES_PER_ZIP = 50;
+export const ALMA_MAX_ZIP_BYTES = 4 * 1024 ** 3;
+
+export interface PackageOptions {
+  outDir: string;
+  /** Shared start of every name, e.g. users_infiniti_20261121-020000. */
+  stem: string;
+  chunkSize: number;
+  provenance: Omit<Provenance, 'part'>;
+  maxFilesPerZip?: number;
+  maxZipBytes?: number;
+}
+
+export interface ZipSummary {
+  /** Final path of the zip (it exists only after commit). */
+  file: string;
+  entries: { name: string; users: number; bytes: number }[];
+}
+
+export function timestampForNames(now: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
+}
+
+interface OpenZip {
+  summary: ZipSummary;
+  temp: string;
+  zip: yazl.ZipFile;
+  out: WriteStream;
+  closed: Promise<unknown>;
+  bytes: number;
+}
+
+interface OpenEntry {
+  stream: PassThrough;
+  users: number;
+  bytes: number;
+}
+
+export class Packager {
+  private readonly maxFiles: number;
+  private readonly maxBytes: number;
+  private zip?: OpenZip;
+  private entry?: OpenEntry;
+  private fileNumber = 0;
+  private readonly done: { summary: ZipSummary; temp: string }[] = [];
+  private readonly closing: Promise<unknown>[] = [];
+
+  constructor(private readonly options: PackageOptions) {
+    this.maxFiles = options.maxFilesPerZip ?? ALMA_MAX_FILES_PER_ZIP;
+    // Deflate never makes XML larger, so counting bytes before compression keeps under the limit;
+    // the margin covers the zip's own headers and directory.
+    this.maxBytes = Math.floor((options.maxZipBytes ?? ALMA_MAX_ZIP_BYTES) * 0.99) - 64 * 1024;
+  }
+
+  get users(): number {
+    return this.done.reduce((n, z) => n + z.summary.entries.reduce((m, e) => m + e.users, 0), 0) + (this.zip?.summary.entries.reduce((m, e) => m + e.users, 0) ?? 0) + (this.entry?.users ?? 0);
+  }
+
+  /** Adds one user's XML (as userXml writes it). */
+  async add(userXml: string): Promise<void> {
+    const size = Buffer.byteLength(userXml);
+    if (this.entry && (this.entry.users >= this.options.chunkSize || this.zip!.bytes + size + USERS_CLOSE.length > this.maxBytes)) await this.closeEntry();
+    if (this.zip && (this.zip.summary.entries.length >= this.maxFiles || this.zip.bytes + size + 1024 > this.maxBytes)) await this.closeZip();
+    if (!this.entry) await this.openEntry();
+    await this.write(userXml);
+    this.entry!.users++;
+  }
+
+  /** Closes the last file and zip; returns the zips (still under their temporary names). */
+  async finish(): Promise<ZipSummary[]> {
+    if (this.entry) await this.closeEntry();
+    if (this.zip) await this.closeZip();
+    await Promise.all(this.closing);
+    return this.done.map((z) => z.summary);
+  }
+
+  /** Gives every finished zip its final name. */
+  async commit(): Promise<string[]> {
+    for (const z of this.done) await rename(z.temp, z.summary.file);
+    return this.done.map((z) => z.summary.file);
+  }
+
+  /** Removes every zip of this run, finished or not. */
+  async abort(): Promise<void> {
+    if (this.entry) this.entry.stream.end();
+    if (this.zip) {
+      this.zip.zip.end();
+      this.zip.out.destroy();
+      this.done.push({ summary: this.zip.summary, temp: this.zip.temp });
+      this.zip = undefined;
+      this.entry = undefined;
+    }
+    await Promise.allSettled(this.closing);
+    await Promise.all(this.done.map((z) => rm(z.temp, { force: true })));
+  }
+
+  private async openEntry(): Promise<void> {
+    if (!this.zip) this.openZip();
+    this.fileNumber++;
+    const name = `${this.options.stem}_${String(this.fileNumber).padStart(4, '0')}.xml`;
+    const stream = new PassThrough({ highWaterMark: 1 << 20 });
+    this.zip!.zip.addReadStream(stream, name, { compress: true, mtime: new Date(this.options.provenance.runTime) });
+    this.entry = { stream, users: 0, bytes: 0 };
+    this.zip!.summary.entries.push({ name, users: 0, bytes: 0 });
+    await this.write(XML_DECLARATION + provenanceComment({ ...this.options.provenance, part: `file ${this.fileNumber}` }) + USERS_OPEN);
+  }
+
+  private async closeEntry(): Promise<void> {
+    const entry = this.entry!;
+    await this.write(USERS_CLOSE);
+    const summary = this.zip!.summary.entries[this.zip!.summary.entries.length - 1]!;
+    summary.users = entry.users;
+    summary.bytes = entry.bytes;
+    entry.stream.end();
+    this.entry = undefined;
+  }
+
+  private openZip(): void {
+    const n = this.done.length + 1;
+    const file = path.join(this.options.outDir, `${this.options.stem}${n === 1 ? '' : `_${String(n).padStart(2, '0')}`}.zip`);
+    const temp = `${file}.partial`;
+    const zip = new yazl.ZipFile();
+    const out = createWriteStream(temp);
+    const closed = new Promise((resolve, reject) => {
+      out.on('close', () => resolve(undefined));
+      out.on('error', (error: NodeJS.ErrnoException) => reject(new RunError('output_failed', `cannot write ${temp}: ${error.code ?? error.message}`, { file: temp })));
+    });
+    closed.catch(() => {});
+    zip.outputStream.pipe(out);
+    this.zip = { summary: { file, entries: [] }, temp, zip, out, closed, bytes: 0 };
+  }
+
+  private async closeZip(): Promise<void> {
+    const z = this.zip!;
+    z.zip.end();
+    this.zip = undefined;
+    this.done.push({ summary: z.summary, temp: z.temp });
+    this.closing.push(z.closed);
+    await z.closed;
+  }
+
+  private async write(text: string): Promise<void> {
+    const bytes = Buffer.byteLength(text);
+    this.entry!.bytes += bytes;
+    this.zip!.bytes += bytes;
+    if (!this.entry!.stream.write(text)) {
+      // The zip consumes this entry's stream; wait for it, or for the output to fail.
+      await Promise.race([once(this.entry!.stream, 'drain'), this.zip!.closed]);
+    }
+  }
+}

@@ -1,0 +1,214 @@
+// The run's account of itself: what happened to every row (written, merged into another row's
+// user, or rejected with reasons), counted so that rows = users + merged + rejected always holds.
+// Row outcomes go to a temporary file as they happen, not into memory, so that a million-row run
+// can still list every row in report.json. The rejected rows, as they came in, go to a
+// spreadsheet-safe <stem>.rejects.csv.
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { RowProblem, RowWarning, WarningKind } from './errors.js';
+
+export interface Counts {
+  rows: number;
+  users: number;
+  merged: number;
+  rejected: number;
+  warnings: number;
+}
+
+export interface GuardTrip {
+  guard: 'max_rejected' | 'min_users';
+  limit: string;
+  actual: number;
+  message: string;
+}
+
+export interface Report {
+  success: boolean;
+  summary: string;
+  counts: Counts;
+  files: string[];
+  details?: Record<string, string>;
+  [more: string]: unknown;
+}
+
+const EXAMPLES = 5;
+
+export class RunLog {
+  readonly counts: Counts = { rows: 0, users: 0, merged: 0, rejected: 0, warnings: 0 };
+  readonly warnings = new Map<WarningKind, { count: number; examples: string[] }>();
+  readonly merges: { count: number; examples: { primary_id: string; rows: string[]; user_group?: string; reason: string }[] } = { count: 0, examples: [] };
+  readonly rejections = new Map<string, { count: number; examples: string[] }>();
+  private details: WriteStream;
+  private rejects?: WriteStream;
+  private rejectsColumns: string[] = [];
+
+  constructor(
+    private readonly detailsTemp: string,
+    private readonly rejectsTemp: string,
+  ) {
+    this.details = createWriteStream(detailsTemp);
+  }
+
+  /** Columns of the rejects file: where the row came from and why, then every input column. */
+  setRejectsColumns(columns: string[]): void {
+    this.rejectsColumns = columns;
+  }
+
+  row(): void {
+    this.counts.rows++;
+  }
+
+  written(label: string, warnings: RowWarning[]): void {
+    this.counts.users++;
+    this.warn(label, warnings);
+    this.detail(label, warnings.length ? `User written (${warnings.map((w) => w.message).join('; ')})` : 'User written');
+  }
+
+  merged(label: string, into: string, primaryId: string, warnings: RowWarning[]): void {
+    this.counts.merged++;
+    this.warn(label, warnings);
+    this.detail(label, `Merged into row ${into} (${primaryId})`);
+  }
+
+  mergeDecision(primaryId: string, rows: string[], group: string | undefined, reason: string): void {
+    this.merges.count++;
+    if (this.merges.examples.length < 20) this.merges.examples.push({ primary_id: primaryId, rows, user_group: group, reason });
+  }
+
+  rejected(label: string, problems: RowProblem[], warnings: RowWarning[], source: { file: string; row: number; header: string[]; values: string[] }): void {
+    this.counts.rejected++;
+    this.warn(label, warnings);
+    const reason = problems.map((p) => p.message).join('; ');
+    this.detail(label, `Rejected: ${reason}`);
+    for (const p of problems) {
+      const entry = this.rejections.get(p.code) ?? { count: 0, examples: [] };
+      entry.count++;
+      if (entry.examples.length < EXAMPLES) entry.examples.push(label);
+      this.rejections.set(p.code, entry);
+    }
+    this.rejects ??= this.openRejects();
+    const byName = new Map(source.header.map((h, i) => [h, source.values[i] ?? '']));
+    const extra = source.values.length > source.header.length ? source.values.slice(source.header.length) : [];
+    this.rejects.write(csvLine([source.file, String(source.row), reason, ...this.rejectsColumns.map((c) => byName.get(c) ?? ''), ...extra]));
+  }
+
+  private openRejects(): WriteStream {
+    const stream = createWriteStream(this.rejectsTemp);
+    stream.write('\uFEFF' + csvLine(['source_file', 'row', 'reason', ...this.rejectsColumns]));
+    return stream;
+  }
+
+  warn(label: string, warnings: RowWarning[]): void {
+    for (const w of warnings) {
+      this.counts.warnings++;
+      const entry = this.warnings.get(w.kind) ?? { count: 0, examples: [] };
+      entry.count++;
+      if (entry.examples.length < EXAMPLES && !entry.examples.includes(label)) entry.examples.push(label);
+      this.warnings.set(w.kind, entry);
+    }
+  }
+
+  private detail(label: string, text: string): void {
+    this.details.write(JSON.stringify(label) + ':' + JSON.stringify(text) + '\n');
+  }
+
+  /** Ends the temporary files; the rejects file gets its final name if any row was rejected. */
+  async close(rejectsFile: string): Promise<string | undefined> {
+    this.details.end();
+    await once(this.details, 'close');
+    if (!this.rejects) return undefined;
+    this.rejects.end();
+    await once(this.rejects, 'close');
+    await rename(this.rejectsTemp, rejectsFile);
+    return rejectsFile;
+  }
+
+  /** Writes report.json (under a temporary name, then renamed), streaming the row details in when any row was not simply written. */
+  async writeReport(file: string, report: Omit<Report, 'details'>): Promise<Report> {
+    const withDetails = this.counts.rejected > 0 || this.counts.merged > 0;
+    const temp = `${file}.partial`;
+    const out = createWriteStream(temp);
+    const body = JSON.stringify(report, null, 2);
+    if (!withDetails) out.write(body + '\n');
+    else {
+      out.write(body.slice(0, body.lastIndexOf('}')).trimEnd() + ',\n  "details": {');
+      let first = true;
+      const lines = createInterface({ input: createReadStream(this.detailsTemp), crlfDelay: Infinity });
+      for await (const line of lines) {
+        if (!line) continue;
+        if (!out.write((first ? '\n    ' : ',\n    ') + line)) await once(out, 'drain');
+        first = false;
+      }
+      out.write('\n  }\n}\n');
+    }
+    out.end();
+    await once(out, 'close');
+    await rename(temp, file);
+    await rm(this.detailsTemp, { force: true });
+    return report as Report;
+  }
+
+  async discard(): Promise<void> {
+    this.details.destroy();
+    this.rejects?.destroy();
+    await rm(this.detailsTemp, { force: true });
+    await rm(this.rejectsTemp, { force: true });
+  }
+}
+
+function plural(n: number, one: string, many = one + 's'): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** One sentence for people and for the push endpoint's JSON, in the Infiniti import's manner. */
+export function summarise(counts: Counts, trip?: GuardTrip): string {
+  const parts = [`${plural(counts.rows, 'row')} processed.`, `${plural(counts.users, 'user')} written.`, `${plural(counts.merged, 'row')} merged.`, `${plural(counts.rejected, 'row')} failed.`];
+  if (counts.warnings) parts.push(`${plural(counts.warnings, 'warning')}.`);
+  if (trip) parts.push(`Not delivered: ${trip.message}.`);
+  return parts.join(' ');
+}
+
+/** A rejected row must be safe to open in a spreadsheet: a cell that could run as a formula is neutralised. */
+export function spreadsheetSafe(value: string): string {
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
+function csvLine(values: string[]): string {
+  return (
+    values
+      .map((raw) => {
+        const v = spreadsheetSafe(raw);
+        return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+      })
+      .join(',') + '\r\n'
+  );
+}
+
+/** Reads a guard limit: "25" (rows) or "5%" (of all rows). */
+export function parseMaxRejected(text: string): { count?: number; percent?: number } | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
+  if (!m) return undefined;
+  return m[2] ? { percent: Number(m[1]) } : Number.isInteger(Number(m[1])) ? { count: Number(m[1]) } : undefined;
+}
+
+export function checkGuards(counts: Counts, guards: { maxRejected?: string; minUsers?: number }): GuardTrip | undefined {
+  const max = parseMaxRejected(guards.maxRejected ?? '5%');
+  if (max) {
+    const limit = max.count ?? Math.floor(((max.percent ?? 0) / 100) * counts.rows);
+    if (counts.rejected > limit) {
+      const share = counts.rows ? ((100 * counts.rejected) / counts.rows).toFixed(1) : '0';
+      return {
+        guard: 'max_rejected',
+        limit: guards.maxRejected ?? '5%',
+        actual: counts.rejected,
+        message: `${counts.rejected} of ${counts.rows} rows were rejected (${share}%), over the limit of ${guards.maxRejected ?? '5%'} (--max-rejected)`,
+      };
+    }
+  }
+  if (guards.minUsers !== undefined && counts.users < guards.minUsers) {
+    return { guard: 'min_users', limit: String(guards.minUsers), actual: counts.users, message: `only ${counts.users} users would be written, fewer than the minimum of ${guards.minUsers} (--min-users)` };
+  }
+  return undefined;
+}
