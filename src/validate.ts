@@ -118,7 +118,7 @@ export class AlmaSchema {
     try {
       doc = libxml.parseXml(xml as string, PARSE_OPTIONS);
     } catch (error) {
-      return { wellFormed: false, users: [], problems: [syntaxProblem(error)] };
+      return { wellFormed: false, users: [], problems: [firstSyntaxProblem(xml, error)] };
     }
     const problems: XmlProblem[] = doc.errors
       .filter((e) => (e.level ?? 0) >= 2)
@@ -191,8 +191,8 @@ function readSchemaDocument(absolute: string, shown: string): XmlDocument {
     // baseUrl makes libxml2 resolve whatever include we leave in place relative to this file.
     doc = libxml.parseXml(text, { baseUrl: absolute, nonet: true });
   } catch (error) {
-    const p = syntaxProblem(error);
-    throw new RunError('schema_invalid', `the XML Schema ${shown} is not well-formed XML: line ${p.line}: ${p.message}`, { file: shown, line: p.line });
+    const p = firstSyntaxProblem(text, error);
+    throw new RunError('schema_invalid', `the XML Schema ${shown} is not well-formed XML: line ${p.line}: ${p.message}`, { file: shown });
   }
   const root = doc.root()!;
   if (root.name() !== 'schema' || root.namespace()?.href() !== XS_NAMESPACE) {
@@ -316,6 +316,22 @@ function userLocator(rootName: string, rootLine: number, children: XmlElement[],
   };
 }
 
+/**
+ * libxmljs2 throws the parser's last error, which for a broken file is often a consequence
+ * ("Premature end of data") far from the cause; parsing again in recovery mode lists them all,
+ * and the first is the one to fix.
+ */
+function firstSyntaxProblem(xml: string | Buffer, thrown: unknown): XmlProblem {
+  if (xml.length === 0) return { line: 1, message: 'Document is empty' };
+  try {
+    const first = libxml.parseXml(xml as string, { ...PARSE_OPTIONS, recover: true }).errors.find((e) => (e.level ?? 0) >= 3 && e.line);
+    if (first) return syntaxProblem(first);
+  } catch {
+    /* nothing to recover (no root element at all): the thrown error says why */
+  }
+  return syntaxProblem(thrown);
+}
+
 function syntaxProblem(error: unknown): XmlProblem {
   const e = error as { line?: number | null; column?: number; message?: string };
   const message = cleanMessage(e.message ?? String(error));
@@ -328,6 +344,7 @@ export function cleanMessage(raw: string): string {
   message = message.replace(/\[facet '\w+'\] /, '');
   message = message.replace(/The value has a length of '0'; this underruns the allowed minimum length of '1'\./, 'The value is empty; leave the element out instead of writing it empty.');
   message = message.replace(/^(Element '[^']+'(?:, attribute '[^']+')?): '' is not a valid value of the atomic type '([^']+)'\./, "$1: The value is empty, which is not a valid $2; leave it out instead of writing it empty.");
+  message = message.replace(/^xmlParseEntityRef: no name$/, "A '&' that starts no entity: write it as &amp;");
   const stray = /^Element '([\w.-]+)': This element is not expected\./.exec(message);
   if (stray && LEFT_OUT[stray[1]!]) message += ` (not in an Alma SIS load file: ${LEFT_OUT[stray[1]!]})`;
   if (/is not accepted by the pattern '\\d\{4\}-\\d\{2\}-\\d\{2\}'/.test(message)) message += ' (a date must be YYYY-MM-DD, without time zone)';

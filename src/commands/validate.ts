@@ -37,7 +37,7 @@ export interface ValidateFilesResult {
  * ('schema_invalid'); everything wrong with the files themselves is reported, not thrown.
  */
 export async function validateFiles(files: readonly string[], options: ValidateFilesOptions = {}): Promise<ValidateFilesResult> {
-  const write = options.write ?? ((line: string) => void process.stdout.write(line + '\n'));
+  const write = options.write ?? stdoutWriter();
   const schema = AlmaSchema.load(options.schema);
   const show = (id: string) => (options.showPii ? id : maskId(id));
   const result: ValidateFilesResult = { checked: 0, failed: 0 };
@@ -77,6 +77,18 @@ export async function validateFiles(files: readonly string[], options: ValidateF
     }
   }
   return result;
+}
+
+/** Lines to stdout; when stdout is closed early (`| head`), the rest is dropped instead of crashing on EPIPE. */
+function stdoutWriter(): (line: string) => void {
+  let closed = false;
+  process.stdout.once('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    closed = true;
+  });
+  return (line) => {
+    if (!closed) process.stdout.write(line + '\n');
+  };
 }
 
 async function checkZip(
@@ -188,18 +200,27 @@ function maskValue(p: XmlProblem, showPii: boolean | undefined): string {
   return p.message.split(`'${p.value}'`).join(`'${maskId(p.value)}'`);
 }
 
-export const validateCommand: CommandModule<object, ValidateArgs> = {
-  command: 'validate <file..>',
-  describe: 'Check Alma user XML files (or zips of them) against the users XSD',
-  builder: (yargs: Argv<object>) =>
-    yargs
-      .positional('file', { type: 'string', array: true, demandOption: true, describe: 'An Alma users XML file, or a zip holding such files (every .xml entry is checked)' })
-      .option('schema', { type: 'string', describe: "XSD to check against (default: sis2alma's schemas/alma_users.xsd); e.g. Ex Libris' rest_users.xsd" })
-      .option('show-pii', { type: 'boolean', default: false, describe: 'Show primary ids and values in full instead of masked' })
-      .example('$0 validate out/users-2026-11-21.xml', 'check one file against the project schema')
-      .example('$0 validate out/*.zip --schema ~/alma/rest_users.xsd', "check delivered zips against Ex Libris' own XSD") as unknown as Argv<ValidateArgs>,
-  handler: async (argv) => {
-    const result = await validateFiles(argv.file, { ...(argv.schema !== undefined ? { schema: argv.schema } : {}), showPii: argv['show-pii'] === true });
-    if (result.failed > 0) argv.exitCode = EXIT_CODES.xml_invalid;
-  },
-};
+/** The command, writing its report through `write` (tests pass their own; the CLI uses stdout). */
+export function createValidateCommand(options: { write?: (line: string) => void } = {}): CommandModule<object, ValidateArgs> {
+  return {
+    command: 'validate <file..>',
+    describe: 'Check Alma user XML files (or zips of them) against the users XSD',
+    builder: (yargs: Argv<object>) =>
+      yargs
+        .positional('file', { type: 'string', array: true, demandOption: true, describe: 'An Alma users XML file, or a zip holding such files (every .xml entry is checked)' })
+        .option('schema', { type: 'string', describe: "XSD to check against (default: sis2alma's schemas/alma_users.xsd); e.g. Ex Libris' rest_users.xsd" })
+        .option('show-pii', { type: 'boolean', default: false, describe: 'Show primary ids and values in full instead of masked' })
+        .example('$0 validate out/users-2026-11-21.xml', 'check one file against the project schema')
+        .example('$0 validate out/*.zip --schema rest_users.xsd', "check zips against Ex Libris' XSD") as unknown as Argv<ValidateArgs>,
+    handler: async (argv) => {
+      const result = await validateFiles(argv.file, {
+        ...(argv.schema !== undefined ? { schema: argv.schema } : {}),
+        ...(options.write ? { write: options.write } : {}),
+        showPii: argv['show-pii'] === true,
+      });
+      if (result.failed > 0) argv.exitCode = EXIT_CODES.xml_invalid;
+    },
+  };
+}
+
+export const validateCommand: CommandModule<object, ValidateArgs> = createValidateCommand();
