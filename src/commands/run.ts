@@ -1,0 +1,207 @@
+// `sis2alma run --config FILE`: the nightly job, unattended. It reads as the job's design card:
+// lock → convert (read, map, write, validate, zip, guards) → deliver → archive → record in report.
+import { promises as fsp, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from './index.js';
+import { loadRunConfig, type RunConfig } from '../config.js';
+import { convert, type Report } from '../convert.js';
+import { deliverZips, type DeliveredFile } from '../deliver.js';
+import { archiveFiles, pruneArchive } from '../archive.js';
+import { RunError } from '../errors.js';
+import { createLogger, silentLogger, type Logger } from '../log.js';
+
+export interface RunJobOptions {
+  /** The run time, read from the clock by the caller. */
+  now: Date;
+  /** Convert and check everything, connect and list the remote folder, but upload nothing. */
+  dryRun?: boolean;
+  log?: Logger;
+  /** Input files in place of the config's `inputs` (the push endpoint passes the file it received). */
+  inputs?: string[];
+  /** A name for the output files in place of the mapping's `source`. */
+  source?: string;
+}
+
+export interface RunJobResult {
+  /** 0, the guard's code (5), or the delivery failure's code (6). */
+  exitCode: number;
+  report: Report;
+  reportFile: string;
+  zips: string[];
+  delivered: DeliveredFile[];
+  /** Zips found waiting in the remote folder before the upload. */
+  stale: string[];
+  /** The archive folder of this delivery, when something was delivered. */
+  archiveFolder?: string;
+  /** Set when the delivery failed: the one-line reason. The run's output stays in output_dir. */
+  deliveryError?: RunError;
+  /** One line for the operator's log. */
+  summary: string;
+}
+
+export const LOCK_FILE = '.sis2alma.lock';
+
+/**
+ * The whole job for one run config. Errors in the config, mapping or inputs throw RunError; a guard
+ * that trips or a failed delivery is returned in `exitCode` so that the report is still written.
+ */
+export async function runJob(config: RunConfig, options: RunJobOptions): Promise<RunJobResult> {
+  const log = options.log ?? silentLogger;
+  return withLock(config.outputDir, options.now, async () => {
+    const converted = await convert({
+      mappingFile: config.mappingFile,
+      inputs: options.inputs ?? config.inputs,
+      outDir: config.outputDir,
+      now: options.now,
+      guards: config.guards,
+      log,
+      ...(config.encoding ? { encoding: config.encoding } : {}),
+      ...(options.source ? { source: options.source } : {}),
+    });
+    const base = { report: converted.report, reportFile: converted.reportFile, zips: converted.zips, delivered: [] as DeliveredFile[], stale: [] as string[] };
+    const counts = describeCounts(converted.report);
+
+    // A tripped guard leaves no zip: the previous night's data stays in Alma, untouched.
+    if (converted.exitCode !== 0 || converted.zips.length === 0) {
+      const why = converted.exitCode !== 0 ? `a guard stopped the delivery: ${converted.report.summary}` : 'no users to deliver';
+      return { ...base, exitCode: converted.exitCode, summary: `${counts}; ${why}; nothing delivered` };
+    }
+
+    let delivered: DeliveredFile[] = [];
+    let stale: string[] = [];
+    let deliveryError: RunError | undefined;
+    try {
+      const result = await deliverZips(config.delivery, converted.zips, { log, dryRun: options.dryRun ?? false });
+      delivered = result.delivered;
+      stale = result.stale;
+    } catch (error) {
+      if (!(error instanceof RunError)) throw error;
+      deliveryError = error;
+    }
+
+    await recordDelivery(converted.reportFile, {
+      delivered,
+      delivery: {
+        target: config.delivery.target === 'dir' ? `dir ${config.delivery.dir}` : `sftp://${config.delivery.username}@${config.delivery.host}:${config.delivery.port}`,
+        dry_run: options.dryRun ?? false,
+        stale_found: stale,
+        ...(deliveryError ? { error: deliveryError.message } : {}),
+      },
+    });
+
+    let archiveFolder: string | undefined;
+    if (delivered.length > 0) {
+      archiveFolder = await archiveFiles(config.archive, [...delivered.map((d) => d.file), converted.reportFile], options.now);
+      await pruneArchive(config.archive, options.now);
+    }
+
+    const names = converted.zips.map((z) => path.basename(z)).join(', ');
+    const summary = deliveryError
+      ? `${counts}; delivery of ${names} failed`
+      : options.dryRun
+        ? `${counts}; dry run: ${names} not uploaded`
+        : `${counts}; delivered ${names} to ${delivered[0]?.target ?? ''}`;
+    return {
+      ...base,
+      delivered,
+      stale,
+      exitCode: deliveryError ? deliveryError.exitCode : 0,
+      summary,
+      ...(archiveFolder ? { archiveFolder } : {}),
+      ...(deliveryError ? { deliveryError } : {}),
+    };
+  });
+}
+
+function describeCounts(report: Report): string {
+  const c = report.counts;
+  return `${c.users} users from ${c.rows} rows, ${c.rejected} rejected`;
+}
+
+/** Adds the delivery to report.json, replacing the file in one step. */
+async function recordDelivery(reportFile: string, fields: Record<string, unknown>): Promise<void> {
+  try {
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as Record<string, unknown>;
+    const tmp = `${reportFile}.tmp`;
+    await fsp.writeFile(tmp, JSON.stringify({ ...report, ...fields }, null, 2) + '\n');
+    await fsp.rename(tmp, reportFile);
+  } catch (error) {
+    throw new RunError('output_failed', `cannot record the delivery in ${reportFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: reportFile });
+  }
+}
+
+/**
+ * Two runs of the same config must not interleave: the second would find the first's zip as
+ * "stale" or upload while it renames. The lock is a file in output_dir holding the owner's pid;
+ * a lock whose process is gone (a crashed run) is taken over.
+ */
+export async function withLock<T>(outputDir: string, now: Date, body: () => Promise<T>): Promise<T> {
+  try {
+    await fsp.mkdir(outputDir, { recursive: true });
+  } catch (error) {
+    throw new RunError('output_failed', `cannot create the output folder ${outputDir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file: outputDir });
+  }
+  const lock = path.join(outputDir, LOCK_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.writeFile(lock, `${process.pid} ${now.toISOString()}\n`, { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new RunError('output_failed', `cannot create the lock file ${lock} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file: lock });
+      }
+      const [pidText, started] = (await fsp.readFile(lock, 'utf8').catch(() => '')).trim().split(' ');
+      const pid = Number(pidText);
+      if (attempt === 0 && !(Number.isInteger(pid) && pid > 0 && processAlive(pid))) {
+        await fsp.rm(lock, { force: true });
+        continue;
+      }
+      throw new RunError('busy', `another sis2alma run (pid ${pidText || '?'}, started ${started ?? '?'}) is using ${outputDir}; remove ${lock} if no run is going on`, { file: lock });
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    await fsp.rm(lock, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface RunArgs {
+  config: string;
+  dryRun?: boolean;
+  quiet?: boolean;
+  exitCode?: number;
+}
+
+export const runCommand: Command = {
+  command: 'run',
+  describe: 'The nightly job: convert the inputs named in a run config, check the guards, and deliver the zips to Alma',
+  builder: (yargs) =>
+    yargs
+      .option('config', { type: 'string', demandOption: true, describe: 'The run config (YAML): mapping, inputs, folders, guards, delivery target' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Do everything but the upload: convert, check guards, connect and list the remote folder' })
+      .option('quiet', { type: 'boolean', default: false, describe: 'Print only warnings and errors' })
+      .example('$0 run --config /etc/sis2alma/config.yaml', 'convert and deliver, as cron or a systemd timer would')
+      .example('$0 run --config /etc/sis2alma/config.yaml --dry-run', 'check everything without uploading'),
+  handler: async (args) => {
+    const argv = args as unknown as RunArgs;
+    const log = createLogger({ quiet: argv.quiet ?? false });
+    const config = loadRunConfig(argv.config);
+    const result = await runJob(config, { now: new Date(), dryRun: argv.dryRun ?? false, log });
+    if (result.deliveryError) {
+      log.warn(`run: ${result.summary}`);
+      throw result.deliveryError;
+    }
+    (result.exitCode === 0 ? log.info : log.warn)(`run: ${result.summary}`);
+    argv.exitCode = result.exitCode;
+  },
+};
