@@ -131,7 +131,7 @@ interface IndexedInputs {
   primaryIds: IdIndex;
 }
 
-async function indexPrimaryIds(files: string[], mapping: Mapping, encoding: string | undefined, runDate: string): Promise<IndexedInputs> {
+export async function indexPrimaryIds(files: string[], mapping: Mapping, encoding: string | undefined, runDate: string): Promise<IndexedInputs> {
   const primaryIds = new IdIndex();
   const out: InputFile[] = [];
   let ordinal = 0;
@@ -228,7 +228,7 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
   }
 }
 
-function raggedRow(found: number, expected: number, primaryId: string | undefined): MapResult {
+export function raggedRow(found: number, expected: number, primaryId: string | undefined): MapResult {
   const problem: RowProblem = { code: 'ragged_row', message: `The row has ${found} fields but the header has ${expected}; a field may hold an unquoted comma or line break` };
   return { ok: false, primary_id: primaryId, problems: [problem], warnings: [] };
 }
