@@ -67,16 +67,15 @@ export class Packager {
     this.maxBytes = Math.floor((options.maxZipBytes ?? ALMA_MAX_ZIP_BYTES) * 0.99) - 64 * 1024;
   }
 
-  get users(): number {
-    return this.done.reduce((n, z) => n + z.summary.entries.reduce((m, e) => m + e.users, 0), 0) + (this.zip?.summary.entries.reduce((m, e) => m + e.users, 0) ?? 0) + (this.entry?.users ?? 0);
-  }
-
   /** Adds one user's XML (as userXml writes it). */
   async add(userXml: string): Promise<void> {
     const size = Buffer.byteLength(userXml);
     if (this.entry && (this.entry.users >= this.options.chunkSize || this.zip!.bytes + size + USERS_CLOSE.length > this.maxBytes)) await this.closeEntry();
-    if (this.zip && (this.zip.summary.entries.length >= this.maxFiles || this.zip.bytes + size + 1024 > this.maxBytes)) await this.closeZip();
-    if (!this.entry) await this.openEntry();
+    if (!this.entry) {
+      // A zip is closed only between files: yazl finishes a zip once its last entry has ended.
+      if (this.zip && (this.zip.summary.entries.length >= this.maxFiles || this.zip.bytes + size + 1024 > this.maxBytes)) await this.closeZip();
+      await this.openEntry();
+    }
     await this.write(userXml);
     this.entry!.users++;
   }
