@@ -1,0 +1,137 @@
+// `sis2alma mapping check|explain|diff`: the librarian's tools for a mapping file. check says
+// every problem with file:line:column; explain says what a mapping does to an input; diff says
+// what an edit changes. None of them writes a file.
+import type { Argv, CommandModule } from 'yargs';
+import { EXIT_CODES } from '../errors.js';
+import { checkMapping, formatProblem, loadMapping } from '../mapping/load.js';
+import { localDate } from '../dates.js';
+import { checkEncoding } from '../read.js';
+import { diffMappings, explainMapping, formatDiff, formatExplanation } from '../explain.js';
+import { runTime } from './convert.js';
+
+export interface MappingCommandOptions {
+  /** Where output lines go (one call per line, without newline); default stdout. */
+  write?: (line: string) => void;
+}
+
+export interface CheckResult {
+  files: { file: string; valid: boolean; problems: string[]; warnings: string[] }[];
+  exitCode: number;
+}
+
+/** Checks each mapping file; every problem and warning as `file:line:column: path: message`. */
+export function checkMappingFiles(files: readonly string[]): CheckResult {
+  const out: CheckResult['files'] = [];
+  for (const file of files) {
+    try {
+      const result = checkMapping(file);
+      out.push({ file, valid: result.mapping !== undefined, problems: result.problems.map(formatProblem), warnings: result.warnings.map(formatProblem) });
+    } catch (error) {
+      out.push({ file, valid: false, problems: [(error as Error).message], warnings: [] });
+    }
+  }
+  return { files: out, exitCode: out.every((f) => f.valid) ? EXIT_CODES.ok : EXIT_CODES.mapping_invalid };
+}
+
+interface CheckArgs {
+  file: string[];
+  json?: boolean;
+  exitCode?: number;
+}
+interface ExplainArgs {
+  mapping: string;
+  input: string[];
+  encoding: string;
+  now?: string;
+  json: boolean;
+  'show-pii': boolean;
+  exitCode?: number;
+}
+interface DiffArgs extends Omit<ExplainArgs, 'mapping'> {
+  old: string;
+  new: string;
+}
+
+const inputOptions = (y: Argv) =>
+  y
+    .option('input', { type: 'string', array: true, demandOption: true, describe: 'A CSV export; repeat for several (e.g. students and staff)' })
+    .option('encoding', { type: 'string', default: 'utf-8', describe: 'Encoding of the CSV files' })
+    .option('now', { type: 'string', describe: 'Compute expiry dates as if run at this time (ISO 8601)' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print JSON for machines instead of text' })
+    .option('show-pii', { type: 'boolean', default: false, describe: 'Show primary ids in examples in full (masked otherwise)' });
+
+export function createMappingCommand(options: MappingCommandOptions = {}): CommandModule<object, object> {
+  const write = options.write ?? ((line: string) => void process.stdout.write(line + '\n'));
+
+  const check: CommandModule<object, CheckArgs> = {
+    command: 'check <file..>',
+    describe: 'Check mapping files: every problem with file:line:column',
+    builder: (y) =>
+      y
+        .positional('file', { type: 'string', array: true, demandOption: true, describe: 'Mapping files (YAML)' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print JSON for machines instead of text' }) as unknown as Argv<CheckArgs>,
+    handler: (argv) => {
+      const result = checkMappingFiles(argv.file);
+      if (argv.json) write(JSON.stringify(result.files, null, 2));
+      else
+        for (const f of result.files) {
+          for (const line of f.problems) write(line);
+          for (const line of f.warnings) write(`${line} (warning)`);
+          write(
+            f.valid
+              ? `${f.file}: valid${f.warnings.length ? `, ${f.warnings.length} warning(s)` : ''}`
+              : `${f.file}: ${f.problems.length} problem(s); the mapping cannot be used until they are fixed`,
+          );
+        }
+      argv.exitCode = result.exitCode;
+    },
+  };
+
+  const explain: CommandModule<object, ExplainArgs> = {
+    command: 'explain',
+    describe: 'Say what a mapping does to an input, writing nothing: users per group, unmapped values, expiry dates, merges, rejections',
+    builder: (y) => inputOptions(y.option('mapping', { type: 'string', demandOption: true, describe: 'The mapping file (YAML)' })) as unknown as Argv<ExplainArgs>,
+    handler: async (argv) => {
+      checkEncoding(argv.encoding);
+      const mapping = loadMapping(argv.mapping);
+      const x = await explainMapping(mapping, argv.input, { runDate: localDate(runTime(argv.now)), encoding: argv.encoding, showPii: argv['show-pii'] });
+      if (argv.json) write(JSON.stringify(x, null, 2));
+      else formatExplanation(x).forEach((line) => write(line));
+      argv.exitCode = EXIT_CODES.ok;
+    },
+  };
+
+  const diff: CommandModule<object, DiffArgs> = {
+    command: 'diff <old> <new>',
+    describe: 'Say what a mapping edit changes for an input: users that move group, new expiry dates, new rejections',
+    builder: (y) =>
+      inputOptions(
+        y
+          .positional('old', { type: 'string', demandOption: true, describe: 'The mapping as it is (YAML)' })
+          .positional('new', { type: 'string', demandOption: true, describe: 'The edited mapping (YAML)' }),
+      ) as unknown as Argv<DiffArgs>,
+    handler: async (argv) => {
+      checkEncoding(argv.encoding);
+      const before = loadMapping(argv.old);
+      const after = loadMapping(argv.new);
+      const d = await diffMappings(before, after, argv.input, { runDate: localDate(runTime(argv.now)), encoding: argv.encoding, showPii: argv['show-pii'] });
+      if (argv.json) write(JSON.stringify(d, null, 2));
+      else formatDiff(d).forEach((line) => write(line));
+      argv.exitCode = EXIT_CODES.ok;
+    },
+  };
+
+  return {
+    command: 'mapping <command>',
+    describe: 'Check a mapping file, explain what it does to an input, or compare two versions',
+    builder: (y: Argv) =>
+      y
+        .command(check as unknown as CommandModule<object, object>)
+        .command(explain as unknown as CommandModule<object, object>)
+        .command(diff as unknown as CommandModule<object, object>)
+        .demandCommand(1, 'Name a mapping command: check, explain or diff.'),
+    handler: () => {},
+  };
+}
+
+export const mappingCommand = createMappingCommand();

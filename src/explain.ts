@@ -1,0 +1,579 @@
+// What a mapping does to an input, without writing anything: `mapping explain` (one mapping) and
+// `mapping diff` (two mappings, the same input). The rows go through the same steps as convert
+// (pass 1 indexes primary ids, pass 2 maps each row and merges each person once all of their rows
+// are in, with mergeUsers), so that what explain says is what convert would write, short of the
+// XSD check and the rule that identifiers are unique across users.
+//
+// Memory stays flat as the input grows: the analysis holds counts, a few examples and the id
+// index, never the users. Only the rows of a person with several rows wait, slimmed to what the
+// merge decides on, until that person's last row is read.
+import { emptyUser, type AlmaUser } from './alma.js';
+import { indexPrimaryIds, raggedRow } from './convert.js';
+import { compileMapping, type MapResult } from './map.js';
+import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
+import type { Mapping } from './mapping/model.js';
+import { maskId } from './log.js';
+import { openCsv } from './read.js';
+
+export interface AnalyseOptions {
+  /** The run date (YYYY-MM-DD) that expiry dates are computed from. */
+  runDate: string;
+  encoding?: string;
+  /** Show primary ids in full in examples; masked (`jd***1`) otherwise. */
+  showPii?: boolean;
+  /** Examples kept per finding; default 5. */
+  examples?: number;
+}
+
+/** One person, once all of their rows have been read. */
+export interface PersonEvent {
+  primary_id: string;
+  /** The user convert would write (merged when several rows map); undefined when every row was rejected. */
+  user?: AlmaUser;
+  /** The rows that make up the user, the one it is written as first. */
+  rows: string[];
+  rejectedRows: string[];
+  /** Why the first row won, when several rows were merged. */
+  mergeReason?: string;
+}
+
+export interface Visitor {
+  row?(label: string, result: MapResult): void;
+  person?(event: PersonEvent): void;
+}
+
+export interface StreamedInput {
+  file: string;
+  rows: number;
+}
+
+/**
+ * Streams the inputs through the mapping as convert does, calling `visitor.row` for every row
+ * and `visitor.person` once for every primary id.
+ */
+export async function streamMapping(mapping: Mapping, files: string[], options: AnalyseOptions, visitor: Visitor): Promise<StreamedInput[]> {
+  const inputs = await indexPrimaryIds(files, mapping, options.encoding, options.runDate);
+  const pending = new Map<number, { remaining: number; members: Member[] }>();
+  const finish = (members: Member[]) => completePeople(members, mapping, visitor);
+  for (const input of inputs.files) {
+    const csv = await openCsv(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
+    const mapper = compileMapping(mapping, csv.header, options.runDate);
+    let ordinal = input.firstOrdinal - 1;
+    for await (const { row, values } of csv.rows) {
+      ordinal++;
+      const label = input.label ? `${input.label}:${row}` : String(row);
+      const result = values.length !== csv.header.length ? raggedRow(values.length, csv.header.length, mapper.primaryId(values)) : mapper.map(values);
+      visitor.row?.(label, result);
+      const id = result.ok ? result.user.primary_id : result.primary_id;
+      if (id === undefined) continue;
+      const member: Member = { ordinal, label, id, user: result.ok ? slim(result.user) : undefined, warnings: [] };
+      const slot = inputs.primaryIds.find(idKey(id));
+      const expected = slot < 0 ? 1 : inputs.primaryIds.second(slot);
+      if (expected <= 1) {
+        finish([member]);
+        continue;
+      }
+      let p = pending.get(slot);
+      if (!p) pending.set(slot, (p = { remaining: expected, members: [] }));
+      p.members.push(member);
+      if (--p.remaining > 0) continue;
+      pending.delete(slot);
+      finish(p.members);
+    }
+  }
+  // Only if a file changed between the two passes.
+  for (const p of pending.values()) finish(p.members);
+  return inputs.files.map((f) => ({ file: f.file, rows: f.rows }));
+}
+
+interface Member extends Omit<MergeMember, 'user'> {
+  id: string;
+  user?: AlmaUser;
+}
+
+function completePeople(members: Member[], mapping: Mapping, visitor: Visitor): void {
+  // The index keeps hashes only: group by the real id, as convert does.
+  const byId = new Map<string, Member[]>();
+  for (const m of members) {
+    const key = idKey(m.id);
+    byId.set(key, [...(byId.get(key) ?? []), m]);
+  }
+  for (const group of byId.values()) {
+    const mapped = group.filter((m): m is Member & { user: AlmaUser } => m.user !== undefined);
+    const rejectedRows = group.filter((m) => !m.user).map((m) => m.label);
+    if (mapped.length === 0) {
+      visitor.person?.({ primary_id: group[0]!.id, rows: [], rejectedRows });
+    } else if (mapped.length === 1) {
+      visitor.person?.({ primary_id: mapped[0]!.id, user: mapped[0]!.user, rows: [mapped[0]!.label], rejectedRows });
+    } else {
+      const decision = mergeUsers(mapped, mapping.userGroup);
+      const rows = [decision.winner, ...mapped.filter((m) => m !== decision.winner)].map((m) => m.label);
+      visitor.person?.({ primary_id: decision.user.primary_id, user: decision.user, rows, rejectedRows, mergeReason: decision.reason });
+    }
+  }
+}
+
+/** What the merge decides on and what explain and diff report; names and addresses are let go. */
+function slim(user: AlmaUser): AlmaUser {
+  const out = emptyUser(user.primary_id);
+  out.user_group = user.user_group;
+  out.status = user.status;
+  out.expiry_date = user.expiry_date;
+  out.purge_date = user.purge_date;
+  out.user_identifiers = user.user_identifiers;
+  out.contact_info.emails = user.contact_info.emails;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// explain
+
+export interface Explanation {
+  mapping: { file: string; source: string };
+  run_date: string;
+  inputs: StreamedInput[];
+  rows: { total: number; mapped: number; rejected: number };
+  /** Users convert would write (before the XSD check), by user group. */
+  users: { total: number; by_group: Record<string, number> };
+  /** Per user group: the expiry dates its users get. */
+  expiry: Record<string, ExpirySummary>;
+  /** Values that no rule or table maps: rejected rows, or rows given the mapping's fallback code. */
+  unmapped: UnmappedValue[];
+  /** Unmapped values beyond the first MAX_UNMAPPED distinct ones, counted only. */
+  unmapped_other_rows: number;
+  without_email: { rows: number; users: number; examples: string[] };
+  merges: { people: number; rows: number; by_reason: Record<string, number>; examples: { primary_id: string; rows: string[]; user_group: string; reason: string }[] };
+  /** Rejected rows by reason (the row problem code); a row with two problems counts under both. */
+  rejections: Record<string, { rows: number; columns: Record<string, number>; examples: string[] }>;
+  warnings: Record<string, { rows: number; examples: string[] }>;
+}
+
+export interface ExpirySummary {
+  users: number;
+  /** Users of the group without an expiry date (the mapping gives none). */
+  none: number;
+  earliest?: string;
+  latest?: string;
+  /** Each date with its count, when there are few distinct dates. */
+  dates?: Record<string, number>;
+  distinct: number;
+}
+
+export interface UnmappedValue {
+  /** The field or column, e.g. "user_group" or "department". */
+  field: string;
+  /** The value as the row has it (for user_group: every column the rules looked at). */
+  value: string;
+  /** "rejected", or the fallback code the mapping gives it. */
+  outcome: string;
+  rows: number;
+  examples: string[];
+}
+
+const MAX_UNMAPPED = 500;
+const MAX_DATES = 1000;
+const FEW_DATES = 8;
+
+export async function explainMapping(mapping: Mapping, files: string[], options: AnalyseOptions): Promise<Explanation> {
+  const keep = options.examples ?? 5;
+  const show = (id: string) => (options.showPii ? id : maskId(id));
+  const add = (list: string[], item: string) => list.length < keep && list.push(item);
+  const rows = { total: 0, mapped: 0, rejected: 0 };
+  const unmapped = new Map<string, UnmappedValue>();
+  let unmappedOther = 0;
+  const noteUnmapped = (field: string, value: string, outcome: string, label: string) => {
+    const key = `${field}\u0000${value}\u0000${outcome}`;
+    let u = unmapped.get(key);
+    if (!u) {
+      if (unmapped.size >= MAX_UNMAPPED) return void unmappedOther++;
+      unmapped.set(key, (u = { field, value, outcome, rows: 0, examples: [] }));
+    }
+    u.rows++;
+    add(u.examples, label);
+  };
+  const withoutEmail = { rows: 0, users: 0, examples: [] as string[] };
+  const rejections: Explanation['rejections'] = {};
+  const warnings: Explanation['warnings'] = {};
+  const byGroup = new Map<string, number>();
+  const expiry = new Map<string, { users: number; none: number; dates: Map<string, number>; earliest?: string; latest?: string; overflow: boolean }>();
+  const merges: Explanation['merges'] = { people: 0, rows: 0, by_reason: {}, examples: [] };
+  let users = 0;
+
+  const inputs = await streamMapping(mapping, files, options, {
+    row(label, result) {
+      rows.total++;
+      for (const w of result.warnings) {
+        const entry = (warnings[w.kind] ??= { rows: 0, examples: [] });
+        entry.rows++;
+        add(entry.examples, label);
+        if (w.kind === 'unknown_code') noteUnmapped(w.column ?? '?', w.value ?? '', /; (.+) used$/.exec(w.message)?.[1] ?? 'fallback', label);
+      }
+      if (result.ok) {
+        rows.mapped++;
+        if (result.user.contact_info.emails.length === 0) {
+          withoutEmail.rows++;
+          add(withoutEmail.examples, label);
+        }
+        return;
+      }
+      rows.rejected++;
+      for (const code of new Set(result.problems.map((p) => p.code))) {
+        const entry = (rejections[code] ??= { rows: 0, columns: {}, examples: [] });
+        entry.rows++;
+        add(entry.examples, label);
+        for (const p of result.problems) if (p.code === code && p.column) entry.columns[p.column] = (entry.columns[p.column] ?? 0) + 1;
+      }
+      for (const p of result.problems) {
+        if (p.code === 'no_user_group') noteUnmapped('user_group', result.unmappedGroup ?? p.value ?? '', 'rejected', label);
+        else if (p.code === 'bad_value') noteUnmapped(p.column ?? '?', p.value ?? '', 'rejected', label);
+      }
+    },
+    person(event) {
+      const user = event.user;
+      if (!user) return;
+      users++;
+      const group = user.user_group ?? '(none)';
+      byGroup.set(group, (byGroup.get(group) ?? 0) + 1);
+      if (user.contact_info.emails.length === 0) withoutEmail.users++;
+      let e = expiry.get(group);
+      if (!e) expiry.set(group, (e = { users: 0, none: 0, dates: new Map(), overflow: false }));
+      e.users++;
+      const date = user.expiry_date;
+      if (!date) e.none++;
+      else {
+        if (!e.earliest || date < e.earliest) e.earliest = date;
+        if (!e.latest || date > e.latest) e.latest = date;
+        if (e.dates.has(date) || e.dates.size < MAX_DATES) e.dates.set(date, (e.dates.get(date) ?? 0) + 1);
+        else e.overflow = true;
+      }
+      if (event.rows.length > 1) {
+        merges.people++;
+        merges.rows += event.rows.length;
+        const reason = event.mergeReason ?? '';
+        merges.by_reason[reason] = (merges.by_reason[reason] ?? 0) + 1;
+        if (merges.examples.length < keep) merges.examples.push({ primary_id: show(user.primary_id), rows: event.rows, user_group: group, reason });
+      }
+    },
+  });
+
+  return {
+    mapping: { file: mapping.file, source: mapping.source },
+    run_date: options.runDate,
+    inputs,
+    rows,
+    users: { total: users, by_group: sortedRecord(byGroup, (a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) },
+    expiry: Object.fromEntries(
+      [...expiry].sort((a, b) => a[0].localeCompare(b[0])).map(([group, e]) => {
+        const summary: ExpirySummary = { users: e.users, none: e.none, distinct: e.dates.size, ...(e.earliest ? { earliest: e.earliest, latest: e.latest } : {}) };
+        if (!e.overflow && e.dates.size > 0 && e.dates.size <= FEW_DATES) summary.dates = sortedRecord(e.dates, (a, b) => a[0].localeCompare(b[0]));
+        return [group, summary];
+      }),
+    ),
+    unmapped: [...unmapped.values()].sort((a, b) => b.rows - a.rows || a.field.localeCompare(b.field) || a.value.localeCompare(b.value)),
+    unmapped_other_rows: unmappedOther,
+    without_email: withoutEmail,
+    merges,
+    rejections,
+    warnings,
+  };
+}
+
+function sortedRecord<V>(map: Map<string, V>, order: (a: [string, V], b: [string, V]) => number): Record<string, V> {
+  return Object.fromEntries([...map].sort(order));
+}
+
+const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
+
+/** The explanation as a librarian reads it. */
+export function formatExplanation(x: Explanation): string[] {
+  const out: string[] = [];
+  out.push(`Mapping ${x.mapping.file} (source ${x.mapping.source}), run date ${x.run_date}`);
+  for (const input of x.inputs) out.push(`  input ${input.file}: ${plural(input.rows, 'row')}`);
+  out.push('');
+  out.push(`${plural(x.rows.total, 'row')}: ${x.rows.mapped} mapped, ${x.rows.rejected} rejected; ${plural(x.users.total, 'user')} would be written.`);
+  out.push('');
+  out.push('Users per group:');
+  if (x.users.total === 0) out.push('  (none)');
+  for (const [group, n] of Object.entries(x.users.by_group)) out.push(`  ${group.padEnd(16)} ${String(n).padStart(8)}`);
+  out.push('');
+  out.push('Expiry dates per group:');
+  if (Object.keys(x.expiry).length === 0) out.push('  (none)');
+  for (const [group, e] of Object.entries(x.expiry)) {
+    const parts: string[] = [];
+    if (e.dates) parts.push(Object.entries(e.dates).map(([d, n]) => `${d} (${n})`).join(', '));
+    else if (e.earliest) parts.push(`${e.earliest} to ${e.latest} (${e.distinct >= MAX_DATES ? `${MAX_DATES}+` : e.distinct} distinct dates)`);
+    if (e.none) parts.push(`${plural(e.none, 'user')} without an expiry date`);
+    out.push(`  ${group.padEnd(16)} ${parts.join('; ')}`);
+  }
+  out.push('');
+  out.push('Values no rule maps:');
+  if (x.unmapped.length === 0) out.push('  (none)');
+  for (const u of x.unmapped) {
+    const what = u.field === 'user_group' ? `user group: ${u.value}` : `${u.field} = '${u.value}'`;
+    const outcome = u.outcome === 'rejected' ? 'rejected' : `given ${u.outcome}`;
+    out.push(`  ${what}: ${plural(u.rows, 'row')} ${outcome} (rows ${u.examples.join(', ')}${u.rows > u.examples.length ? ', ...' : ''})`);
+  }
+  if (x.unmapped_other_rows) out.push(`  ... and ${plural(x.unmapped_other_rows, 'row')} with other values`);
+  out.push('');
+  out.push(
+    `Rows without an email: ${x.without_email.rows}${x.without_email.rows ? ` (rows ${x.without_email.examples.join(', ')}${x.without_email.rows > x.without_email.examples.length ? ', ...' : ''})` : ''}; users without an email: ${x.without_email.users}`,
+  );
+  out.push('');
+  out.push(`Merges: ${plural(x.merges.people, 'person', 'people')} with several rows (${plural(x.merges.rows, 'row')}) become one user each`);
+  for (const [reason, n] of Object.entries(x.merges.by_reason).sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(8)}  ${reason}`);
+  for (const m of x.merges.examples) out.push(`  e.g. ${m.primary_id}: rows ${m.rows.join(' + ')} → ${m.user_group} (${m.reason})`);
+  out.push('');
+  out.push('Rejected rows by reason:');
+  if (Object.keys(x.rejections).length === 0) out.push('  (none)');
+  for (const [code, r] of Object.entries(x.rejections).sort((a, b) => b[1].rows - a[1].rows)) {
+    const columns = Object.keys(r.columns);
+    out.push(`  ${code}: ${plural(r.rows, 'row')}${columns.length ? ` (column ${columns.join(', ')})` : ''}, e.g. rows ${r.examples.join(', ')}`);
+  }
+  if (Object.keys(x.warnings).length) {
+    out.push('');
+    out.push('Warnings (the rows are still written):');
+    for (const [kind, w] of Object.entries(x.warnings).sort((a, b) => b[1].rows - a[1].rows)) out.push(`  ${kind}: ${plural(w.rows, 'row')}, e.g. rows ${w.examples.join(', ')}`);
+  }
+  out.push('');
+  out.push('Nothing was written. convert also checks each user against the XSD and keeps identifiers unique across users.');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// diff
+
+export type ChangeKind = 'group' | 'expiry' | 'status' | 'emails' | 'identifiers' | 'now_rejected' | 'now_written' | 'only_old' | 'only_new';
+
+export interface Change {
+  kind: ChangeKind;
+  /** The librarian's sentence, e.g. "412 users move from GRAD to STAFF". */
+  message: string;
+  users: number;
+  from?: string;
+  to?: string;
+  /** Primary ids (masked unless showPii), with the old → new value where it helps. */
+  examples: string[];
+}
+
+export interface MappingDiff {
+  old: { file: string; source: string };
+  new: { file: string; source: string };
+  run_date: string;
+  inputs: StreamedInput[];
+  /** People (primary ids) seen with both mappings. */
+  compared: number;
+  unchanged: number;
+  rows_rejected: { old: number; new: number };
+  changes: Change[];
+}
+
+const WRITTEN = 1;
+const REJECTED = 2;
+const NONE = 0xffff;
+
+/**
+ * A compact record per primary id of what the old mapping made of the person: codes are interned
+ * (an index into `codes`), dates kept as YYYYMMDD numbers, all in typed arrays reached through an
+ * IdIndex, so that a million people cost a few tens of megabytes.
+ */
+class Fingerprints {
+  readonly index = new IdIndex();
+  private readonly codes: string[] = [];
+  private readonly codeIndex = new Map<string, number>();
+  count = 0;
+  state = new Uint8Array(1024);
+  seen = new Uint8Array(1024);
+  group = new Uint16Array(1024);
+  status = new Uint16Array(1024);
+  expiry = new Uint32Array(1024);
+  emails = new Uint16Array(1024);
+  identifiers = new Uint16Array(1024);
+
+  code(text: string | undefined): number {
+    if (text === undefined) return NONE;
+    let i = this.codeIndex.get(text);
+    if (i === undefined) {
+      i = this.codes.length;
+      if (i >= NONE) return NONE - 1;
+      this.codes.push(text);
+      this.codeIndex.set(text, i);
+    }
+    return i;
+  }
+  text(code: number): string | undefined {
+    return code === NONE ? undefined : this.codes[code];
+  }
+
+  /** The record's number for an id, or -1. */
+  find(id: string): number {
+    const slot = this.index.find(idKey(id));
+    return slot < 0 ? -1 : this.index.first(slot);
+  }
+
+  add(event: PersonEvent): void {
+    const { slot, isNew } = this.index.upsert(idKey(event.primary_id));
+    const i = isNew ? this.count++ : this.index.first(slot);
+    if (isNew) this.index.set(slot, i, 0);
+    if (i >= this.state.length) this.grow();
+    const u = event.user;
+    this.state[i] = u ? WRITTEN : REJECTED;
+    if (!u) return;
+    this.group[i] = this.code(u.user_group);
+    this.status[i] = this.code(u.status);
+    this.expiry[i] = dateNumber(u.expiry_date);
+    this.emails[i] = Math.min(u.contact_info.emails.length, NONE);
+    this.identifiers[i] = Math.min(u.user_identifiers.length, NONE);
+  }
+
+  private grow(): void {
+    const size = this.state.length * 2;
+    const bigger = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(size);
+      b.set(a);
+      return b;
+    };
+    this.state = bigger(this.state);
+    this.seen = bigger(this.seen);
+    this.group = bigger(this.group);
+    this.status = bigger(this.status);
+    this.expiry = bigger(this.expiry);
+    this.emails = bigger(this.emails);
+    this.identifiers = bigger(this.identifiers);
+  }
+}
+
+function dateNumber(date: string | undefined): number {
+  return date ? Number(date.replaceAll('-', '')) : 0;
+}
+function numberDate(n: number): string {
+  if (!n) return 'none';
+  const s = String(n).padStart(8, '0');
+  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6)}`;
+}
+
+export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, files: string[], options: AnalyseOptions): Promise<MappingDiff> {
+  const keep = options.examples ?? 5;
+  const show = (id: string) => (options.showPii ? id : maskId(id));
+  const before = new Fingerprints();
+  const rejected = { old: 0, new: 0 };
+  await streamMapping(oldMapping, files, options, {
+    row: (_label, r) => void (r.ok || rejected.old++),
+    person: (event) => before.add(event),
+  });
+
+  const changes = new Map<string, Change>();
+  const note = (kind: ChangeKind, from: string | undefined, to: string | undefined, id: string, detail = '') => {
+    const key = `${kind}\u0000${from ?? ''}\u0000${to ?? ''}`;
+    let c = changes.get(key);
+    if (!c) changes.set(key, (c = { kind, message: '', users: 0, ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), examples: [] }));
+    c.users++;
+    if (c.examples.length < keep) c.examples.push(show(id) + detail);
+  };
+  let compared = 0;
+  let unchanged = 0;
+  const inputs = await streamMapping(newMapping, files, options, {
+    row: (_label, r) => void (r.ok || rejected.new++),
+    person(event) {
+      const id = event.primary_id;
+      const i = before.find(id);
+      const u = event.user;
+      if (i < 0) {
+        note('only_new', undefined, undefined, id);
+        return;
+      }
+      if (before.seen[i]) return;
+      before.seen[i] = 1;
+      compared++;
+      const wasWritten = before.state[i] === WRITTEN;
+      if (wasWritten && !u) return void note('now_rejected', undefined, undefined, id, event.rejectedRows.length ? ` (rows ${event.rejectedRows.join(', ')})` : '');
+      if (!wasWritten && u) return void note('now_written', undefined, undefined, id);
+      if (!u) return void unchanged++;
+      let changed = false;
+      const oldGroup = before.text(before.group[i]!);
+      if (oldGroup !== u.user_group) {
+        note('group', oldGroup ?? '(none)', u.user_group ?? '(none)', id);
+        changed = true;
+      }
+      const oldExpiry = before.expiry[i]!;
+      if (oldExpiry !== dateNumber(u.expiry_date)) {
+        note('expiry', undefined, undefined, id, ` (${numberDate(oldExpiry)} → ${u.expiry_date ?? 'none'})`);
+        changed = true;
+      }
+      const oldStatus = before.text(before.status[i]!);
+      if (oldStatus !== u.status) {
+        note('status', oldStatus ?? '(none)', u.status ?? '(none)', id);
+        changed = true;
+      }
+      const oldEmails = before.emails[i]!;
+      if (oldEmails !== u.contact_info.emails.length) {
+        note('emails', String(oldEmails), String(u.contact_info.emails.length), id);
+        changed = true;
+      }
+      const oldIds = before.identifiers[i]!;
+      if (oldIds !== u.user_identifiers.length) {
+        note('identifiers', String(oldIds), String(u.user_identifiers.length), id);
+        changed = true;
+      }
+      if (!changed) unchanged++;
+    },
+  });
+  let onlyOld = 0;
+  for (let i = 0; i < before.count; i++) if (!before.seen[i]) onlyOld++;
+  const list = [...changes.values()];
+  if (onlyOld) list.push({ kind: 'only_old', message: '', users: onlyOld, examples: [] });
+  for (const c of list) c.message = describeChange(c);
+  const order: ChangeKind[] = ['group', 'expiry', 'status', 'now_rejected', 'now_written', 'emails', 'identifiers', 'only_new', 'only_old'];
+  list.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || b.users - a.users);
+  return {
+    old: { file: oldMapping.file, source: oldMapping.source },
+    new: { file: newMapping.file, source: newMapping.source },
+    run_date: options.runDate,
+    inputs,
+    compared,
+    unchanged,
+    rows_rejected: rejected,
+    changes: list,
+  };
+}
+
+function describeChange(c: Change): string {
+  const users = plural(c.users, 'user');
+  const verb = (one: string, many: string) => (c.users === 1 ? one : many);
+  switch (c.kind) {
+    case 'group':
+      return `${users} ${verb('moves', 'move')} from ${c.from} to ${c.to}`;
+    case 'expiry':
+      return `${users} ${verb('gets', 'get')} a new expiry date`;
+    case 'status':
+      return `${users} ${verb('changes', 'change')} status from ${c.from} to ${c.to}`;
+    case 'emails':
+      return `${users} ${verb('goes', 'go')} from ${c.from} to ${plural(Number(c.to), 'email address', 'email addresses')}`;
+    case 'identifiers':
+      return `${users} ${verb('goes', 'go')} from ${c.from} to ${plural(Number(c.to), 'identifier')}`;
+    case 'now_rejected':
+      return `${users} ${verb('is', 'are')} now rejected (written with the old mapping)`;
+    case 'now_written':
+      return `${users} ${verb('is', 'are')} now written (rejected with the old mapping)`;
+    case 'only_new':
+      return `${users} ${verb('has a primary id', 'have primary ids')} the old mapping does not produce`;
+    case 'only_old':
+      return `${users} of the old mapping ${verb('is', 'are')} no longer produced under the same primary id`;
+  }
+}
+
+export function formatDiff(d: MappingDiff): string[] {
+  const out: string[] = [];
+  out.push(`Old mapping ${d.old.file}, new mapping ${d.new.file}, run date ${d.run_date}`);
+  for (const input of d.inputs) out.push(`  input ${input.file}: ${plural(input.rows, 'row')}`);
+  out.push('');
+  if (d.changes.length === 0) out.push(`No changes: the ${plural(d.compared, 'user')} come out the same.`);
+  for (const c of d.changes) out.push(`${c.message}${c.examples.length ? `, e.g. ${c.examples.join(', ')}` : ''}`);
+  if (d.rows_rejected.old !== d.rows_rejected.new) {
+    const delta = d.rows_rejected.new - d.rows_rejected.old;
+    const n = Math.abs(delta);
+    out.push(`${n} ${delta > 0 ? 'more' : 'fewer'} ${n === 1 ? 'row is' : 'rows are'} rejected (${d.rows_rejected.old} → ${d.rows_rejected.new})`);
+  }
+  out.push('');
+  out.push(`${plural(d.compared, 'person', 'people')} compared, ${d.unchanged} unchanged. Nothing was written.`);
+  return out;
+}
