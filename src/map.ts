@@ -390,7 +390,8 @@ function cleanCells(values: string[], header: string[], ctx: RowContext): void {
  * and phone is preferred; when any exist, exactly one is.
  */
 export function enforceAlmaRulesWithinUser(user: AlmaUser, warnings: RowWarning[]): void {
-  const seen = new Map<string, string>([[user.primary_id.toLowerCase(), 'primary_id']]);
+  // A row without a primary id is rejected anyway; its identifiers are still checked against each other.
+  const seen = new Map<string, string>(user.primary_id ? [[user.primary_id.toLowerCase(), 'primary_id']] : []);
   user.user_identifiers = user.user_identifiers.filter((id) => {
     const key = id.value.toLowerCase();
     const holder = seen.get(key);
