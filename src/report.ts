@@ -125,9 +125,10 @@ export class RunLog {
     return rejectsFile;
   }
 
-  /** Writes report.json (under a temporary name, then renamed), streaming the row details in when any row was not simply written. */
+  /** Writes report.json (under a temporary name, then renamed), streaming the row details in. */
   async writeReport(file: string, report: Omit<Report, 'details'>): Promise<Report> {
-    const withDetails = this.counts.rejected > 0 || this.counts.merged > 0;
+    // Every row is accounted for, even on a clean run: a row written with a warning says which.
+    const withDetails = this.counts.rows > 0;
     const temp = `${file}.partial`;
     const out = createWriteStream(temp);
     const body = JSON.stringify(report, null, 2);
