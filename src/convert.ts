@@ -85,7 +85,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
   const validator = new BatchValidator(schema, packager, runLog);
-  const acrossUsers = new AcrossUsers(inputs.primaryIds);
+  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal));
 
   try {
     await mapAndMergeRows(inputs, mapping, options.encoding, runDate, runLog, async (user, rows, mergeWarnings) => {
@@ -241,14 +241,19 @@ export function raggedRow(found: number, expected: number, primaryId: string | u
 class AcrossUsers {
   private readonly identifiers = new IdIndex();
   private readonly labels: string[] = [];
-  constructor(private readonly primaryIds: IdIndex) {}
+  constructor(
+    private readonly primaryIds: IdIndex,
+    private readonly labelOf: (ordinal: number) => string,
+  ) {}
 
   check(user: AlmaUser, label: string, warnings: RowWarning[]): void {
     const own = idKey(user.primary_id);
     user.user_identifiers = user.user_identifiers.filter((identifier) => {
       const key = idKey(identifier.value);
-      if (key !== own && this.primaryIds.find(key) >= 0) {
-        warnings.push({ kind: 'duplicate_identifier', message: `identifier ${identifier.id_type} '${identifier.value}' is another user's primary id and was left out`, value: identifier.value });
+      const holder = key === own ? -1 : this.primaryIds.find(key);
+      if (holder >= 0) {
+        const row = this.labelOf(this.primaryIds.first(holder));
+        warnings.push({ kind: 'duplicate_identifier', message: `identifier ${identifier.id_type} '${identifier.value}' is the primary id of the user in row ${row}, which keeps it; left out here`, value: identifier.value });
         return false;
       }
       const { slot, isNew } = this.identifiers.upsert(key);
@@ -320,6 +325,14 @@ async function makeOutDir(dir: string): Promise<void> {
   } catch (error) {
     throw new RunError('output_failed', `cannot create the output folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file: dir });
   }
+}
+
+/** How the report names the row with this run-wide ordinal ("3", or "staff.csv:3" when there are several inputs). */
+function labelOf(files: InputFile[], ordinal: number): string {
+  const input = files.find((f) => ordinal >= f.firstOrdinal && ordinal < f.firstOrdinal + f.rows);
+  if (!input) return String(ordinal);
+  const row = ordinal - input.firstOrdinal + 1;
+  return input.label ? `${input.label}:${row}` : String(row);
 }
 
 function unionOf(headers: string[][]): string[] {
