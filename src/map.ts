@@ -60,6 +60,8 @@ export function isWellFormedEmail(text: string): boolean {
 class RowContext {
   problems: RowProblem[] = [];
   warnings: RowWarning[] = [];
+  /** The column the value being evaluated came from: in a fallback chain, the one that had a value, so that messages name it. */
+  column?: string;
   constructor(
     /** The row's cells; replaced by a cleaned copy when a cell holds characters XML forbids. */
     public values: string[],
@@ -94,10 +96,14 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   };
 
   const evaluate = (expr: ValueExpr, ctx: RowContext, label?: string): string | undefined => {
+    ctx.column = undefined;
     let raw = source(expr.source, ctx, expr);
+    const column = expr.source.kind === 'column' ? (ctx.column ?? expr.columns[0]) : expr.columns[0];
+    const name = column ?? label ?? 'value';
     if (raw !== undefined && expr.trim) raw = raw.trim();
     if (!raw) {
       if (expr.otherwise) return evaluate(expr.otherwise, ctx, label);
+      ctx.column = column;
       if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${nameOf(expr, label)}) is required but empty`, column: expr.columns[0] });
       return undefined;
     }
@@ -107,7 +113,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     if (expr.boolean) {
       const b = parseBoolean(raw);
       if (b === undefined) {
-        ctx.problems.push({ code: 'bad_boolean', message: `Field (${nameOf(expr, label)}) is not a yes/no value: '${raw}' (expected y, yes, true, 1, n, no, false or 0)`, column: expr.columns[0], value: raw });
+        ctx.problems.push({ code: 'bad_boolean', message: `Field (${name}) is not a yes/no value: '${raw}' (expected y, yes, true, 1, n, no, false or 0)`, column, value: raw });
         return undefined;
       }
       return b ? expr.boolean.true : expr.boolean.false;
@@ -118,10 +124,10 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       else if (expr.unknown === 'keep') {
         /* passed unchanged, as the mapping says */
       } else if (expr.unknown !== undefined) {
-        ctx.warnings.push({ kind: 'unknown_code', message: `Field (${nameOf(expr, label)}) value '${raw}' is not in table ${expr.map.name}; ${expr.unknown} used`, column: expr.columns[0], value: raw });
+        ctx.warnings.push({ kind: 'unknown_code', message: `Field (${name}) value '${raw}' is not in table ${expr.map.name}; ${expr.unknown} used`, column, value: raw });
         raw = expr.unknown;
       } else {
-        ctx.problems.push({ code: 'bad_value', message: `Field (${nameOf(expr, label)}) has a value the mapping does not know: '${raw}' (not in table ${expr.map.name})`, column: expr.columns[0], value: raw });
+        ctx.problems.push({ code: 'bad_value', message: `Field (${name}) has a value the mapping does not know: '${raw}' (not in table ${expr.map.name})`, column, value: raw });
         return undefined;
       }
     }
@@ -130,11 +136,12 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       const o = expr.dateFormat.order;
       const [y, mo, d] = m ? [Number(m[o.year]), Number(m[o.month]), Number(m[o.day])] : [0, 0, 0];
       if (!m || !isValidYmd(y, mo, d)) {
-        ctx.problems.push({ code: 'bad_date', message: `Field (${nameOf(expr, label)}) is not a date in the form ${expr.dateFormat.pattern}: '${raw}'`, column: expr.columns[0], value: raw });
+        ctx.problems.push({ code: 'bad_date', message: `Field (${name}) is not a date in the form ${expr.dateFormat.pattern}: '${raw}'`, column, value: raw });
         return undefined;
       }
       raw = ymd(y, mo, d);
     }
+    ctx.column = column;
     return raw;
   };
 
@@ -143,7 +150,10 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       case 'column':
         for (const column of s.columns) {
           const v = cell(ctx, column);
-          if (expr.trim ? v.trim() : v) return v;
+          if (expr.trim ? v.trim() : v) {
+            ctx.column = column;
+            return v;
+          }
         }
         return undefined;
       case 'constant':
@@ -309,7 +319,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       const address = evaluate(spec.value, ctx, spec.email_type);
       if (!address) continue;
       if (!isWellFormedEmail(address)) {
-        const column = spec.value.columns[0] ?? spec.email_type;
+        const column = ctx.column ?? spec.value.columns[0] ?? spec.email_type;
         if (spec.onInvalid === 'drop') ctx.warnings.push({ kind: 'invalid_email_dropped', message: `Field (${column}) is not a well-formed email address and was left out: '${address}'`, column, value: address });
         else ctx.problems.push({ code: 'bad_email', message: `Field (${column}) is not a well-formed email address: '${address}'`, column, value: address });
         continue;
