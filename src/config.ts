@@ -32,6 +32,7 @@ interface WrittenDeliveryCommon {
 export interface WrittenDirDelivery extends WrittenDeliveryCommon {
   target: 'dir';
   dir: string;
+  create_dir?: boolean;
 }
 
 export interface WrittenSftpDelivery extends WrittenDeliveryCommon {
@@ -68,6 +69,8 @@ export interface DeliveryCommon {
 export interface DirDeliveryConfig extends DeliveryCommon {
   target: 'dir';
   dir: string;
+  /** Make the folder when it is missing; off by default so an unmounted share is noticed. */
+  createDir: boolean;
 }
 
 export type SftpAuth =
@@ -128,7 +131,7 @@ const TOP_KEYS = ['mapping', 'inputs', 'encoding', 'output_dir', 'archive', 'gua
 const ARCHIVE_KEYS = ['dir', 'keep_days'];
 const GUARD_KEYS = ['max_rejected', 'min_users'];
 const COMMON_DELIVERY_KEYS = ['target', 'retries', 'retry_delay_seconds', 'stale'];
-const DIR_KEYS = [...COMMON_DELIVERY_KEYS, 'dir'];
+const DIR_KEYS = [...COMMON_DELIVERY_KEYS, 'dir', 'create_dir'];
 const SFTP_KEYS = [
   ...COMMON_DELIVERY_KEYS,
   'host',
@@ -184,8 +187,12 @@ export function checkRunConfig(text: string, file: string, env: NodeJS.ProcessEn
     problems.push({ file, line: pos.line, column: pos.col, message });
   };
   const atNode = (node: Node | null | undefined, fallback: number, message: string) => at(node?.range?.[0] ?? fallback, message);
-  for (const error of doc.errors) at(error.pos[0], `YAML: ${error.message.split('\n')[0]}`);
-  if (doc.errors.length > 0) return { problems };
+  // Only the first syntax error: the ones after it are mostly echoes of it.
+  const syntax = doc.errors[0];
+  if (syntax) {
+    at(syntax.pos[0], `YAML: ${syntax.message.split('\n')[0]}`);
+    return { problems };
+  }
   const base = path.dirname(file);
   const resolvePath = (p: string) => path.resolve(base, p);
 
@@ -252,6 +259,7 @@ export function checkRunConfig(text: string, file: string, env: NodeJS.ProcessEn
   else if (!isMap(deliveryPair.value)) atNode(deliveryPair.value as Node, keyOffset(deliveryPair), '"delivery" must be a map starting with target: sftp or target: dir');
   else delivery = checkDelivery(deliveryPair.value, at, resolvePath, env);
 
+  problems.sort((a, b) => a.line - b.line || a.column - b.column);
   if (problems.length > 0 || !mapping || !outputDir || inputs.length === 0 || !delivery) return { problems };
   const outputAbs = resolvePath(outputDir);
   return {
@@ -298,8 +306,15 @@ function checkDelivery(node: YAMLMap, at: At, resolvePath: (p: string) => string
 
   if (target === 'dir') {
     const dir = stringField(fields, 'dir', true, note, node);
+    let createDir = false;
+    const cd = fields.get('create_dir');
+    if (cd) {
+      const v = isScalar(cd.value) ? cd.value.value : undefined;
+      if (typeof v === 'boolean') createDir = v;
+      else note(cd.value?.range?.[0] ?? keyOffset(cd), `"create_dir" must be true or false, not ${show(v)}`);
+    }
     if (failed || !dir) return undefined;
-    return { target: 'dir', dir: resolvePath(dir), ...common };
+    return { target: 'dir', dir: resolvePath(dir), createDir, ...common };
   }
 
   const host = stringField(fields, 'host', true, note, node);

@@ -7,7 +7,7 @@
 //  - the server is who the config says it is (host key pinned; nothing ever trusts any key).
 // Two targets sit behind one interface: `sftp` (ssh2-sftp-client) and `dir` (a local or mounted folder).
 import { createHash, createHmac } from 'node:crypto';
-import { createReadStream, readFileSync, promises as fsp, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { Transform, pipeline } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
@@ -77,7 +77,8 @@ export interface DeliveryTarget {
   /** For reports and messages; never holds a credential. */
   readonly label: string;
   remotePath(name: string): string;
-  open(): Promise<DeliverySession>;
+  /** With dryRun, changes nothing on the target (not even a missing folder with create_dir). */
+  open(options?: { dryRun?: boolean }): Promise<DeliverySession>;
 }
 
 export function createTarget(config: DeliveryConfig): DeliveryTarget {
@@ -116,7 +117,7 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
   const withRetries = async (what: string, step: (s: DeliverySession) => Promise<void>) => {
     for (let attempt = 0; ; attempt++) {
       try {
-        session ??= await target.open();
+        session ??= await target.open({ dryRun: options.dryRun ?? false });
         await step(session);
         return;
       } catch (error) {
@@ -195,11 +196,15 @@ class DirTarget implements DeliveryTarget {
   remotePath(name: string): string {
     return path.join(this.config.dir, name);
   }
-  async open(): Promise<DeliverySession> {
+  async open(options: { dryRun?: boolean } = {}): Promise<DeliverySession> {
     const dir = this.config.dir;
     const fail = (error: unknown, action: string, file: string): never => {
       throw classifyLocalError(error, action, file);
     };
+    if (this.config.createDir) {
+      if (options.dryRun && !existsSync(dir)) return { list: async () => [], write: async () => {}, size: async () => undefined, rename: async () => {}, close: async () => {} };
+      await fsp.mkdir(dir, { recursive: true }).catch((e) => fail(e, 'create folder', dir));
+    }
     const st = await fsp.stat(dir).catch((e) => fail(e, 'open folder', dir));
     if (!st.isDirectory()) throw new DeliveryError('delivery_failed', `delivery folder ${dir} is not a folder`, false);
     return {

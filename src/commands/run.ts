@@ -63,7 +63,8 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
 
     // A tripped guard leaves no zip: the previous night's data stays in Alma, untouched.
     if (converted.exitCode !== 0 || converted.zips.length === 0) {
-      const why = converted.exitCode !== 0 ? `a guard stopped the delivery: ${converted.report.summary}` : 'no users to deliver';
+      const guard = (converted.report as { guard?: { guard?: string } }).guard?.guard;
+      const why = converted.exitCode !== 0 ? `guard ${guard ?? ''} tripped`.replace('  ', ' ') : 'no users to deliver';
       return { ...base, exitCode: converted.exitCode, summary: `${counts}; ${why}; nothing delivered` };
     }
 

@@ -1,0 +1,313 @@
+// The run config and the nightly job (`run`, `upload`): config problems with file:line:column,
+// then whole runs with the real convert, delivering to a folder and to a real sshd.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { checkRunConfig, loadRunConfig } from '../src/config.js';
+import { runJob, runCommand, LOCK_FILE } from '../src/commands/run.js';
+import { RunError } from '../src/errors.js';
+import { silentLogger } from '../src/log.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
+import { startSshd, sshdMissing, type SshServer } from './helpers/sshd.js';
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'sis2alma-run-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+let counter = 0;
+function folder(name: string): string {
+  const dir = path.join(work, `${name}-${++counter}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+const NOW = new Date(Date.UTC(2026, 10, 21, 3, 15, 0));
+// The compiled convert.js keeps the source's comments, so this sees the same STUB marker.
+const convertIsStub = readFileSync(new URL('../src/convert.js', import.meta.url), 'utf8').includes('STUB');
+const needsConvert = convertIsStub ? 'src/convert.ts is still a stub' : undefined;
+const missingSshd = sshdMissing();
+const CLI = process.env.SIS2ALMA_TEST_CLI ?? path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+const cliHelp = existsSync(CLI) ? spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' }).stdout : '';
+const cliLacks = (command: string) => (new RegExp(`^\\s+sis2alma ${command}\\b`, 'm').test(cliHelp) ? undefined : `the CLI does not list "${command}" yet`);
+
+function problemsOf(yamlText: string, env: NodeJS.ProcessEnv = {}): string[] {
+  const dir = folder('config');
+  const file = path.join(dir, 'config.yaml');
+  writeFileSync(file, yamlText);
+  return checkRunConfig(yamlText, file, env).problems.map((p) => `${path.basename(p.file)}:${p.line}:${p.column}: ${p.message}`);
+}
+
+describe('run config', () => {
+  const head = 'mapping: m.yaml\ninputs: [a.csv]\noutput_dir: out\n';
+
+  test('an unknown key is reported at its line and column with the closest valid key', () => {
+    assert.deepEqual(problemsOf(`${head}delivery:\n  target: dir\n  dir: x\n  stael: rename\nguards:\n  min_user: 3\n`), [
+      'config.yaml:7:3: unknown key "stael" in "delivery" with target dir (did you mean "stale"?)',
+      'config.yaml:9:3: unknown key "min_user" in "guards" (did you mean "min_users"?)',
+    ]);
+  });
+
+  test('a key far from any valid one lists the valid keys', () => {
+    assert.deepEqual(problemsOf(`${head}colour: blue\ndelivery: { target: dir, dir: x }\n`), [
+      'config.yaml:4:1: unknown key "colour" in the run config (valid keys: mapping, inputs, encoding, output_dir, archive, guards, delivery)',
+    ]);
+  });
+
+  test('relative paths are read from the config file\'s folder', () => {
+    const dir = folder('relative');
+    writeFileSync(path.join(dir, 'c.yaml'), 'mapping: ../m/map.yaml\ninputs: [in/a.csv, /abs/b.csv]\noutput_dir: out\narchive: { keep_days: 7 }\ndelivery: { target: dir, dir: ./drop }\n');
+    const config = loadRunConfig(path.join(dir, 'c.yaml'));
+    assert.equal(config.mappingFile, path.join(path.dirname(dir), 'm', 'map.yaml'));
+    assert.deepEqual(config.inputs, [path.join(dir, 'in', 'a.csv'), '/abs/b.csv']);
+    assert.equal(config.outputDir, path.join(dir, 'out'));
+    assert.deepEqual(config.archive, { dir: path.join(dir, 'out', 'archive'), keepDays: 7 });
+    assert.deepEqual(config.delivery, { target: 'dir', dir: path.join(dir, 'drop'), createDir: false, retries: 3, retryDelayMs: 30000, stale: 'stop' });
+  });
+
+  test('a private key file readable by others is refused, as ssh refuses it', () => {
+    const dir = folder('key-mode');
+    const key = path.join(dir, 'id_rsa');
+    writeFileSync(key, 'key');
+    chmodSync(key, 0o644);
+    const text = `${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  private_key_file: id_rsa\n  host_key: "SHA256:${'b'.repeat(43)}"\n  remote_dir: /production\n`;
+    writeFileSync(path.join(dir, 'config.yaml'), text);
+    const problems = checkRunConfig(text, path.join(dir, 'config.yaml')).problems;
+    assert.deepEqual(problems.map((p) => [p.line, p.column, p.message]), [[8, 21, `private key file ${key} is readable by others (mode 644): run chmod 600 ${key}`]]);
+  });
+
+  test('an sftp target must pin the host key, name one login method, and find its secret', () => {
+    assert.deepEqual(problemsOf(`${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  password_env: SFTP_PW\n  remote_dir: /production\n`), [
+      'config.yaml:5:3: the sftp target needs host_key (the server key\'s fingerprint, as `ssh-keygen -lf` prints it) or known_hosts (a known_hosts file)',
+      'config.yaml:8:17: environment variable SFTP_PW (the password, named by password_env) is not set',
+    ]);
+  });
+
+  test('host_key accepts a whole ssh-keygen -lf line and asks the server for that key type', () => {
+    const dir = folder('fp-line');
+    const text = `${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  password_env: PW\n  host_key: "3072 SHA256:${'c'.repeat(43)} root@h (RSA)"\n  remote_dir: /p\n`;
+    const { config, problems } = checkRunConfig(text, path.join(dir, 'c.yaml'), { PW: 'x' });
+    assert.deepEqual(problems, []);
+    assert.ok(config?.delivery.target === 'sftp');
+    assert.deepEqual(config.delivery.hostKey, { kind: 'fingerprint', fingerprints: [`SHA256:${'c'.repeat(43)}`], keyTypes: ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] });
+    assert.deepEqual(config.delivery.auth, { kind: 'password', password: { env: 'PW' } });
+    assert.ok(!JSON.stringify(config).includes('"x"'), 'the secret itself is not kept in the config');
+  });
+
+  test('a value of the wrong kind and a YAML syntax error point at the place', () => {
+    assert.deepEqual(problemsOf(`${head}delivery:\n  target: dir\n  dir: x\n  retries: many\n  stale: sometimes\n`), [
+      'config.yaml:7:12: "retries" must be a whole number between 0 and 20, not "many"',
+      'config.yaml:8:10: "stale" must be report, rename or stop, not "sometimes"',
+    ]);
+    const syntax = problemsOf(`${head}delivery:\n  target: dir\n   dir: x\n`);
+    assert.equal(syntax.length, 1);
+    assert.match(syntax[0]!, /^config\.yaml:5:11: YAML: Nested mappings are not allowed in compact mappings$/);
+  });
+
+  test('loadRunConfig throws config_invalid with every problem, one per line', () => {
+    const dir = folder('load');
+    writeFileSync(path.join(dir, 'c.yaml'), 'inputs: []\ndelivery: { target: ftp }\n');
+    assert.throws(() => loadRunConfig(path.join(dir, 'c.yaml')), (error: unknown) => {
+      assert.ok(error instanceof RunError);
+      assert.equal(error.code, 'config_invalid');
+      assert.equal(error.exitCode, 3);
+      const lines = error.message.split('\n');
+      assert.ok(lines.length >= 3, error.message);
+      assert.ok(lines.every((l) => l.startsWith(`${path.join(dir, 'c.yaml')}:`)), error.message);
+      assert.ok(lines.some((l) => l.endsWith('"delivery.target" must be sftp or dir, not "ftp"')), error.message);
+      return true;
+    });
+  });
+});
+
+/** A copy of the shipped example (config, CSV) and mapping, laid out as in the repository. */
+function exampleTree(): string {
+  const root = folder('tree');
+  mkdirSync(path.join(root, 'examples'));
+  cpSync(path.join(PACKAGE_ROOT, 'mappings'), path.join(root, 'mappings'), { recursive: true });
+  for (const f of ['config.yaml', 'infiniti-users.csv']) cpSync(path.join(PACKAGE_ROOT, 'examples', f), path.join(root, 'examples', f));
+  return root;
+}
+
+/** The example config with its delivery block replaced. */
+function configWith(root: string, delivery: string, extra = ''): string {
+  const text = readFileSync(path.join(root, 'examples', 'config.yaml'), 'utf8').replace(/^delivery:\n(?:  .*\n|\n)*/m, `delivery:\n${delivery.replace(/^/gm, '  ')}\n`);
+  const file = path.join(root, 'examples', 'run.yaml');
+  writeFileSync(file, text + extra);
+  return file;
+}
+
+describe('run with the real convert', { skip: needsConvert }, () => {
+  test('the shipped example config converts and delivers to its folder on a fresh machine', async () => {
+    const root = exampleTree();
+    const config = loadRunConfig(path.join(root, 'examples', 'config.yaml'));
+    const result = await runJob(config, { now: NOW, log: silentLogger });
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.zips.length, 1);
+    const name = path.basename(result.zips[0]!);
+    assert.deepEqual(readdirSync(path.join(root, 'out', 'delivered')), [name]);
+    assert.deepEqual(readFileSync(path.join(root, 'out', 'delivered', name)), readFileSync(result.zips[0]!));
+    // The report says where the zip went; the archive keeps the zip with that report.
+    const report = JSON.parse(readFileSync(result.reportFile, 'utf8'));
+    assert.deepEqual(report.delivered, [{ file: result.zips[0], target: `dir ${path.join(root, 'out', 'delivered')}`, remote_path: path.join(root, 'out', 'delivered', name) }]);
+    assert.equal(result.archiveFolder, path.join(root, 'out', 'archive', '2026-11-21T031500Z'));
+    assert.deepEqual(readdirSync(result.archiveFolder!).sort(), [path.basename(result.reportFile), name].sort());
+    assert.deepEqual(JSON.parse(readFileSync(path.join(result.archiveFolder!, path.basename(result.reportFile)), 'utf8')).delivered, report.delivered);
+    assert.match(result.summary, new RegExp(`^\\d+ users from 8 rows, \\d+ rejected; delivered ${name.replace('.', '\\.')} to dir `));
+    assert.ok(!existsSync(path.join(root, 'out', LOCK_FILE)), 'the lock is released');
+  });
+
+  test('a tripped guard delivers nothing and ends with 5', async () => {
+    const root = exampleTree();
+    const file = configWith(root, 'target: dir\ndir: ../out/delivered\ncreate_dir: true');
+    const text = readFileSync(file, 'utf8').replace(/min_users: 1/, 'min_users: 1000');
+    writeFileSync(file, text);
+    const result = await runJob(loadRunConfig(file), { now: NOW });
+    assert.equal(result.exitCode, 5);
+    assert.deepEqual(result.zips, []);
+    assert.ok(!existsSync(path.join(root, 'out', 'delivered')) || readdirSync(path.join(root, 'out', 'delivered')).length === 0);
+    assert.match(result.summary, /guard min_users tripped; nothing delivered$/);
+  });
+
+  test('a failed delivery ends with 6, keeps the zip in output_dir and says why in the report', async () => {
+    const root = exampleTree();
+    const result = await runJob(loadRunConfig(configWith(root, 'target: dir\ndir: ../nowhere')), { now: NOW });
+    assert.equal(result.exitCode, 6);
+    assert.equal(result.deliveryError?.message, `delivery folder ${path.join(root, 'nowhere')} does not exist`);
+    assert.ok(existsSync(result.zips[0]!));
+    const report = JSON.parse(readFileSync(result.reportFile, 'utf8'));
+    assert.deepEqual(report.delivered, []);
+    assert.equal(report.delivery.error, result.deliveryError?.message);
+    assert.ok(!existsSync(path.join(root, 'out', 'archive')), 'nothing delivered, nothing archived');
+  });
+
+  test('the run handler sets the exit code and throws the delivery failure for the CLI to print', async () => {
+    const root = exampleTree();
+    const ok: Record<string, unknown> = { config: path.join(root, 'examples', 'config.yaml'), quiet: true, dryRun: true };
+    await (runCommand.handler as (a: unknown) => Promise<void>)(ok);
+    assert.equal(ok.exitCode, 0);
+    assert.ok(!existsSync(path.join(root, 'out', 'delivered')) || readdirSync(path.join(root, 'out', 'delivered')).length === 0, 'dry run delivers nothing');
+    const bad = { config: configWith(root, 'target: dir\ndir: ../nowhere'), quiet: true };
+    await assert.rejects((runCommand.handler as (a: unknown) => Promise<void>)(bad), (e: unknown) => e instanceof RunError && e.exitCode === 6);
+  });
+
+  test('old archive folders are pruned after keep_days; other folders stay', async () => {
+    const root = exampleTree();
+    mkdirSync(path.join(root, 'out', 'archive', '2026-10-01T031500Z'), { recursive: true });
+    mkdirSync(path.join(root, 'out', 'archive', '2026-11-01T031500Z'));
+    mkdirSync(path.join(root, 'out', 'archive', 'keep-me'));
+    const result = await runJob(loadRunConfig(path.join(root, 'examples', 'config.yaml')), { now: NOW });
+    assert.equal(result.exitCode, 0);
+    assert.deepEqual(readdirSync(path.join(root, 'out', 'archive')).sort(), ['2026-11-01T031500Z', '2026-11-21T031500Z', 'keep-me']);
+  });
+});
+
+describe('run lock', () => {
+  test('a second run of the same config is refused while the first holds the lock', async () => {
+    const root = exampleTree();
+    const config = loadRunConfig(path.join(root, 'examples', 'config.yaml'));
+    mkdirSync(config.outputDir, { recursive: true });
+    writeFileSync(path.join(config.outputDir, LOCK_FILE), `${process.pid} 2026-11-21T03:00:00.000Z\n`);
+    await assert.rejects(runJob(config, { now: NOW }), (e: unknown) => {
+      assert.ok(e instanceof RunError);
+      assert.equal(e.code, 'busy');
+      assert.equal(e.message, `another sis2alma run (pid ${process.pid}, started 2026-11-21T03:00:00.000Z) is using ${config.outputDir}; remove ${path.join(config.outputDir, LOCK_FILE)} if no run is going on`);
+      return true;
+    });
+  });
+
+  test('a lock left by a process that is gone is taken over', { skip: needsConvert }, async () => {
+    const root = exampleTree();
+    const config = loadRunConfig(path.join(root, 'examples', 'config.yaml'));
+    mkdirSync(config.outputDir, { recursive: true });
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    writeFileSync(path.join(config.outputDir, LOCK_FILE), `${gone} 2026-11-20T03:00:00.000Z\n`);
+    const result = await runJob(config, { now: NOW });
+    assert.equal(result.exitCode, 0);
+    assert.ok(!existsSync(path.join(config.outputDir, LOCK_FILE)));
+  });
+});
+
+describe('run against a real sshd', { skip: needsConvert ?? missingSshd }, () => {
+  let server: SshServer;
+  before(async () => {
+    server = await startSshd();
+  });
+  after(async () => {
+    await server?.dispose();
+  });
+  const sftp = () =>
+    [
+      'target: sftp',
+      `host: ${server.host}`,
+      `port: ${server.port}`,
+      `username: ${server.user}`,
+      `private_key_file: ${server.clientKey}`,
+      `host_key: "${server.hostKeyFingerprint}"`,
+      `remote_dir: ${server.remoteDir}`,
+      'retries: 0',
+      'stale: stop',
+    ].join('\n');
+
+  test('--dry-run converts and checks the server but uploads nothing', async () => {
+    for (const f of readdirSync(server.remoteDir)) rmSync(path.join(server.remoteDir, f));
+    const root = exampleTree();
+    const result = await runJob(loadRunConfig(configWith(root, sftp())), { now: NOW, dryRun: true });
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.zips.length, 1);
+    assert.ok(existsSync(result.zips[0]!), 'the zip is made');
+    assert.deepEqual(readdirSync(server.remoteDir), []);
+    const report = JSON.parse(readFileSync(result.reportFile, 'utf8'));
+    assert.deepEqual(report.delivered, []);
+    assert.equal(report.delivery.dry_run, true);
+    assert.match(result.summary, /; dry run: users_.*\.zip not uploaded$/);
+    assert.ok(!existsSync(path.join(root, 'out', 'archive')));
+  });
+
+  test('a run uploads the zip and records where it went', async () => {
+    for (const f of readdirSync(server.remoteDir)) rmSync(path.join(server.remoteDir, f));
+    const root = exampleTree();
+    const result = await runJob(loadRunConfig(configWith(root, sftp())), { now: NOW });
+    assert.equal(result.exitCode, 0);
+    const name = path.basename(result.zips[0]!);
+    assert.deepEqual(readdirSync(server.remoteDir), [name]);
+    const report = JSON.parse(readFileSync(result.reportFile, 'utf8'));
+    assert.deepEqual(report.delivered, [{ file: result.zips[0], target: `sftp://${server.user}@127.0.0.1:${server.port}`, remote_path: `${server.remoteDir}/${name}` }]);
+
+    // The next night, with Alma not having processed this zip yet, stale: stop refuses to add another.
+    const next = await runJob(loadRunConfig(configWith(root, sftp())), { now: new Date(NOW.getTime() + 86_400_000) });
+    assert.equal(next.exitCode, 6);
+    assert.match(next.deliveryError!.message, new RegExp(`still holds 1 zip\\(s\\) Alma has not processed: ${name.replace('.', '\\.')}`));
+    assert.deepEqual(readdirSync(server.remoteDir), [name]);
+  });
+});
+
+describe('sis2alma run and upload through the CLI', () => {
+  test('run --dry-run exits 0 and prints the summary', { skip: needsConvert ?? cliLacks('run') }, () => {
+    const root = exampleTree();
+    const r = spawnSync(process.execPath, [CLI, 'run', '--config', path.join(root, 'examples', 'config.yaml'), '--dry-run'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^run: .*dry run: users_.*\.zip not uploaded$/m);
+    assert.ok(!existsSync(path.join(root, 'out', 'delivered')));
+  });
+
+  test('a bad run config exits 3 naming file, line and column', { skip: cliLacks('run') }, () => {
+    const dir = folder('cli-bad');
+    writeFileSync(path.join(dir, 'c.yaml'), 'mapping: m.yaml\ninputs: [a.csv]\noutput_dir: out\ndelivery:\n  target: dir\n  dri: x\n');
+    const r = spawnSync(process.execPath, [CLI, 'run', '--config', path.join(dir, 'c.yaml')], { encoding: 'utf8' });
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, new RegExp(`${path.join(dir, 'c.yaml').replace(/[.]/g, '\\.')}:6:3: unknown key "dri" in "delivery" with target dir \\(did you mean "dir"\\?\\)`));
+    assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
+  });
+
+  test('upload delivers the zips named and exits 0', { skip: cliLacks('upload') }, () => {
+    const dir = folder('cli-upload');
+    mkdirSync(path.join(dir, 'drop'));
+    writeFileSync(path.join(dir, 'c.yaml'), 'mapping: m.yaml\ninputs: [a.csv]\noutput_dir: out\ndelivery: { target: dir, dir: drop }\n');
+    writeFileSync(path.join(dir, 'a.zip'), 'PK\u0005\u0006' + '\0'.repeat(18));
+    const r = spawnSync(process.execPath, [CLI, 'upload', path.join(dir, 'a.zip'), '--config', path.join(dir, 'c.yaml')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(readdirSync(path.join(dir, 'drop')), ['a.zip']);
+    assert.match(r.stdout, /^upload: delivered a\.zip to dir /m);
+  });
+});
