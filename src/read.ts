@@ -55,27 +55,35 @@ export async function openCsv(file: string, options: CsvOptions = {}): Promise<C
   const records = parser[Symbol.asyncIterator]() as AsyncIterator<string[]>;
 
   let count = 0;
+  let headerRead = false;
   const next = async (): Promise<IteratorResult<string[]>> => {
     try {
       return await records.next();
     } catch (error) {
-      throw csvFailure(error, file, count + 1);
+      throw csvFailure(error, file, headerRead ? count + 1 : 0);
     }
   };
 
   const first = await next();
+  headerRead = true;
   if (first.done) return { file, header: [], rows: (async function* () {})() };
   const header = first.value.map((name) => name.trim());
+  const strict = decoder instanceof StrictUtf8Decoder ? decoder : undefined;
+  // A header that is not text (a zip, a PDF, a spreadsheet saved as .csv) says so at once, rather
+  // than as a list of missing columns spelled in binary.
+  if ((strict?.invalid && header.some((h) => h.includes('\uFFFD'))) || header.some((h) => CONTROL.test(h))) {
+    source.destroy();
+    throw new RunError('input_invalid', `${file}: the first line is not a CSV header (it holds bytes that are not text${strict?.invalid ? ' in UTF-8' : ''}); is this the SIS export, saved as CSV?`, { file });
+  }
   const missing = (options.requiredColumns ?? []).filter((c) => !header.some((h) => h.toLowerCase() === c.toLowerCase()));
   if (missing.length) {
     source.destroy();
     throw new RunError(
       'input_invalid',
       `${file}: the header lacks the required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (the header has: ${header.slice(0, 30).join(', ') || 'nothing'})`,
-      { file, row: 0 },
+      { file },
     );
   }
-  const strict = decoder instanceof StrictUtf8Decoder ? decoder : undefined;
   const rows = (async function* () {
     try {
       for (let r = await next(); !r.done; r = await next()) {
@@ -86,7 +94,7 @@ export async function openCsv(file: string, options: CsvOptions = {}): Promise<C
           if (column >= 0)
             throw new RunError(
               'input_invalid',
-              `${file}: row ${count}, column ${header[column] ?? column + 1}: bytes that are not UTF-8 (${JSON.stringify(r.value[column]!.slice(0, 60))}); if the file was exported in another encoding, give it with --encoding (e.g. windows-1252)`,
+              `${file}, row ${count}, column ${header[column] ?? column + 1}: bytes that are not UTF-8 (at character ${[...r.value[column]!].indexOf('\uFFFD') + 1} of the value); if the file was exported in another encoding, give it with --encoding (e.g. windows-1252)`,
               { file, row: count, column: header[column] ?? column + 1 },
             );
         }
@@ -119,17 +127,25 @@ async function checkReadable(file: string, encoding: string | undefined): Promis
   }
 }
 
+/** C0 controls other than tab, CR and LF: never in a header a person wrote. */
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
+
+/** `row` counts data rows from 1; 0 is the header. */
 function csvFailure(error: unknown, file: string, row: number): RunError {
   if (error instanceof RunError) return error;
   if (error instanceof CsvError) {
-    const line = (error as CsvError & { lines?: number }).lines;
+    // An unclosed quote is found only at the end of the file: the line then is the file's last,
+    // not the row's, so only the row (where the quote opened) is named.
+    const unclosed = error.code === 'CSV_QUOTE_NOT_CLOSED';
+    const line = unclosed ? undefined : (error as CsvError & { lines?: number }).lines;
     const reason: Record<string, string> = {
-      CSV_QUOTE_NOT_CLOSED: 'a quoted field is never closed (a " without its closing ")',
+      CSV_QUOTE_NOT_CLOSED: 'a quoted field opens here and is never closed (a " without its closing "; the rest of the file was read into it)',
       CSV_MAX_RECORD_SIZE: `a row is larger than ${MAX_RECORD_BYTES / 1024 / 1024} MB: this does not look like a CSV export`,
       CSV_INVALID_CLOSING_QUOTE: 'a closing quote is followed by other characters',
       CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'a closing quote is followed by other characters',
     };
-    return new RunError('input_invalid', `${file}: ${row === 1 ? 'header' : `row ${row - 1}`}${line ? ` (line ${line})` : ''}: ${reason[error.code] ?? error.message}`, { file, row: row - 1, line });
+    const where = row === 0 ? `${file}, header${line ? `, line ${line}` : ''}` : `${file}, row ${row}${line ? `, line ${line}` : ''}`;
+    return new RunError('input_invalid', `${where}: ${reason[error.code] ?? error.message}`, row === 0 ? { file, ...(line ? { line } : {}) } : { file, row, ...(line ? { line } : {}) });
   }
   const code = (error as NodeJS.ErrnoException).code;
   return new RunError('input_unreadable', `cannot read input ${file}: ${code ?? (error as Error).message}`, { file });
