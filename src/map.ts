@@ -196,6 +196,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
           if (!test.table.entries.has(tableKey(v))) return false;
           break;
         case 'is': {
+          // An empty cell (or a column this file lacks) is neither yes nor no: the condition does
+          // not hold, and the row is not rejected for it, as an empty yes/no value is not.
+          if (v === '') return false;
           const b = parseBoolean(v);
           if (b === undefined) {
             if (!ctx.problems.some((p) => p.column === column && p.code === 'bad_boolean'))
