@@ -169,6 +169,8 @@ async function handleStale(s: DeliverySession, target: DeliveryTarget, config: D
   // Alma renames what it has processed, so any `.zip` still here is waiting for its next job run.
   const waiting = files.filter((f) => f.name.toLowerCase().endsWith('.zip')).map((f) => f.name).sort();
   result.stale = waiting;
+  const leftovers = files.filter((f) => f.name.toLowerCase().endsWith('.zip' + PART_SUFFIX)).map((f) => f.name).sort();
+  if (leftovers.length > 0) log.warn(`${target.label}:${target.remotePath('')} holds partial uploads of earlier runs, which Alma ignores: ${leftovers.join(', ')}`);
   if (waiting.length === 0) return;
   const list = waiting.join(', ');
   const where = `${target.label}:${target.remotePath('')}`;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from './index.js';
 import { loadRunConfig, type RunConfig } from '../config.js';
 import { convert, type Report } from '../convert.js';
-import { deliverZips, type DeliveredFile } from '../deliver.js';
+import { createTarget, deliverZips, type DeliveredFile } from '../deliver.js';
 import { archiveFiles, pruneArchive } from '../archive.js';
 import { RunError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
@@ -83,7 +83,7 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
     await recordDelivery(converted.reportFile, {
       delivered,
       delivery: {
-        target: config.delivery.target === 'dir' ? `dir ${config.delivery.dir}` : `sftp://${config.delivery.username}@${config.delivery.host}:${config.delivery.port}`,
+        target: createTarget(config.delivery).label,
         dry_run: options.dryRun ?? false,
         stale_found: stale,
         ...(deliveryError ? { error: deliveryError.message } : {}),
