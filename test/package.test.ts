@@ -34,9 +34,10 @@ test('users are split into XML files of --chunk-size users, named in order, insi
   assert.deepEqual(result.report.counts, { rows: 25, users: 25, merged: 0, rejected: 0, warnings: 0 });
   assert.equal(result.report.summary, '25 rows processed. 25 users written. 0 rows merged. 0 rows failed.');
   assert.equal(result.report.success, true);
-  assert.equal(result.report.details, undefined, 'no details when every row was simply written');
   const onDisk = JSON.parse(readFileSync(result.reportFile, 'utf8'));
   assert.deepEqual(onDisk.files, ['users_infiniti_20261121-020000.zip']);
+  assert.equal(Object.keys(onDisk.details).length, 25, 'every row is in details');
+  assert.equal(onDisk.details['25'], 'User written');
 });
 
 test("past Alma's 50 files per zip (here lowered to 2) a second zip starts, sorted after the first", async () => {
