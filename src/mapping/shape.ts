@@ -106,7 +106,11 @@ const dateRule: Schema = {
     'How a date is set: date (fixed), after_run ("1 year", "6 months", "30 days"), from + format (a column), end_of_year (a column holding a year), term_calendar (by run date); otherwise for when it gives nothing.',
   properties: {
     date: isoDate,
-    after_run: { type: 'string', pattern: '^\\d+ (day|days|week|weeks|month|months|year|years)$' },
+    after_run: {
+      type: 'string',
+      pattern: '^\\d+ (day|days|week|weeks|month|months|year|years)$',
+      description: 'A number and day(s), week(s), month(s) or year(s) after the run date, e.g. "1 year", "6 months".',
+    },
     from: columnList,
     format: valueKeys.format,
     end_of_year: { ...text, description: 'A column holding a year (e.g. graduation year): the date is the end of that year.' },
