@@ -1,0 +1,39 @@
+// `sis2alma serve --config FILE`: the push endpoint, until SIGINT or SIGTERM. On a signal it stops
+// taking requests and lets the imports that are running finish, so that no zip is left half made.
+import type { Command } from './index.js';
+import { createLogger } from '../log.js';
+import { IMPORT_PATH, loadServeConfig, startServer } from '../serve.js';
+
+interface ServeArgs {
+  config: string;
+  quiet?: boolean;
+}
+
+export const serveCommand: Command = {
+  command: 'serve',
+  describe: 'Take CSV files pushed over HTTP(S) (POST /api/import/users) and import them as `run` does, answering in JSON',
+  builder: (yargs) =>
+    yargs
+      .option('config', { type: 'string', demandOption: true, describe: 'The run config (YAML) with a serve: section: host, port, tls, accounts' })
+      .option('quiet', { type: 'boolean', default: false, describe: 'Log only refused logins, failed imports and warnings' })
+      .example('$0 serve --config /etc/sis2alma/config.yaml', 'listen for pushes, as a systemd service would')
+      .example('curl -X POST -F "file=@users.csv" https://USER:PASSWORD@HOST/api/import/users', 'what the SIS runs to push its file'),
+  handler: async (args) => {
+    const argv = args as unknown as ServeArgs;
+    const log = createLogger({ quiet: argv.quiet ?? false });
+    const config = loadServeConfig(argv.config);
+    const server = await startServer(config, { log });
+    // Stdout may be a pipe to a log collector: the start line goes out even with --quiet.
+    process.stdout.write(`sis2alma: listening on ${server.url}${IMPORT_PATH} (${config.serve.accounts.size} account${config.serve.accounts.size === 1 ? '' : 's'})\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        process.stdout.write(`sis2alma: ${signal}: finishing running imports, then stopping\n`);
+        void server.close().then(resolve);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+  },
+};
