@@ -212,6 +212,20 @@ describe('AlmaSchema.validate: documents', () => {
     assert.deepEqual(second.problems.map((p) => [p.line, p.userIndex, p.primary_id]), [[4, 1, undefined]]);
   });
 
+  test('each problem gets the primary_id of its own user, also when users lack or repeat primary_id', () => {
+    const xml = ['<users>', '<user>', '<last_name>NoId</last_name>', '<first_name/>', '</user>', '<user>', '<primary_id>b2</primary_id>', '<primary_id>b3</primary_id>', '</user>', '<user>', '<primary_id>c3</primary_id>', '<middle_name/>', '</user>', '</users>'].join('\n');
+    const report = ours.check(xml);
+    assert.deepEqual(report.users, [{ line: 2 }, { line: 6, primary_id: 'b2' }, { line: 10, primary_id: 'c3' }]);
+    assert.deepEqual(
+      report.problems.map((p) => [p.line, p.userIndex, p.primary_id]),
+      [
+        [4, 0, undefined],
+        [8, 1, 'b2'],
+        [12, 2, 'c3'],
+      ],
+    );
+  });
+
   test('bytes in another encoding are read as their declaration says', () => {
     const latin1 = Buffer.from('<?xml version="1.0" encoding="ISO-8859-1"?>\n<users><user><last_name>M\xfcller</last_name></user></users>', 'latin1');
     assert.deepEqual(ours.validate(latin1), []);
