@@ -1,0 +1,362 @@
+// Bad input: every case from the "bad input gets a clear answer and nothing is lost" issue, one
+// fixture each (test/fixtures/bad), through the real CLI and through convert(). Each asserts the
+// exact outcome and reason of every row, that the rows reconcile, that no stack trace reaches
+// stderr, that nothing half-written or undeliverable is left in the output folder, and that every
+// XML file written validates against Ex Libris' rest_users.xsd and the project's schema.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { convert } from '../src/convert.js';
+import { RunError } from '../src/errors.js';
+import { AlmaSchema } from '../src/validate.js';
+import { PROJECT_XSD } from '../src/paths.js';
+import {
+  BAD_FIXTURES,
+  EXLIBRIS_XSD,
+  INFINITI_MAPPING,
+  NOW,
+  convertCli,
+  detailsInOrder,
+  leftovers,
+  readOutputs,
+  stackLines,
+  tempDir,
+  type Outputs,
+} from './helpers/run-cli.js';
+
+const FILE = path.join(BAD_FIXTURES, 'file');
+const ROWS = path.join(BAD_FIXTURES, 'rows');
+const CHECKS = path.join(ROWS, 'checks.yaml');
+const exlibris = AlmaSchema.load(EXLIBRIS_XSD);
+const project = AlmaSchema.load(PROJECT_XSD);
+
+/** What must hold after any run, good or bad. */
+function assertSound(outputs: Outputs, stderr = ''): void {
+  assert.deepEqual(stackLines(stderr), [], `no stack trace on stderr:\n${stderr}`);
+  assert.deepEqual(
+    outputs.files.filter((f) => f.endsWith('.partial') || f.endsWith('.tmp')),
+    [],
+    'no half-written file is left',
+  );
+  const report = outputs.report;
+  if (report) {
+    const c = report.counts;
+    assert.equal(c.rows, c.users + c.merged + c.rejected, `rows = users + merged + rejected in ${JSON.stringify(c)}`);
+    const details = detailsInOrder(report);
+    assert.deepEqual(
+      details.map(([row]) => row),
+      Array.from({ length: c.rows }, (_, i) => String(i + 1)),
+      'every data row has a line in details',
+    );
+    assert.equal(details.filter(([, d]) => d.startsWith('Rejected: ')).length, c.rejected);
+    assert.equal(details.filter(([, d]) => d.startsWith('Merged into row ')).length, c.merged);
+    assert.equal(details.filter(([, d]) => d.startsWith('User written')).length, c.users);
+    const users = outputs.xml.reduce((n, x) => n + (x.text.match(/<user>/g) ?? []).length, 0);
+    assert.equal(users, report.guard ? 0 : c.users, 'the zip holds exactly the users written');
+    if (!report.guard && c.rejected) assert.equal((outputs.rejects?.length ?? 1) - 1, c.rejected, 'one line per rejected row in rejects.csv');
+  }
+  for (const x of outputs.xml) {
+    assert.deepEqual(exlibris.validate(x.text), [], `${x.name} fits Ex Libris' rest_users.xsd`);
+    assert.deepEqual(project.validate(x.text), [], `${x.name} fits schemas/alma_users.xsd`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that are bad as a whole: a clear one-line error (exit 4) or a valid empty run.
+
+interface FileCase {
+  name: string;
+  fixture: string;
+  args?: string[];
+  code: number;
+  /** stderr, exactly, with <file> standing for the fixture's path. */
+  stderr?: string;
+  stderrMatch?: RegExp;
+  details?: Record<string, string>;
+}
+
+const fileCases: FileCase[] = [
+  { name: 'an empty (0-byte) file is a valid empty run: success, no users, no zip', fixture: 'empty.csv', code: 0, stderr: '', details: {} },
+  { name: 'a header-only file is a valid empty run: success, no users, no zip', fixture: 'header-only.csv', code: 0, stderr: '', details: {} },
+  {
+    name: 'a file missing required columns: one error naming them, before any row is read',
+    fixture: 'missing-columns.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the header lacks the required columns enabled, staffmember (the header has: username, givenname, surname, emailaddress)\n',
+  },
+  {
+    name: 'an unclosed quote: the run stops naming the row where the quote opens',
+    fixture: 'unclosed-quote.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>, row 2: a quoted field opens here and is never closed (a " without its closing "; the rest of the file was read into it)\n',
+  },
+  {
+    name: 'invalid UTF-8: the run stops naming row and column, suggests --encoding, and does not echo the value',
+    fixture: 'invalid-utf8.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>, row 2, column givenname: bytes that are not UTF-8 (at character 3 of the value); if the file was exported in another encoding, give it with --encoding (e.g. windows-1252)\n',
+  },
+  {
+    name: 'a file that is not CSV at all (gzip bytes): one clear line',
+    fixture: 'not-csv.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the first line is not a CSV header (it holds bytes that are not text in UTF-8); is this the SIS export, saved as CSV?\n',
+  },
+  {
+    name: 'a UTF-16 file read as UTF-8: the run stops and names the --encoding to use',
+    fixture: 'utf16.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the file is UTF-16 (it starts with a UTF-16 byte order mark); run with --encoding utf-16le\n',
+  },
+  { name: 'the same UTF-16 file with --encoding utf-16le converts', fixture: 'utf16.csv', args: ['--encoding', 'utf-16le'], code: 0, stderr: '', details: { '1': 'User written' } },
+  {
+    name: 'ragged rows (too few and too many fields) are rejected one by one; the rest is written',
+    fixture: 'ragged-row.csv',
+    args: ['--max-rejected', '100%'],
+    code: 0,
+    stderr: '',
+    details: {
+      '1': 'User written',
+      '2': 'Rejected: The row has 7 fields but the header has 15; a field may hold an unquoted comma or line break',
+      '3': 'User written',
+      '4': 'Rejected: The row has 17 fields but the header has 15; a field may hold an unquoted comma or line break',
+    },
+  },
+  {
+    name: 'a NUL byte and U+001A are stripped with a warning naming the column; the row is written',
+    fixture: 'nul-byte.csv',
+    code: 0,
+    stderr: '',
+    details: {
+      '1': 'User written',
+      '2': 'User written (Field (givenname) had 1 character(s) that XML cannot carry (U+0000); removed; Field (surname) had 1 character(s) that XML cannot carry (U+001A); removed)',
+      '3': 'User written',
+    },
+  },
+];
+
+describe('bad files through the CLI', { concurrency: 4 }, () => {
+  for (const c of fileCases) {
+    test(c.name, async () => {
+      const input = path.join(FILE, c.fixture);
+      const run = await convertCli({ inputs: [input], args: ['--quiet', ...(c.args ?? [])] });
+      assert.equal(run.code, c.code, `exit code; stderr: ${run.stderr}`);
+      if (c.stderr !== undefined) assert.equal(run.stderr, c.stderr.replaceAll('<file>', input));
+      if (c.stderrMatch) assert.match(run.stderr, c.stderrMatch);
+      assertSound(run.outputs, run.stderr);
+      if (c.code !== 0) {
+        assert.deepEqual(leftovers(run.outputs.files), [], 'a stopped run leaves no zip');
+        assert.equal(run.outputs.report, undefined, 'a file that stops the run gets no report of rows it never read');
+        return;
+      }
+      assert.ok(run.outputs.report, 'a report is written');
+      assert.deepEqual(Object.fromEntries(detailsInOrder(run.outputs.report)), c.details);
+      const written = Object.values(c.details ?? {}).filter((d) => d.startsWith('User written')).length;
+      assert.equal(run.outputs.zips.length, written ? 1 : 0, 'a zip only when a user was written');
+      assert.equal(run.outputs.report.success, !Object.values(c.details ?? {}).some((d) => d.startsWith('Rejected')));
+    });
+  }
+
+  test('the ragged rows go to rejects.csv as they came in, the surplus fields after the columns', async () => {
+    const input = path.join(FILE, 'ragged-row.csv');
+    const { outputs } = await convertCli({ inputs: [input], args: ['--quiet', '--max-rejected', '100%'] });
+    const [header, short, long] = outputs.rejects!;
+    assert.deepEqual(header!.slice(0, 4), ['source_file', 'row', 'reason', 'username']);
+    assert.deepEqual(short!.slice(0, 2), [input, '2']);
+    assert.deepEqual(short!.slice(3, 10), ['bstu2', 'Bjorn', 'Olafsson', '', '', 'bjorn@school.example.nz', '2028']);
+    assert.deepEqual(short!.slice(10), Array(8).fill(''));
+    assert.deepEqual(long!.slice(-3), ['Year 11', 'extra', 'fields']);
+  });
+
+  test('the NUL row: the XML carries the names without the characters', async () => {
+    const { outputs } = await convertCli({ inputs: [path.join(FILE, 'nul-byte.csv')], args: ['--quiet'] });
+    const xml = outputs.xml.map((x) => x.text).join('');
+    assert.match(xml, /<first_name>Bjorn<\/first_name>/);
+    assert.match(xml, /<last_name>Olafsson<\/last_name>/);
+    assert.deepEqual(outputs.report!.warnings, { stripped_characters: { count: 2, examples: ['2'] } });
+  });
+
+  test('a 1 MB field is a per-row rejection naming the column and the limit, not a crash', async () => {
+    const dir = tempDir();
+    const input = path.join(dir, 'huge-field.csv');
+    const good = readFileSync(path.join(FILE, 'header-only.csv'), 'utf8') + 'astu1,Aroha,Ngata,,Ro,aroha.ngata@school.example.nz,2027,B100001,SIS1001,F,,10A,Y,N,Year 10\r\n';
+    writeFileSync(input, good + `bstu2,${'x'.repeat(1024 * 1024)},Olafsson,,,bjorn@school.example.nz,2028,B100002,SIS1002,M,,9B,Y,N,Year 9\r\n`);
+    const run = await convertCli({ inputs: [input], args: ['--quiet', '--max-rejected', '1'] });
+    assert.equal(run.code, 0, run.stderr);
+    assertSound(run.outputs, run.stderr);
+    assert.deepEqual(Object.fromEntries(detailsInOrder(run.outputs.report)), {
+      '1': 'User written',
+      '2': 'Rejected: Field (givenname) is 1048576 characters; Alma takes at most 255 for first_name',
+    });
+    assert.equal(run.outputs.rejects![1]![4]!.length, 1024 * 1024, 'the rejected row is kept whole');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Row checks: each fixture is a good row 1 and the case in row 2 (and 3), with test/fixtures/bad/
+// rows/checks.yaml, which uses every check. Run through convert() itself.
+
+interface RowCase {
+  fixture: string;
+  details: Record<string, string>;
+  rejections?: Record<string, number>;
+  warnings?: Record<string, number>;
+}
+
+const rowCases: RowCase[] = [
+  { fixture: 'missing-primary-id', details: { '2': 'Rejected: Field (id) is required but empty' }, rejections: { missing_value: 1 } },
+  { fixture: 'bad-email', details: { '2': "Rejected: Field (email) is not a well-formed email address: 'ben@@uni.example'" }, rejections: { bad_email: 1 } },
+  { fixture: 'bad-date', details: { '2': "Rejected: Field (dob) is not a date in the form YYYY-MM-DD: '2002-02-30'" }, rejections: { bad_date: 1 } },
+  { fixture: 'bad-integer', details: { '2': "Rejected: Field (grad) is not a year: '20x8'" }, rejections: { bad_integer: 1 } },
+  {
+    fixture: 'bad-boolean',
+    details: { '2': "Rejected: Field (active) is not a yes/no value: 'maybe' (expected y, yes, true, 1, n, no, false or 0)" },
+    rejections: { bad_boolean: 1 },
+  },
+  { fixture: 'too-long', details: { '2': 'Rejected: Field (job) is 256 characters; Alma takes at most 255 for job_description' }, rejections: { too_long: 1 } },
+  { fixture: 'truncated', details: { '2': 'User written (Field (last) was cut to 255 characters for last_name)' }, warnings: { truncated: 1 } },
+  {
+    fixture: 'code-not-allowed',
+    details: { '2': "Rejected: user_group 'VISITOR' is not one of the codes this Alma has (allowed_codes.user_group)" },
+    rejections: { code_not_allowed: 1 },
+  },
+  {
+    fixture: 'unknown-statistic-code',
+    details: { '2': "User written (Field (dept) value 'music' is not in table statistics[0].statistic_category.map; OTHER used)" },
+    warnings: { unknown_code: 1 },
+  },
+  { fixture: 'expiry-in-past', details: { '2': 'User written (expiry date 2020-12-31 is before the run date 2026-11-21)' }, warnings: { expiry_in_past: 1 } },
+  {
+    fixture: 'stripped-characters',
+    details: { '2': 'User written (Field (first) had 2 character(s) that XML cannot carry (U+0001, U+001A); removed)' },
+    warnings: { stripped_characters: 1 },
+  },
+  {
+    fixture: 'duplicate-identifier',
+    details: { '2': "User written (identifier BARCODE 'b001' is already used by row 1, which keeps it; left out here)" },
+    warnings: { duplicate_identifier: 1 },
+  },
+  {
+    fixture: 'identifier-repeats-primary-id',
+    details: { '2': "User written (identifier UNIV_ID 'S002' repeats this user's primary_id and was left out)" },
+    warnings: { duplicate_identifier: 1 },
+  },
+  {
+    fixture: 'identifier-is-other-primary-id',
+    details: { '2': "User written (identifier UNIV_ID 's001' is the primary id of the user in row 1, which keeps it; left out here)" },
+    warnings: { duplicate_identifier: 1 },
+  },
+  {
+    fixture: 'duplicate-primary-id',
+    // S001 and s001 are one person to Alma: one user, written as the staff row (priority).
+    details: { '1': 'Merged into row 2 (S001)', '2': 'User written' },
+  },
+  {
+    fixture: 'several-problems',
+    details: {
+      '2': "Rejected: Field (dob) is not a date in the form YYYY-MM-DD: 'yesterday'; Field (active) is not a yes/no value: 'perhaps' (expected y, yes, true, 1, n, no, false or 0); Field (email) is not a well-formed email address: 'not-an-email'",
+    },
+    rejections: { bad_date: 1, bad_boolean: 1, bad_email: 1 },
+  },
+  { fixture: 'formula-injection', details: { '2': "Rejected: Field (email) is not a well-formed email address: '@SUM(A1)'" }, rejections: { bad_email: 1 } },
+];
+
+async function convertFixture(fixture: string, extra: { schemaFile?: string } = {}) {
+  const outDir = path.join(tempDir(), 'out');
+  const input = path.join(ROWS, `${fixture}.csv`);
+  const result = await convert({ mappingFile: CHECKS, inputs: [input], outDir, now: new Date(NOW), guards: { maxRejected: '100%' }, ...extra });
+  return { input, result, outputs: await readOutputs(outDir) };
+}
+
+describe('row checks through convert()', () => {
+  for (const c of rowCases) {
+    test(`${c.fixture}: ${Object.values(c.details).join(' / ')}`, async () => {
+      const { input, result, outputs } = await convertFixture(c.fixture);
+      assertSound(outputs);
+      assert.equal(result.exitCode, 0);
+      const expected = { '1': 'User written', ...c.details };
+      assert.deepEqual(Object.fromEntries(detailsInOrder(outputs.report)), expected);
+      const count = (kinds: Record<string, { count: number }>) => Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, v.count]));
+      assert.deepEqual(count(outputs.report!.rejections), c.rejections ?? {});
+      assert.deepEqual(count(outputs.report!.warnings), c.warnings ?? {});
+      for (const entry of [...Object.values(outputs.report!.rejections), ...Object.values(outputs.report!.warnings)])
+        assert.deepEqual((entry as { examples: string[] }).examples, ['2'], 'each kind names its example row');
+
+      // The rejected rows, as they came in, with their row number and reason.
+      const rejected = Object.entries(expected).filter(([, d]) => d.startsWith('Rejected: '));
+      if (rejected.length === 0) {
+        assert.equal(outputs.rejects, undefined, 'no rejects file when nothing was rejected');
+        assert.equal(result.rejectsFile, undefined);
+        return;
+      }
+      const [header, ...lines] = outputs.rejects!;
+      const source = readFileSync(input, 'utf8').trimEnd().split('\r\n');
+      assert.deepEqual(header, ['source_file', 'row', 'reason', ...source[0]!.split(',')]);
+      assert.deepEqual(
+        lines.map((l) => l.slice(0, 3)),
+        rejected.map(([row, d]) => [input, row, d.slice('Rejected: '.length)]),
+      );
+    });
+  }
+
+  test('a cell that starts with =, +, - or @ is neutralised in rejects.csv; the other cells are as they came in', async () => {
+    const { outputs } = await convertFixture('formula-injection');
+    const row = outputs.rejects![1]!;
+    assert.deepEqual(row.slice(3), ['s002', `'=HYPERLINK("http://evil.example","x")`, "'+SUM(1)", "'-2", '2002-03-04', 'Y', 'student', '2028', "'@SUM(A1)", '021 555 0102', 'B002', 'U002', 'art']);
+    assert.match(outputs.rejectsText!, /^\uFEFF/, 'a BOM, so that spreadsheets read UTF-8');
+  });
+
+  test('one person in two rows: one user with one preferred email and one preferred phone', async () => {
+    const { outputs } = await convertFixture('duplicate-primary-id');
+    const xml = outputs.xml.map((x) => x.text).join('');
+    assert.equal((xml.match(/<user>/g) ?? []).length, 1);
+    assert.match(xml, /<primary_id>S001<\/primary_id>/);
+    assert.match(xml, /<user_group>STAFF<\/user_group>/);
+    assert.equal((xml.match(/<email preferred="true"/g) ?? []).length, 1);
+    assert.equal((xml.match(/<email preferred="false"/g) ?? []).length, 1);
+    assert.equal((xml.match(/<phone preferred="true"/g) ?? []).length, 1);
+    assert.equal((xml.match(/<phone preferred="false"/g) ?? []).length, 1);
+    assert.equal((xml.match(/<value>U001<\/value>/g) ?? []).length, 1, 'the identifier both rows carry is written once');
+    const merges = outputs.report!.merges as { count: number; examples: { primary_id: string; rows: string[]; reason: string }[] };
+    assert.deepEqual(merges, { count: 1, examples: [{ primary_id: 'S001', rows: ['2', '1'], user_group: 'STAFF', reason: 'STAFF wins over STUDENT by priority' }] });
+  });
+
+  test('an XSD failure is reported against the CSV rows of that user (both rows of a merged user)', async () => {
+    // The project's schema with last_name held to 50 characters: the 60-character name passes the
+    // mapping's checks (255) and fails only the XSD.
+    const dir = tempDir();
+    const xsd = path.join(dir, 'narrow.xsd');
+    const text = readFileSync(PROJECT_XSD, 'utf8');
+    assert.ok(text.includes('<xs:element name="last_name" type="text255"'));
+    writeFileSync(xsd, text.replace('<xs:element name="last_name" type="text255"', '<xs:element name="last_name" type="text50"'));
+    const { outputs, result } = await convertFixture('schema-refuses', { schemaFile: xsd });
+    assertSound(outputs);
+    const reason = `Rejected: Alma's schema refuses this user: Element 'last_name': The value has a length of '60'; this exceeds the allowed maximum length of '50'.`;
+    assert.deepEqual(Object.fromEntries(detailsInOrder(outputs.report)), { '1': 'User written', '2': reason, '3': reason, '4': 'User written' });
+    assert.deepEqual(outputs.report!.rejections, { schema_invalid: { count: 2, examples: ['3', '2'] } });
+    assert.equal(result.report.counts.users, 2);
+  });
+
+  test('a file that stops the run throws a RunError with its file and row, and leaves nothing behind', async () => {
+    const outDir = path.join(tempDir(), 'out');
+    mkdirSync(outDir);
+    const input = path.join(FILE, 'unclosed-quote.csv');
+    await assert.rejects(convert({ mappingFile: INFINITI_MAPPING, inputs: [input], outDir, now: new Date(NOW) }), (error: unknown) => {
+      assert.ok(error instanceof RunError);
+      assert.equal(error.code, 'input_invalid');
+      assert.equal(error.exitCode, 4);
+      assert.deepEqual(error.context, { file: input, row: 2 });
+      return true;
+    });
+    assert.deepEqual((await readOutputs(outDir)).files, []);
+  });
+
+  test('several inputs: a bad file stops the run even after a good one, and no zip of the good one is left', async () => {
+    const outDir = path.join(tempDir(), 'out');
+    const good = path.join(FILE, 'nul-byte.csv');
+    const bad = path.join(FILE, 'invalid-utf8.csv');
+    await assert.rejects(convert({ mappingFile: INFINITI_MAPPING, inputs: [good, bad], outDir, now: new Date(NOW) }), { name: 'RunError', code: 'input_invalid' });
+    assert.deepEqual((await readOutputs(outDir)).files, []);
+  });
+});
