@@ -566,7 +566,7 @@ export function formatDiff(d: MappingDiff): string[] {
   out.push(`Old mapping ${d.old.file}, new mapping ${d.new.file}, run date ${d.run_date}`);
   for (const input of d.inputs) out.push(`  input ${input.file}: ${plural(input.rows, 'row')}`);
   out.push('');
-  if (d.changes.length === 0) out.push(`No changes: the ${plural(d.compared, 'user')} come out the same.`);
+  if (d.changes.length === 0) out.push(`No changes: the ${plural(d.compared, 'person', 'people')} seen come out the same.`);
   for (const c of d.changes) out.push(`${c.message}${c.examples.length ? `, e.g. ${c.examples.join(', ')}` : ''}`);
   if (d.rows_rejected.old !== d.rows_rejected.new) {
     const delta = d.rows_rejected.new - d.rows_rejected.old;

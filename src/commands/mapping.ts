@@ -3,7 +3,7 @@
 // what an edit changes. None of them writes a file.
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT_CODES } from '../errors.js';
-import { checkMapping, formatProblem, loadMapping } from '../mapping/load.js';
+import { checkMapping, formatProblem, loadMapping, type MappingProblem } from '../mapping/load.js';
 import { localDate } from '../dates.js';
 import { checkEncoding } from '../read.js';
 import { diffMappings, explainMapping, formatDiff, formatExplanation } from '../explain.js';
@@ -25,12 +25,17 @@ export function checkMappingFiles(files: readonly string[]): CheckResult {
   for (const file of files) {
     try {
       const result = checkMapping(file);
-      out.push({ file, valid: result.mapping !== undefined, problems: result.problems.map(formatProblem), warnings: result.warnings.map(formatProblem) });
+      out.push({ file, valid: result.mapping !== undefined, problems: inFileOrder(result.problems).map(formatProblem), warnings: inFileOrder(result.warnings).map(formatProblem) });
     } catch (error) {
       out.push({ file, valid: false, problems: [(error as Error).message], warnings: [] });
     }
   }
   return { files: out, exitCode: out.every((f) => f.valid) ? EXIT_CODES.ok : EXIT_CODES.mapping_invalid };
+}
+
+/** Problems as the librarian reads the file: top to bottom. */
+function inFileOrder(problems: MappingProblem[]): MappingProblem[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 interface CheckArgs {
@@ -122,7 +127,7 @@ export function createMappingCommand(options: MappingCommandOptions = {}): Comma
   };
 
   return {
-    command: 'mapping <command>',
+    command: 'mapping',
     describe: 'Check a mapping file, explain what it does to an input, or compare two versions',
     builder: (y: Argv) =>
       y
