@@ -347,6 +347,9 @@ export function cleanMessage(raw: string): string {
   message = message.replace(/\[facet '\w+'\] /, '');
   message = message.replace(/The value has a length of '0'; this underruns the allowed minimum length of '1'\./, 'The value is empty; leave the element out instead of writing it empty.');
   message = message.replace(/^(Element '[^']+'(?:, attribute '[^']+')?): '' is not a valid value of the atomic type '([^']+)'\./, "$1: The value is empty, which is not a valid $2; leave it out instead of writing it empty.");
+  if (message.includes('there is at least one entity reference in the node-tree')) {
+    return 'The file uses an entity declared in its DOCTYPE (&name;); entities are not expanded (so that no outside file is read): write the text itself';
+  }
   message = message.replace(/^xmlParseEntityRef: no name$/, "A '&' that starts no entity: write it as &amp;");
   const stray = /^Element '([\w.-]+)': This element is not expected\./.exec(message);
   if (stray && LEFT_OUT[stray[1]!]) message += ` (not in an Alma SIS load file: ${LEFT_OUT[stray[1]!]})`;
