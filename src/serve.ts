@@ -587,7 +587,7 @@ function receiveUpload(req: http.IncomingMessage, temp: string, limit: number, t
       if (received > limit) stop({ ok: false, status: 413, ...tooLarge(limit), log: `over the limit of ${limit} bytes` });
     };
     const timer = setTimeout(
-      () => stop({ ok: false, status: 408, summary: `The upload took longer than ${Math.round(timeoutMs / 1000)} seconds and was stopped.`, log: 'upload timed out' }),
+      () => stop({ ok: false, status: 408, summary: `The upload took longer than ${Math.round(timeoutMs / 1000)} second${Math.round(timeoutMs / 1000) === 1 ? '' : 's'} and was stopped.`, log: 'upload timed out' }),
       timeoutMs,
     );
 

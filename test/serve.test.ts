@@ -318,6 +318,43 @@ describe('POST /api/import/users', () => {
     assert.equal(third.status, 200);
   });
 
+  test('an upload that does not finish in time: 408, and the next push goes through', async () => {
+    const s = await site({ extra: '  request_timeout_seconds: 1' });
+    const boundary = 'sis2alma-stalled-upload';
+    const stalled = new ReadableStream({
+      start(controller) {
+        controller.enqueue(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="users.csv"\r\n\r\n${HEADER}\r\n`));
+      },
+    });
+    const res = await fetch(s.url, { method: 'POST', headers: { authorization: s.auth, 'content-type': `multipart/form-data; boundary=${boundary}` }, body: stalled, duplex: 'half' } as RequestInit);
+    assert.equal(res.status, 408);
+    assert.deepEqual(await res.json(), { success: false, summary: 'The upload took longer than 1 second and was stopped.' });
+    assert.deepEqual(readdirSync(s.out).filter((f) => f.startsWith('.upload-')), []);
+    const next = await post(s, form(GOOD_CSV));
+    assert.equal(next.status, 200);
+    assert.equal(zipsIn(s.alma).length, 1);
+  });
+
+  test('a client that hangs up during the upload leaves no upload and no lock behind', async () => {
+    const s = await site();
+    const boundary = 'sis2alma-abandoned-upload';
+    const abort = new AbortController();
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="users.csv"\r\n\r\n${GOOD_CSV.slice(0, 100)}`));
+      },
+    });
+    const pending = fetch(s.url, { method: 'POST', headers: { authorization: s.auth, 'content-type': `multipart/form-data; boundary=${boundary}` }, body, duplex: 'half', signal: abort.signal } as RequestInit);
+    for (let i = 0; i < 200 && !(existsSync(s.out) && readdirSync(s.out).some((f) => f.startsWith('.upload-'))); i++) await new Promise((r) => setTimeout(r, 25));
+    abort.abort();
+    await assert.rejects(pending);
+    for (let i = 0; i < 200 && !s.lines.some((l) => /closed the connection/.test(l)); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(s.lines.some((l) => /import by "infiniti" from 127\.0\.0\.1: the client closed the connection during the upload/.test(l)), s.lines.join('\n'));
+    const next = await post(s, form(GOOD_CSV));
+    assert.equal(next.status, 200);
+    assert.deepEqual(readdirSync(s.out).filter((f) => f.startsWith('.upload-')), []);
+  });
+
   test('the delivery fails: 502 with the JSON answer, and the report is still archived', async () => {
     const s = await site({ almaDir: path.join(work, 'no-such-folder') });
     const { status, json } = await post(s, form(GOOD_CSV));
@@ -354,6 +391,15 @@ describe('serve: section of the run config', () => {
     assert.deepEqual(config!.serve.guards, { maxRejected: '100%' });
     assert.equal(config!.serve.mappingFile, INFINITI_MAPPING);
     assert.equal(config!.run.outputDir, path.join(work, 'out'));
+  });
+
+  test('examples/serve-config.yaml is a valid config', () => {
+    const file = path.join(path.dirname(INFINITI_MAPPING), '..', 'examples', 'serve-config.yaml');
+    const { config, problems } = checkServeConfig(readFileSync(file, 'utf8'), file);
+    assert.deepEqual(problems.map((p) => `${p.line}:${p.column}: ${p.message}`), []);
+    assert.deepEqual([...config!.serve.accounts.keys()], ['infiniti']);
+    assert.equal(config!.serve.maxRequestBytes, 100 * 1024 * 1024);
+    assert.equal(config!.run.delivery.target, 'dir');
   });
 
   test('problems carry file:line:column, also those config.ts finds below the serve section', () => {
