@@ -673,9 +673,16 @@ async function runImport(ctx: Context, temp: string, file: ReceivedFile, account
   const push = { account, client, file_name: file.name, bytes: file.bytes, received: now.toISOString() };
   await addToReport(job.reportFile, { push });
   // Every push keeps its report, also when nothing was delivered (no users, a guard, a failure).
-  const archive = job.archiveFolder
-    ? (await copyOver(job.reportFile, path.join(job.archiveFolder, path.basename(job.reportFile))), job.archiveFolder)
-    : await archiveFiles(config.run.archive, [job.reportFile], now);
+  // The zips may be in Alma's folder already: a failing archive must not turn the answer into an
+  // error that makes the SIS push the same file again.
+  let archive: string;
+  try {
+    archive = job.archiveFolder
+      ? (await copyOver(job.reportFile, path.join(job.archiveFolder, path.basename(job.reportFile))), job.archiveFolder)
+      : await archiveFiles(config.run.archive, [job.reportFile], now);
+  } catch (error) {
+    archive = `${job.reportFile} (not archived: ${error instanceof Error ? error.message : String(error)})`;
+  }
 
   const c = report.counts;
   const counts = `rows ${c.rows}, users ${c.users}, merged ${c.merged}, rejected ${c.rejected}`;
@@ -714,8 +721,9 @@ async function authenticate(req: http.IncomingMessage, client: string, ctx: Cont
   const username = colon > 0 ? decoded.slice(0, colon) : '';
   const password = colon > 0 ? decoded.slice(colon + 1) : '';
   const hash = ctx.config.serve.accounts.get(username);
-  // An unknown name costs a full hash too, so the time taken does not tell which names exist.
-  const ok = (await verifyPassword(password, hash ?? ctx.decoy)) && hash !== undefined && m !== null;
+  // An unknown name costs a full hash too, so the time taken does not tell which names exist. A
+  // request with no credentials at all has no name to hide and costs nothing.
+  const ok = m !== null && (await verifyPassword(password, hash ?? ctx.decoy)) && hash !== undefined;
   if (ok) ctx.throttle.succeeded(client);
   else ctx.throttle.failed(client, Date.now());
   return ok ? username : undefined;

@@ -201,6 +201,19 @@ describe('POST /api/import/users', () => {
     assert.equal(archivedReports(s).length, 1);
   });
 
+  test('a push guard that trips: 200, success false, nothing delivered, the report archived', async () => {
+    const s = await site({ extra: '  guards: { max_rejected: 1 }' });
+    const { status, json } = await post(s, form(EXAMPLE_CSV));
+    assert.equal(status, 200);
+    assert.equal(json.success, false);
+    assert.match(String(json.summary), /^8 rows processed\. 5 users written\. 1 row merged\. 2 rows failed\. Not delivered: 2 of 8 rows were rejected/);
+    assert.match((json.details as Record<string, string>)['6']!, /emailaddress/);
+    assert.deepEqual(zipsIn(s.alma), []);
+    const reports = archivedReports(s);
+    assert.equal(reports.length, 1);
+    assert.equal((reports[0]!.guard as { guard: string }).guard, 'max_rejected');
+  });
+
   test('an empty import (header only, or no bytes at all) succeeds with 0 users and delivers nothing', async () => {
     const s = await site();
     for (const csv of [HEADER + '\r\n', '']) {
