@@ -112,6 +112,18 @@ export class AlmaSchema {
     return this.check(xml).problems;
   }
 
+  /**
+   * The fast path for the pipeline: parses and validates, and says only whether the document is
+   * valid; `check` finds out which users are at fault, only when this says one is.
+   */
+  isValid(xml: string): boolean {
+    try {
+      return libxml.parseXml(xml, PARSE_OPTIONS).validate(this.xsd);
+    } catch {
+      return false;
+    }
+  }
+
   /** Validates one XML document and tells which <user> each problem is in. */
   check(xml: string | Buffer): ValidationReport {
     let doc: XmlDocument;
@@ -240,17 +252,19 @@ function mergeIncludes(doc: XmlDocument, absolute: string, visited: Set<string>)
       (name) => (iroot.attr(name)?.value() ?? defaultOf(name)) === (root.attr(name)?.value() ?? defaultOf(name)),
     );
     if (!sameContext) continue;
+    // XSD wants includes and imports before any declaration; declarations may come in any order.
     for (const child of iroot.childNodes()) {
       if (child.type() !== 'element') continue;
       const name = (child as XmlElement).name();
       if (name === 'annotation') continue;
-      // An include inside the included file is already merged; one left in place (other
-      // namespace) must be resolved from the included file's folder, so keep it absolute.
       if (name === 'include' || name === 'import' || name === 'redefine') {
+        // Left in place (another namespace): it must still be found from the included file's folder.
         const loc = (child as XmlElement).attr('schemaLocation');
         if (loc) loc.value(path.resolve(path.dirname(target), loc.value()));
+        include.addPrevSibling(child);
+      } else {
+        root.addChild(child);
       }
-      include.addPrevSibling(child);
     }
     include.remove();
   }

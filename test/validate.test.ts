@@ -277,6 +277,13 @@ describe('AlmaSchema.load', () => {
     assert.deepEqual(schema.validate('<users>ab</users>'), []);
     assert.match(schema.validate('<users>abc</users>')[0]!.message, /maximum length of '2'/);
 
+    // Two includes in one file: both merged.
+    writeFileSync(path.join(sub, 'two.xsd'), '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:include schemaLocation="pair.xsd"/><xs:include schemaLocation="types.xsd"/><xs:element name="users" type="pair"/></xs:schema>');
+    writeFileSync(path.join(sub, 'pair.xsd'), '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:complexType name="pair"><xs:sequence><xs:element name="a" type="t"/><xs:element name="b" type="t"/></xs:sequence></xs:complexType></xs:schema>');
+    const two = AlmaSchema.load(path.join(sub, 'two.xsd'));
+    assert.deepEqual(two.validate('<users><a>1</a><b>22</b></users>'), []);
+    assert.match(two.validate('<users><a>1</a><b>333</b></users>')[0]!.message, /^Element 'b': .*maximum length of '2'/);
+
     writeFileSync(path.join(sub, 'lost.xsd'), '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:include schemaLocation="gone.xsd"/></xs:schema>');
     expectSchemaError(path.join(sub, 'lost.xsd'), /gone\.xsd: no such file \(included by .*lost\.xsd\)/);
   });
