@@ -474,7 +474,7 @@ function table(results: SizeResult[]): string {
   const fmt = (v: number | null | undefined, digits = 2): string => (v === null || v === undefined ? '–' : v.toFixed(digits));
   const lines = results.map((r) => [
     r.rows.toLocaleString('en-US'),
-    r.convert ? r.convert.rowsPerSecond.toLocaleString('en-US') : '–',
+    !r.convert ? '–' : r.convert.exitCode !== 0 ? `failed (exit ${r.convert.exitCode})` : r.convert.rowsPerSecond.toLocaleString('en-US'),
     fmt(r.convert?.wallSeconds),
     fmt(r.convert?.cpuSeconds),
     fmt(r.convert?.peakRssMb, 0),
@@ -482,7 +482,7 @@ function table(results: SizeResult[]): string {
     fmt(r.xmllint?.cpuSeconds),
     fmt(r.convertToXmllint),
     fmt(r.convertToXmllintCpu),
-    fmt(r.explain?.wallSeconds),
+    r.explain && r.explain.exitCode !== 0 ? `failed (exit ${r.explain.exitCode})` : fmt(r.explain?.wallSeconds),
     fmt(r.explain?.peakRssMb, 0),
     fmt(r.explainToXmllint),
     fmt(r.explainToXmllintCpu),
@@ -497,12 +497,17 @@ function verdicts(results: SizeResult[]): string[] {
   const mark = (ok: boolean): string => (ok ? 'ok  ' : 'MISS');
   for (const r of results) {
     const n = r.rows.toLocaleString('en-US');
+    // A run that failed measured something else than the pipeline: no verdict on it.
+    if (r.convert && r.convert.exitCode !== 0) {
+      out.push(`FAIL ${n}: convert exited with ${r.convert.exitCode}`);
+      continue;
+    }
     if (r.convert?.peakRssMb != null) out.push(`${mark(r.convert.peakRssMb <= TARGETS.maxRssMb)} ${n}: convert peak RSS ${r.convert.peakRssMb} MB (target ≤ ${TARGETS.maxRssMb} MB)`);
     // The time targets are set at 1M rows: below that, Node's start-up outweighs xmllint's whole run.
     if (r.rows !== 1_000_000) continue;
     const cpu = (v: number | undefined): string => (v === undefined ? '' : `; CPU time ratio ${v}`);
     if (r.convertToXmllint !== undefined) out.push(`${mark(r.convertToXmllint <= TARGETS.convertToXmllint)} ${n}: convert / xmllint wall time = ${r.convertToXmllint} (target ≤ ${TARGETS.convertToXmllint}${cpu(r.convertToXmllintCpu)})`);
-    if (r.explainToXmllint !== undefined) out.push(`${mark(r.explainToXmllint < TARGETS.explainToXmllint)} ${n}: explain / xmllint wall time = ${r.explainToXmllint} (target < ${TARGETS.explainToXmllint}${cpu(r.explainToXmllintCpu)})`);
+    if (r.explainToXmllint !== undefined && r.explain?.exitCode === 0) out.push(`${mark(r.explainToXmllint < TARGETS.explainToXmllint)} ${n}: explain / xmllint wall time = ${r.explainToXmllint} (target < ${TARGETS.explainToXmllint}${cpu(r.explainToXmllintCpu)})`);
   }
   const at100k = results.find((r) => r.rows === 100_000)?.convert?.peakRssMb;
   const at1m = results.find((r) => r.rows === 1_000_000)?.convert?.peakRssMb;
@@ -645,7 +650,9 @@ export async function main(argv: string[]): Promise<number> {
   if (checks.length > 0) log('\nTargets (issue: 1M rows ≤ 256 MB RSS and ≤ 2 × xmllint; explain < 1 × xmllint):\n' + checks.map((c) => '  ' + c).join('\n'));
   const file = await saveResults(results, machine, startedAt);
   log(`\nwrote ${path.relative(PACKAGE_ROOT, file)}`);
-  return 0;
+  // Times never fail the bench; a pipeline step that failed does, so that it is not taken for a figure.
+  const failed = results.some((r) => (r.convert && r.convert.exitCode !== 0) || (r.explain && r.explain.exitCode !== 0));
+  return failed ? 1 : 0;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
