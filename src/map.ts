@@ -237,8 +237,17 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   const pickGroup = (ctx: RowContext): { group?: string; rule: string; unmapped?: string } => {
     const looked: string[] = [];
     for (const rule of mapping.userGroup.rules) {
-      for (const c of rule.when) looked.push(c.column);
-      if (!holds(rule.when, ctx)) continue;
+      // Conditions are tested in order, as holds() does; only the columns tested up to the first
+      // that fails explain why the rule did not apply.
+      let applies = true;
+      for (const c of rule.when) {
+        looked.push(c.column);
+        if (!holds([c], ctx)) {
+          applies = false;
+          break;
+        }
+      }
+      if (!applies) continue;
       // A rule whose group comes through a table applies only when the table knows the value;
       // otherwise the next rule gets its turn.
       const probe = new RowContext(ctx.values, ctx.runDate);
@@ -250,8 +259,11 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       }
     }
     if (mapping.userGroup.default) return { group: mapping.userGroup.default, rule: 'default' };
+    // Columns with a value name what no rule knows; empty ones (often columns of another export)
+    // are named only when every column is empty.
     const unique = [...new Set(looked)];
-    const unmapped = unique.map((c) => `${c} = '${cell(ctx, c).trim()}'`).join(', ');
+    const filled = unique.filter((c) => cell(ctx, c).trim() !== '');
+    const unmapped = (filled.length ? filled : unique).map((c) => `${c} = '${cell(ctx, c).trim()}'`).join(', ');
     return { rule: 'none', unmapped };
   };
 
