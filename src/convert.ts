@@ -7,7 +7,7 @@
 // person are still to come. Single-role people (nearly everyone) go straight through; the rows
 // of a multi-role person wait only until that person's last row has been read. Users then go to
 // the XSD check in batches and into the zip as a stream: memory stays flat as the input grows.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { AlmaUser } from './alma.js';
 import { RunError, EXIT_CODES, type RowProblem, type RowWarning } from './errors.js';
@@ -18,7 +18,8 @@ import { openCsv } from './read.js';
 import { compileMapping, type MapResult } from './map.js';
 import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
 import { userXml } from './xml.js';
-import { AlmaSchema } from './validate.js';
+import { AlmaSchema, type XmlProblem } from './validate.js';
+import { ValidationPool } from './validate-pool.js';
 import { Packager, timestampForNames, type ZipSummary } from './package.js';
 import { RunLog, checkGuards, summarise, type GuardTrip, type Report } from './report.js';
 import { localDate } from './dates.js';
@@ -84,7 +85,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     maxZipBytes: options.maxZipBytes,
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
-  const validator = new BatchValidator(schema, packager, runLog);
+  const pool = new ValidationPool(schema.path);
+  const validator = new BatchValidator(pool, packager, runLog, schema.path);
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal));
 
   try {
@@ -100,6 +102,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     // A tripped guard delivers nothing: no zip is left under a final name.
     const zips = trip ? (await packager.abort(), []) : await packager.commit();
     const rejectsFile = await runLog.close(path.join(options.outDir, `${stem}.rejects.csv`));
+    // A rerun under the same run time must not leave an earlier run's files beside this report.
+    await removeStale(options.outDir, stem, { zips: !!trip, rejects: !rejectsFile });
     const reportFile = path.join(options.outDir, `${stem}.report.json`);
     const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema }));
     log.info(report.summary);
@@ -109,6 +113,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await packager.abort();
     await runLog.discard();
     throw error;
+  } finally {
+    await pool.close();
   }
 }
 
@@ -279,30 +285,48 @@ interface PendingUser {
 
 class BatchValidator {
   private batch: PendingUser[] = [];
+  /** Batches sent to the workers, oldest first; written to the zip in this order. */
+  private inFlight: { users: PendingUser[]; problems: Promise<XmlProblem[]> }[] = [];
+
   constructor(
-    private readonly schema: AlmaSchema,
+    private readonly pool: ValidationPool,
     private readonly packager: Packager,
     private readonly runLog: RunLog,
+    private readonly schemaPath: string,
   ) {}
 
   async add(user: AlmaUser, rows: RowMember[], warnings: RowWarning[]): Promise<void> {
     this.batch.push({ xml: userXml(user), rows, warnings });
-    if (this.batch.length >= VALIDATION_BATCH) await this.flush();
+    if (this.batch.length >= VALIDATION_BATCH) await this.send();
   }
 
+  /** Sends what is left and writes every batch still in flight. */
   async flush(): Promise<void> {
-    const batch = this.batch;
+    await this.send();
+    while (this.inFlight.length) await this.writeOldest();
+  }
+
+  private async send(): Promise<void> {
+    if (this.batch.length === 0) return;
+    const users = this.batch;
     this.batch = [];
-    if (batch.length === 0) return;
-    const report = this.schema.check('<users>\n' + batch.map((u) => u.xml).join('') + '</users>\n');
+    const problems = this.pool.validate('<users>\n' + users.map((u) => u.xml).join('') + '</users>\n');
+    problems.catch(() => {}); // awaited in order by writeOldest
+    this.inFlight.push({ users, problems });
+    // Two batches a worker keeps every core busy; more would only hold more users in memory.
+    if (this.inFlight.length > 2 * this.pool.size) await this.writeOldest();
+  }
+
+  private async writeOldest(): Promise<void> {
+    const { users, problems } = this.inFlight.shift()!;
     const failures = new Map<number, string[]>();
-    for (const problem of report.problems) {
+    for (const problem of await problems) {
       const index = problem.userIndex ?? -1;
-      if (index < 0) throw new RunError('schema_invalid', `the XML written does not fit the schema ${this.schema.path} outside any user (line ${problem.line}: ${problem.message})`);
+      if (index < 0) throw new RunError('schema_invalid', `the XML written does not fit the schema ${this.schemaPath} outside any user (line ${problem.line}: ${problem.message})`);
       failures.set(index, [...(failures.get(index) ?? []), problem.message]);
     }
-    for (let i = 0; i < batch.length; i++) {
-      const { xml, rows, warnings } = batch[i]!;
+    for (let i = 0; i < users.length; i++) {
+      const { xml, rows, warnings } = users[i]!;
       const [first, ...merged] = rows;
       const messages = failures.get(i);
       if (messages) {
@@ -324,6 +348,14 @@ async function makeOutDir(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
   } catch (error) {
     throw new RunError('output_failed', `cannot create the output folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file: dir });
+  }
+}
+
+/** Removes an earlier run's zips (when this run delivers none) or rejects file (when this run has none) of the same stem. */
+async function removeStale(dir: string, stem: string, what: { zips: boolean; rejects: boolean }): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const isZip = name.startsWith(stem) && /^(_\d{2})?\.zip$/.test(name.slice(stem.length));
+    if ((what.zips && isZip) || (what.rejects && name === `${stem}.rejects.csv`)) await rm(path.join(dir, name), { force: true });
   }
 }
 
