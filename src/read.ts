@@ -78,9 +78,15 @@ export async function openCsv(file: string, options: CsvOptions = {}): Promise<C
   const missing = (options.requiredColumns ?? []).filter((c) => !header.some((h) => h.toLowerCase() === c.toLowerCase()));
   if (missing.length) {
     source.destroy();
+    // When no required column is there at all, the first line is most likely a patron's row (an
+    // export without its header): stderr is a log, so its cells are not echoed.
+    const none = missing.length === (options.requiredColumns ?? []).length;
     throw new RunError(
       'input_invalid',
-      `${file}: the header lacks the required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (the header has: ${header.slice(0, 30).join(', ') || 'nothing'})`,
+      `${file}: the header lacks the required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
+        (none
+          ? `(the first line has ${header.length} field${header.length === 1 ? '' : 's'} and none of them is a required column: is the header missing, or is this another export?)`
+          : `(the header has: ${header.slice(0, 30).join(', ')})`),
       { file },
     );
   }
