@@ -157,7 +157,10 @@ export class AlmaSchema {
       const errors = doc.validationErrors;
       for (const e of errors) {
         let message = cleanMessage(e.message);
-        if (e.code === XML_SCHEMAV_CVC_ELT_1 && this.declaresUsers) message += ' (the root element of an Alma users file is <users>)';
+        if (e.code === XML_SCHEMAV_CVC_ELT_1) {
+          if (this.declaresUsers) message += ' (the root element of an Alma users file is <users>)';
+          else if (rootName === 'users') message += " (this schema declares no <users>: with Ex Libris' files, use rest_users.xsd, which includes rest_user.xsd)";
+        }
         const key = `${e.line}\u0000${message}`;
         if (seen.has(key)) continue;
         seen.add(key);

@@ -175,6 +175,13 @@ describe('AlmaSchema.validate on the institutions\' example files (Ex Libris\' X
     assert.match(problems[2]!.message, /not a valid xs:boolean/);
   });
 
+  test('a users file checked against rest_user.xsd (no <users> there) is told to use rest_users.xsd', () => {
+    const problems = AlmaSchema.load(path.join(REFERENCE, 'rest_user.xsd')).validate(VALID);
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0]!.line, lineOf(VALID, '<users'));
+    assert.match(problems[0]!.message, /^Element 'users': No matching global declaration .*use rest_users\.xsd/);
+  });
+
   test('against our schema the same files show every problem, also those behind a stray element', () => {
     const problems = ours.validate(example('berkeley-sis-expected_xml_3.xml'));
     const at = (line: number) => problems.filter((p) => p.line === line).map((p) => p.message);
