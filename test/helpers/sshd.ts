@@ -69,31 +69,32 @@ export async function startSshd(options: { passwordAuthentication?: boolean } = 
   // makes when its service starts (a fresh CI machine has none).
   if (process.getuid?.() === 0 && !existsSync('/run/sshd')) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
-  const port = await freePort();
+  let port = 0;
   const user = os.userInfo().username;
   const logFile = path.join(dir, 'sshd.log');
   const config = path.join(dir, 'sshd_config');
-  writeFileSync(
-    config,
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
-      `PidFile ${path.join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-      // The keys live in a temporary folder whose modes sshd would otherwise refuse.
-      'StrictModes no',
-      'UsePAM no',
-      `PasswordAuthentication ${options.passwordAuthentication ? 'yes' : 'no'}`,
-      'KbdInteractiveAuthentication no',
-      'PermitRootLogin yes',
-      `AllowUsers ${user}`,
-      'MaxStartups 50',
-      'LogLevel VERBOSE',
-      'Subsystem sftp internal-sftp',
-      '',
-    ].join('\n'),
-  );
+  const writeConfig = () =>
+    writeFileSync(
+      config,
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${hostKey}`,
+        `PidFile ${path.join(dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+        // The keys live in a temporary folder whose modes sshd would otherwise refuse.
+        'StrictModes no',
+        'UsePAM no',
+        `PasswordAuthentication ${options.passwordAuthentication ? 'yes' : 'no'}`,
+        'KbdInteractiveAuthentication no',
+        'PermitRootLogin yes',
+        `AllowUsers ${user}`,
+        'MaxStartups 50',
+        'LogLevel VERBOSE',
+        'Subsystem sftp internal-sftp',
+        '',
+      ].join('\n'),
+    );
 
   let child: ChildProcess | undefined;
   const start = async () => {
@@ -122,7 +123,17 @@ export async function startSshd(options: { passwordAuthentication?: boolean } = 
     await exited;
   };
 
-  await start();
+  // Another process may take the free port before sshd binds it: then try another one.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    writeConfig();
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt >= 3 || !/Bind to port|Address already in use|Cannot bind/i.test(readLog())) throw error;
+    }
+  }
   return {
     host: '127.0.0.1',
     port,
