@@ -153,17 +153,18 @@ export class AlmaSchema {
     const seen = new Set<string>();
     let renamedRoot = false;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
-      if (doc.validate(this.xsd)) break;
+      if (validateQuietly(doc, this.xsd)) break;
       const errors = doc.validationErrors;
       for (const e of errors) {
+        // Later passes report again what earlier ones did.
+        const key = `${e.line}\u0000${e.message}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
         let message = cleanMessage(e.message);
         if (e.code === XML_SCHEMAV_CVC_ELT_1) {
           if (this.declaresUsers) message += ' (the root element of an Alma users file is <users>)';
           else if (rootName === 'users') message += " (this schema declares no <users>: with Ex Libris' files, use rest_users.xsd, which includes rest_user.xsd)";
         }
-        const key = `${e.line}\u0000${message}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
         const value = quotedValue(message);
         problems.push({ line: e.line ?? 0, ...(e.column ? { column: e.column } : {}), message, ...(value !== undefined ? { value } : {}), ...locate(e.line ?? 0, message) });
       }
@@ -193,6 +194,20 @@ export class AlmaSchema {
       const detail = error instanceof Error ? error.message : String(error);
       throw new RunError('schema_invalid', `${this.path} is not a usable XML Schema: libxml2 cannot compile it (${detail}); check its types, references and xs:include files`, { file: this.path });
     }
+  }
+}
+
+/**
+ * libxmljs2 makes each libxml2 message a JavaScript Error, which captures a stack trace nobody
+ * reads; on a foreign file with thousands of problems that capture costs more than the check.
+ */
+function validateQuietly(doc: XmlDocument, xsd: XmlDocument): boolean {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return doc.validate(xsd);
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 
@@ -289,12 +304,21 @@ function removeStrayElements(doc: XmlDocument, errors: ReadonlyArray<{ code: num
     lines.set(e.line, (lines.get(e.line) ?? 0) + 1);
     strays.set(name, lines);
   }
+  if (strays.size === 0) return false;
+  // One scan of the document for all stray names (names are checked to be plain XML names above).
+  const candidates = doc.find<XmlElement>(`//*[${[...strays.keys()].map((n) => `name()='${n}'`).join(' or ')}]`);
+  const byNameAndLine = new Map<string, XmlElement[]>();
+  for (const c of candidates) {
+    const line = c.line();
+    const name = c.name();
+    if (!strays.get(name)?.has(line)) continue;
+    const key = `${name}\u0000${line}`;
+    byNameAndLine.set(key, [...(byNameAndLine.get(key) ?? []), c]);
+  }
   let removed = 0;
   for (const [name, lines] of strays) {
-    const candidates = doc.find<XmlElement>(`//*[name()='${name}']`);
     for (const [line, count] of lines) {
-      const atLine = candidates.filter((c) => c.line() === line);
-      for (const element of atLine.slice(-count)) {
+      for (const element of (byNameAndLine.get(`${name}\u0000${line}`) ?? []).slice(-count)) {
         element.remove();
         removed++;
       }
