@@ -505,7 +505,12 @@ function hostVerifier(cfg: SftpDeliveryConfig, state: ConnectionState): { verify
       algorithms: cfg.hostKey.keyTypes,
       verify: (blob) => {
         if (wanted.includes(fingerprintOf(blob)) || wanted.includes(md5FingerprintOf(blob))) return true;
-        state.hostKeyProblem = `host key of ${server} is ${seen(blob)}, which is not the host_key in the config (${wanted.join(', ')}): connection refused; if the server's key really changed, check the new fingerprint with the provider before putting it in the config`;
+        // A server with several host keys presents the type ssh2 prefers (ed25519 first); a
+        // fingerprint of its RSA key only matches when the config asks for that type.
+        const hint = cfg.hostKey.kind === 'fingerprint' && cfg.hostKey.keyTypes.length === 0
+          ? '; if the provider gave the fingerprint of another key type, write host_key as ssh-keygen -lf prints it, ending in (RSA), (ECDSA) or (ED25519)'
+          : '; if the server\'s key really changed, check the new fingerprint with the provider before putting it in the config';
+        state.hostKeyProblem = `host key of ${server} is ${seen(blob)}, which is not the host_key in the config (${wanted.join(', ')}): connection refused${hint}`;
         return false;
       },
     };
@@ -567,6 +572,9 @@ export function classifySftpError(error: unknown, ctx: SftpErrorContext, state: 
   const has = (c: string | number) => codes.includes(c);
   const connecting = ctx.action === 'connect to';
 
+  if (/no matching host key/i.test(text)) {
+    return new DeliveryError('host_key_rejected', `${server} has no host key of the type the config pins (the (TYPE) of host_key, or the key types known_hosts lists for it): connection refused`, false);
+  }
   if (has('ENOTFOUND')) return new DeliveryError('delivery_failed', `cannot find host ${ctx.host}: DNS lookup failed (is the host name right?)`, false);
   if (has('EAI_AGAIN')) return new DeliveryError('delivery_failed', `cannot look up host ${ctx.host} just now (DNS did not answer)`, true);
   if (has('ECONNREFUSED')) return new DeliveryError('delivery_failed', `${server} refused the connection (is the SFTP server running there, and is the port right?)`, true);

@@ -161,6 +161,16 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     assert.deepEqual(readdirSync(server.remoteDir), []);
   });
 
+  test('a fingerprint pinned with a key type the server does not have is refused as a host key problem', async () => {
+    const dir = folder('wrong-type');
+    const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { host_key: `3072 ${server.hostKeyFingerprint} provider (RSA)`, retries: 2 })));
+    const logger = recordingLogger();
+    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
+    assert.equal(error.code, 'host_key_rejected');
+    assert.equal(error.message, `127.0.0.1:${server.port} has no host key of the type the config pins (the (TYPE) of host_key, or the key types known_hosts lists for it): connection refused`);
+    assert.deepEqual(logger.warns, [], 'not retried');
+  });
+
   test('refuses a server that known_hosts does not list, and a changed key', async () => {
     const dir = folder('kh-refuse');
     writeFileSync(path.join(dir, 'none'), `[otherhost]:${server.port} ${server.hostPublicKey}\n`);
