@@ -63,7 +63,7 @@ export interface ConvertResult {
 }
 
 /** How many users go to libxml2 in one document: large enough that compiling the XSD per call is amortised. */
-const VALIDATION_BATCH = 2000;
+const VALIDATION_BATCH = 1000;
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const log = options.log ?? silentLogger;
@@ -92,7 +92,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   try {
     await mapAndMergeRows(inputs, mapping, options.encoding, runDate, runLog, async (user, rows, mergeWarnings) => {
       const warnings = [...rows[0]!.warnings, ...mergeWarnings];
-      acrossUsers.check(user, rows[0]!.label, warnings);
+      acrossUsers.check(user, rows[0]!.ordinal, warnings);
       await validator.add(user, rows, warnings);
     });
     await validator.flush();
@@ -245,14 +245,14 @@ export function raggedRow(found: number, expected: number, primaryId: string | u
 // user loses it, with a warning that names the row that keeps it.
 
 class AcrossUsers {
+  /** identifier value (without case) → ordinal of the row that keeps it; numbers, so memory does not grow with labels. */
   private readonly identifiers = new IdIndex();
-  private readonly labels: string[] = [];
   constructor(
     private readonly primaryIds: IdIndex,
     private readonly labelOf: (ordinal: number) => string,
   ) {}
 
-  check(user: AlmaUser, label: string, warnings: RowWarning[]): void {
+  check(user: AlmaUser, ordinal: number, warnings: RowWarning[]): void {
     const own = idKey(user.primary_id);
     user.user_identifiers = user.user_identifiers.filter((identifier) => {
       const key = idKey(identifier.value);
@@ -264,11 +264,10 @@ class AcrossUsers {
       }
       const { slot, isNew } = this.identifiers.upsert(key);
       if (isNew) {
-        this.labels.push(label);
-        this.identifiers.set(slot, this.labels.length - 1, 0);
+        this.identifiers.set(slot, ordinal, 0);
         return true;
       }
-      warnings.push({ kind: 'duplicate_identifier', message: `identifier ${identifier.id_type} '${identifier.value}' is already used by row ${this.labels[this.identifiers.first(slot)]}, which keeps it; left out here`, value: identifier.value });
+      warnings.push({ kind: 'duplicate_identifier', message: `identifier ${identifier.id_type} '${identifier.value}' is already used by row ${this.labelOf(this.identifiers.first(slot))}, which keeps it; left out here`, value: identifier.value });
       return false;
     });
   }
@@ -278,6 +277,7 @@ class AcrossUsers {
 // XSD validation in batches: a user that fails is rejected against its CSV rows and left out.
 
 interface PendingUser {
+  /** The user's XML until the batch is sent; then a slice of the batch's one flat document. */
   xml: string;
   rows: RowMember[];
   warnings: RowWarning[];
@@ -285,7 +285,7 @@ interface PendingUser {
 
 class BatchValidator {
   private batch: PendingUser[] = [];
-  /** Batches sent to the workers, oldest first; written to the zip in this order. */
+  /** Batches sent to the validators, oldest first; written to the zip in this order. */
   private inFlight: { users: PendingUser[]; problems: Promise<XmlProblem[]> }[] = [];
 
   constructor(
@@ -310,10 +310,20 @@ class BatchValidator {
     if (this.batch.length === 0) return;
     const users = this.batch;
     this.batch = [];
-    const problems = this.pool.validate('<users>\n' + users.map((u) => u.xml).join('') + '</users>\n');
+    const document = '<users>\n' + users.map((u) => u.xml).join('') + '</users>\n';
+    // Each user's XML was built by concatenation, a rope of a hundred small strings; holding
+    // thousands of them while the batch is in flight cost more memory than everything else.
+    // Slices of the one flat document cost nothing.
+    let offset = '<users>\n'.length;
+    for (const u of users) {
+      const length = u.xml.length;
+      u.xml = document.slice(offset, offset + length);
+      offset += length;
+    }
+    const problems = this.pool.validate(document);
     problems.catch(() => {}); // awaited in order by writeOldest
     this.inFlight.push({ users, problems });
-    // Two batches a worker keeps every core busy; more would only hold more users in memory.
+    // Two batches a validator keeps every core busy; more would only hold more users in memory.
     if (this.inFlight.length > 2 * this.pool.size) await this.writeOldest();
   }
 
