@@ -116,9 +116,9 @@ export class AlmaSchema {
    * The fast path for the pipeline: parses and validates, and says only whether the document is
    * valid; `check` finds out which users are at fault, only when this says one is.
    */
-  isValid(xml: string): boolean {
+  isValid(xml: string | Buffer): boolean {
     try {
-      return libxml.parseXml(xml, PARSE_OPTIONS).validate(this.xsd);
+      return validateQuietly(libxml.parseXml(xml as string, PARSE_OPTIONS), this.xsd);
     } catch {
       return false;
     }

@@ -78,6 +78,12 @@ describe('schemas/alma_users.xsd', () => {
     });
   }
 
+  test('isValid agrees with validate', () => {
+    assert.equal(ours.isValid(VALID), true);
+    assert.equal(ours.isValid(edit('<city>Springfield</city>', '<city></city>')), false);
+    assert.equal(ours.isValid('<users><user>'), false);
+  });
+
   test('the line of a stricter-rule problem is the line of the offending element', () => {
     const xml = edit('<city>Springfield</city>', '<city></city>');
     assert.deepEqual(
