@@ -68,6 +68,8 @@ export interface DeliverySession {
   write(local: string, name: string, onProgress?: (sent: number) => void): Promise<void>;
   /** The size of `name`, or undefined when it does not exist. */
   size(name: string): Promise<number | undefined>;
+  /** Deletes `name` if it exists. */
+  remove(name: string): Promise<void>;
   /** Renames, replacing any file under the new name. */
   rename(from: string, to: string): Promise<void>;
   close(): Promise<void>;
@@ -149,9 +151,13 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
       const total = sizes.get(zip)!;
       await withRetries(`uploading ${name}`, async (s) => {
         await s.write(zip, part, options.onProgress ? (sent) => options.onProgress!(zip, sent, total) : undefined);
+        // The size check is what catches a server-side write failure: ssh2's write stream closes
+        // without an error when the server refuses a write (a full disk), so the upload "succeeds".
         const seen = await s.size(part);
+        if (seen === undefined) throw new DeliveryError('delivery_failed', `${target.remotePath(part)} was gone from ${target.label} right after the upload`, true);
         if (seen !== total) {
-          throw new DeliveryError('delivery_failed', `${target.remotePath(part)} has ${seen ?? 'no'} bytes on ${target.label} after the upload, not ${total}`, true);
+          await s.remove(part).catch(() => {});
+          throw new DeliveryError('delivery_failed', `${target.label} kept only ${seen} of ${total} bytes of ${target.remotePath(part)} (the disk there may be full or a quota reached)`, false);
         }
         await s.rename(part, name);
       });
@@ -204,7 +210,7 @@ class DirTarget implements DeliveryTarget {
       throw classifyLocalError(error, action, file);
     };
     if (this.config.createDir) {
-      if (options.dryRun && !existsSync(dir)) return { list: async () => [], write: async () => {}, size: async () => undefined, rename: async () => {}, close: async () => {} };
+      if (options.dryRun && !existsSync(dir)) return { list: async () => [], write: async () => {}, size: async () => undefined, remove: async () => {}, rename: async () => {}, close: async () => {} };
       await fsp.mkdir(dir, { recursive: true }).catch((e) => fail(e, 'create folder', dir));
     }
     const st = await fsp.stat(dir).catch((e) => fail(e, 'open folder', dir));
@@ -229,10 +235,15 @@ class DirTarget implements DeliveryTarget {
           }
           onProgress?.((await fsp.stat(dest)).size);
         } catch (error) {
+          // Leave no partial copy behind on a full disk; Alma would ignore it, but it holds space.
+          await fsp.rm(dest, { force: true }).catch(() => {});
           fail(error, 'write', dest);
         }
       },
       size: async (name) => (await fsp.stat(path.join(dir, name)).catch(() => undefined))?.size,
+      remove: async (name) => {
+        await fsp.rm(path.join(dir, name), { force: true }).catch((e) => fail(e, 'remove', path.join(dir, name)));
+      },
       rename: async (from, to) => {
         await fsp.rename(path.join(dir, from), path.join(dir, to)).catch((e) => fail(e, 'rename', path.join(dir, from)));
       },
@@ -355,6 +366,10 @@ class SftpTarget implements DeliveryTarget {
           const found = await client.exists(remote(name));
           if (!found) return undefined;
           return (await client.stat(remote(name))).size;
+        }),
+      remove: (name) =>
+        guarded('remove', remote(name), async () => {
+          await client.delete(remote(name), true);
         }),
       rename: (from, to) =>
         guarded('rename', remote(from), async () => {

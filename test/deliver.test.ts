@@ -291,6 +291,51 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
   });
 });
 
+/** A folder on a tiny tmpfs, to fill the disk for real; undefined where mounting is not allowed. */
+function smallDisk(kilobytes: number): { dir: string; dispose: () => void } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const dir = folder('small-disk');
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kilobytes}k`, 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  return { dir, dispose: () => void spawnSync('umount', [dir]) };
+}
+
+describe('a full disk', () => {
+  test('on the SFTP server: one line naming host and path, not retried, no final-named file', async (t) => {
+    const disk = smallDisk(256);
+    if (missing || !disk) return t.skip(missing ?? 'cannot mount a small tmpfs here (needs root)');
+    const server = await startSshd();
+    try {
+      const dir = folder('sftp-full');
+      const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { remote_dir: disk.dir, retries: 2 })));
+      const logger = recordingLogger();
+      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'big.zip'), 1_000_000)], { log: logger }));
+      // OpenSSH answers the failed write, but ssh2's write stream closes without passing the error
+      // on: the size check after the upload is what notices.
+      assert.match(error.message, new RegExp(`^sftp://${server.user}@127\\.0\\.0\\.1:${server.port} kept only \\d+ of 1000125 bytes of ${disk.dir}/big\\.zip\\.part \\(the disk there may be full or a quota reached\\)$`));
+      assert.deepEqual(logger.warns, [], 'not retried');
+      assert.deepEqual(readdirSync(disk.dir), [], 'no final-named file, and the partial upload removed');
+    } finally {
+      await server.dispose();
+      disk.dispose();
+    }
+  });
+
+  test('in a dir target: one line naming the file, and the partial copy removed', async (t) => {
+    const disk = smallDisk(256);
+    if (!disk) return t.skip('cannot mount a small tmpfs here (needs root)');
+    try {
+      const dir = folder('dir-full');
+      const config = loadRunConfig(writeConfig(dir, `target: dir\ndir: ${disk.dir}`));
+      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'big.zip'), 1_000_000)]));
+      assert.equal(error.message, `no space left: cannot write ${disk.dir}/big.zip.part (disk full or quota reached)`);
+      assert.deepEqual(readdirSync(disk.dir), []);
+    } finally {
+      disk.dispose();
+    }
+  });
+});
+
 describe('sftp password login against a real sshd', { skip: missing }, () => {
   // A harness running as one user cannot give sshd a known password for that user, so only the
   // refusal is tested against the server: the password reaches it and a wrong one is refused.
