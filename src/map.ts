@@ -225,12 +225,16 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     if (value === undefined) return undefined;
     const limit = maxLengthOf(field);
     if (value.length <= limit) return value;
+    // Alma (and its XSD) count characters, not UTF-16 units: an emoji is one character, and a cut
+    // must never fall between the two halves of one (that would write U+FFFD).
+    const chars = [...value];
+    if (chars.length <= limit) return value;
     const column = expr?.columns[0];
     if (expr?.truncate) {
-      ctx.warnings.push({ kind: 'truncated', message: `Field (${column ?? field}) was cut to ${limit} characters for ${field}`, column, value: value.slice(0, 40) });
-      return value.slice(0, limit);
+      ctx.warnings.push({ kind: 'truncated', message: `Field (${column ?? field}) was cut to ${limit} characters for ${field}`, column, value: chars.slice(0, 40).join('') });
+      return chars.slice(0, limit).join('');
     }
-    ctx.problems.push({ code: 'too_long', message: `Field (${column ?? field}) is ${value.length} characters; Alma takes at most ${limit} for ${field}`, column, value: value.slice(0, 40) + '...' });
+    ctx.problems.push({ code: 'too_long', message: `Field (${column ?? field}) is ${chars.length} characters; Alma takes at most ${limit} for ${field}`, column, value: chars.slice(0, 40).join('') + '...' });
     return undefined;
   };
 
