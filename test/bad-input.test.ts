@@ -322,6 +322,23 @@ describe('row checks through convert()', () => {
     assert.deepEqual(merges, { count: 1, examples: [{ primary_id: 'S001', rows: ['2', '1'], user_group: 'STAFF', reason: 'STAFF wins over STUDENT by priority' }] });
   });
 
+  test("length limits count characters as Alma does: 200 emoji fit in 255, 256 do not, and a cut never splits one", async () => {
+    const { outputs } = await convertFixture('characters-not-units');
+    assertSound(outputs);
+    assert.deepEqual(Object.fromEntries(detailsInOrder(outputs.report)), {
+      '1': 'User written',
+      '2': 'User written (Field (last) was cut to 255 characters for last_name)',
+      '3': 'User written',
+      '4': 'Rejected: Field (job) is 256 characters; Alma takes at most 255 for job_description',
+    });
+    const xml = outputs.xml.map((x) => x.text).join('');
+    const last = /<last_name>(ab\u{1F600}+)<\/last_name>/u.exec(xml);
+    assert.ok(last, 'the cut name is there, whole emoji only');
+    assert.equal([...last[1]!].length, 255);
+    assert.ok(!xml.includes('\uFFFD'), 'no replacement character');
+    assert.match(xml, new RegExp(`<job_description>${'\u{1F600}'.repeat(200)}</job_description>`, 'u'));
+  });
+
   test('an XSD failure is reported against the CSV rows of that user (both rows of a merged user)', async () => {
     // The project's schema with last_name held to 50 characters: the 60-character name passes the
     // mapping's checks (255) and fails only the XSD.
