@@ -109,6 +109,8 @@ const fileCases: FileCase[] = [
     code: 4,
     stderr: 'sis2alma: <file>: the file is UTF-16 (it starts with a UTF-16 byte order mark); run with --encoding utf-16le\n',
   },
+  { name: 'an input that does not exist: exit 4 naming it', fixture: 'no-such-file.csv', code: 4, stderr: 'sis2alma: cannot read input <file>: no such file\n' },
+  { name: 'an input that is a folder: exit 4 naming it', fixture: '.', code: 4, stderr: 'sis2alma: cannot read input <file>: it is a folder\n' },
   { name: 'the same UTF-16 file with --encoding utf-16le converts', fixture: 'utf16.csv', args: ['--encoding', 'utf-16le'], code: 0, stderr: '', details: { '1': 'User written' } },
   {
     name: 'ragged rows (too few and too many fields) are rejected one by one; the rest is written',
@@ -157,6 +159,15 @@ describe('bad files through the CLI', { concurrency: 4 }, () => {
       assert.equal(run.outputs.report.success, !Object.values(c.details ?? {}).some((d) => d.startsWith('Rejected')));
     });
   }
+
+  test('an output folder that cannot be made: exit 8 naming it, before any row is read', async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'a-file'), '');
+    const out = path.join(dir, 'a-file', 'out');
+    const run = await convertCli({ inputs: [path.join(FILE, 'nul-byte.csv')], out, args: ['--quiet'] });
+    assert.equal(run.code, 8);
+    assert.equal(run.stderr, `sis2alma: cannot create the output folder ${out}: ENOTDIR\n`);
+  });
 
   test('the ragged rows go to rejects.csv as they came in, the surplus fields after the columns', async () => {
     const input = path.join(FILE, 'ragged-row.csv');
