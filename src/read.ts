@@ -84,7 +84,9 @@ export async function openCsv(file: string, options: CsvOptions = {}): Promise<C
     throw new RunError(
       'input_invalid',
       `${file}: the header lacks the required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
-        (none
+        (none && header.length === 1 && /[;\t|]/.test(header[0]!)
+          ? `(the whole first line is one field: the file seems to be delimited by ${JSON.stringify(/[;\t|]/.exec(header[0]!)![0])}; say so in the mapping with input: { delimiter: ${JSON.stringify(/[;\t|]/.exec(header[0]!)![0])} })`
+          : none
           ? `(the first line has ${header.length} field${header.length === 1 ? '' : 's'} and none of them is a required column: is the header missing, or is this another export?)`
           : `(the header has: ${header.slice(0, 30).join(', ')})`),
       { file },
