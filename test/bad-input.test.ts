@@ -86,6 +86,19 @@ const fileCases: FileCase[] = [
     stderr: 'sis2alma: <file>: the header lacks the required columns enabled, staffmember (the header has: username, givenname, surname, emailaddress)\n',
   },
   {
+    name: 'an export without its header: the first line (a patron) is not echoed',
+    fixture: 'no-header.csv',
+    code: 4,
+    stderr:
+      'sis2alma: <file>: the header lacks the required columns username, enabled, staffmember (the first line has 15 fields and none of them is a required column: is the header missing, or is this another export?)\n',
+  },
+  {
+    name: 'a file delimited by semicolons: the error names the delimiter to set',
+    fixture: 'semicolons.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the header lacks the required columns username, enabled, staffmember (the whole first line is one field: the file seems to be delimited by ";"; say so in the mapping with input: { delimiter: ";" })\n',
+  },
+  {
     name: 'an unclosed quote: the run stops naming the row where the quote opens',
     fixture: 'unclosed-quote.csv',
     code: 4,
