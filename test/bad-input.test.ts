@@ -379,6 +379,30 @@ describe('row checks through convert()', () => {
     assert.equal(result.report.counts.users, 2);
   });
 
+  test('two exports: rows are named file:row, a person in both is merged, the row that keeps an identifier is named', async () => {
+    const dir = path.join(BAD_FIXTURES, 'two-files');
+    const outDir = path.join(tempDir(), 'out');
+    const inputs = [path.join(dir, 'students.csv'), path.join(dir, 'staff.csv')];
+    const result = await convert({ mappingFile: CHECKS, inputs, outDir, now: new Date(NOW), guards: { maxRejected: '100%' } });
+    const outputs = await readOutputs(outDir);
+    assert.equal(result.exitCode, 0);
+    assert.deepEqual(outputs.report!.counts, { rows: 5, users: 3, merged: 1, rejected: 1, warnings: 2 });
+    assert.deepEqual(outputs.report!.details, {
+      'students.csv:1': 'Merged into row staff.csv:1 (S001)',
+      'students.csv:2': 'User written',
+      'staff.csv:1': 'User written',
+      'staff.csv:2':
+        "User written (identifier BARCODE 'b002' is already used by row students.csv:2, which keeps it; left out here; identifier UNIV_ID 's002' is the primary id of the user in row students.csv:2, which keeps it; left out here)",
+      'staff.csv:3': "Rejected: Field (email) is not a well-formed email address: 'fay@@work.example'",
+    });
+    assert.deepEqual(outputs.report!.warnings, { duplicate_identifier: { count: 2, examples: ['staff.csv:2'] } });
+    // The rejects file has the columns of both exports; the row is under its own file's columns.
+    const [header, line] = outputs.rejects!;
+    assert.deepEqual(header, ['source_file', 'row', 'reason', 'id', 'first', 'last', 'job', 'dob', 'active', 'group', 'grad', 'email', 'phone', 'barcode', 'univ', 'dept']);
+    assert.deepEqual(line, [inputs[1], '3', "Field (email) is not a well-formed email address: 'fay@@work.example'", 's006', 'Fay', 'Ray', 'Clerk', '', 'Y', 'staff', '', 'fay@@work.example', '', 'B906', 'U906', '']);
+    for (const x of outputs.xml) assert.deepEqual(exlibris.validate(x.text), []);
+  });
+
   test('a file that stops the run throws a RunError with its file and row, and leaves nothing behind', async () => {
     const outDir = path.join(tempDir(), 'out');
     mkdirSync(outDir);
