@@ -479,7 +479,8 @@ function secretSource(fields: Map<string, Pair<Node, Node>>, envKey: string, fil
     const name = isScalar(e.value) ? e.value.value : undefined;
     const offset = e.value?.range?.[0] ?? keyOffset(e);
     if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      at(offset, `"${envKey}" must name an environment variable (like SIS2ALMA_SFTP_PASSWORD), not ${show(name)}`);
+      // The value is not repeated: someone may have written the secret itself here.
+      at(offset, `"${envKey}" must be the name of an environment variable (letters, digits and _, like SIS2ALMA_SFTP_PASSWORD), not the ${what} itself`);
       return undefined;
     }
     if (!env[name]) {

@@ -83,6 +83,11 @@ describe('run config', () => {
     ]);
   });
 
+  test('a password written where its variable\'s name belongs is not repeated in the message', () => {
+    const problems = problemsOf(`${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  password_env: "s3cret pass!"\n  host_key: "SHA256:${'b'.repeat(43)}"\n  remote_dir: /p\n`);
+    assert.deepEqual(problems, ['config.yaml:8:17: "password_env" must be the name of an environment variable (letters, digits and _, like SIS2ALMA_SFTP_PASSWORD), not the password itself']);
+  });
+
   test('host_key accepts a whole ssh-keygen -lf line and asks the server for that key type', () => {
     const dir = folder('fp-line');
     const text = `${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  password_env: PW\n  host_key: "3072 SHA256:${'c'.repeat(43)} root@h (RSA)"\n  remote_dir: /p\n`;
