@@ -64,6 +64,8 @@ export interface ConvertResult {
 
 /** How many users go to libxml2 in one document: large enough that compiling the XSD per call is amortised. */
 const VALIDATION_BATCH = 1000;
+const USER_START = Buffer.from('  <user>\n');
+const USERS_CLOSE_BYTES = Buffer.byteLength('</users>\n');
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const log = options.log ?? silentLogger;
@@ -99,13 +101,16 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     const zipSummaries = await packager.finish();
 
     const trip = checkGuards(runLog.counts, options.guards ?? {});
-    // A tripped guard delivers nothing: no zip is left under a final name.
-    const zips = trip ? (await packager.abort(), []) : await packager.commit();
+    const zips = trip ? [] : zipSummaries.map((z) => z.file);
     const rejectsFile = await runLog.close(path.join(options.outDir, `${stem}.rejects.csv`));
-    // A rerun under the same run time must not leave an earlier run's files beside this report.
-    await removeStale(options.outDir, stem, { zips: !!trip, rejects: !rejectsFile });
     const reportFile = path.join(options.outDir, `${stem}.report.json`);
     const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema }));
+    // The zips get their final names last, so that no zip is ever there without its report; a
+    // tripped guard delivers nothing, and no zip is left under a final name.
+    if (trip) await packager.abort();
+    else await packager.commit();
+    // A rerun under the same run time must not leave an earlier run's files beside this report.
+    await removeStale(options.outDir, stem, { zips: !!trip, rejects: !rejectsFile });
     log.info(report.summary);
     if (trip) log.warn(`sis2alma: guard ${trip.guard} tripped: ${trip.message}. Nothing was packaged for delivery; see ${reportFile}`);
     return { report, reportFile, zips, rejectsFile, exitCode: trip ? EXIT_CODES.guard_tripped : EXIT_CODES.ok };
@@ -277,8 +282,8 @@ class AcrossUsers {
 // XSD validation in batches: a user that fails is rejected against its CSV rows and left out.
 
 interface PendingUser {
-  /** The user's XML until the batch is sent; then a slice of the batch's one flat document. */
-  xml: string;
+  /** The user's XML until the batch is sent; then its bytes, a view into the batch's one buffer. */
+  xml: string | Buffer;
   rows: RowMember[];
   warnings: RowWarning[];
 }
@@ -310,15 +315,16 @@ class BatchValidator {
     if (this.batch.length === 0) return;
     const users = this.batch;
     this.batch = [];
-    const document = '<users>\n' + users.map((u) => u.xml).join('') + '</users>\n';
-    // Each user's XML was built by concatenation, a rope of a hundred small strings; holding
-    // thousands of them while the batch is in flight cost more memory than everything else.
-    // Slices of the one flat document cost nothing.
-    let offset = '<users>\n'.length;
-    for (const u of users) {
-      const length = u.xml.length;
-      u.xml = document.slice(offset, offset + length);
-      offset += length;
+    // The batch is encoded to UTF-8 once: the validator parses these bytes and the zip stores
+    // views into them. (Holding each user's XML as a string cost more memory than anything
+    // else: a rope of a hundred small strings per user.) A user's text starts at "  <user>" at
+    // the start of a line, which no escaped value can contain.
+    const document = Buffer.from('<users>\n' + users.map((u) => u.xml).join('') + '</users>\n');
+    let start = document.indexOf(USER_START);
+    for (let i = 0; i < users.length; i++) {
+      const next = i + 1 < users.length ? document.indexOf(USER_START, start + USER_START.length) : document.length - USERS_CLOSE_BYTES;
+      users[i]!.xml = document.subarray(start, next);
+      start = next;
     }
     const problems = this.pool.validate(document);
     problems.catch(() => {}); // awaited in order by writeOldest

@@ -39,7 +39,7 @@ export class ValidationPool {
   }
 
   /** Validates one <users> document; resolves to its problems ([] when valid). */
-  validate(xml: string): Promise<XmlProblem[]> {
+  validate(xml: string | Uint8Array): Promise<XmlProblem[]> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });

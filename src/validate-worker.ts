@@ -6,7 +6,8 @@ import { AlmaSchema, type XmlProblem } from './validate.js';
 
 export interface BatchRequest {
   id: number;
-  xml: string;
+  /** The document as text, or as UTF-8 bytes (how the pipeline sends it). */
+  xml: string | Uint8Array;
 }
 export interface BatchResponse {
   id: number;
@@ -23,8 +24,9 @@ const COLLECT_EVERY = 4;
 const schemaPath = process.argv[2]!;
 const schema = AlmaSchema.load(schemaPath);
 let batches = 0;
-process.on('message', ({ id, xml }: BatchRequest) => {
+process.on('message', ({ id, xml: sent }: BatchRequest) => {
   let response: BatchResponse;
+  const xml = typeof sent === 'string' || Buffer.isBuffer(sent) ? sent : Buffer.from(sent.buffer, sent.byteOffset, sent.byteLength);
   try {
     response = { id, problems: schema.isValid(xml) ? [] : schema.check(xml).problems };
   } catch (error) {
