@@ -494,6 +494,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
     return answer(req, res, 413, tooLarge(serve.maxRequestBytes));
   }
   if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
+    ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 400, not multipart/form-data`);
     return answer(req, res, 400, { success: false, summary: 'Send the CSV file as multipart/form-data, e.g. curl -F "file=@users.csv".' });
   }
 
