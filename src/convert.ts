@@ -240,7 +240,7 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
 }
 
 export function raggedRow(found: number, expected: number, primaryId: string | undefined): MapResult {
-  const problem: RowProblem = { code: 'ragged_row', message: `The row has ${found} fields but the header has ${expected}; a field may hold an unquoted comma or line break` };
+  const problem: RowProblem = { code: 'ragged_row', message: `The row has ${found} field${found === 1 ? '' : 's'} but the header has ${expected}; a field may hold an unquoted comma or line break` };
   return { ok: false, primary_id: primaryId, problems: [problem], warnings: [] };
 }
 
@@ -338,7 +338,8 @@ class BatchValidator {
     const failures = new Map<number, string[]>();
     for (const problem of await problems) {
       const index = problem.userIndex ?? -1;
-      if (index < 0) throw new RunError('schema_invalid', `the XML written does not fit the schema ${this.schemaPath} outside any user (line ${problem.line}: ${problem.message})`);
+      // Outside any user, the fault is in the XML this tool writes, not in the data: an internal error.
+      if (index < 0) throw new Error(`the XML written does not fit the schema ${this.schemaPath} outside any user (line ${problem.line}: ${problem.message})`);
       failures.set(index, [...(failures.get(index) ?? []), problem.message]);
     }
     for (let i = 0; i < users.length; i++) {

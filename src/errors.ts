@@ -31,7 +31,8 @@ export const EXIT_CODES: Readonly<Record<RunErrorCode | 'ok' | 'internal', numbe
   output_failed: 8,
   guard_tripped: 5,
   delivery_failed: 6,
-  host_key_rejected: 6,
+  // Its own code: a wrapper that retries on 6 must not retry against a changed host key.
+  host_key_rejected: 10,
   xml_invalid: 7,
   busy: 9,
 };

@@ -204,12 +204,12 @@ export function checkGuards(counts: Counts, guards: { maxRejected?: string; minU
         guard: 'max_rejected',
         limit: guards.maxRejected ?? '5%',
         actual: counts.rejected,
-        message: `${counts.rejected} of ${counts.rows} rows were rejected (${share}%), over the limit of ${guards.maxRejected ?? '5%'} (--max-rejected)`,
+        message: `${counts.rejected} of ${counts.rows} rows were rejected (${share}%), over the limit of ${guards.maxRejected ?? '5%'} (max_rejected)`,
       };
     }
   }
   if (guards.minUsers !== undefined && counts.users < guards.minUsers) {
-    return { guard: 'min_users', limit: String(guards.minUsers), actual: counts.users, message: `only ${counts.users} users would be written, fewer than the minimum of ${guards.minUsers} (--min-users)` };
+    return { guard: 'min_users', limit: String(guards.minUsers), actual: counts.users, message: `only ${counts.users} users would be written, fewer than the minimum of ${guards.minUsers} (min_users)` };
   }
   return undefined;
 }

@@ -33,15 +33,15 @@ describe('guards through the CLI', { concurrency: 4 }, () => {
       guard: 'max_rejected',
       limit: '5%',
       actual: 1,
-      message: '1 of 2 rows were rejected (50.0%), over the limit of 5% (--max-rejected)',
+      message: '1 of 2 rows were rejected (50.0%), over the limit of 5% (max_rejected)',
     });
     assert.equal(report.success, false);
     assert.deepEqual(report.files, []);
     assert.deepEqual(report.counts, { rows: 2, users: 1, merged: 0, rejected: 1, warnings: 0 });
-    assert.equal(report.summary, '2 rows processed. 1 user written. 0 rows merged. 1 row failed. Not delivered: 1 of 2 rows were rejected (50.0%), over the limit of 5% (--max-rejected).');
+    assert.equal(report.summary, '2 rows processed. 1 user written. 0 rows merged. 1 row failed. Not delivered: 1 of 2 rows were rejected (50.0%), over the limit of 5% (max_rejected).');
     assert.deepEqual(report.details, { '1': 'User written', '2': "Rejected: Field (email) is not a well-formed email address: 'ben@@uni.example'" });
     assert.equal(run.outputs.rejects?.length, 2, 'the rejects file is still written, for the fix');
-    assert.match(run.stderr, /^sis2alma: guard max_rejected tripped: 1 of 2 rows were rejected \(50\.0%\), over the limit of 5% \(--max-rejected\)\. Nothing was packaged for delivery; see .*\.report\.json\n$/);
+    assert.match(run.stderr, /^sis2alma: guard max_rejected tripped: 1 of 2 rows were rejected \(50\.0%\), over the limit of 5% \(max_rejected\)\. Nothing was packaged for delivery; see .*\.report\.json\n$/);
     assert.deepEqual(stackLines(run.stderr), []);
   });
 
@@ -59,14 +59,14 @@ describe('guards through the CLI', { concurrency: 4 }, () => {
     const zero = await convertCli({ mapping: CHECKS, inputs: [HALF_BAD], args: ['--max-rejected', '0'] });
     assert.equal(zero.code, 5);
     assertNothingDelivered(zero.outputs.files);
-    assert.deepEqual(zero.outputs.report!.guard, { guard: 'max_rejected', limit: '0', actual: 1, message: '1 of 2 rows were rejected (50.0%), over the limit of 0 (--max-rejected)' });
+    assert.deepEqual(zero.outputs.report!.guard, { guard: 'max_rejected', limit: '0', actual: 1, message: '1 of 2 rows were rejected (50.0%), over the limit of 0 (max_rejected)' });
   });
 
   test('--min-users: a truncated export (header only) with --min-users 1 trips, though nothing was rejected', async () => {
     const run = await convertCli({ inputs: [HEADER_ONLY], args: ['--min-users', '1'] });
     assert.equal(run.code, 5);
     assertNothingDelivered(run.outputs.files);
-    assert.deepEqual(run.outputs.report!.guard, { guard: 'min_users', limit: '1', actual: 0, message: 'only 0 users would be written, fewer than the minimum of 1 (--min-users)' });
+    assert.deepEqual(run.outputs.report!.guard, { guard: 'min_users', limit: '1', actual: 0, message: 'only 0 users would be written, fewer than the minimum of 1 (min_users)' });
     assert.equal(run.outputs.report!.counts.rows, 0);
   });
 
@@ -75,7 +75,7 @@ describe('guards through the CLI', { concurrency: 4 }, () => {
     const over = await convertCli({ inputs: [EXAMPLE], args: ['--max-rejected', '50%', '--min-users', '6'] });
     assert.equal(over.code, 5);
     assertNothingDelivered(over.outputs.files);
-    assert.deepEqual(over.outputs.report!.guard, { guard: 'min_users', limit: '6', actual: 5, message: 'only 5 users would be written, fewer than the minimum of 6 (--min-users)' });
+    assert.deepEqual(over.outputs.report!.guard, { guard: 'min_users', limit: '6', actual: 5, message: 'only 5 users would be written, fewer than the minimum of 6 (min_users)' });
     const at = await convertCli({ inputs: [EXAMPLE], args: ['--max-rejected', '50%', '--min-users', '5'] });
     assert.equal(at.code, 0, at.stderr);
     assert.equal(at.outputs.zips.length, 1);

@@ -9,6 +9,7 @@ import { createTarget, deliverZips, type DeliveredFile } from '../deliver.js';
 import { archiveFiles, pruneArchive } from '../archive.js';
 import { RunError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
+import { parseMaxRejected } from '../report.js';
 
 export interface RunJobOptions {
   /** The run time, read from the clock by the caller. */
@@ -180,6 +181,9 @@ interface RunArgs {
   config: string;
   dryRun?: boolean;
   quiet?: boolean;
+  maxRejected?: string;
+  minUsers?: number;
+  showPii?: boolean;
   exitCode?: number;
 }
 
@@ -191,12 +195,25 @@ export const runCommand: Command = {
       .option('config', { type: 'string', demandOption: true, describe: 'The run config (YAML): mapping, inputs, folders, guards, delivery target' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Do everything but the upload: convert, check guards, connect and list the remote folder' })
       .option('quiet', { type: 'boolean', default: false, describe: 'Print only warnings and errors' })
+      .option('max-rejected', { type: 'string', describe: "Override the config's guards.max_rejected: a count (25) or a share (5%)" })
+      .option('min-users', { type: 'number', describe: "Override the config's guards.min_users" })
+      .option('show-pii', { type: 'boolean', default: false, describe: 'Let logs show ids in full' })
+      .check((argv) => {
+        if (argv['max-rejected'] !== undefined && !parseMaxRejected(String(argv['max-rejected'])))
+          throw new RunError('usage', `--max-rejected expects a count (25) or a share (5%), not '${argv['max-rejected']}'`);
+        if (argv['min-users'] !== undefined && (!Number.isInteger(argv['min-users']) || (argv['min-users'] as number) < 0))
+          throw new RunError('usage', `--min-users expects a whole number, not ${argv['min-users']}`);
+        return true;
+      })
       .example('$0 run --config /etc/sis2alma/config.yaml', 'convert and deliver, as cron or a systemd timer would')
       .example('$0 run --config /etc/sis2alma/config.yaml --dry-run', 'check everything without uploading'),
   handler: async (args) => {
     const argv = args as unknown as RunArgs;
-    const log = createLogger({ quiet: argv.quiet ?? false });
+    const log = createLogger({ quiet: argv.quiet ?? false, showPii: argv.showPii ?? false });
     const config = loadRunConfig(argv.config);
+    // The command line overrides the config's guards, e.g. to push through a known-bad night by hand.
+    if (argv.maxRejected !== undefined) config.guards = { ...config.guards, maxRejected: argv.maxRejected };
+    if (argv.minUsers !== undefined) config.guards = { ...config.guards, minUsers: argv.minUsers };
     const result = await runJob(config, { now: new Date(), dryRun: argv.dryRun ?? false, log });
     if (result.deliveryError) {
       log.warn(`run: ${result.summary}`);
