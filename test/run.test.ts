@@ -174,6 +174,20 @@ describe('run with the real convert', { skip: needsConvert }, () => {
     assert.match(result.summary, /guard min_users tripped; nothing delivered$/);
   });
 
+  test('an archive that cannot be kept after a delivery is a warning, not a failure (a retry would load the zip twice)', async () => {
+    const root = exampleTree();
+    // The archive folder's place is taken by a file: the archive cannot be made.
+    mkdirSync(path.join(root, 'out'), { recursive: true });
+    writeFileSync(path.join(root, 'out', 'archive'), 'not a folder');
+    const warnings: string[] = [];
+    const log = { ...silentLogger, warn: (m: string) => warnings.push(m) };
+    const result = await runJob(loadRunConfig(path.join(root, 'examples', 'config.yaml')), { now: NOW, log });
+    assert.equal(result.exitCode, 0);
+    assert.deepEqual(readdirSync(path.join(root, 'out', 'delivered')), [path.basename(result.zips[0]!)]);
+    assert.equal(result.archiveFolder, undefined);
+    assert.equal(warnings.filter((w) => w.startsWith('sis2alma: delivered, but the local archive could not be kept')).length, 1, warnings.join('\n'));
+  });
+
   test('a failed delivery ends with 6, keeps the zip in output_dir and says why in the report', async () => {
     const root = exampleTree();
     const result = await runJob(loadRunConfig(configWith(root, 'target: dir\ndir: ../nowhere')), { now: NOW });

@@ -93,8 +93,14 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
 
     let archiveFolder: string | undefined;
     if (delivered.length > 0) {
-      archiveFolder = await archiveFiles(config.archive, [...delivered.map((d) => d.file), converted.reportFile], options.now);
-      await pruneArchive(config.archive, options.now);
+      // The zips are delivered: failing the run now would make cron or a pushing SIS send them
+      // again, and Alma load them twice. A failed archive is a warning.
+      try {
+        archiveFolder = await archiveFiles(config.archive, [...delivered.map((d) => d.file), converted.reportFile], options.now);
+        await pruneArchive(config.archive, options.now);
+      } catch (error) {
+        log.warn(`sis2alma: delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
 
     const names = converted.zips.map((z) => path.basename(z)).join(', ');
