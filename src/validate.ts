@@ -6,7 +6,7 @@
 //  - libxmljs2 compiles the XSD anew on every Document.validate() call (xmlSchemaParse, then
 //    xmlSchemaFree, in xml_document.cc) and offers no way to keep the compiled schema. What we can
 //    keep is the parsed XSD document, with its xs:include files already merged in, so that each
-//    compile is done from memory and reads no file. (Measured figures: docs/readme-validate.md.)
+//    compile is done from memory and reads no file. (Measured figures: README, "The project's schema".)
 //  - When an element is "not expected" by its parent's content model, libxml2 stops checking the
 //    rest of that parent, so one stray element hides every later problem in the same user. We
 //    remove the stray elements and validate again until no new ones appear, so that the operator
