@@ -178,7 +178,17 @@ export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env
  * secrets (they must exist and be private), because a nightly job should fail on the day the
  * config is written, not on the first night.
  */
-export function checkRunConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): { config?: RunConfig; problems: ConfigProblem[] } {
+/** What else a config file may hold, for commands that extend the run config (serve). */
+export interface RunConfigShape {
+  /** Top-level sections another module checks (e.g. serve:); passed over here. */
+  sections?: string[];
+  /** False for a push config: the file pushed is the input. */
+  inputsRequired?: boolean;
+  /** False when another section names the mapping; the config's mappingFile is then ''. */
+  mappingRequired?: boolean;
+}
+
+export function checkRunConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, shape: RunConfigShape = {}): { config?: RunConfig; problems: ConfigProblem[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const problems: ConfigProblem[] = [];
@@ -202,12 +212,14 @@ export function checkRunConfig(text: string, file: string, env: NodeJS.ProcessEn
     return { problems };
   }
 
-  const top = readMap(root, TOP_KEYS, 'the run config', at);
-  const mapping = stringField(top, 'mapping', true, at, root);
+  const top = readMap(root, [...TOP_KEYS, ...(shape.sections ?? [])], 'the run config', at);
+  const mappingRequired = shape.mappingRequired ?? true;
+  const inputsRequired = shape.inputsRequired ?? true;
+  const mapping = stringField(top, 'mapping', mappingRequired, at, root);
   let inputs: string[] = [];
   const inputsPair = top.get('inputs');
   if (!inputsPair) {
-    atNode(root, 0, 'missing key "inputs": the CSV file (or list of files) to convert');
+    if (inputsRequired) atNode(root, 0, 'missing key "inputs": the CSV file (or list of files) to convert');
   } else if (isScalar(inputsPair.value) && typeof inputsPair.value.value === 'string' && inputsPair.value.value !== '') {
     inputs = [inputsPair.value.value];
   } else if (isSeq(inputsPair.value) && inputsPair.value.items.length > 0) {
@@ -260,13 +272,13 @@ export function checkRunConfig(text: string, file: string, env: NodeJS.ProcessEn
   else delivery = checkDelivery(deliveryPair.value, at, resolvePath, env);
 
   problems.sort((a, b) => a.line - b.line || a.column - b.column);
-  if (problems.length > 0 || !mapping || !outputDir || inputs.length === 0 || !delivery) return { problems };
+  if (problems.length > 0 || (mappingRequired && !mapping) || !outputDir || (inputsRequired && inputs.length === 0) || !delivery) return { problems };
   const outputAbs = resolvePath(outputDir);
   return {
     problems,
     config: {
       configFile: file,
-      mappingFile: resolvePath(mapping),
+      mappingFile: mapping ? resolvePath(mapping) : '',
       inputs: inputs.map(resolvePath),
       ...(encoding ? { encoding } : {}),
       outputDir: outputAbs,

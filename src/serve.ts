@@ -83,10 +83,8 @@ export function loadServeConfig(file: string, env: NodeJS.ProcessEnv = process.e
 }
 
 /**
- * The run config's own check (config.ts) does not know `serve:`, and wants `inputs`, which a push
- * does not use. So the `serve:` section is checked here, then blanked out of the text with spaces
- * (newlines kept, so every other problem keeps its line and column) before the rest goes through
- * checkRunConfig; a missing `inputs` (or `mapping`, when serve names one) is added at the end.
+ * A push config is a run config (mapping, output, guards, delivery) with a `serve:` section, and
+ * without `inputs` (the file pushed is the input); the serve section may name its own mapping.
  */
 export function checkServeConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): { config?: ServeConfig; problems: ConfigProblem[] } {
   const lineCounter = new LineCounter();
@@ -103,7 +101,6 @@ export function checkServeConfig(text: string, file: string, env: NodeJS.Process
 
   const pairs = root.items as Pair<Node, Node>[];
   const servePair = pairs.find((p) => isScalar(p.key) && p.key.value === 'serve');
-  const has = (key: string) => pairs.some((p) => isScalar(p.key) && p.key.value === key);
   if (!servePair) {
     at(root.range?.[0] ?? 0, 'missing key "serve": the push endpoint\'s settings (host, port, accounts)');
     return { problems };
@@ -111,12 +108,7 @@ export function checkServeConfig(text: string, file: string, env: NodeJS.Process
   const base = path.dirname(file);
   const settings = checkServeSection(servePair, at, (p) => path.resolve(base, p));
 
-  const start = (servePair.key as Node).range?.[0] ?? 0;
-  const end = (servePair.value as Node | null)?.range?.[2] ?? start;
-  let rest = text.slice(0, start) + text.slice(start, end).replace(/[^\r\n]/g, ' ') + text.slice(end);
-  if (!has('inputs')) rest += '\ninputs: [the file pushed to the endpoint]\n';
-  if (!has('mapping') && settings.mappingFile) rest += `\nmapping: ${JSON.stringify(settings.mappingFile)}\n`;
-  const run = checkRunConfig(rest, file, env);
+  const run = checkRunConfig(text, file, env, { sections: ['serve'], inputsRequired: false, mappingRequired: !settings.mappingFile });
   problems.push(...run.problems);
   problems.sort((a, b) => a.line - b.line || a.column - b.column);
   if (problems.length > 0 || !run.config || !settings.ok) return { problems };
