@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
 import { RunError } from './errors.js';
+import { closestOf } from './suggest.js';
 import type { Guards } from './convert.js';
 
 // ---- What the operator writes -------------------------------------------------------------
@@ -404,7 +405,7 @@ export function parseFingerprintLine(line: string): { fingerprint: string; keyTy
   return { fingerprint: fingerprint.replace(/=$/, ''), ...(type ? { keyType: type } : {}) };
 }
 
-function keyOffset(pair: Pair): number {
+export function keyOffset(pair: Pair): number {
   return (pair.key as Node | null)?.range?.[0] ?? 0;
 }
 
@@ -418,7 +419,7 @@ function readMap(node: YAMLMap, valid: string[], what: string, at: At): Map<stri
       continue;
     }
     if (!valid.includes(key)) {
-      const near = closest(key, valid);
+      const near = closestOf(key, valid);
       at(keyOffset(pair), `unknown key "${key}" in ${what}${near ? ` (did you mean "${near}"?)` : ` (valid keys: ${valid.join(', ')})`}`);
       continue;
     }
@@ -514,30 +515,3 @@ function show(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** The valid key nearest to a misspelt one, if it is near enough to be a typo. */
-export function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
-}

@@ -17,7 +17,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import busboy from 'busboy';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
-import { checkRunConfig, closest, formatProblem, type ConfigProblem, type RunConfig } from './config.js';
+import { closestOf } from './suggest.js';
+import { checkRunConfig, formatProblem, keyOffset, type ConfigProblem, type RunConfig } from './config.js';
 import type { Guards } from './convert.js';
 import { archiveFiles } from './archive.js';
 import { runJob, type RunJobResult } from './commands/run.js';
@@ -244,16 +245,13 @@ export function parseBytes(raw: unknown): number | undefined {
   return bytes !== undefined && bytes >= 1024 ? bytes : undefined;
 }
 
-function keyOffset(pair: Pair): number {
-  return (pair.key as Node | null)?.range?.[0] ?? 0;
-}
 
 function readMap(node: YAMLMap, valid: string[], what: string, at: At): Map<string, Pair<Node, Node>> {
   const out = new Map<string, Pair<Node, Node>>();
   for (const pair of node.items as Pair<Node, Node>[]) {
     const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
     if (key === undefined || !valid.includes(key)) {
-      const near = key === undefined ? undefined : closest(key, valid);
+      const near = key === undefined ? undefined : closestOf(key, valid);
       at(keyOffset(pair), `unknown key ${show(key)} in ${what}${near ? ` (did you mean "${near}"?)` : ` (valid keys: ${valid.join(', ')})`}`);
       continue;
     }
