@@ -54,8 +54,12 @@ interface Measure {
   stderrTail: string[];
   /** Wall seconds of every repetition; the figures above are those of the fastest. */
   allWallSeconds?: number[];
-  /** 1-minute load average just before the step: above ~1, other work on this 2-core machine inflates wall times. */
-  loadBefore?: number;
+  /**
+   * CPU seconds that other processes used while the step ran (machine-wide busy time from
+   * /proc/stat less the child's own): well above zero, they took cores from the step and its wall
+   * time is inflated. Null where /proc/stat cannot be read.
+   */
+  otherCpuSeconds?: number | null;
 }
 
 interface SizeResult {
@@ -440,13 +444,27 @@ async function benchOneSize(rows: number, seed: number, keep: boolean, repeat: n
   return result;
 }
 
+/** CPU seconds the whole machine has been busy since boot (user, nice, system, irq, softirq, steal), or null. */
+function machineBusySeconds(): number | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    // USER_HZ is 100 on Linux.
+    return (user + nice + system + irq + softirq + steal) / 100;
+  } catch {
+    return null;
+  }
+}
+
 /** Runs a step `repeat` times and keeps the fastest, the usual way to damp a shared machine's noise. */
 async function fastestOf(repeat: number, step: () => Promise<Measure>): Promise<Measure> {
   let best: Measure | undefined;
   const walls: number[] = [];
   for (let i = 0; i < repeat; i++) {
-    const loadBefore = round(os.loadavg()[0]!, 2);
-    const m = { ...(await step()), loadBefore };
+    const busyBefore = machineBusySeconds();
+    const m = await step();
+    const busyAfter = machineBusySeconds();
+    m.otherCpuSeconds = busyBefore === null || busyAfter === null || m.cpuSeconds === null ? null : round(Math.max(0, busyAfter - busyBefore - m.cpuSeconds), 2);
     walls.push(m.wallSeconds);
     if (!best || m.wallSeconds < best.wallSeconds) best = m;
     if (m.exitCode !== 0) break;
@@ -462,7 +480,7 @@ function describe(what: string, m: Measure): string {
   const cpu = m.cpuSeconds === null ? '? CPU s' : `${m.cpuSeconds.toFixed(2)} CPU s`;
   const rss = m.peakRssMb === null ? '? MB' : `${m.peakRssMb.toFixed(0)} MB peak RSS`;
   const runs = m.allWallSeconds && m.allWallSeconds.length > 1 ? ` (fastest of ${m.allWallSeconds.map((w) => w.toFixed(2)).join(', ')})` : '';
-  const load = m.loadBefore !== undefined && m.loadBefore > 1 ? ` [load ${m.loadBefore} before: wall time inflated]` : '';
+  const load = m.otherCpuSeconds != null && m.otherCpuSeconds > Math.max(0.25 * m.wallSeconds, 0.2) ? ` [other processes used ${m.otherCpuSeconds} CPU s meanwhile: wall time inflated]` : '';
   return `${what}: exit ${m.exitCode}, ${m.wallSeconds.toFixed(2)} s wall${runs}, ${cpu}, ${rss}${load}`;
 }
 
