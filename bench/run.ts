@@ -658,8 +658,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const results: SizeResult[] = [];
-  if (os.loadavg()[0]! > 1) {
-    log(`note: the load average is ${os.loadavg()[0]!.toFixed(2)} on ${os.availableParallelism()} cores: other work is running, wall times will be inflated (CPU times much less).`);
+  // The load average lags by minutes (an earlier bench still shows in it): a second of /proc/stat says what runs now.
+  const busyBefore = machineBusySeconds();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const busyNow = busyBefore === null ? null : (machineBusySeconds() ?? busyBefore) - busyBefore;
+  if (busyNow !== null && busyNow > 0.3) {
+    log(`note: other processes are using ${busyNow.toFixed(1)} of ${os.availableParallelism()} cores: wall times will be inflated (CPU times much less).`);
   }
   for (const rows of sizes) results.push(await benchOneSize(rows, seed, values.keep, repeat, can));
 
