@@ -62,8 +62,13 @@ export interface ConvertResult {
   exitCode: number;
 }
 
-/** How many users go to libxml2 in one document: large enough that compiling the XSD per call is amortised. */
-const VALIDATION_BATCH = 1000;
+/**
+ * Users per document sent to a validator. libxml2's documents live outside V8's heap and are freed
+ * only when the validator collects them; small batches, each followed by a collection, keep the
+ * validators near Node's own size (bench/RESULTS.md: 500 users, 613 MB → 386 MB at 100k rows, at
+ * the same CPU time as 1000).
+ */
+const VALIDATION_BATCH = 500;
 const USER_START = Buffer.from('  <user>\n');
 const USERS_CLOSE_BYTES = Buffer.byteLength('</users>\n');
 
@@ -89,7 +94,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   });
   const pool = new ValidationPool(schema.path);
   const validator = new BatchValidator(pool, packager, runLog, schema.path);
-  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal));
+  const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
+  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), rows * mapping.identifiers.length);
 
   try {
     await mapAndMergeRows(inputs, mapping, options.encoding, runDate, runLog, async (user, rows, mergeWarnings) => {
@@ -251,11 +257,15 @@ export function raggedRow(found: number, expected: number, primaryId: string | u
 
 class AcrossUsers {
   /** identifier value (without case) → ordinal of the row that keeps it; numbers, so memory does not grow with labels. */
-  private readonly identifiers = new IdIndex();
+  private readonly identifiers: IdIndex;
   constructor(
     private readonly primaryIds: IdIndex,
     private readonly labelOf: (ordinal: number) => string,
-  ) {}
+    /** How many identifier values to expect: sized once, the index never has to grow (a growth holds the old and the new table at once). */
+    expected: number,
+  ) {
+    this.identifiers = new IdIndex(expected);
+  }
 
   check(user: AlmaUser, ordinal: number, warnings: RowWarning[]): void {
     const own = idKey(user.primary_id);
@@ -329,8 +339,9 @@ class BatchValidator {
     const problems = this.pool.validate(document);
     problems.catch(() => {}); // awaited in order by writeOldest
     this.inFlight.push({ users, problems });
-    // Two batches a validator keeps every core busy; more would only hold more users in memory.
-    if (this.inFlight.length > 2 * this.pool.size) await this.writeOldest();
+    // One batch a validator and one waiting keeps every core busy; more would only hold more
+    // users in memory.
+    if (this.inFlight.length > this.pool.size + 1) await this.writeOldest();
   }
 
   private async writeOldest(): Promise<void> {
