@@ -94,8 +94,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   });
   const pool = new ValidationPool(schema.path);
   const validator = new BatchValidator(pool, packager, runLog, schema.path);
-  const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
-  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), rows * mapping.identifiers.length);
+  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal));
 
   try {
     await mapAndMergeRows(inputs, mapping, options.encoding, runDate, runLog, async (user, rows, mergeWarnings) => {
@@ -257,15 +256,11 @@ export function raggedRow(found: number, expected: number, primaryId: string | u
 
 class AcrossUsers {
   /** identifier value (without case) → ordinal of the row that keeps it; numbers, so memory does not grow with labels. */
-  private readonly identifiers: IdIndex;
+  private readonly identifiers = new IdIndex();
   constructor(
     private readonly primaryIds: IdIndex,
     private readonly labelOf: (ordinal: number) => string,
-    /** How many identifier values to expect: sized once, the index never has to grow (a growth holds the old and the new table at once). */
-    expected: number,
-  ) {
-    this.identifiers = new IdIndex(expected);
-  }
+  ) {}
 
   check(user: AlmaUser, ordinal: number, warnings: RowWarning[]): void {
     const own = idKey(user.primary_id);
