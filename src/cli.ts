@@ -45,6 +45,12 @@ function reportError(error: unknown): number {
   return EXIT_CODES.internal;
 }
 
+// `sis2alma validate big.zip | head` closes stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 main(hideBin(process.argv)).then(
   (code) => {
     process.exitCode = code;

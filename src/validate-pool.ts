@@ -8,6 +8,12 @@ import type { XmlProblem } from './validate.js';
 import type { BatchRequest, BatchResponse } from './validate-worker.js';
 
 const WORKER = fileURLToPath(new URL('./validate-worker.js', import.meta.url));
+/**
+ * A batch of 500 users takes tens of milliseconds; a validator that has not answered in this time
+ * is stuck, and a stuck run would hold the run's lock (and the push endpoint's) until someone
+ * notices. Failing turns a hang into a message and an exit code.
+ */
+const BATCH_TIMEOUT_MS = 10 * 60 * 1000;
 
 export class ValidationPool {
   private readonly children: ChildProcess[];
@@ -42,7 +48,16 @@ export class ValidationPool {
   validate(xml: string | Uint8Array): Promise<XmlProblem[]> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`a validation process gave no answer in ${BATCH_TIMEOUT_MS / 60000} minutes`));
+      }, BATCH_TIMEOUT_MS);
+      timer.unref();
+      const settle = <T>(done: (value: T) => void) => (value: T) => {
+        clearTimeout(timer);
+        done(value);
+      };
+      this.waiting.set(id, { resolve: settle(resolve), reject: settle(reject) });
       const request: BatchRequest = { id, xml };
       this.children[id % this.children.length]!.send(request);
     });
@@ -50,13 +65,17 @@ export class ValidationPool {
 
   async close(): Promise<void> {
     this.closing = true;
+    // A stuck validator would not leave on disconnect.
+    const stuck = this.waiting.size > 0;
+    this.failAll(new Error('the run ended before validation did'));
+    if (stuck) for (const child of this.children) child.kill();
     await Promise.all(
       this.children.map(
         (child) =>
           new Promise<void>((resolve) => {
             if (child.exitCode !== null || child.signalCode !== null) return resolve();
             child.once('exit', () => resolve());
-            child.disconnect();
+            if (child.connected) child.disconnect();
           }),
       ),
     );
