@@ -4,6 +4,7 @@
 // naming the file and, where there is one, the row and column.
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import { parse, CsvError } from 'csv-parse';
 import iconv from 'iconv-lite';
@@ -160,34 +161,39 @@ function csvFailure(error: unknown, file: string, row: number): RunError {
 }
 
 /**
- * Decodes UTF-8 strictly while it can: at the first byte sequence that is not UTF-8 it records
- * the fact and goes on leniently (with U+FFFD in place of the bad bytes), so that the reader can
- * name the row and column where it shows before it stops the run.
+ * Checks that the bytes are UTF-8 and passes them on unchanged: csv-parse works on bytes and
+ * decodes each field itself, so decoding here too would convert every byte twice. At the first
+ * sequence that is not UTF-8 it records the fact; the parser then shows U+FFFD in its place, and
+ * the reader names the row and column where that shows before it stops the run.
  */
 class StrictUtf8Decoder extends Transform {
   invalid = false;
-  private decoder = new TextDecoder('utf-8', { fatal: true });
-  constructor() {
-    // Strings go on to the parser as they are: no second round through a Buffer.
-    super({ readableObjectMode: true });
-  }
+  /** The last bytes of a chunk that may begin a character the next chunk ends. */
+  private carry: Buffer = Buffer.alloc(0);
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    const text = this.decode(chunk, true);
-    if (text) this.push(text);
-    done();
+    if (!this.invalid) {
+      const bytes = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+      const end = completeEnd(bytes);
+      if (!isUtf8Bytes(bytes.subarray(0, end))) this.invalid = true;
+      this.carry = Buffer.from(bytes.subarray(end));
+    }
+    done(null, chunk);
   }
   override _flush(done: TransformCallback): void {
-    const text = this.decode(undefined, false);
-    if (text) this.push(text);
+    if (!this.invalid && this.carry.length && !isUtf8Bytes(this.carry)) this.invalid = true;
     done();
   }
-  private decode(chunk: Buffer | undefined, stream: boolean): string {
-    try {
-      return this.decoder.decode(chunk, { stream });
-    } catch {
-      this.invalid = true;
-      this.decoder = new TextDecoder('utf-8');
-      return this.decoder.decode(chunk, { stream });
+}
+
+/** Where the last complete UTF-8 character of bytes ends (a cut character is at most 3 bytes). */
+function completeEnd(bytes: Buffer): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const b = bytes[bytes.length - back]!;
+    if ((b & 0xc0) !== 0x80) {
+      // A lead byte: is its character whole?
+      const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+      return need > back ? bytes.length - back : bytes.length;
     }
   }
+  return bytes.length;
 }
