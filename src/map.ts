@@ -6,7 +6,7 @@ import { emptyUser, maxLengthOf, type Address, type AlmaUser, type UserTextField
 import type { RowProblem, RowWarning } from './errors.js';
 import { addPeriod, isValidYmd, ymd } from './dates.js';
 import { tableKey } from './mapping/load.js';
-import type { AllowedCodeKind, Condition, DateRule, Mapping, Source, ValueExpr } from './mapping/model.js';
+import type { AllowedCodeKind, Condition, DateRule, Mapping, Source, Table, ValueExpr } from './mapping/model.js';
 
 export type MapResult = MappedUser | RejectedRow;
 
@@ -124,10 +124,10 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       else if (expr.unknown === 'keep') {
         /* passed unchanged, as the mapping says */
       } else if (expr.unknown !== undefined) {
-        ctx.warnings.push({ kind: 'unknown_code', message: `Field (${name}) value '${raw}' is not in table ${expr.map.name}; ${expr.unknown} used`, column, value: raw });
+        ctx.warnings.push({ kind: 'unknown_code', message: `Field (${name}) value '${raw}' is not in ${tableName(expr.map)}; ${expr.unknown} used`, column, value: raw });
         raw = expr.unknown;
       } else {
-        ctx.problems.push({ code: 'bad_value', message: `Field (${name}) has a value the mapping does not know: '${raw}' (not in table ${expr.map.name})`, column, value: raw });
+        ctx.problems.push({ code: 'bad_value', message: `Field (${name}) has a value the mapping does not know: '${raw}' (not in ${tableName(expr.map)})`, column, value: raw });
         return undefined;
       }
     }
@@ -437,6 +437,11 @@ export function enforceAlmaRulesWithinUser(user: AlmaUser, warnings: RowWarning[
     const first = list.findIndex((x) => x.preferred);
     list.forEach((x, i) => (x.preferred = i === (first < 0 ? 0 : first)));
   }
+}
+
+/** A named table by its name; a map written inline by where it stands in the mapping. */
+function tableName(table: Table): string {
+  return table.origin === 'inline' && table.name.endsWith('.map') ? `the map at ${table.name.slice(0, -'.map'.length)}` : `table ${table.name}`;
 }
 
 function nameOf(expr: ValueExpr, label?: string): string {

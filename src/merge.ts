@@ -185,6 +185,30 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
     addUnique(user.user_notes, other.user.user_notes, (n) => `${n.note_type}\u0000${n.note_text}`);
   }
   const warnings: RowWarning[] = [];
+  // Alma takes one preferred address, email and phone: the winner's (or, if it has none, the
+  // first row's that has one) keeps the flag; say which other rows lose theirs.
+  const kinds = [
+    ['address', (u: AlmaUser) => u.contact_info.addresses.map((a) => a.line1 ?? '')],
+    ['email', (u: AlmaUser) => u.contact_info.emails.map((e) => e.email_address)],
+    ['phone', (u: AlmaUser) => u.contact_info.phones.map((p) => p.phone_number)],
+  ] as const;
+  for (const [kind, values] of kinds) {
+    const preferredOf = (m: M) => {
+      const list = kind === 'address' ? m.user.contact_info.addresses : kind === 'email' ? m.user.contact_info.emails : m.user.contact_info.phones;
+      const i = list.findIndex((x) => x.preferred);
+      return i < 0 ? undefined : values(m.user)[i];
+    };
+    const keeper = [winner, ...rest].find((m) => preferredOf(m) !== undefined);
+    for (const other of rest) {
+      const value = preferredOf(other);
+      if (!keeper || other === keeper || value === undefined || value.toLowerCase() === preferredOf(keeper)!.toLowerCase()) continue;
+      warnings.push({
+        kind: 'extra_preferred',
+        message: `row ${other.label}'s preferred ${kind} '${value}' is kept but not preferred: row ${keeper.label}'s is (Alma takes one preferred ${kind})`,
+        value,
+      });
+    }
+  }
   enforceAlmaRulesWithinUser(user, warnings);
   return { user, winner, reason, warnings };
 }

@@ -247,7 +247,7 @@ const rowCases: RowCase[] = [
   },
   {
     fixture: 'unknown-statistic-code',
-    details: { '2': "User written (Field (dept) value 'music' is not in table statistics[0].statistic_category.map; OTHER used)" },
+    details: { '2': "User written (Field (dept) value 'music' is not in the map at statistics[0].statistic_category; OTHER used)" },
     warnings: { unknown_code: 1 },
   },
   { fixture: 'expiry-in-past', details: { '2': 'User written (expiry date 2020-12-31 is before the run date 2026-11-21)' }, warnings: { expiry_in_past: 1 } },
@@ -274,7 +274,12 @@ const rowCases: RowCase[] = [
   {
     fixture: 'duplicate-primary-id',
     // S001 and s001 are one person to Alma: one user, written as the staff row (priority).
-    details: { '1': 'Merged into row 2 (S001)', '2': 'User written' },
+    // Each row had a preferred email and phone: the written row's keep the flag, and the report says so.
+    details: {
+      '1': 'Merged into row 2 (S001)',
+      '2': "User written (row 1's preferred email 'ana@uni.example' is kept but not preferred: row 2's is (Alma takes one preferred email); row 1's preferred phone '021 555 0101' is kept but not preferred: row 2's is (Alma takes one preferred phone))",
+    },
+    warnings: { extra_preferred: 2 },
   },
   {
     fixture: 'several-problems',
@@ -386,16 +391,16 @@ describe('row checks through convert()', () => {
     const result = await convert({ mappingFile: CHECKS, inputs, outDir, now: new Date(NOW), guards: { maxRejected: '100%' } });
     const outputs = await readOutputs(outDir);
     assert.equal(result.exitCode, 0);
-    assert.deepEqual(outputs.report!.counts, { rows: 5, users: 3, merged: 1, rejected: 1, warnings: 2 });
+    assert.deepEqual(outputs.report!.counts, { rows: 5, users: 3, merged: 1, rejected: 1, warnings: 3 });
     assert.deepEqual(outputs.report!.details, {
       'students.csv:1': 'Merged into row staff.csv:1 (S001)',
       'students.csv:2': 'User written',
-      'staff.csv:1': 'User written',
+      'staff.csv:1': "User written (row students.csv:1's preferred email 'ana@uni.example' is kept but not preferred: row staff.csv:1's is (Alma takes one preferred email))",
       'staff.csv:2':
         "User written (identifier BARCODE 'b002' is already used by row students.csv:2, which keeps it; left out here; identifier UNIV_ID 's002' is the primary id of the user in row students.csv:2, which keeps it; left out here)",
       'staff.csv:3': "Rejected: Field (email) is not a well-formed email address: 'fay@@work.example'",
     });
-    assert.deepEqual(outputs.report!.warnings, { duplicate_identifier: { count: 2, examples: ['staff.csv:2'] } });
+    assert.deepEqual(outputs.report!.warnings, { extra_preferred: { count: 1, examples: ['staff.csv:1'] }, duplicate_identifier: { count: 2, examples: ['staff.csv:2'] } });
     // The rejects file has the columns of both exports; the row is under its own file's columns.
     const [header, line] = outputs.rejects!;
     assert.deepEqual(header, ['source_file', 'row', 'reason', 'id', 'first', 'last', 'job', 'dob', 'active', 'group', 'grad', 'email', 'phone', 'barcode', 'univ', 'dept']);
