@@ -14,6 +14,12 @@ export function runTime(now: string | undefined): Date {
   return date;
 }
 
+/** A path as short as it can be said: relative below the current folder, absolute elsewhere. */
+function shown(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : path.resolve(file);
+}
+
 export const convertCommand: Command = {
   command: 'convert',
   describe: 'Turn SIS CSV exports into a validated zip of Alma user XML, with a report',
@@ -49,9 +55,9 @@ export const convertCommand: Command = {
       now: runTime(argv.now),
       log,
     });
-    for (const zip of result.zips) log.info(`Wrote ${zip}`);
-    log.info(`Report: ${path.relative(process.cwd(), result.reportFile) || result.reportFile}`);
-    if (result.rejectsFile) log.info(`Rejected rows: ${result.rejectsFile}`);
+    for (const zip of result.zips) log.info(`Wrote ${shown(zip)}`);
+    log.info(`Report: ${shown(result.reportFile)}`);
+    if (result.rejectsFile) log.info(`Rejected rows: ${shown(result.rejectsFile)}`);
     argv.exitCode = result.exitCode;
   },
 };
