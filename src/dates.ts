@@ -18,8 +18,21 @@ export function parseIsoDate(text: string): Date {
   return new Date(Date.UTC(y!, m! - 1, d!));
 }
 
+/** Results of addPeriod: a run computes the same few expiry and purge dates for every row. */
+const added = new Map<string, string>();
+
 /** Adds a period; a month or year added to the 31st (or 29 February) ends on the last day of the target month. */
-export function addPeriod(date: string, { amount, unit }: Period): string {
+export function addPeriod(date: string, period: Period): string {
+  const key = `${date} ${period.amount} ${period.unit}`;
+  let result = added.get(key);
+  if (result === undefined) {
+    if (added.size > 10000) added.clear();
+    added.set(key, (result = computePeriod(date, period)));
+  }
+  return result;
+}
+
+function computePeriod(date: string, { amount, unit }: Period): string {
   const d = parseIsoDate(date);
   if (unit === 'day' || unit === 'week') {
     d.setUTCDate(d.getUTCDate() + amount * (unit === 'week' ? 7 : 1));
