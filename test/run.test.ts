@@ -310,6 +310,21 @@ describe('sis2alma run and upload through the CLI', () => {
     assert.ok(!existsSync(path.join(root, 'out', 'delivered')));
   });
 
+  test('run --now reruns a missed night: the zip is named and dated for that time; guard options override the config', { skip: needsConvert ?? cliLacks('run') }, () => {
+    const root = exampleTree();
+    const config = path.join(root, 'examples', 'config.yaml');
+    const r = spawnSync(process.execPath, [CLI, 'run', '--config', config, '--now', '2026-11-20T02:00:00', '--quiet'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(readdirSync(path.join(root, 'out', 'delivered')), ['users_infiniti_20261120-020000.zip']);
+    // The example export has 2 bad rows of 8: --max-rejected 1 on the command line trips the guard.
+    const tripped = spawnSync(process.execPath, [CLI, 'run', '--config', config, '--now', '2026-11-21T02:00:00', '--max-rejected', '1'], { encoding: 'utf8' });
+    assert.equal(tripped.status, 5, tripped.stderr);
+    assert.deepEqual(readdirSync(path.join(root, 'out', 'delivered')), ['users_infiniti_20261120-020000.zip']);
+    const bad = spawnSync(process.execPath, [CLI, 'run', '--config', config, '--now', 'yesterday'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--now expects a date and time/);
+  });
+
   test('a bad run config exits 3 naming file, line and column', { skip: cliLacks('run') }, () => {
     const dir = folder('cli-bad');
     writeFileSync(path.join(dir, 'c.yaml'), 'mapping: m.yaml\ninputs: [a.csv]\noutput_dir: out\ndelivery:\n  target: dir\n  dri: x\n');

@@ -10,6 +10,7 @@ import { archiveFiles, pruneArchive } from '../archive.js';
 import { RunError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
 import { parseMaxRejected } from '../report.js';
+import { runTime } from './convert.js';
 
 export interface RunJobOptions {
   /** The run time, read from the clock by the caller. */
@@ -190,6 +191,7 @@ interface RunArgs {
   maxRejected?: string;
   minUsers?: number;
   showPii?: boolean;
+  now?: string;
   exitCode?: number;
 }
 
@@ -204,6 +206,7 @@ export const runCommand: Command = {
       .option('max-rejected', { type: 'string', describe: "Override the config's guards.max_rejected: a count (25) or a share (5%)" })
       .option('min-users', { type: 'number', describe: "Override the config's guards.min_users" })
       .option('show-pii', { type: 'boolean', default: false, describe: 'Let logs show ids in full' })
+      .option('now', { type: 'string', describe: 'Run as if at this time (ISO 8601): fixes expiry dates and file names, for a rerun of a missed night' })
       .check((argv) => {
         if (argv['max-rejected'] !== undefined && !parseMaxRejected(String(argv['max-rejected'])))
           throw new RunError('usage', `--max-rejected expects a count (25) or a share (5%), not '${argv['max-rejected']}'`);
@@ -220,7 +223,7 @@ export const runCommand: Command = {
     // The command line overrides the config's guards, e.g. to push through a known-bad night by hand.
     if (argv.maxRejected !== undefined) config.guards = { ...config.guards, maxRejected: argv.maxRejected };
     if (argv.minUsers !== undefined) config.guards = { ...config.guards, minUsers: argv.minUsers };
-    const result = await runJob(config, { now: new Date(), dryRun: argv.dryRun ?? false, log });
+    const result = await runJob(config, { now: runTime(argv.now), dryRun: argv.dryRun ?? false, log });
     if (result.deliveryError) {
       log.warn(`run: ${result.summary}`);
       throw result.deliveryError;
