@@ -4,7 +4,7 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
@@ -14,6 +14,7 @@ import { validateFiles } from '../src/commands/validate.js';
 import { convert } from '../src/convert.js';
 import { loadMapping } from '../src/mapping/load.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const RUN_DATE = '2026-11-21';
 const NOW = '2026-11-21T02:00:00';
@@ -40,7 +41,7 @@ async function run(args: string[]): Promise<{ lines: string[]; exitCode: number 
 
 /** A copy of the university mapping (with its tables) in a temporary folder, edited. */
 function editedUniversity(edits: Array<[from: string, to: string]>): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'sis2alma-diff-'));
+  const dir = makeTempDir('sis2alma-diff-');
   cpSync(path.join(PACKAGE_ROOT, 'mappings', 'university'), path.join(dir, 'university'), { recursive: true });
   let text = readFileSync(UNIVERSITY, 'utf8');
   for (const [from, to] of edits) {
@@ -121,7 +122,7 @@ describe('mapping explain on the university example', () => {
   });
 
   test('agrees with what convert writes for the same input', async () => {
-    const out = mkdtempSync(path.join(tmpdir(), 'sis2alma-explain-convert-'));
+    const out = makeTempDir('sis2alma-explain-convert-');
     const result = await convert({ mappingFile: UNIVERSITY, inputs: [STUDENTS, EMPLOYEES], outDir: out, now: new Date(NOW), guards: { maxRejected: '50%' } });
     assert.deepEqual(
       [result.report.counts.rows, result.report.counts.users, result.report.counts.rejected, result.report.counts.merged],
@@ -151,7 +152,7 @@ describe('mapping explain on the university example', () => {
 
 describe('sis2alma mapping explain (command)', () => {
   test('text by default, JSON with --json; nothing is written', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'sis2alma-explain-'));
+    const dir = makeTempDir('sis2alma-explain-');
     const students = path.join(dir, 'students.csv');
     cpSync(STUDENTS, students);
     const before = readdirSync(dir);
@@ -234,7 +235,7 @@ describe('the shipped mappings with their examples', () => {
   ];
   for (const { mapping, inputs, users } of cases) {
     test(`${path.basename(mapping)}: convert's output validates against Ex Libris' rest_users.xsd`, { skip: noReference }, async () => {
-      const out = mkdtempSync(path.join(tmpdir(), 'sis2alma-shipped-'));
+      const out = makeTempDir('sis2alma-shipped-');
       const result = await convert({ mappingFile: mapping, inputs, outDir: out, now: new Date(NOW), guards: { maxRejected: '50%' } });
       assert.equal(result.report.counts.users, users);
       assert.equal(result.zips.length, 1);

@@ -4,13 +4,13 @@
 // --now. Set UPDATE_GOLDEN=1 to rewrite expected files after a reviewed change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readZip } from './helpers/zip.js';
 import { REPO_ROOT, problemsAgainstBoth } from './helpers/schemas.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const GOLDEN = path.join(REPO_ROOT, 'test', 'golden');
 const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli.js');
@@ -30,7 +30,7 @@ for (const name of readdirSync(GOLDEN)) {
   const spec = JSON.parse(readFileSync(path.join(dir, 'case.json'), 'utf8')) as Case;
 
   test(`golden ${name}: ${spec.about}`, async () => {
-    const out = mkdtempSync(path.join(tmpdir(), `golden-${name}-`));
+    const out = makeTempDir(`sis2alma-golden-${name}-`);
     const mapping = path.resolve(dir, spec.mapping);
     execFileSync('node', [CLI, 'convert', '--mapping', mapping, ...spec.inputs.flatMap((i) => ['--input', path.resolve(dir, i)]), '--out', out, '--now', NOW, '--quiet', ...(spec.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],

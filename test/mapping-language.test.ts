@@ -3,8 +3,7 @@
 // to rows, as the pipeline does. Run date 2026-11-21 throughout.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkMapping, formatProblem } from '../src/mapping/load.js';
 import type { Mapping } from '../src/mapping/model.js';
@@ -12,11 +11,12 @@ import { compileMapping, type MapResult, type MappedUser, type RejectedRow } fro
 import { mergeUsers } from '../src/merge.js';
 import { explainMapping } from '../src/explain.js';
 import type { AlmaUser } from '../src/alma.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const RUN_DATE = '2026-11-21';
 
 function folder(): string {
-  return mkdtempSync(path.join(tmpdir(), 'sis2alma-language-'));
+  return makeTempDir('sis2alma-language-');
 }
 
 /**

@@ -2,12 +2,12 @@
 // zip under a final name unless the run finished.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { convert } from '../src/convert.js';
 import { readZip } from './helpers/zip.js';
 import { REPO_ROOT, problemsAgainstBoth } from './helpers/schemas.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const MAPPING = path.join(REPO_ROOT, 'mappings', 'infiniti.yaml');
 const NOW = new Date('2026-11-21T02:00:00');
@@ -19,7 +19,7 @@ function infinitiCsv(people: number): string {
 }
 
 test('users are split into XML files of --chunk-size users, named in order, inside one zip', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pkg-'));
+  const dir = makeTempDir('sis2alma-pkg-');
   const input = path.join(dir, 'in.csv');
   writeFileSync(input, infinitiCsv(25));
   const result = await convert({ mappingFile: MAPPING, inputs: [input], outDir: path.join(dir, 'out'), now: NOW, chunkSize: 10 });
@@ -41,7 +41,7 @@ test('users are split into XML files of --chunk-size users, named in order, insi
 });
 
 test("past Alma's 50 files per zip (here lowered to 2) a second zip starts, sorted after the first", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pkg-'));
+  const dir = makeTempDir('sis2alma-pkg-');
   const input = path.join(dir, 'in.csv');
   writeFileSync(input, infinitiCsv(7));
   const result = await convert({ mappingFile: MAPPING, inputs: [input], outDir: path.join(dir, 'out'), now: NOW, chunkSize: 2, maxFilesPerZip: 2 });
@@ -56,7 +56,7 @@ test("past Alma's 50 files per zip (here lowered to 2) a second zip starts, sort
 });
 
 test('past the byte limit of a zip (here lowered) a new zip starts, and every zip stays under it', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pkg-'));
+  const dir = makeTempDir('sis2alma-pkg-');
   const input = path.join(dir, 'in.csv');
   writeFileSync(input, infinitiCsv(40));
   const limit = 80 * 1024;
@@ -73,7 +73,7 @@ test('past the byte limit of a zip (here lowered) a new zip starts, and every zi
 });
 
 test('an input with no data rows is a successful run that writes no zip', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pkg-'));
+  const dir = makeTempDir('sis2alma-pkg-');
   const input = path.join(dir, 'in.csv');
   writeFileSync(input, infinitiCsv(0));
   const result = await convert({ mappingFile: MAPPING, inputs: [input], outDir: path.join(dir, 'out'), now: NOW });

@@ -1,12 +1,12 @@
 // Runs the real CLI as a child process and reads back what a run left in its output folder: the
 // report, the rejects file (parsed as a spreadsheet would), the zips and the XML inside them.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import yauzl from 'yauzl';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { makeTempDir } from './tmp.js';
 
 export const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 export const INFINITI_MAPPING = path.join(PACKAGE_ROOT, 'mappings', 'infiniti.yaml');
@@ -23,7 +23,7 @@ export interface CliResult {
 }
 
 export function tempDir(prefix = 'sis2alma-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 /** Runs `node dist/src/cli.js ...args`; never rejects on a non-zero exit. */
