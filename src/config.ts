@@ -156,17 +156,21 @@ const KEY_TYPE_ALGORITHMS: Record<string, string[]> = {
   ECDSA: ['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521'],
 };
 
-/** Reads, checks and normalises a run config; throws RunError('config_invalid') listing every problem. */
-export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env): RunConfig {
+/** The text of a config file, or RunError('config_invalid') saying why it cannot be read. */
+export function readConfigText(file: string): { absolute: string; text: string } {
   const absolute = path.resolve(file);
-  let text: string;
   try {
-    text = readFileSync(absolute, 'utf8');
+    return { absolute, text: readFileSync(absolute, 'utf8') };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read (${code ?? 'error'})`;
     throw new RunError('config_invalid', `run config ${file} ${why}`, { file });
   }
+}
+
+/** Reads, checks and normalises a run config; throws RunError('config_invalid') listing every problem. */
+export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env): RunConfig {
+  const { absolute, text } = readConfigText(file);
   const { config, problems } = checkRunConfig(text, absolute, env);
   if (!config || problems.length > 0) {
     throw new RunError('config_invalid', problems.map(formatProblem).join('\n'), { file: absolute });

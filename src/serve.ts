@@ -18,7 +18,7 @@ import path from 'node:path';
 import busboy from 'busboy';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
 import { closestOf } from './suggest.js';
-import { checkRunConfig, formatProblem, keyOffset, type ConfigProblem, type RunConfig } from './config.js';
+import { checkRunConfig, formatProblem, keyOffset, readConfigText, type ConfigProblem, type RunConfig } from './config.js';
 import type { Guards } from './convert.js';
 import { archiveFiles } from './archive.js';
 import { runJob, type RunJobResult } from './commands/run.js';
@@ -70,14 +70,7 @@ const GUARD_KEYS = ['max_rejected', 'min_users'];
 
 /** Reads, checks and normalises a run config with a `serve:` section; throws RunError('config_invalid') listing every problem. */
 export function loadServeConfig(file: string, env: NodeJS.ProcessEnv = process.env): ServeConfig {
-  const absolute = path.resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(absolute, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new RunError('config_invalid', `run config ${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`}`, { file });
-  }
+  const { absolute, text } = readConfigText(file);
   const { config, problems } = checkServeConfig(text, absolute, env);
   if (!config || problems.length > 0) throw new RunError('config_invalid', problems.map(formatProblem).join('\n'), { file: absolute });
   return config;

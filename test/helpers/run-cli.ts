@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import yauzl from 'yauzl';
+import { readZip } from './zip.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { makeTempDir } from './tmp.js';
 
@@ -98,30 +98,6 @@ export async function readOutputs(outDir: string): Promise<Outputs> {
   };
 }
 
-export function readZip(file: string): Promise<{ name: string; text: string }[]> {
-  return new Promise((resolve, reject) => {
-    yauzl.open(file, { lazyEntries: true }, (error, zip) => {
-      if (error || !zip) return reject(error ?? new Error(`cannot open ${file}`));
-      const entries: { name: string; text: string }[] = [];
-      zip.on('entry', (entry: yauzl.Entry) => {
-        zip.openReadStream(entry, (err, stream) => {
-          if (err || !stream) return reject(err ?? new Error(`cannot read ${entry.fileName}`));
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => {
-            entries.push({ name: entry.fileName, text: Buffer.concat(chunks).toString('utf8') });
-            zip.readEntry();
-          });
-          stream.on('error', reject);
-        });
-      });
-      zip.on('end', () => resolve(entries));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
-}
-
 /** One CSV line per row, every field quoted the way a careful exporter quotes it. */
 export function toCsv(rows: string[][]): string {
   return rows.map((row) => row.map((v) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(',')).join('\r\n') + '\r\n';
@@ -141,3 +117,5 @@ export function leftovers(files: string[]): string[] {
 export function detailsInOrder(report: ReportJson | undefined): [string, string][] {
   return Object.entries(report?.details ?? {}).sort(([a], [b]) => Number(a) - Number(b));
 }
+
+export { readZip };
