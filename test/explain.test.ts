@@ -7,14 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import yargs from 'yargs';
 import { explainMapping, diffMappings, formatExplanation, type Explanation, type MappingDiff } from '../src/explain.js';
-import { createMappingCommand } from '../src/commands/mapping.js';
 import { validateFiles } from '../src/commands/validate.js';
 import { convert } from '../src/convert.js';
 import { loadMapping } from '../src/mapping/load.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { runMappingCommand } from './helpers/mapping-command.js';
 
 const RUN_DATE = '2026-11-21';
 const NOW = '2026-11-21T02:00:00';
@@ -27,17 +26,7 @@ const EXLIBRIS_XSD = path.resolve(PACKAGE_ROOT, '..', 'shared', 'reference', 'al
 const noReference = existsSync(EXLIBRIS_XSD) ? false : `Ex Libris' XSD is not at ${EXLIBRIS_XSD}`;
 const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 
-async function run(args: string[]): Promise<{ lines: string[]; exitCode: number }> {
-  const lines: string[] = [];
-  const argv = await yargs(args)
-    .command(createMappingCommand({ write: (line) => lines.push(line) }))
-    .strict()
-    .fail((message, error) => {
-      throw error ?? new Error(message);
-    })
-    .parseAsync();
-  return { lines, exitCode: (argv as { exitCode?: number }).exitCode ?? 0 };
-}
+const run = runMappingCommand;
 
 /** A copy of the university mapping (with its tables) in a temporary folder, edited. */
 function editedUniversity(edits: Array<[from: string, to: string]>): string {

@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import yargs from 'yargs';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { checkMappingFiles, createMappingCommand } from '../src/commands/mapping.js';
+import { checkMappingFiles } from '../src/commands/mapping.js';
 import { mappingJsonSchemaText, isMappingJsonSchemaCurrent } from '../src/mapping/json-schema.js';
 import { EXIT_CODES } from '../src/errors.js';
 import { MAPPING_JSON_SCHEMA, PACKAGE_ROOT } from '../src/paths.js';
+import { runMappingCommand } from './helpers/mapping-command.js';
 
 const BROKEN = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'mapping', 'broken');
 const SHIPPED = ['infiniti.yaml', 'university.yaml'].map((name) => path.join(PACKAGE_ROOT, 'mappings', name));
@@ -21,18 +21,7 @@ const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 const cliHasMapping = /\bmapping\b/.test(spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' }).stdout ?? '');
 const noCli = cliHasMapping ? false : 'the mapping command is not registered in src/commands/index.ts yet';
 
-/** Runs the command module as the CLI would, collecting what it prints. */
-async function run(args: string[]): Promise<{ lines: string[]; exitCode: number }> {
-  const lines: string[] = [];
-  const argv = await yargs(args)
-    .command(createMappingCommand({ write: (line) => lines.push(line) }))
-    .strict()
-    .fail((message, error) => {
-      throw error ?? new Error(message);
-    })
-    .parseAsync();
-  return { lines, exitCode: (argv as { exitCode?: number }).exitCode ?? 0 };
-}
+const run = runMappingCommand;
 
 describe('the shipped mappings', () => {
   for (const file of SHIPPED) {
