@@ -87,34 +87,6 @@ export interface UserStatistic {
   statistic_note?: string;
 }
 
-/** The simple (text or code) fields of a user that a mapping can set, in the order Alma documents them. */
-export const USER_TEXT_FIELDS = [
-  'primary_id',
-  'first_name',
-  'middle_name',
-  'last_name',
-  'pin_number',
-  'user_title',
-  'job_category',
-  'job_description',
-  'gender',
-  'user_group',
-  'campus_code',
-  'web_site_url',
-  'preferred_language',
-  'birth_date',
-  'expiry_date',
-  'purge_date',
-  'status',
-  'pref_first_name',
-  'pref_middle_name',
-  'pref_last_name',
-  'pref_name_suffix',
-] as const;
-export type UserTextField = (typeof USER_TEXT_FIELDS)[number];
-
-export const DATE_FIELDS: ReadonlySet<string> = new Set(['birth_date', 'expiry_date', 'purge_date', 'start_date', 'end_date']);
-
 /**
  * Alma's length limits (from the documented rest_user structure): most text is 255 characters,
  * campus_code 50, address_note 1000, notes and statistic notes 2000. line1 is unbounded in the

@@ -70,9 +70,7 @@ export type RowProblemCode =
   | 'too_long'
   | 'code_not_allowed' // a code outside the mapping's allowed_codes
   | 'no_user_group' // no user group rule matched and there is no default
-  | 'invalid_characters' // bytes that are not text in the declared encoding
   | 'ragged_row' // a row with more or fewer fields than the header
-  | 'duplicate_primary_id'
   | 'schema_invalid'; // the user failed XSD validation
 
 /** Things that happened to a row that was still written. */

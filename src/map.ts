@@ -2,7 +2,7 @@
 // Pure: no files, no clock, no network. The run date comes in as an argument. A mapping is
 // compiled once per input file, against that file's header, so that each row costs only
 // array look-ups.
-import { emptyUser, maxLengthOf, type Address, type AlmaUser, type UserTextField } from './alma.js';
+import { emptyUser, maxLengthOf, type Address, type AlmaUser } from './alma.js';
 import type { RowProblem, RowWarning } from './errors.js';
 import { addPeriod, isValidYmd, ymd } from './dates.js';
 import { tableKey } from './mapping/load.js';
@@ -486,4 +486,3 @@ export function visitColumns(mapping: Mapping, visit: (column: string) => void):
   mapping.notes.forEach((n) => n.note_text.forEach((p) => 'column' in p && visit(p.column)));
 }
 
-export type { UserTextField };
