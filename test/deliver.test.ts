@@ -1,11 +1,10 @@
 // Delivery against a real OpenSSH server on 127.0.0.1 (see helpers/sshd.ts) and a real folder.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { createHmac, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
 import yazl from 'yazl';
 import { loadRunConfig, type RunConfig } from '../src/config.js';
@@ -14,17 +13,11 @@ import { RunError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { uploadCommand } from '../src/commands/upload.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
+import { makeTempDir } from './helpers/tmp.js';
 
 const missing = sshdMissing();
-const work = mkdtempSync(path.join(os.tmpdir(), 'sis2alma-deliver-'));
-after(() => rmSync(work, { recursive: true, force: true }));
-
-let counter = 0;
-function folder(name: string): string {
-  const dir = path.join(work, `${name}-${++counter}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
+/** A fresh folder for one test, removed when the test process ends. */
+const folder = (name: string): string => makeTempDir(`sis2alma-deliver-${name}-`);
 
 /** A zip whose content does not compress, so its size on the wire is `bytes`. */
 async function makeZip(file: string, bytes: number): Promise<string> {

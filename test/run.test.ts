@@ -3,8 +3,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkRunConfig, loadRunConfig } from '../src/config.js';
 import { runJob, runCommand, LOCK_FILE } from '../src/commands/run.js';
@@ -12,15 +11,10 @@ import { RunError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { startSshd, sshdMissing, type SshServer } from './helpers/sshd.js';
+import { makeTempDir } from './helpers/tmp.js';
 
-const work = mkdtempSync(path.join(os.tmpdir(), 'sis2alma-run-'));
-after(() => rmSync(work, { recursive: true, force: true }));
-let counter = 0;
-function folder(name: string): string {
-  const dir = path.join(work, `${name}-${++counter}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
+/** A fresh folder for one test, removed when the test process ends. */
+const folder = (name: string): string => makeTempDir(`sis2alma-run-${name}-`);
 
 const NOW = new Date(Date.UTC(2026, 10, 21, 3, 15, 0));
 // The compiled convert.js keeps the source's comments, so this sees the same STUB marker.
