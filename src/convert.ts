@@ -9,17 +9,21 @@
 // the XSD check in batches and into the zip as a stream: memory stays flat as the input grows.
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { AlmaUser } from './alma.js';
+import type { AlmaUser, UserIdentifier } from './alma.js';
 import { RunError, EXIT_CODES, type RowProblem, type RowWarning } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import { loadMapping } from './mapping/load.js';
 import type { Mapping } from './mapping/model.js';
-import { openCsv } from './read.js';
-import { compileMapping, type MapResult } from './map.js';
+import { parse } from 'csv-parse/sync';
+import { csvParseOptions, csvProblem } from './read.js';
+import { openPieces, type Piece } from './split.js';
+import { compileMapping } from './map.js';
+import { MapPool } from './map-pool.js';
+import type { PieceFailure } from './map-worker.js';
 import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
-import { userXml } from './xml.js';
+import { identifiersXml, userXml } from './xml.js';
 import { AlmaSchema, type XmlProblem } from './validate.js';
-import { ValidationPool } from './validate-pool.js';
+import { startValidators, type Validators } from './validate-pool.js';
 import { Packager, timestampForNames, type ZipSummary } from './package.js';
 import { RunLog, checkGuards, summarise, type GuardTrip, type Report } from './report.js';
 import { localDate } from './dates.js';
@@ -50,6 +54,8 @@ export interface ConvertOptions {
   /** Alma's limits, lowered only by tests. */
   maxFilesPerZip?: number;
   maxZipBytes?: number;
+  /** Bytes of input a mapping thread takes at a time, lowered only by tests (so that small files are cut too). */
+  pieceBytes?: number;
 }
 
 export interface ConvertResult {
@@ -62,16 +68,6 @@ export interface ConvertResult {
   exitCode: number;
 }
 
-/**
- * Users per document sent to a validator. libxml2's documents live outside V8's heap and are freed
- * only when the validator collects them; small batches, each followed by a collection, keep the
- * validators near Node's own size (bench/RESULTS.md: 500 users, 613 MB → 386 MB at 100k rows, at
- * the same CPU time as 1000).
- */
-const VALIDATION_BATCH = 500;
-const USER_START = Buffer.from('  <user>\n');
-const USERS_CLOSE_BYTES = Buffer.byteLength('</users>\n');
-
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const log = options.log ?? silentLogger;
   const mapping = loadMapping(options.mappingFile);
@@ -81,7 +77,14 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const stem = `users_${source}_${timestampForNames(options.now)}`;
   await makeOutDir(options.outDir);
 
-  const inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate);
+  const threads = new MapPool();
+  let inputs: IndexedInputs;
+  try {
+    inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, options.pieceBytes);
+  } catch (error) {
+    await threads.close();
+    throw error;
+  }
   const runLog = new RunLog(path.join(options.outDir, `.${stem}.details.tmp`), path.join(options.outDir, `${stem}.rejects.csv.partial`));
   runLog.setRejectsColumns(unionOf(inputs.files.map((f) => f.header)));
   const packager = new Packager({
@@ -92,16 +95,13 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     maxZipBytes: options.maxZipBytes,
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
-  const pool = new ValidationPool(schema.path);
-  const validator = new BatchValidator(pool, packager, runLog, schema.path);
+  const validators = startValidators(schema);
+  log.info(`sis2alma: validating with ${validators.name}`);
+  const validator = new BatchValidator(validators, packager, runLog, schema.path);
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal));
 
   try {
-    await mapAndMergeRows(inputs, mapping, options.encoding, runDate, runLog, async (user, rows, mergeWarnings) => {
-      const warnings = [...rows[0]!.warnings, ...mergeWarnings];
-      acrossUsers.check(user, rows[0]!.ordinal, warnings);
-      await validator.add(user, rows, warnings);
-    });
+    await mapAndMergeRows(inputs, mapping, options, runDate, threads, runLog, acrossUsers, validator);
     await validator.flush();
     const zipSummaries = await packager.finish();
 
@@ -124,12 +124,14 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await runLog.discard();
     throw error;
   } finally {
-    await pool.close();
+    await threads.close();
+    await validators.close();
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pass 1: which primary ids occur, and how often.
+// Pass 1: which primary ids occur, and how often. The mapping threads parse the pieces and hash
+// each row's primary id; this thread only counts the hashes.
 
 interface InputFile {
   file: string;
@@ -143,80 +145,163 @@ interface InputFile {
 
 interface IndexedInputs {
   files: InputFile[];
-  /** primary id (without case) → first: ordinal of its first row, second: how many rows. */
+  /** primary id (without case) → first: ordinal of its first row, second: how many rows. In shared memory: the mapping threads read it in pass 2. */
   primaryIds: IdIndex;
 }
 
-export async function indexPrimaryIds(files: string[], mapping: Mapping, encoding: string | undefined, runDate: string): Promise<IndexedInputs> {
-  const primaryIds = new IdIndex();
+export async function indexPrimaryIds(files: string[], mapping: Mapping, encoding: string | undefined, runDate: string, threads: MapPool, pieceBytes?: number): Promise<IndexedInputs> {
+  const primaryIds = new IdIndex(1 << 16, true);
   const out: InputFile[] = [];
   let ordinal = 0;
   const labels = files.length > 1;
   for (const file of files) {
-    const csv = await openCsv(file, { encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
-    const mapper = compileMapping(mapping, csv.header, runDate);
+    const csv = await openPieces(file, { encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: pieceBytes });
+    const absentColumns = compileMapping(mapping, csv.header, runDate).absentColumns;
+    threads.startFile(mapping.file, csv.header, runDate);
     const firstOrdinal = ordinal + 1;
     let rows = 0;
-    for await (const { values } of csv.rows) {
-      ordinal++;
-      rows++;
-      const id = mapper.primaryId(values);
-      if (id === undefined) continue;
-      const { slot, isNew } = primaryIds.upsert(idKey(id));
-      primaryIds.set(slot, isNew ? ordinal : primaryIds.first(slot), isNew ? 1 : primaryIds.second(slot) + 1);
+    for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.ids(p))) {
+      if (result.failure) throw pieceFailure(result.failure, file, csv.header, piece, rows);
+      const hashes = result.hashes;
+      for (let i = 0; i < result.rows; i++) {
+        ordinal++;
+        const a = hashes[2 * i]!;
+        const b = hashes[2 * i + 1]!;
+        if (b === 0) continue; // no primary id
+        const { slot, isNew } = primaryIds.upsertHashed(a, b);
+        primaryIds.set(slot, isNew ? ordinal : primaryIds.first(slot), isNew ? 1 : primaryIds.second(slot) + 1);
+      }
+      rows += result.rows;
     }
-    out.push({ file, label: labels ? path.basename(file) : '', header: csv.header, firstOrdinal, rows, absentColumns: mapper.absentColumns });
+    out.push({ file, label: labels ? path.basename(file) : '', header: csv.header, firstOrdinal, rows, absentColumns });
   }
   return { files: out, primaryIds };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Pass 2: map every row; emit each person once all of their rows are in.
+/** A piece the mapping threads could not read, as the RunError that names the file, row, line and column. */
+export function pieceFailure(failure: PieceFailure, file: string, header: string[], piece: Piece, rowsBefore: number): Error {
+  if (failure.kind === 'csv') return csvProblem(failure.code, failure.message, failure.lines === undefined ? undefined : failure.lines + piece.line - 1, file, rowsBefore + failure.records + 1);
+  if (failure.kind === 'utf8') {
+    const row = rowsBefore + failure.record + 1;
+    const column = header[failure.column] ?? String(failure.column + 1);
+    return new RunError(
+      'input_invalid',
+      `${file}, row ${row}, column ${column}: bytes that are not UTF-8 (at character ${failure.character} of the value); if the file was exported in another encoding, give it with --encoding (e.g. windows-1252)`,
+      { file, row, column },
+    );
+  }
+  return new Error(`mapping ${file} failed: ${failure.message}`);
+}
 
-/** A row on its way to becoming (part of) a user, with what the report needs to account for it. */
-interface RowMember extends MergeMember {
+// ---------------------------------------------------------------------------------------------
+// Pass 2: the mapping threads map every row and write the XML of every user that needs no merge;
+// this thread merges the rows of multi-role people (each person is emitted once all of their rows
+// are in), applies the rules that span users, and sends users on to validation, in row order.
+
+/** A row as the report accounts for it; `source` gives its values to the rejects file. */
+interface ReportRow {
+  label: string;
+  warnings: RowWarning[];
   source: { file: string; row: number; header: string[]; values: string[] };
 }
 
-/** rows[0] is the row the user is written as; the others were merged into it. */
-type EmitUser = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => Promise<void>;
+/** A row of a multi-role person, waiting for the person's other rows. */
+interface RowMember extends MergeMember, ReportRow {}
 
 interface Pending {
   remaining: number;
   members: RowMember[];
 }
 
-async function mapAndMergeRows(inputs: IndexedInputs, mapping: Mapping, encoding: string | undefined, runDate: string, runLog: RunLog, emit: EmitUser): Promise<void> {
+async function mapAndMergeRows(
+  inputs: IndexedInputs,
+  mapping: Mapping,
+  options: Pick<ConvertOptions, 'encoding' | 'pieceBytes'>,
+  runDate: string,
+  threads: MapPool,
+  runLog: RunLog,
+  acrossUsers: AcrossUsers,
+  validator: BatchValidator,
+): Promise<void> {
+  threads.shareIndex(inputs.primaryIds);
   const pending = new Map<number, Pending>();
+  // A merged user: the rules across users, then XML written here.
+  const emitMerged = async (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => {
+    const warnings = [...rows[0]!.warnings, ...mergeWarnings];
+    acrossUsers.check(user, rows[0]!.ordinal, warnings);
+    await validator.add(Buffer.from(userXml(user)), user.primary_id, rows, warnings);
+  };
   for (const input of inputs.files) {
-    const csv = await openCsv(input.file, { encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
-    const mapper = compileMapping(mapping, csv.header, runDate);
+    const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: options.pieceBytes });
+    threads.startFile(mapping.file, csv.header, runDate);
     let ordinal = input.firstOrdinal - 1;
-    for await (const { row, values } of csv.rows) {
-      ordinal++;
-      runLog.row();
-      const label = input.label ? `${input.label}:${row}` : String(row);
-      const source = { file: input.file, row, header: csv.header, values };
-      const result: MapResult = values.length !== csv.header.length ? raggedRow(values.length, csv.header.length, mapper.primaryId(values)) : mapper.map(values);
-      const id = result.ok ? result.user.primary_id : result.primary_id;
-      const slot = id === undefined ? -1 : inputs.primaryIds.find(idKey(id));
-      const expected = slot < 0 ? 1 : inputs.primaryIds.second(slot);
-
-      if (!result.ok) {
-        runLog.rejected(label, result.problems, result.warnings, source);
-        if (expected > 1) await arrive(pending, slot, expected, undefined, mapping, runLog, emit);
-        continue;
+    let row = 0;
+    for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.map(p))) {
+      if (result.failure) throw pieceFailure(result.failure, input.file, csv.header, piece, row);
+      const xml = Buffer.from(result.xml.buffer, result.xml.byteOffset, result.xml.byteLength);
+      const records = new PieceRecords(piece.bytes, mapping.delimiter);
+      let xmlStart = 0;
+      for (let i = 0; i < result.rows; i++) {
+        ordinal++;
+        row++;
+        runLog.row();
+        const label = input.label ? `${input.label}:${row}` : String(row);
+        const outcome = result.outcomes[i]!;
+        if (outcome.k === 'u') {
+          const warnings = outcome.warnings ?? [];
+          let userBytes = xml.subarray(xmlStart, outcome.end);
+          xmlStart = outcome.end;
+          userBytes = acrossUsers.checkWritten(outcome.ids, userBytes, ordinal, warnings);
+          const source = recordSource(input.file, row, csv.header, records, i);
+          await validator.add(userBytes, outcome.ids[0]!, [{ label, warnings, source }], warnings);
+          continue;
+        }
+        // Their values come along: these rows may wait for the person's other rows long after their piece is gone.
+        const source = { file: input.file, row, header: csv.header, values: outcome.values };
+        if (outcome.k === 'r') {
+          runLog.rejected(label, outcome.problems, outcome.warnings, source);
+          if (outcome.expected > 1) await arrive(pending, outcome.slot, outcome.expected, undefined, mapping, runLog, emitMerged);
+          continue;
+        }
+        const member: RowMember = { ordinal, label, user: outcome.user, warnings: outcome.warnings, source };
+        await arrive(pending, outcome.slot, outcome.expected, member, mapping, runLog, emitMerged);
       }
-      const member: RowMember = { ordinal, label, user: result.user, warnings: result.warnings, source };
-      if (expected === 1) await emit(result.user, [member], []);
-      else await arrive(pending, slot, expected, member, mapping, runLog, emit);
     }
   }
   // Rows can only be missing here if a file changed between the two passes.
-  for (const [, p] of pending) await complete(p.members, mapping, runLog, emit);
+  for (const [, p] of pending) await complete(p.members, mapping, runLog, emitMerged);
 }
 
-async function arrive(pending: Map<number, Pending>, slot: number, expected: number, member: RowMember | undefined, mapping: Mapping, runLog: RunLog, emit: EmitUser): Promise<void> {
+/**
+ * Where the report finds a row's values, should the user be rejected later (by the XSD): the
+ * piece is parsed again, only then, and only once.
+ */
+function recordSource(file: string, row: number, header: string[], piece: PieceRecords, index: number): ReportRow['source'] {
+  return {
+    file,
+    row,
+    header,
+    get values() {
+      return piece.records()[index] ?? [];
+    },
+  };
+}
+
+/** A piece's records, parsed again on first use. */
+class PieceRecords {
+  private parsed: string[][] | undefined;
+  constructor(
+    private readonly bytes: Buffer,
+    private readonly delimiter: string,
+  ) {}
+  records(): string[][] {
+    return (this.parsed ??= parse(this.bytes, csvParseOptions(this.delimiter)) as string[][]);
+  }
+}
+
+type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => Promise<void>;
+
+async function arrive(pending: Map<number, Pending>, slot: number, expected: number, member: RowMember | undefined, mapping: Mapping, runLog: RunLog, emit: EmitMerged): Promise<void> {
   let p = pending.get(slot);
   if (!p) pending.set(slot, (p = { remaining: expected, members: [] }));
   if (member) p.members.push(member);
@@ -225,7 +310,7 @@ async function arrive(pending: Map<number, Pending>, slot: number, expected: num
   await complete(p.members, mapping, runLog, emit);
 }
 
-async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, emit: EmitUser): Promise<void> {
+async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, emit: EmitMerged): Promise<void> {
   // The index keeps hashes only: group by the real id before joining rows.
   const byId = new Map<string, RowMember[]>();
   for (const m of members) {
@@ -244,11 +329,6 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
   }
 }
 
-export function raggedRow(found: number, expected: number, primaryId: string | undefined): MapResult {
-  const problem: RowProblem = { code: 'ragged_row', message: `The row has ${found} field${found === 1 ? '' : 's'} but the header has ${expected}; a field may hold an unquoted comma or line break` };
-  return { ok: false, primary_id: primaryId, problems: [problem], warnings: [] };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Alma's rules across users: every identifier value is unique in the whole feed, and no
 // identifier repeats another user's primary id. The first row to carry a value keeps it; a later
@@ -262,24 +342,48 @@ class AcrossUsers {
     private readonly labelOf: (ordinal: number) => string,
   ) {}
 
+  /** For a user built here (a merged one): drops the identifiers it may not keep. */
   check(user: AlmaUser, ordinal: number, warnings: RowWarning[]): void {
-    const own = idKey(user.primary_id);
-    user.user_identifiers = user.user_identifiers.filter((identifier) => {
-      const key = idKey(identifier.value);
-      const holder = key === own ? -1 : this.primaryIds.find(key);
-      if (holder >= 0) {
-        const row = this.labelOf(this.primaryIds.first(holder));
-        warnings.push({ kind: 'duplicate_identifier', message: `identifier ${identifier.id_type} '${identifier.value}' is the primary id of the user in row ${row}, which keeps it; left out here`, value: identifier.value });
-        return false;
-      }
-      const { slot, isNew } = this.identifiers.upsert(key);
-      if (isNew) {
-        this.identifiers.set(slot, ordinal, 0);
-        return true;
-      }
-      warnings.push({ kind: 'duplicate_identifier', message: `identifier ${identifier.id_type} '${identifier.value}' is already used by row ${this.labelOf(this.identifiers.first(slot))}, which keeps it; left out here`, value: identifier.value });
+    user.user_identifiers = user.user_identifiers.filter((identifier) => this.keeps(user.primary_id, identifier.id_type, identifier.value, ordinal, warnings));
+  }
+
+  /**
+   * For a user a mapping thread wrote: `ids` is [primary_id, then id_type, value, note of each
+   * identifier]. Returns its XML, written again without the identifiers it may not keep.
+   */
+  checkWritten(ids: string[], xml: Buffer, ordinal: number, warnings: RowWarning[]): Buffer {
+    let dropped = false;
+    for (let i = 1; i < ids.length; i += 3) if (!this.keeps(ids[0]!, ids[i]!, ids[i + 1]!, ordinal, warnings)) dropped = true;
+    if (!dropped) return xml;
+    const all: UserIdentifier[] = [];
+    for (let i = 1; i < ids.length; i += 3) all.push({ id_type: ids[i]!, value: ids[i + 1]!, ...(ids[i + 2] ? { note: ids[i + 2] } : {}) });
+    // keeps() has recorded the kept ones; a second call would find them taken by this very row.
+    const kept = all.filter((identifier) => this.isKeptBy(identifier.value, ordinal, ids[0]!));
+    return Buffer.from(xml.toString('utf8').replace(identifiersXml(all), () => identifiersXml(kept)));
+  }
+
+  private keeps(primaryId: string, idType: string, value: string, ordinal: number, warnings: RowWarning[]): boolean {
+    const key = idKey(value);
+    const holder = key === idKey(primaryId) ? -1 : this.primaryIds.find(key);
+    if (holder >= 0) {
+      const row = this.labelOf(this.primaryIds.first(holder));
+      warnings.push({ kind: 'duplicate_identifier', message: `identifier ${idType} '${value}' is the primary id of the user in row ${row}, which keeps it; left out here`, value });
       return false;
-    });
+    }
+    const { slot, isNew } = this.identifiers.upsert(key);
+    if (isNew) {
+      this.identifiers.set(slot, ordinal, 0);
+      return true;
+    }
+    warnings.push({ kind: 'duplicate_identifier', message: `identifier ${idType} '${value}' is already used by row ${this.labelOf(this.identifiers.first(slot))}, which keeps it; left out here`, value });
+    return false;
+  }
+
+  private isKeptBy(value: string, ordinal: number, primaryId: string): boolean {
+    const key = idKey(value);
+    if (key !== idKey(primaryId) && this.primaryIds.find(key) >= 0) return false;
+    const slot = this.identifiers.find(key);
+    return slot >= 0 && this.identifiers.first(slot) === ordinal;
   }
 }
 
@@ -287,11 +391,16 @@ class AcrossUsers {
 // XSD validation in batches: a user that fails is rejected against its CSV rows and left out.
 
 interface PendingUser {
-  /** The user's XML until the batch is sent; then its bytes, a view into the batch's one buffer. */
-  xml: string | Buffer;
-  rows: RowMember[];
+  /** The user's XML, as UTF-8. */
+  xml: Buffer;
+  primaryId: string;
+  /** rows[0] is the row the user is written as; the others were merged into it. */
+  rows: ReportRow[];
   warnings: RowWarning[];
 }
+
+const USERS_OPEN_BYTES = Buffer.from('<users>\n');
+const USERS_CLOSE_BYTES = Buffer.from('</users>\n');
 
 class BatchValidator {
   private batch: PendingUser[] = [];
@@ -299,15 +408,15 @@ class BatchValidator {
   private inFlight: { users: PendingUser[]; problems: Promise<XmlProblem[]> }[] = [];
 
   constructor(
-    private readonly pool: ValidationPool,
+    private readonly validators: Validators,
     private readonly packager: Packager,
     private readonly runLog: RunLog,
     private readonly schemaPath: string,
   ) {}
 
-  async add(user: AlmaUser, rows: RowMember[], warnings: RowWarning[]): Promise<void> {
-    this.batch.push({ xml: userXml(user), rows, warnings });
-    if (this.batch.length >= VALIDATION_BATCH) await this.send();
+  async add(xml: Buffer, primaryId: string, rows: ReportRow[], warnings: RowWarning[]): Promise<void> {
+    this.batch.push({ xml, primaryId, rows, warnings });
+    if (this.batch.length >= this.validators.batchUsers) await this.send();
   }
 
   /** Sends what is left and writes every batch still in flight. */
@@ -320,23 +429,12 @@ class BatchValidator {
     if (this.batch.length === 0) return;
     const users = this.batch;
     this.batch = [];
-    // The batch is encoded to UTF-8 once: the validator parses these bytes and the zip stores
-    // views into them. (Holding each user's XML as a string cost more memory than anything
-    // else: a rope of a hundred small strings per user.) A user's text starts at "  <user>" at
-    // the start of a line, which no escaped value can contain.
-    const document = Buffer.from('<users>\n' + users.map((u) => u.xml).join('') + '</users>\n');
-    let start = document.indexOf(USER_START);
-    for (let i = 0; i < users.length; i++) {
-      const next = i + 1 < users.length ? document.indexOf(USER_START, start + USER_START.length) : document.length - USERS_CLOSE_BYTES;
-      users[i]!.xml = document.subarray(start, next);
-      start = next;
-    }
-    const problems = this.pool.validate(document);
+    const problems = this.validators.validate([USERS_OPEN_BYTES, ...users.map((u) => u.xml), USERS_CLOSE_BYTES]);
     problems.catch(() => {}); // awaited in order by writeOldest
     this.inFlight.push({ users, problems });
     // One batch a validator and one waiting keeps every core busy; more would only hold more
     // users in memory.
-    if (this.inFlight.length > this.pool.size + 1) await this.writeOldest();
+    if (this.inFlight.length > this.validators.size + 1) await this.writeOldest();
   }
 
   private async writeOldest(): Promise<void> {
@@ -349,7 +447,7 @@ class BatchValidator {
       failures.set(index, [...(failures.get(index) ?? []), problem.message]);
     }
     for (let i = 0; i < users.length; i++) {
-      const { xml, rows, warnings } = users[i]!;
+      const { xml, primaryId, rows, warnings } = users[i]!;
       const [first, ...merged] = rows;
       const messages = failures.get(i);
       if (messages) {
@@ -359,7 +457,7 @@ class BatchValidator {
       }
       await this.packager.add(xml);
       this.runLog.written(first!.label, warnings);
-      for (const row of merged) this.runLog.merged(row.label, first!.label, first!.user.primary_id, row.warnings);
+      for (const row of merged) this.runLog.merged(row.label, first!.label, primaryId, row.warnings);
     }
   }
 }

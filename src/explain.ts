@@ -8,8 +8,9 @@
 // index, never the users. Only the rows of a person with several rows wait, slimmed to what the
 // merge decides on, until that person's last row is read.
 import { emptyUser, type AlmaUser } from './alma.js';
-import { indexPrimaryIds, raggedRow } from './convert.js';
-import { compileMapping, type MapResult } from './map.js';
+import { indexPrimaryIds } from './convert.js';
+import { MapPool } from './map-pool.js';
+import { compileMapping, raggedRow, type MapResult } from './map.js';
 import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
 import type { Mapping } from './mapping/model.js';
 import { maskId } from './log.js';
@@ -52,7 +53,13 @@ export interface StreamedInput {
  * and `visitor.person` once for every primary id.
  */
 export async function streamMapping(mapping: Mapping, files: string[], options: AnalyseOptions, visitor: Visitor): Promise<StreamedInput[]> {
-  const inputs = await indexPrimaryIds(files, mapping, options.encoding, options.runDate);
+  const threads = new MapPool();
+  let inputs;
+  try {
+    inputs = await indexPrimaryIds(files, mapping, options.encoding, options.runDate, threads);
+  } finally {
+    await threads.close();
+  }
   const pending = new Map<number, { remaining: number; members: Member[] }>();
   const finish = (members: Member[]) => completePeople(members, mapping, visitor);
   for (const input of inputs.files) {

@@ -36,6 +36,12 @@ export interface RowMapper {
   primaryId(values: string[]): string | undefined;
 }
 
+/** A row with more or fewer fields than the header: rejected whole, its fields may be shifted. */
+export function raggedRow(found: number, expected: number, primaryId: string | undefined): MapResult {
+  const problem: RowProblem = { code: 'ragged_row', message: `The row has ${found} field${found === 1 ? '' : 's'} but the header has ${expected}; a field may hold an unquoted comma or line break` };
+  return { ok: false, primary_id: primaryId, problems: [problem], warnings: [] };
+}
+
 /** XML 1.0 forbids these characters (C0 controls but tab/LF/CR, U+FFFE/U+FFFF, lone surrogates). */
 const FORBIDDEN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|\p{Cs}/gu;
 const HAS_FORBIDDEN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|\p{Cs}/u;

@@ -25,25 +25,45 @@ function hash(s: string): void {
   h2 = b >>> 0 || 1; // 0 marks an empty slot
 }
 
+/** Writes the two hashes of key at out[at] and out[at + 1] (for keys hashed in one thread and indexed in another). */
+export function hashInto(key: string, out: Uint32Array, at: number): void {
+  hash(key);
+  out[at] = h1;
+  out[at + 1] = h2;
+}
+
 /**
  * An open-addressing hash table from a string key to two unsigned 32-bit numbers. Keys are kept
  * only as 64-bit hashes: two different ids collide with a chance of about 1 in 10^12 even at
- * several million ids; the merge step compares the real ids before it joins two rows.
+ * several million ids; the merge step compares the real ids before it joins two rows. A slot is
+ * four words of one array (hash, hash, first, second), so that the table can live in shared
+ * memory and be read by the mapping threads.
  */
 export class IdIndex {
-  private k1: Uint32Array;
-  private k2: Uint32Array;
-  private v1: Uint32Array;
-  private v2: Uint32Array;
+  private table: Uint32Array;
   private used = 0;
 
-  constructor(capacity = 1 << 16) {
-    let size = 1 << 4;
-    while (size < capacity * 1.5) size <<= 1;
-    this.k1 = new Uint32Array(size);
-    this.k2 = new Uint32Array(size);
-    this.v1 = new Uint32Array(size);
-    this.v2 = new Uint32Array(size);
+  constructor(
+    capacity = 1 << 16,
+    /** In shared memory (readable by other threads through IdIndex.view). */
+    private readonly shared = false,
+  ) {
+    let slots = 1 << 4;
+    while (slots < capacity * 1.5) slots <<= 1;
+    this.table = this.allocate(slots);
+  }
+
+  /** A read-only view of an index another thread built in shared memory. */
+  static view(memory: { table: Uint32Array; used: number }): IdIndex {
+    const index = new IdIndex(1);
+    index.table = memory.table;
+    index.used = memory.used;
+    return index;
+  }
+
+  /** What another thread needs to read this index (call when it is complete). */
+  get memory(): { table: Uint32Array; used: number } {
+    return { table: this.table, used: this.used };
   }
 
   get size(): number {
@@ -53,61 +73,75 @@ export class IdIndex {
   /** The slot holding key, or -1. */
   find(key: string): number {
     hash(key);
-    const mask = this.k1.length - 1;
-    for (let slot = h1 & mask; ; slot = (slot + 1) & mask) {
-      if (this.k2[slot] === 0) return -1;
-      if (this.k1[slot] === h1 && this.k2[slot] === h2) return slot;
+    return this.findHashed(h1, h2);
+  }
+
+  findHashed(a: number, b: number): number {
+    const t = this.table;
+    const mask = (t.length >>> 2) - 1;
+    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
+      const at = slot << 2;
+      if (t[at + 1] === 0) return -1;
+      if (t[at] === a && t[at + 1] === b) return slot;
     }
   }
 
   /** The slot for key, inserting it (with values 0, 0) when absent; `isNew` says which. */
   upsert(key: string): { slot: number; isNew: boolean } {
-    if ((this.used + 1) * 10 > this.k1.length * 7) this.grow();
     hash(key);
-    const mask = this.k1.length - 1;
-    for (let slot = h1 & mask; ; slot = (slot + 1) & mask) {
-      if (this.k2[slot] === 0) {
-        this.k1[slot] = h1;
-        this.k2[slot] = h2;
+    return this.upsertHashed(h1, h2);
+  }
+
+  upsertHashed(a: number, b: number): { slot: number; isNew: boolean } {
+    if ((this.used + 1) * 10 > (this.table.length >>> 2) * 7) this.grow();
+    const t = this.table;
+    const mask = (t.length >>> 2) - 1;
+    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
+      const at = slot << 2;
+      if (t[at + 1] === 0) {
+        t[at] = a;
+        t[at + 1] = b;
         this.used++;
         return { slot, isNew: true };
       }
-      if (this.k1[slot] === h1 && this.k2[slot] === h2) return { slot, isNew: false };
+      if (t[at] === a && t[at + 1] === b) return { slot, isNew: false };
     }
   }
 
   first(slot: number): number {
-    return this.v1[slot]!;
+    return this.table[(slot << 2) + 2]!;
   }
   second(slot: number): number {
-    return this.v2[slot]!;
+    return this.table[(slot << 2) + 3]!;
   }
   set(slot: number, first: number, second: number): void {
-    this.v1[slot] = first;
-    this.v2[slot] = second;
+    this.table[(slot << 2) + 2] = first;
+    this.table[(slot << 2) + 3] = second;
   }
 
   /** Bytes held, for the benchmark's memory account. */
   get bytes(): number {
-    return this.k1.length * 16;
+    return this.table.byteLength;
+  }
+
+  private allocate(slots: number): Uint32Array {
+    return new Uint32Array(this.shared ? new SharedArrayBuffer(slots * 16) : new ArrayBuffer(slots * 16));
   }
 
   private grow(): void {
-    const { k1, k2, v1, v2 } = this;
-    const size = k1.length * 2;
-    this.k1 = new Uint32Array(size);
-    this.k2 = new Uint32Array(size);
-    this.v1 = new Uint32Array(size);
-    this.v2 = new Uint32Array(size);
-    const mask = size - 1;
-    for (let i = 0; i < k1.length; i++) {
-      if (k2[i] === 0) continue;
-      let slot = k1[i]! & mask;
-      while (this.k2[slot] !== 0) slot = (slot + 1) & mask;
-      this.k1[slot] = k1[i]!;
-      this.k2[slot] = k2[i]!;
-      this.v1[slot] = v1[i]!;
-      this.v2[slot] = v2[i]!;
+    const old = this.table;
+    const slots = (old.length >>> 2) * 2;
+    const t = (this.table = this.allocate(slots));
+    const mask = slots - 1;
+    for (let at = 0; at < old.length; at += 4) {
+      if (old[at + 1] === 0) continue;
+      let slot = old[at]! & mask;
+      while (t[(slot << 2) + 1] !== 0) slot = (slot + 1) & mask;
+      const to = slot << 2;
+      t[to] = old[at]!;
+      t[to + 1] = old[at + 1]!;
+      t[to + 2] = old[at + 2]!;
+      t[to + 3] = old[at + 3]!;
     }
   }
 }

@@ -26,7 +26,12 @@ export interface CsvFile {
 }
 
 /** The largest record accepted: far above any real row, low enough that a file that is not CSV cannot exhaust memory. */
-const MAX_RECORD_BYTES = 32 * 1024 * 1024;
+export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
+
+/** How every reader of an export has csv-parse read it. */
+export function csvParseOptions(delimiter = ',') {
+  return { delimiter, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, max_record_size: MAX_RECORD_BYTES } as const;
+}
 
 export function isUtf8(encoding: string | undefined): boolean {
   return !encoding || /^utf-?8$/i.test(encoding);
@@ -41,14 +46,7 @@ export async function openCsv(file: string, options: CsvOptions = {}): Promise<C
   checkEncoding(options.encoding);
   await checkReadable(file, options.encoding);
   const decoder = isUtf8(options.encoding) ? new StrictUtf8Decoder() : iconv.decodeStream(options.encoding!, { stripBOM: true });
-  const parser = parse({
-    bom: true,
-    delimiter: options.delimiter ?? ',',
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: true,
-    max_record_size: MAX_RECORD_BYTES,
-  });
+  const parser = parse({ ...csvParseOptions(options.delimiter), bom: true });
   const source = createReadStream(file);
   source.on('error', (error) => parser.destroy(error));
   decoder.on('error', (error: Error) => parser.destroy(error));
@@ -70,28 +68,11 @@ export async function openCsv(file: string, options: CsvOptions = {}): Promise<C
   if (first.done) return { file, header: [], rows: (async function* () {})() };
   const header = first.value.map((name) => name.trim());
   const strict = decoder instanceof StrictUtf8Decoder ? decoder : undefined;
-  // A header that is not text (a zip, a PDF, a spreadsheet saved as .csv) says so at once, rather
-  // than as a list of missing columns spelled in binary.
-  if ((strict?.invalid && header.some((h) => h.includes('\uFFFD'))) || header.some((h) => CONTROL.test(h))) {
+  try {
+    checkHeader(file, header, options.requiredColumns ?? [], !!strict?.invalid);
+  } catch (error) {
     source.destroy();
-    throw new RunError('input_invalid', `${file}: the first line is not a CSV header (it holds bytes that are not text${strict?.invalid ? ' in UTF-8' : ''}); is this the SIS export, saved as CSV?`, { file });
-  }
-  const missing = (options.requiredColumns ?? []).filter((c) => !header.some((h) => h.toLowerCase() === c.toLowerCase()));
-  if (missing.length) {
-    source.destroy();
-    // When no required column is there at all, the first line is most likely a patron's row (an
-    // export without its header): stderr is a log, so its cells are not echoed.
-    const none = missing.length === (options.requiredColumns ?? []).length;
-    throw new RunError(
-      'input_invalid',
-      `${file}: the header lacks the required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
-        (none && header.length === 1 && /[;\t|]/.test(header[0]!)
-          ? `(the whole first line is one field: the file seems to be delimited by ${JSON.stringify(/[;\t|]/.exec(header[0]!)![0])}; say so in the mapping with input: { delimiter: ${JSON.stringify(/[;\t|]/.exec(header[0]!)![0])} })`
-          : none
-          ? `(the first line has ${header.length} field${header.length === 1 ? '' : 's'} and none of them is a required column: is the header missing, or is this another export?)`
-          : `(the header has: ${header.slice(0, 30).join(', ')})`),
-      { file },
-    );
+    throw error;
   }
   const rows = (async function* () {
     try {
@@ -118,7 +99,35 @@ export async function openCsv(file: string, options: CsvOptions = {}): Promise<C
   return { file, header, rows };
 }
 
-async function checkReadable(file: string, encoding: string | undefined): Promise<void> {
+/**
+ * Stops the run when the header is not a CSV header (a zip, a PDF, a spreadsheet saved as .csv) or
+ * lacks a required column. `notUtf8`: the file holds bytes that are not UTF-8.
+ */
+export function checkHeader(file: string, header: string[], requiredColumns: string[], notUtf8: boolean): void {
+  // A header that is not text (a zip, a PDF, a spreadsheet saved as .csv) says so at once, rather
+  // than as a list of missing columns spelled in binary.
+  if ((notUtf8 && header.some((h) => h.includes('\uFFFD'))) || header.some((h) => CONTROL.test(h))) {
+    throw new RunError('input_invalid', `${file}: the first line is not a CSV header (it holds bytes that are not text${notUtf8 ? ' in UTF-8' : ''}); is this the SIS export, saved as CSV?`, { file });
+  }
+  const missing = requiredColumns.filter((c) => !header.some((h) => h.toLowerCase() === c.toLowerCase()));
+  if (missing.length) {
+    // When no required column is there at all, the first line is most likely a patron's row (an
+    // export without its header): stderr is a log, so its cells are not echoed.
+    const none = missing.length === requiredColumns.length;
+    throw new RunError(
+      'input_invalid',
+      `${file}: the header lacks the required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
+        (none && header.length === 1 && /[;\t|]/.test(header[0]!)
+          ? `(the whole first line is one field: the file seems to be delimited by ${JSON.stringify(/[;\t|]/.exec(header[0]!)![0])}; say so in the mapping with input: { delimiter: ${JSON.stringify(/[;\t|]/.exec(header[0]!)![0])} })`
+          : none
+          ? `(the first line has ${header.length} field${header.length === 1 ? '' : 's'} and none of them is a required column: is the header missing, or is this another export?)`
+          : `(the header has: ${header.slice(0, 30).join(', ')})`),
+      { file },
+    );
+  }
+}
+
+export async function checkReadable(file: string, encoding: string | undefined): Promise<void> {
   let handle;
   try {
     handle = await open(file, 'r');
@@ -140,24 +149,29 @@ async function checkReadable(file: string, encoding: string | undefined): Promis
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
 
 /** `row` counts data rows from 1; 0 is the header. */
-function csvFailure(error: unknown, file: string, row: number): RunError {
+export function csvFailure(error: unknown, file: string, row: number, firstLine = 1): RunError {
   if (error instanceof RunError) return error;
   if (error instanceof CsvError) {
-    // An unclosed quote is found only at the end of the file: the line then is the file's last,
-    // not the row's, so only the row (where the quote opened) is named.
-    const unclosed = error.code === 'CSV_QUOTE_NOT_CLOSED';
-    const line = unclosed ? undefined : (error as CsvError & { lines?: number }).lines;
-    const reason: Record<string, string> = {
-      CSV_QUOTE_NOT_CLOSED: 'a quoted field opens here and is never closed (a " without its closing "; the rest of the file was read into it)',
-      CSV_MAX_RECORD_SIZE: `a row is larger than ${MAX_RECORD_BYTES / 1024 / 1024} MB: this does not look like a CSV export`,
-      CSV_INVALID_CLOSING_QUOTE: 'a closing quote is followed by other characters',
-      CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'a closing quote is followed by other characters',
-    };
-    const where = row === 0 ? `${file}, header${line ? `, line ${line}` : ''}` : `${file}, row ${row}${line ? `, line ${line}` : ''}`;
-    return new RunError('input_invalid', `${where}: ${reason[error.code] ?? error.message}`, row === 0 ? { file, ...(line ? { line } : {}) } : { file, row, ...(line ? { line } : {}) });
+    const lines = (error as CsvError & { lines?: number }).lines;
+    return csvProblem(error.code, error.message, lines === undefined ? undefined : lines + firstLine - 1, file, row);
   }
   const code = (error as NodeJS.ErrnoException).code;
   return new RunError('input_unreadable', `cannot read input ${file}: ${code ?? (error as Error).message}`, { file });
+}
+
+/** csv-parse's error `code` at `line` of the file (row 0: the header), as a RunError naming the file, row and line. */
+export function csvProblem(code: string, message: string, line: number | undefined, file: string, row: number): RunError {
+  // An unclosed quote is found only at the end of the file: the line then is the file's last,
+  // not the row's, so only the row (where the quote opened) is named.
+  if (code === 'CSV_QUOTE_NOT_CLOSED') line = undefined;
+  const reason: Record<string, string> = {
+    CSV_QUOTE_NOT_CLOSED: 'a quoted field opens here and is never closed (a " without its closing "; the rest of the file was read into it)',
+    CSV_MAX_RECORD_SIZE: `a row is larger than ${MAX_RECORD_BYTES / 1024 / 1024} MB: this does not look like a CSV export`,
+    CSV_INVALID_CLOSING_QUOTE: 'a closing quote is followed by other characters',
+    CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'a closing quote is followed by other characters',
+  };
+  const where = row === 0 ? `${file}, header${line ? `, line ${line}` : ''}` : `${file}, row ${row}${line ? `, line ${line}` : ''}`;
+  return new RunError('input_invalid', `${where}: ${reason[code] ?? message}`, row === 0 ? { file, ...(line ? { line } : {}) } : { file, row, ...(line ? { line } : {}) });
 }
 
 /**
@@ -186,7 +200,7 @@ class StrictUtf8Decoder extends Transform {
 }
 
 /** Where the last complete UTF-8 character of bytes ends (a cut character is at most 3 bytes). */
-function completeEnd(bytes: Buffer): number {
+export function completeEnd(bytes: Buffer): number {
   for (let back = 1; back <= Math.min(3, bytes.length); back++) {
     const b = bytes[bytes.length - back]!;
     if ((b & 0xc0) !== 0x80) {

@@ -4,8 +4,50 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { RunError } from './errors.js';
-import type { XmlProblem } from './validate.js';
+import type { AlmaSchema, XmlProblem } from './validate.js';
 import type { BatchRequest, BatchResponse } from './validate-worker.js';
+import { XmllintValidator, xmllintAvailable } from './validate-xmllint.js';
+
+/** What the pipeline needs of a validator: batches in, problems (with user indexes) out. */
+export interface Validators {
+  /** How many batches it validates at once. */
+  readonly size: number;
+  /** Users per batch that suit it. */
+  readonly batchUsers: number;
+  /** What it is, for the log. */
+  readonly name: string;
+  /** Validates the document made of these parts, one after another. */
+  validate(parts: Buffer[]): Promise<XmlProblem[]>;
+  close(): Promise<void>;
+}
+
+export type ValidatorChoice = 'auto' | 'xmllint' | 'libxmljs2';
+
+/**
+ * xmllint's streaming validation when it is installed (about three times cheaper, and flat in
+ * memory), else libxmljs2 in child processes. SIS2ALMA_VALIDATOR=xmllint|libxmljs2 forces one.
+ */
+export function startValidators(schema: AlmaSchema, choice: ValidatorChoice = validatorChoice()): Validators {
+  const cores = availableParallelism();
+  if (choice === 'xmllint' || (choice === 'auto' && xmllintAvailable())) {
+    // The main process keeps one core busy reading, mapping and writing.
+    // Starting a process costs the main thread about 10 ms; batches of 5,000 users (about 11 MB) make that small.
+    const xmllint = new XmllintValidator(schema, Math.max(1, Math.min(2, cores - 1)));
+    return { size: xmllint.size, batchUsers: 5000, name: 'xmllint --stream', validate: (parts) => xmllint.validate(parts), close: () => xmllint.close() };
+  }
+  // libxml2's documents live outside V8's heap and are freed only when the validator collects
+  // them; batches of 500, each followed by a collection, keep the validators near Node's own size
+  // (bench/RESULTS.md: 613 MB → 386 MB at 100k rows, at the same CPU time as 1000).
+  const pool = new ValidationPool(schema.path);
+  return { size: pool.size, batchUsers: 500, name: 'libxmljs2', validate: (parts) => pool.validate(Buffer.concat(parts)), close: () => pool.close() };
+}
+
+function validatorChoice(): ValidatorChoice {
+  const value = process.env.SIS2ALMA_VALIDATOR;
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === 'xmllint' || value === 'libxmljs2') return value;
+  throw new RunError('usage', `SIS2ALMA_VALIDATOR is '${value}'; it can be auto, xmllint or libxmljs2`);
+}
 
 const WORKER = fileURLToPath(new URL('./validate-worker.js', import.meta.url));
 /**

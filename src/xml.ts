@@ -236,13 +236,7 @@ export function userXml(u: AlmaUser): string {
     }
     x += I2 + '</contact_info>\n';
   }
-  if (u.user_identifiers.length) {
-    x += I2 + '<user_identifiers>\n';
-    for (const i of u.user_identifiers) {
-      x += I3 + '<user_identifier' + SEGMENT_ATTRIBUTE + '>\n' + leafXml(I4, 'id_type', i.id_type) + leafXml(I4, 'value', i.value) + leafXml(I4, 'note', i.note) + I3 + '</user_identifier>\n';
-    }
-    x += I2 + '</user_identifiers>\n';
-  }
+  x += identifiersXml(u.user_identifiers);
   if (u.user_notes.length) {
     x += I2 + '<user_notes>\n';
     for (const n of u.user_notes) {
@@ -268,6 +262,16 @@ export function userXml(u: AlmaUser): string {
   x += leafXml(I2, 'pref_last_name', u.pref_last_name);
   x += leafXml(I2, 'pref_name_suffix', u.pref_name_suffix);
   return x + '  </user>\n';
+}
+
+/** A user's <user_identifiers> element as userXml writes it ('' when there are none). */
+export function identifiersXml(identifiers: AlmaUser['user_identifiers']): string {
+  if (identifiers.length === 0) return '';
+  let x = I2 + '<user_identifiers>\n';
+  for (const i of identifiers) {
+    x += I3 + '<user_identifier' + SEGMENT_ATTRIBUTE + '>\n' + leafXml(I4, 'id_type', i.id_type) + leafXml(I4, 'value', i.value) + leafXml(I4, 'note', i.note) + I3 + '</user_identifier>\n';
+  }
+  return x + I2 + '</user_identifiers>\n';
 }
 
 /** The same user written by xmlbuilder2: the reference the fast writer is held to. */

@@ -1,0 +1,186 @@
+// A mapping thread: parses pieces of an export (src/split.ts) with csv-parse and maps their rows,
+// so that both cores read and map while the main thread merges, checks and packages. What it
+// sends back is small: the hashes of primary ids (the first pass), or each row's outcome with
+// the XML of every user that needs no merge, already written as UTF-8 (the second pass).
+import { parentPort } from 'node:worker_threads';
+import { isUtf8 } from 'node:buffer';
+import { parse } from 'csv-parse/sync';
+import { loadMapping } from './mapping/load.js';
+import type { Mapping } from './mapping/model.js';
+import { compileMapping, raggedRow, type RowMapper } from './map.js';
+import { IdIndex, hashInto, idKey } from './merge.js';
+import { userXml } from './xml.js';
+import { completeEnd, csvParseOptions } from './read.js';
+import type { AlmaUser } from './alma.js';
+import type { RowProblem, RowWarning } from './errors.js';
+
+export type WorkerRequest =
+  | { type: 'file'; mappingFile: string; header: string[]; runDate: string }
+  | { type: 'index'; memory: { table: Uint32Array; used: number } }
+  | { type: 'ids'; id: number; bytes: Uint8Array }
+  | { type: 'map'; id: number; bytes: Uint8Array };
+
+/** Why a piece could not be read: the main thread turns it into a RunError naming the file. */
+export type PieceFailure =
+  | { kind: 'csv'; code: string; message: string; lines?: number; records: number }
+  | { kind: 'utf8'; record: number; column: number; character: number }
+  | { kind: 'internal'; message: string };
+
+/** The first pass: per row, the two hashes of its primary id (0, 0 when it has none). */
+export interface IdsResult {
+  id: number;
+  rows: number;
+  hashes: Uint32Array;
+  failure?: PieceFailure;
+}
+
+/** A row's outcome in the second pass. */
+export type RowOutcome =
+  /** A user with no other rows: its XML is in the piece's `xml`, up to `end`. `ids` is [primary_id, then id_type, value, note of each identifier]. */
+  | { k: 'u'; end: number; ids: string[]; warnings?: RowWarning[] }
+  /** A row of a person with several rows: merged by the main thread. */
+  | { k: 'm'; slot: number; expected: number; user: AlmaUser; warnings: RowWarning[]; values: string[] }
+  /** A rejected row. */
+  | { k: 'r'; slot: number; expected: number; primary_id?: string; problems: RowProblem[]; warnings: RowWarning[]; values: string[] };
+
+export interface MapPieceResult {
+  id: number;
+  rows: number;
+  /** The XML of the 'u' rows, one after another, as UTF-8. */
+  xml: Uint8Array;
+  outcomes: RowOutcome[];
+  failure?: PieceFailure;
+}
+
+const mappings = new Map<string, Mapping>();
+let mapper: RowMapper | undefined;
+let header: string[] = [];
+let delimiter = ',';
+let index: IdIndex | undefined;
+
+parentPort!.on('message', (request: WorkerRequest) => {
+  switch (request.type) {
+    case 'file': {
+      let mapping = mappings.get(request.mappingFile);
+      if (!mapping) mappings.set(request.mappingFile, (mapping = loadMapping(request.mappingFile)));
+      mapper = compileMapping(mapping, request.header, request.runDate);
+      header = request.header;
+      delimiter = mapping.delimiter;
+      return;
+    }
+    case 'index':
+      index = IdIndex.view(request.memory);
+      return;
+    case 'ids':
+      return reply(ids(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
+    case 'map':
+      return reply(mapPiece(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
+  }
+});
+
+function reply(result: IdsResult | MapPieceResult): void {
+  const transfer = 'xml' in result ? [result.xml.buffer as ArrayBuffer] : [result.hashes.buffer as ArrayBuffer];
+  parentPort!.postMessage(result, transfer);
+}
+
+interface Parsed {
+  records: string[][];
+  failure?: PieceFailure;
+}
+
+function parsePiece(bytes: Buffer): Parsed {
+  let records: string[][];
+  try {
+    // No max_record_size here: the piece is already bounded (src/split.ts), and the check costs the parser about a tenth of its time.
+    records = parse(bytes, { ...csvParseOptions(delimiter), max_record_size: undefined }) as string[][];
+  } catch (error) {
+    const e = error as { code?: string; message?: string; lines?: number; records?: number };
+    if (!e.code) return { records: [], failure: { kind: 'internal', message: e.message ?? String(error) } };
+    return { records: [], failure: { kind: 'csv', code: e.code, message: e.message ?? '', lines: e.lines, records: e.records ?? 0 } };
+  }
+  // A file declared UTF-8 that is not: name the row and column of the first byte that is not.
+  if (!isUtf8(bytes)) return { records, failure: notUtf8(bytes, records) };
+  return { records };
+}
+
+function ids(id: number, bytes: Buffer): IdsResult {
+  const { records, failure } = parsePiece(bytes);
+  const hashes = new Uint32Array(records.length * 2);
+  if (failure) return { id, rows: 0, hashes, failure };
+  try {
+    for (let i = 0; i < records.length; i++) {
+      const primaryId = mapper!.primaryId(records[i]!);
+      if (primaryId !== undefined) hashInto(idKey(primaryId), hashes, i * 2);
+    }
+  } catch (error) {
+    return { id, rows: 0, hashes, failure: internal(error) };
+  }
+  return { id, rows: records.length, hashes };
+}
+
+function mapPiece(id: number, bytes: Buffer): MapPieceResult {
+  const { records, failure } = parsePiece(bytes);
+  const empty = { id, rows: 0, xml: new Uint8Array(0), outcomes: [] };
+  if (failure) return { ...empty, failure };
+  try {
+    const outcomes: RowOutcome[] = new Array(records.length);
+    const userRows: number[] = [];
+    let xml = '';
+    for (let i = 0; i < records.length; i++) {
+      const values = records[i]!;
+      const result = values.length !== header.length ? raggedRow(values.length, header.length, mapper!.primaryId(values)) : mapper!.map(values);
+      const primaryId = result.ok ? result.user.primary_id : result.primary_id;
+      const slot = primaryId === undefined ? -1 : index!.find(idKey(primaryId));
+      const expected = slot < 0 ? 1 : index!.second(slot);
+      if (!result.ok) {
+        outcomes[i] = { k: 'r', slot, expected, ...(result.primary_id !== undefined ? { primary_id: result.primary_id } : {}), problems: result.problems, warnings: result.warnings, values };
+      } else if (expected > 1) {
+        outcomes[i] = { k: 'm', slot, expected, user: result.user, warnings: result.warnings, values };
+      } else {
+        const user = result.user;
+        xml += userXml(user);
+        userRows.push(i);
+        const packed = [user.primary_id];
+        for (const identifier of user.user_identifiers) packed.push(identifier.id_type, identifier.value, identifier.note ?? '');
+        outcomes[i] = result.warnings.length ? { k: 'u', end: 0, ids: packed, warnings: result.warnings } : { k: 'u', end: 0, ids: packed };
+      }
+    }
+    // Encoded once: the byte ends of the users are found in the bytes (each starts a line with "  <user>").
+    const encoded = Buffer.from(xml);
+    let at = 0;
+    for (let n = 0; n < userRows.length; n++) {
+      at = n + 1 < userRows.length ? encoded.indexOf(USER_START, at + USER_START.length) : encoded.length;
+      (outcomes[userRows[n]!] as { end: number }).end = at;
+    }
+    return { id, rows: records.length, xml: encoded, outcomes };
+  } catch (error) {
+    return { ...empty, failure: internal(error) };
+  }
+}
+
+const USER_START = Buffer.from('  <user>\n');
+
+/** Where the first byte that is not UTF-8 is: its row (0-based in the piece), column and character. */
+function notUtf8(bytes: Buffer, records: string[][]): PieceFailure {
+  // The longest prefix that is UTF-8 (cut after a whole character): whatever holds a bad byte is not.
+  let lo = 0;
+  let hi = bytes.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    const prefix = bytes.subarray(0, mid);
+    if (isUtf8(prefix.subarray(0, completeEnd(prefix)))) lo = mid;
+    else hi = mid;
+  }
+  const bad = hi - 1;
+  // Record ends, from the parser (asked only now: they cost it a fifth of its time).
+  const ends = (parse(bytes, { ...csvParseOptions(delimiter), info: true }) as unknown as { info: { bytes: number } }[]).map((r) => r.info.bytes);
+  let record = ends.findIndex((end) => end > bad);
+  if (record < 0) record = records.length - 1;
+  const values = records[record] ?? [];
+  const column = Math.max(0, values.findIndex((v) => v.includes('\uFFFD')));
+  return { kind: 'utf8', record, column, character: [...(values[column] ?? '')].indexOf('\uFFFD') + 1 };
+}
+
+function internal(error: unknown): PieceFailure {
+  return { kind: 'internal', message: error instanceof Error ? `${error.message}\n${error.stack ?? ''}` : String(error) };
+}

@@ -1,0 +1,140 @@
+// Cutting exports into pieces for the mapping threads (src/split.ts): whatever the file holds,
+// the pieces, each parsed alone, give the same records as the whole file parsed at once, and
+// errors name the same row and line as they would without the cuts.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import fc from 'fast-check';
+import yauzl from 'yauzl';
+import { parse } from 'csv-parse/sync';
+import { pieces, openPieces } from '../src/split.js';
+import { csvParseOptions } from '../src/read.js';
+import { convert } from '../src/convert.js';
+import { RunError } from '../src/errors.js';
+import { BAD_FIXTURES, NOW, readOutputs, tempDir } from './helpers/run-cli.js';
+
+const SEED = 20261121;
+const CHECKS = path.join(BAD_FIXTURES, 'rows', 'checks.yaml');
+
+async function collect(file: string, delimiter: string, size: number): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const piece of pieces(file, { delimiter, size, limit: 1 << 20 })) out.push(Buffer.from(piece.bytes));
+  return out;
+}
+
+/** A field as a CSV writer may write it: quoted (with "" inside) or, when it can be, bare. */
+const field = fc
+  .tuple(fc.array(fc.constantFrom('a', 'é', '😀', '"', ',', ';', '\n', '\r', '\r\n', ' ', 'x"y'), { maxLength: 6 }), fc.boolean())
+  .map(([parts, quoted]) => {
+    const text = parts.join('');
+    if (quoted || /[",;\r\n]/.test(text[0] ?? '') || /[,;\r\n]/.test(text)) return `"${text.replaceAll('"', '""')}"`;
+    return text; // bare: may hold a quote that does not start it (read as is, with relax_quotes)
+  });
+
+describe('pieces', () => {
+  test('random CSV (quoted line breaks, "" escapes, bare quotes, CRLF, blank lines), cut at every size: same records as the whole file', async () => {
+    const dir = tempDir();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(field, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
+        fc.constantFrom('\n', '\r\n'),
+        fc.constantFrom(',', ';', '§'),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 64 }),
+        async (rows, eol, delimiter, blankLine, size) => {
+          const lines = rows.map((r) => r.join(delimiter));
+          if (blankLine) lines.splice(1, 0, '');
+          const text = lines.join(eol) + eol;
+          const file = path.join(dir, 'random.csv');
+          writeFileSync(file, text);
+          const options = { ...csvParseOptions(delimiter), max_record_size: undefined };
+          const whole = parse(Buffer.from(text), options);
+          const cut = await collect(file, delimiter, size);
+          assert.equal(Buffer.concat(cut).toString('utf8'), text, 'the pieces are the file');
+          assert.deepEqual(cut.flatMap((piece) => parse(piece, options)), whole, 'each piece parses to the same records');
+        },
+      ),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  test('a UTF-8 byte order mark is not part of the first piece', async () => {
+    const file = path.join(tempDir(), 'bom.csv');
+    writeFileSync(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('a,b\n1,2\n')]));
+    assert.equal(Buffer.concat(await collect(file, ',', 1)).toString(), 'a,b\n1,2\n');
+  });
+
+  test('a quote that never closes keeps the rest of the file in one piece, so the parser reports it', async () => {
+    const file = path.join(tempDir(), 'open.csv');
+    writeFileSync(file, 'a,b\n1,"2\n3,4\n5,6\n');
+    assert.deepEqual((await collect(file, ',', 1)).map(String), ['a,b\n', '1,"2\n3,4\n5,6\n']);
+  });
+
+  test('openPieces reads the header past blank lines and starts the pieces after it, with their line numbers', async () => {
+    const file = path.join(tempDir(), 'blank.csv');
+    writeFileSync(file, '\n\nid,"na\nme"\n1,x\n2,y\n');
+    const csv = await openPieces(file, { size: 1 });
+    assert.deepEqual(csv.header, ['id', 'na\nme']);
+    const got: [string, number][] = [];
+    for await (const piece of csv.pieces) got.push([String(piece.bytes), piece.line]);
+    assert.deepEqual(got, [['1,x\n', 5], ['2,y\n', 6]]);
+  });
+});
+
+describe('convert in pieces', () => {
+  test('a file cut into one-record pieces gives the same report, rejects and zip content as in one piece', async () => {
+    const dir = path.join(BAD_FIXTURES, 'two-files');
+    const inputs = [path.join(dir, 'students.csv'), path.join(dir, 'staff.csv')];
+    const run = async (pieceBytes?: number) => {
+      const outDir = path.join(tempDir(), 'out');
+      await convert({ mappingFile: CHECKS, inputs, outDir, now: new Date(NOW), guards: { maxRejected: '100%' }, pieceBytes });
+      return readOutputs(outDir);
+    };
+    const [whole, cut] = [await run(), await run(1)];
+    assert.ok(whole.report && whole.xml.length > 0);
+    assert.deepEqual(cut.report, whole.report);
+    assert.deepEqual(cut.rejects, whole.rejects);
+    const entries = (o: typeof whole) => o.xml.map(({ name, text }) => ({ name, text }));
+    assert.deepEqual(entries(cut), entries(whole));
+  });
+
+  test('bytes that are not UTF-8 are named at their own row, even after a real U+FFFD in an earlier row', async () => {
+    const file = path.join(tempDir(), 'fffd.csv');
+    const header = readFileSync(path.join(BAD_FIXTURES, 'rows', 'bad-date.csv'), 'utf8').split(/\r?\n/)[0]!;
+    const good = (id: string, name: string) => `${id},${name},Smith,,2001-02-03,Y,student,2027,${id}@uni.example,,B${id},U${id},sci\n`;
+    writeFileSync(file, Buffer.concat([Buffer.from(header + '\n' + good('s1', 'An\uFFFDa') + good('s2', 'Ben')), Buffer.from('s3,Cy'), Buffer.from([0xe9]), Buffer.from(',Lee,,2001-02-03,Y,student,2027,c@uni.example,,B3,U3,sci\n')]));
+    await assert.rejects(
+      convert({ mappingFile: CHECKS, inputs: [file], outDir: path.join(tempDir(), 'out'), now: new Date(NOW) }),
+      (e: unknown) => e instanceof RunError && e.message === `${file}, row 3, column first: bytes that are not UTF-8 (at character 3 of the value); if the file was exported in another encoding, give it with --encoding (e.g. windows-1252)`,
+    );
+  });
+
+  test("each zip entry's CRC-32 (computed by zlib in place of yazl's own) matches its content", async () => {
+    const outDir = path.join(tempDir(), 'out');
+    const result = await convert({ mappingFile: CHECKS, inputs: [path.join(BAD_FIXTURES, 'rows', 'bad-date.csv')], outDir, now: new Date(NOW), guards: { maxRejected: '100%' } });
+    assert.equal(result.zips.length, 1);
+    const entries = await new Promise<{ crc: number; data: Buffer }[]>((resolve, reject) => {
+      yauzl.open(result.zips[0]!, { lazyEntries: true }, (error, zip) => {
+        if (error || !zip) return reject(error);
+        const out: { crc: number; data: Buffer }[] = [];
+        zip.on('entry', (entry: yauzl.Entry) =>
+          zip.openReadStream(entry, (e, stream) => {
+            if (e || !stream) return reject(e);
+            const chunks: Buffer[] = [];
+            stream.on('data', (c: Buffer) => chunks.push(c));
+            stream.on('end', () => {
+              out.push({ crc: entry.crc32, data: Buffer.concat(chunks) });
+              zip.readEntry();
+            });
+          }),
+        );
+        zip.on('end', () => resolve(out));
+        zip.readEntry();
+      });
+    });
+    assert.ok(entries.length > 0 && entries.every((e) => e.data.length > 0));
+    for (const e of entries) assert.equal(e.crc, zlib.crc32(e.data));
+  });
+});
