@@ -124,8 +124,7 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
   if (failure) return { ...empty, failure };
   try {
     const outcomes: RowOutcome[] = new Array(records.length);
-    const userRows: number[] = [];
-    let xml = '';
+    const xml = new ByteWriter(bytes.length * 16);
     for (let i = 0; i < records.length; i++) {
       const values = records[i]!;
       const result = values.length !== header.length ? raggedRow(values.length, header.length, mapper!.primaryId(values)) : mapper!.map(values);
@@ -138,27 +137,45 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
         outcomes[i] = { k: 'm', slot, expected, user: result.user, warnings: result.warnings, values };
       } else {
         const user = result.user;
-        xml += userXml(user);
-        userRows.push(i);
+        const end = xml.write(userXml(user));
         const packed = [user.primary_id];
         for (const identifier of user.user_identifiers) packed.push(identifier.id_type, identifier.value, identifier.note ?? '');
-        outcomes[i] = result.warnings.length ? { k: 'u', end: 0, ids: packed, warnings: result.warnings } : { k: 'u', end: 0, ids: packed };
+        outcomes[i] = result.warnings.length ? { k: 'u', end, ids: packed, warnings: result.warnings } : { k: 'u', end, ids: packed };
       }
     }
-    // Encoded once: the byte ends of the users are found in the bytes (each starts a line with "  <user>").
-    const encoded = Buffer.from(xml);
-    let at = 0;
-    for (let n = 0; n < userRows.length; n++) {
-      at = n + 1 < userRows.length ? encoded.indexOf(USER_START, at + USER_START.length) : encoded.length;
-      (outcomes[userRows[n]!] as { end: number }).end = at;
-    }
+    const encoded = xml.bytes();
     return { id, rows: records.length, xml: encoded, outcomes };
   } catch (error) {
     return { ...empty, failure: internal(error) };
   }
 }
 
-const USER_START = Buffer.from('  <user>\n');
+/**
+ * UTF-8 bytes written one string at a time. Encoding each user's XML on its own is about five
+ * times faster than encoding one string of the whole piece: V8 would first flatten the piece's
+ * rope of some 100,000 strings, in two-byte form as soon as one name is not Latin-1.
+ */
+class ByteWriter {
+  private buffer: Buffer;
+  private length = 0;
+  constructor(capacity: number) {
+    // Not from Node's shared pool: its memory is handed over to the main thread whole.
+    this.buffer = Buffer.allocUnsafeSlow(Math.max(capacity, 1024));
+  }
+  /** Appends text; returns the length written so far. */
+  write(text: string): number {
+    if (this.length + text.length * 3 > this.buffer.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.length + text.length * 3));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    this.length += this.buffer.write(text, this.length, 'utf8');
+    return this.length;
+  }
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+}
 
 /** Where the first byte that is not UTF-8 is: its row (0-based in the piece), column and character. */
 function notUtf8(bytes: Buffer, records: string[][]): PieceFailure {
