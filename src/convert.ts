@@ -205,12 +205,27 @@ interface ReportRow {
   source: { file: string; row: number; header: string[]; values: string[] };
 }
 
-/** A row of a multi-role person, waiting for the person's other rows. */
+/** A row of a multi-role person, mapped, in the merge. */
 interface RowMember extends MergeMember, ReportRow {}
+
+/**
+ * A row of a multi-role person while it waits for the person's other rows (a student's row waits
+ * for the staff export): its values in one string, mapped again once the person is complete.
+ * Holding the mapped users instead cost more than 100 MB at 1,000,000 rows (bench/RESULTS.md).
+ */
+interface WaitingRow {
+  ordinal: number;
+  label: string;
+  /** Index of its file in inputs.files. */
+  input: number;
+  row: number;
+  /** The row's values, as JSON. */
+  values: string;
+}
 
 interface Pending {
   remaining: number;
-  members: RowMember[];
+  rows: WaitingRow[];
 }
 
 async function mapAndMergeRows(
@@ -231,7 +246,23 @@ async function mapAndMergeRows(
     acrossUsers.check(user, rows[0]!.ordinal, warnings);
     await validator.add(Buffer.from(userXml(user)), user.primary_id, rows, warnings);
   };
-  for (const input of inputs.files) {
+  const mappers = inputs.files.map((f) => compileMapping(mapping, f.header, runDate));
+  const revive = (w: WaitingRow): RowMember => {
+    const input = inputs.files[w.input]!;
+    const values = JSON.parse(w.values) as string[];
+    const result = mappers[w.input]!.map(values);
+    if (!result.ok) throw new Error(`${input.file}, row ${w.row}: mapped once, refused the second time`);
+    return { ordinal: w.ordinal, label: w.label, user: result.user, warnings: result.warnings, source: { file: input.file, row: w.row, header: input.header, values } };
+  };
+  const arrive = async (slot: number, expected: number, waiting: WaitingRow | undefined) => {
+    let p = pending.get(slot);
+    if (!p) pending.set(slot, (p = { remaining: expected, rows: [] }));
+    if (waiting) p.rows.push(waiting);
+    if (--p.remaining > 0) return;
+    pending.delete(slot);
+    await complete(p.rows.map(revive), mapping, runLog, emitMerged);
+  };
+  for (const [fileIndex, input] of inputs.files.entries()) {
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: options.pieceBytes });
     threads.startFile(mapping.file, csv.header, runDate);
     let ordinal = input.firstOrdinal - 1;
@@ -254,22 +285,17 @@ async function mapAndMergeRows(
           userBytes = acrossUsers.checkWritten(outcome.ids, userBytes, ordinal, warnings);
           const source = recordSource(input.file, row, csv.header, records, i);
           await validator.add(userBytes, outcome.ids[0]!, [{ label, warnings, source }], warnings);
-          continue;
+        } else if (outcome.k === 'r') {
+          runLog.rejected(label, outcome.problems, outcome.warnings, { file: input.file, row, header: csv.header, values: outcome.values });
+          if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
+        } else {
+          await arrive(outcome.slot, outcome.expected, { ordinal, label, input: fileIndex, row, values: JSON.stringify(outcome.values) });
         }
-        // Their values come along: these rows may wait for the person's other rows long after their piece is gone.
-        const source = { file: input.file, row, header: csv.header, values: outcome.values };
-        if (outcome.k === 'r') {
-          runLog.rejected(label, outcome.problems, outcome.warnings, source);
-          if (outcome.expected > 1) await arrive(pending, outcome.slot, outcome.expected, undefined, mapping, runLog, emitMerged);
-          continue;
-        }
-        const member: RowMember = { ordinal, label, user: outcome.user, warnings: outcome.warnings, source };
-        await arrive(pending, outcome.slot, outcome.expected, member, mapping, runLog, emitMerged);
       }
     }
   }
   // Rows can only be missing here if a file changed between the two passes.
-  for (const [, p] of pending) await complete(p.members, mapping, runLog, emitMerged);
+  for (const [, p] of pending) await complete(p.rows.map(revive), mapping, runLog, emitMerged);
 }
 
 /**
@@ -300,15 +326,6 @@ class PieceRecords {
 }
 
 type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => Promise<void>;
-
-async function arrive(pending: Map<number, Pending>, slot: number, expected: number, member: RowMember | undefined, mapping: Mapping, runLog: RunLog, emit: EmitMerged): Promise<void> {
-  let p = pending.get(slot);
-  if (!p) pending.set(slot, (p = { remaining: expected, members: [] }));
-  if (member) p.members.push(member);
-  if (--p.remaining > 0) return;
-  pending.delete(slot);
-  await complete(p.members, mapping, runLog, emit);
-}
 
 async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, emit: EmitMerged): Promise<void> {
   // The index keeps hashes only: group by the real id before joining rows.

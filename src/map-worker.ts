@@ -11,7 +11,6 @@ import { compileMapping, raggedRow, type RowMapper } from './map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
 import { completeEnd, csvParseOptions } from './read.js';
-import type { AlmaUser } from './alma.js';
 import type { RowProblem, RowWarning } from './errors.js';
 
 export type WorkerRequest =
@@ -38,8 +37,8 @@ export interface IdsResult {
 export type RowOutcome =
   /** A user with no other rows: its XML is in the piece's `xml`, up to `end`. `ids` is [primary_id, then id_type, value, note of each identifier]. */
   | { k: 'u'; end: number; ids: string[]; warnings?: RowWarning[] }
-  /** A row of a person with several rows: merged by the main thread. */
-  | { k: 'm'; slot: number; expected: number; user: AlmaUser; warnings: RowWarning[]; values: string[] }
+  /** A row of a person with several rows, mapped: the main thread keeps its values and maps it again for the merge. */
+  | { k: 'm'; slot: number; expected: number; values: string[] }
   /** A rejected row. */
   | { k: 'r'; slot: number; expected: number; primary_id?: string; problems: RowProblem[]; warnings: RowWarning[]; values: string[] };
 
@@ -134,7 +133,7 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
       if (!result.ok) {
         outcomes[i] = { k: 'r', slot, expected, ...(result.primary_id !== undefined ? { primary_id: result.primary_id } : {}), problems: result.problems, warnings: result.warnings, values };
       } else if (expected > 1) {
-        outcomes[i] = { k: 'm', slot, expected, user: result.user, warnings: result.warnings, values };
+        outcomes[i] = { k: 'm', slot, expected, values };
       } else {
         const user = result.user;
         const end = xml.write(userXml(user));
