@@ -98,7 +98,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const validators = startValidators(schema);
   log.info(`sis2alma: validating with ${validators.name}`);
   const validator = new BatchValidator(validators, packager, runLog, schema.path);
-  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal));
+  const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
+  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), rows * mapping.identifiers.length);
 
   try {
     await mapAndMergeRows(inputs, mapping, options, runDate, threads, runLog, acrossUsers, validator);
@@ -150,7 +151,7 @@ interface IndexedInputs {
 }
 
 export async function indexPrimaryIds(files: string[], mapping: Mapping, encoding: string | undefined, runDate: string, threads: MapPool, pieceBytes?: number): Promise<IndexedInputs> {
-  const primaryIds = new IdIndex(1 << 16, true);
+  const primaryIds = new IdIndex(1 << 16, { shared: true });
   const out: InputFile[] = [];
   let ordinal = 0;
   const labels = files.length > 1;
@@ -353,11 +354,15 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
 
 class AcrossUsers {
   /** identifier value (without case) → ordinal of the row that keeps it; numbers, so memory does not grow with labels. */
-  private readonly identifiers = new IdIndex();
+  private readonly identifiers: IdIndex;
   constructor(
     private readonly primaryIds: IdIndex,
     private readonly labelOf: (ordinal: number) => string,
-  ) {}
+    /** How many identifier values to expect (rows × the mapping's identifiers), so that the index is made once, not grown. */
+    capacity: number,
+  ) {
+    this.identifiers = new IdIndex(capacity, { values: 1 });
+  }
 
   /** For a user built here (a merged one): drops the identifiers it may not keep. */
   check(user: AlmaUser, ordinal: number, warnings: RowWarning[]): void {

@@ -15,7 +15,7 @@ import type { RowProblem, RowWarning } from './errors.js';
 
 export type WorkerRequest =
   | { type: 'file'; mappingFile: string; header: string[]; runDate: string }
-  | { type: 'index'; memory: { table: Uint32Array; used: number } }
+  | { type: 'index'; memory: IdIndex['memory'] }
   | { type: 'ids'; id: number; bytes: Uint8Array }
   | { type: 'map'; id: number; bytes: Uint8Array };
 

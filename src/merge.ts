@@ -33,37 +33,39 @@ export function hashInto(key: string, out: Uint32Array, at: number): void {
 }
 
 /**
- * An open-addressing hash table from a string key to two unsigned 32-bit numbers. Keys are kept
- * only as 64-bit hashes: two different ids collide with a chance of about 1 in 10^12 even at
+ * An open-addressing hash table from a string key to one or two unsigned 32-bit numbers. Keys are
+ * kept only as 64-bit hashes: two different ids collide with a chance of about 1 in 10^12 even at
  * several million ids; the merge step compares the real ids before it joins two rows. A slot is
- * four words of one array (hash, hash, first, second), so that the table can live in shared
- * memory and be read by the mapping threads.
+ * three or four words of one array (hash, hash, first[, second]), so that the table can live in
+ * shared memory and be read by the mapping threads. It is kept at most three-quarters full and
+ * grows by half: at 1,000,000 ids it takes 21 to 32 MB (bench/RESULTS.md).
  */
 export class IdIndex {
   private table: Uint32Array;
+  private slots: number;
   private used = 0;
+  private readonly width: number;
+  private readonly shared: boolean;
 
-  constructor(
-    capacity = 1 << 16,
-    /** In shared memory (readable by other threads through IdIndex.view). */
-    private readonly shared = false,
-  ) {
-    let slots = 1 << 4;
-    while (slots < capacity * 1.5) slots <<= 1;
-    this.table = this.allocate(slots);
+  constructor(capacity = 1 << 16, options: { shared?: boolean; values?: 1 | 2 } = {}) {
+    this.shared = options.shared ?? false;
+    this.width = 2 + (options.values ?? 2);
+    this.slots = Math.max(16, Math.ceil(capacity / LOAD));
+    this.table = this.allocate(this.slots);
   }
 
   /** A read-only view of an index another thread built in shared memory. */
-  static view(memory: { table: Uint32Array; used: number }): IdIndex {
-    const index = new IdIndex(1);
+  static view(memory: { table: Uint32Array; used: number; width: number }): IdIndex {
+    const index = new IdIndex(1, { values: memory.width === 3 ? 1 : 2 });
     index.table = memory.table;
+    index.slots = memory.table.length / memory.width;
     index.used = memory.used;
     return index;
   }
 
   /** What another thread needs to read this index (call when it is complete). */
-  get memory(): { table: Uint32Array; used: number } {
-    return { table: this.table, used: this.used };
+  get memory(): { table: Uint32Array; used: number; width: number } {
+    return { table: this.table, used: this.used, width: this.width };
   }
 
   get size(): number {
@@ -78,9 +80,10 @@ export class IdIndex {
 
   findHashed(a: number, b: number): number {
     const t = this.table;
-    const mask = (t.length >>> 2) - 1;
-    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
-      const at = slot << 2;
+    const w = this.width;
+    const slots = this.slots;
+    for (let slot = a % slots; ; slot = slot + 1 === slots ? 0 : slot + 1) {
+      const at = slot * w;
       if (t[at + 1] === 0) return -1;
       if (t[at] === a && t[at + 1] === b) return slot;
     }
@@ -93,11 +96,12 @@ export class IdIndex {
   }
 
   upsertHashed(a: number, b: number): { slot: number; isNew: boolean } {
-    if ((this.used + 1) * 10 > (this.table.length >>> 2) * 7) this.grow();
+    if (this.used + 1 > this.slots * LOAD) this.grow();
     const t = this.table;
-    const mask = (t.length >>> 2) - 1;
-    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
-      const at = slot << 2;
+    const w = this.width;
+    const slots = this.slots;
+    for (let slot = a % slots; ; slot = slot + 1 === slots ? 0 : slot + 1) {
+      const at = slot * w;
       if (t[at + 1] === 0) {
         t[at] = a;
         t[at + 1] = b;
@@ -109,14 +113,14 @@ export class IdIndex {
   }
 
   first(slot: number): number {
-    return this.table[(slot << 2) + 2]!;
+    return this.table[slot * this.width + 2]!;
   }
   second(slot: number): number {
-    return this.table[(slot << 2) + 3]!;
+    return this.width === 4 ? this.table[slot * 4 + 3]! : 0;
   }
   set(slot: number, first: number, second: number): void {
-    this.table[(slot << 2) + 2] = first;
-    this.table[(slot << 2) + 3] = second;
+    this.table[slot * this.width + 2] = first;
+    if (this.width === 4) this.table[slot * 4 + 3] = second;
   }
 
   /** Bytes held, for the benchmark's memory account. */
@@ -125,26 +129,28 @@ export class IdIndex {
   }
 
   private allocate(slots: number): Uint32Array {
-    return new Uint32Array(this.shared ? new SharedArrayBuffer(slots * 16) : new ArrayBuffer(slots * 16));
+    const bytes = slots * this.width * 4;
+    return new Uint32Array(this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   }
 
   private grow(): void {
     const old = this.table;
-    const slots = (old.length >>> 2) * 2;
+    const w = this.width;
+    const slots = Math.ceil(this.slots * 1.5);
     const t = (this.table = this.allocate(slots));
-    const mask = slots - 1;
-    for (let at = 0; at < old.length; at += 4) {
+    this.slots = slots;
+    for (let at = 0; at < old.length; at += w) {
       if (old[at + 1] === 0) continue;
-      let slot = old[at]! & mask;
-      while (t[(slot << 2) + 1] !== 0) slot = (slot + 1) & mask;
-      const to = slot << 2;
-      t[to] = old[at]!;
-      t[to + 1] = old[at + 1]!;
-      t[to + 2] = old[at + 2]!;
-      t[to + 3] = old[at + 3]!;
+      let slot = old[at]! % slots;
+      while (t[slot * w + 1] !== 0) slot = slot + 1 === slots ? 0 : slot + 1;
+      const to = slot * w;
+      for (let k = 0; k < w; k++) t[to + k] = old[at + k]!;
     }
   }
 }
+
+/** How full an index may get before it grows. */
+const LOAD = 0.75;
 
 /** The key Alma compares primary ids and identifier values by: without case. */
 export function idKey(value: string): string {
