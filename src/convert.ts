@@ -18,7 +18,7 @@ import { parse } from 'csv-parse/sync';
 import { csvParseOptions, csvProblem } from './read.js';
 import { openPieces, type Piece } from './split.js';
 import { compileMapping } from './map.js';
-import { MapPool } from './map-pool.js';
+import { MapPool, threadCounts } from './map-pool.js';
 import type { PieceFailure } from './map-worker.js';
 import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
 import { identifiersXml, userXml } from './xml.js';
@@ -81,6 +81,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   let inputs: IndexedInputs;
   try {
     inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, options.pieceBytes);
+    await threads.shrink(threadCounts().second);
   } catch (error) {
     await threads.close();
     throw error;

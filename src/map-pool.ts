@@ -8,19 +8,31 @@ import type { Piece } from './split.js';
 import type { IdsResult, MapPieceResult, WorkerRequest } from './map-worker.js';
 
 const WORKER = fileURLToPath(new URL('./map-worker.js', import.meta.url));
-const YOUNG_GENERATION_MB = 64;
+const YOUNG_GENERATION_MB = 32;
+
+/**
+ * How many mapping threads each pass uses: in the first, the threads are all that runs; in the
+ * second, the main thread and xmllint need a core between them. SIS2ALMA_MAP_THREADS sets both.
+ */
+export function threadCounts(): { first: number; second: number } {
+  const forced = Number(process.env.SIS2ALMA_MAP_THREADS);
+  if (Number.isInteger(forced) && forced >= 1) return { first: forced, second: forced };
+  const cores = availableParallelism();
+  return { first: Math.min(4, cores), second: Math.max(1, Math.min(4, cores - 2)) };
+}
 
 export class MapPool {
-  private readonly workers: Worker[];
+  private workers: Worker[];
   private readonly waiting = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();
   private next = 0;
   private failed: Error | undefined;
 
-  constructor(size = Number(process.env.SIS2ALMA_MAP_THREADS) || Math.max(1, Math.min(2, availableParallelism()))) {
+  constructor(size = threadCounts().first) {
     this.workers = Array.from({ length: size }, () => {
-      // A larger young generation than V8's default: each piece makes tens of megabytes of
-      // short-lived strings, and collecting them in a small space cost a third of a thread's time
-      // (bench/RESULTS.md: 8.6 s → 7.6 s at 100,000 rows).
+      // A larger young generation than V8's default: each piece makes megabytes of short-lived
+      // strings, and collecting them in a small space cost a third of a thread's time
+      // (bench/RESULTS.md: 8.6 s → 7.6 s at 100,000 rows with 64 MB; 32 MB is as fast with
+      // pieces of 128 KB, and holds less).
       const worker = new Worker(WORKER, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
       worker.on('message', (m: { id: number }) => {
         const waiter = this.waiting.get(m.id);
@@ -37,6 +49,17 @@ export class MapPool {
 
   get size(): number {
     return this.workers.length;
+  }
+
+  /**
+   * Stops the threads beyond `size` (call between passes, when no piece is out). In the second
+   * pass the main thread and xmllint take a core's worth of work between them: on two cores, a
+   * second mapping thread only made the three wait on each other, and cost 90 MB (bench/RESULTS.md).
+   */
+  async shrink(size: number): Promise<void> {
+    const extra = this.workers.slice(Math.max(1, size));
+    this.workers = this.workers.slice(0, Math.max(1, size));
+    await Promise.all(extra.map((w) => w.terminate()));
   }
 
   /** The export the next pieces come from: its header, the mapping and the run date. */

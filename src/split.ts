@@ -16,8 +16,13 @@ const LF = 0x0a;
 const CR = 0x0d;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
-/** Bytes a piece is cut at (at the next record's end): big enough that sending one to a thread costs little beside its parsing. */
-export const PIECE_BYTES = 256 * 1024;
+/**
+ * Bytes a piece is cut at (at the next record's end): big enough that sending one to a thread
+ * costs little beside its parsing, small enough that the pieces in flight, and their XML (about
+ * 13 times their size), hold little memory (bench/RESULTS.md: 256 KB → 128 KB, 557 → 486 MB at
+ * 1,000,000 rows, at the same speed).
+ */
+export const PIECE_BYTES = 128 * 1024;
 
 export interface PiecedCsv {
   file: string;

@@ -31,7 +31,9 @@ export function startValidators(schema: AlmaSchema, choice: ValidatorChoice = va
   const cores = availableParallelism();
   if (choice === 'xmllint' || (choice === 'auto' && xmllintAvailable())) {
     // The main process keeps one core busy reading, mapping and writing.
-    // Starting a process costs the main thread about 10 ms; batches of 5,000 users (about 11 MB) make that small.
+    // Starting a process from a process this size costs about 15 ms of CPU (fork copies its page
+    // tables): batches of 5,000 users (about 11 MB) keep that to about 3 s at 1,000,000 users;
+    // batches of 2,500 cost 3.5 s more for 40 MB less (bench/RESULTS.md).
     const xmllint = new XmllintValidator(schema, Math.max(1, Math.min(2, cores - 1)));
     return { size: xmllint.size, batchUsers: 5000, name: 'xmllint --stream', validate: (parts) => xmllint.validate(parts), close: () => xmllint.close() };
   }
