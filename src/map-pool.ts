@@ -9,6 +9,7 @@ import type { IdsResult, MapPieceResult, WorkerRequest } from './map-worker.js';
 
 const WORKER = fileURLToPath(new URL('./map-worker.js', import.meta.url));
 const YOUNG_GENERATION_MB = 32;
+const PIECE_TIMEOUT_MS = 10 * 60 * 1000;
 
 /**
  * How many mapping threads each pass uses: in the first, the threads are all that runs; in the
@@ -111,7 +112,15 @@ export class MapPool {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.next++;
     return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (value: never) => void, reject });
+      // A piece takes milliseconds; a thread that has not answered in minutes is stuck (a
+      // pathological pattern in a mapping, say), and a stuck run would hold the run's lock.
+      const timer = setTimeout(() => this.failAll(new Error(`a mapping thread gave no answer in ${PIECE_TIMEOUT_MS / 60000} minutes`)), PIECE_TIMEOUT_MS);
+      timer.unref();
+      const settle = <V>(done: (value: V) => void) => (value: V) => {
+        clearTimeout(timer);
+        done(value);
+      };
+      this.waiting.set(id, { resolve: settle(resolve as (value: never) => void), reject: settle(reject) });
       this.workers[id % this.workers.length]!.postMessage(make(id));
     });
   }

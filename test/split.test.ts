@@ -100,6 +100,22 @@ describe('convert in pieces', () => {
     assert.deepEqual(entries(cut), entries(whole));
   });
 
+  test('one mapping thread or three: the same report and zip content (threads change speed, never the result)', async (t) => {
+    const dir = path.join(BAD_FIXTURES, 'two-files');
+    const inputs = [path.join(dir, 'students.csv'), path.join(dir, 'staff.csv')];
+    t.after(() => delete process.env.SIS2ALMA_MAP_THREADS);
+    const run = async (threads: string) => {
+      process.env.SIS2ALMA_MAP_THREADS = threads;
+      const outDir = path.join(tempDir(), 'out');
+      await convert({ mappingFile: CHECKS, inputs, outDir, now: new Date(NOW), guards: { maxRejected: '100%' }, pieceBytes: 1 });
+      return readOutputs(outDir);
+    };
+    const [one, three] = [await run('1'), await run('3')];
+    assert.ok(one.report && one.xml.length > 0);
+    assert.deepEqual(three.report, one.report);
+    assert.deepEqual(three.xml.map(({ name, text }) => ({ name, text })), one.xml.map(({ name, text }) => ({ name, text })));
+  });
+
   test('bytes that are not UTF-8 are named at their own row, even after a real U+FFFD in an earlier row', async () => {
     const file = path.join(tempDir(), 'fffd.csv');
     const header = readFileSync(path.join(BAD_FIXTURES, 'rows', 'bad-date.csv'), 'utf8').split(/\r?\n/)[0]!;
