@@ -31,11 +31,11 @@ export function startValidators(schema: AlmaSchema, choice: ValidatorChoice = va
   const cores = availableParallelism();
   if (choice === 'xmllint' || (choice === 'auto' && xmllintAvailable())) {
     // The main process keeps one core busy reading, mapping and writing.
-    // Starting a process from a process this size costs about 15 ms of CPU (fork copies its page
-    // tables): batches of 5,000 users (about 11 MB) keep that to about 3 s at 1,000,000 users;
-    // batches of 2,500 cost 3.5 s more for 40 MB less (bench/RESULTS.md).
+    // Batches of 2,500 users (about 5.5 MB): fewer cost more memory in flight, more cost more
+    // messages and xmllint starts (bench/RESULTS.md: at 1,000,000 users, 5,000 → 2,500: 494 →
+    // 445 MB at the same speed; 1,000: 2.5 s slower).
     const xmllint = new XmllintValidator(schema, Math.max(1, Math.min(2, cores - 1)));
-    return { size: xmllint.size, batchUsers: 5000, name: 'xmllint --stream', validate: (parts) => xmllint.validate(parts), close: () => xmllint.close() };
+    return { size: xmllint.size, batchUsers: 2500, name: 'xmllint --stream', validate: (parts) => xmllint.validate(parts), close: () => xmllint.close() };
   }
   // libxml2's documents live outside V8's heap and are freed only when the validator collects
   // them; batches of 500, each followed by a collection, keep the validators near Node's own size
