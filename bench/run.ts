@@ -23,6 +23,8 @@ import { generate, GENERATOR_ID, MANIFEST_FILE, STUDENTS_FILE, EMPLOYEES_FILE, t
 const DEFAULT_SIZES = [10_000, 100_000, 1_000_000];
 const DATA_ROOT = path.join(PACKAGE_ROOT, '.bench-data');
 const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+/** The command as users run it (bin/sis2alma sets glibc's memory settings, then runs the CLI). */
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'sis2alma');
 const MAPPING = path.join(PACKAGE_ROOT, 'mappings', 'university.yaml');
 /** Ex Libris' own schema, beside the repository: the yardstick xmllint validates against. */
 const XSD = path.resolve(PACKAGE_ROOT, '..', 'shared', 'reference', 'alma', 'rest_users.xsd');
@@ -381,9 +383,9 @@ async function benchOneSize(rows: number, seed: number, keep: boolean, repeat: n
         await mkdir(outDir, { recursive: true });
         return measure(
           'convert',
-          process.execPath,
-          [CLI, 'convert', '--mapping', MAPPING, ...inputArgs, '--out', outDir, '--max-rejected', '100%'],
-          { stdoutFile: path.join(logs, 'convert.out'), stderrFile: path.join(logs, 'convert.err'), isNode: true },
+          BIN,
+          ['convert', '--mapping', MAPPING, ...inputArgs, '--out', outDir, '--max-rejected', '100%'],
+          { stdoutFile: path.join(logs, 'convert.out'), stderrFile: path.join(logs, 'convert.err'), isNode: false },
         );
       });
       const zips = await filesUnder(outDir, '.zip');
@@ -420,10 +422,10 @@ async function benchOneSize(rows: number, seed: number, keep: boolean, repeat: n
     if (can.explain) {
       const stdoutFile = path.join(logs, 'explain.out');
       const m = await fastestOf(repeat, () =>
-        measure('explain', process.execPath, [CLI, 'mapping', 'explain', '--mapping', MAPPING, ...inputArgs], {
+        measure('explain', BIN, ['mapping', 'explain', '--mapping', MAPPING, ...inputArgs], {
           stdoutFile,
           stderrFile: path.join(logs, 'explain.err'),
-          isNode: true,
+          isNode: false,
         }),
       );
       if (m.exitCode !== 0) result.notes.push(`mapping explain exited with ${m.exitCode}: ${m.stderrTail.join(' | ')}`);
