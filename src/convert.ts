@@ -7,6 +7,11 @@
 // person are still to come. Single-role people (nearly everyone) go straight through; the rows
 // of a multi-role person wait only until that person's last row has been read. Users then go to
 // the XSD check in batches and into the zip as a stream: memory stays flat as the input grows.
+//
+// Both cores work: the exports are cut into pieces (split.ts) that mapping threads parse and map
+// (map-pool.ts, map-worker.ts); this thread keeps the rows in order and does everything that
+// spans rows: the merge, the identifier rules across users, validation (xmllint in a process of
+// its own, validate-xmllint.ts), the zip and the report.
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { AlmaUser, UserIdentifier } from './alma.js';
@@ -77,6 +82,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const stem = `users_${source}_${timestampForNames(options.now)}`;
   await makeOutDir(options.outDir);
 
+  const validators = startValidators(schema);
+  log.info(`sis2alma: validating with ${validators.name}`);
   const threads = new MapPool();
   let inputs: IndexedInputs;
   try {
@@ -84,6 +91,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await threads.shrink(threadCounts().second);
   } catch (error) {
     await threads.close();
+    await validators.close();
     throw error;
   }
   const runLog = new RunLog(path.join(options.outDir, `.${stem}.details.tmp`), path.join(options.outDir, `${stem}.rejects.csv.partial`));
@@ -96,8 +104,6 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     maxZipBytes: options.maxZipBytes,
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
-  const validators = startValidators(schema);
-  log.info(`sis2alma: validating with ${validators.name}`);
   const validator = new BatchValidator(validators, packager, runLog, schema.path);
   const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), rows * mapping.identifiers.length);
@@ -192,7 +198,9 @@ export function pieceFailure(failure: PieceFailure, file: string, header: string
       { file, row, column },
     );
   }
-  return new Error(`mapping ${file} failed: ${failure.message}`);
+  const error = new Error(`mapping ${file} failed: ${failure.message}`);
+  if (failure.stack) error.stack = failure.stack;
+  return error;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +390,11 @@ class AcrossUsers {
     for (let i = 1; i < ids.length; i += 3) all.push({ id_type: ids[i]!, value: ids[i + 1]!, ...(ids[i + 2] ? { note: ids[i + 2] } : {}) });
     // keeps() has recorded the kept ones; a second call would find them taken by this very row.
     const kept = all.filter((identifier) => this.isKeptBy(identifier.value, ordinal, ids[0]!));
-    return Buffer.from(xml.toString('utf8').replace(identifiersXml(all), () => identifiersXml(kept)));
+    const text = xml.toString('utf8');
+    const block = identifiersXml(all);
+    const at = text.indexOf(block);
+    if (at < 0) throw new Error(`the XML of user ${ids[0]} has no <user_identifiers> as written: cannot leave an identifier out`);
+    return Buffer.from(text.slice(0, at) + identifiersXml(kept) + text.slice(at + block.length));
   }
 
   private keeps(primaryId: string, idType: string, value: string, ordinal: number, warnings: RowWarning[]): boolean {

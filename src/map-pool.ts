@@ -40,7 +40,12 @@ export class MapPool {
         this.waiting.delete(m.id);
         waiter?.resolve(m as never);
       });
-      worker.on('error', (error) => this.failAll(new Error(`a mapping thread failed: ${error.stack ?? error.message}`)));
+      worker.on('error', (error) => {
+        // The message for the terminal; the stack only with SIS2ALMA_DEBUG (src/cli.ts).
+        const failure = new Error(`a mapping thread failed: ${error.message}`);
+        failure.stack = error.stack;
+        this.failAll(failure);
+      });
       worker.on('exit', (code) => {
         if (this.waiting.size) this.failAll(new Error(`a mapping thread stopped (exit code ${code})`));
       });

@@ -10,7 +10,7 @@ import type { Mapping } from './mapping/model.js';
 import { compileMapping, raggedRow, type RowMapper } from './map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
-import { completeEnd, csvParseOptions } from './read.js';
+import { completeEnd, csvParseOptions, MAX_RECORD_BYTES } from './read.js';
 import type { RowProblem, RowWarning } from './errors.js';
 
 export type WorkerRequest =
@@ -23,7 +23,7 @@ export type WorkerRequest =
 export type PieceFailure =
   | { kind: 'csv'; code: string; message: string; lines?: number; records: number }
   | { kind: 'utf8'; record: number; column: number; character: number }
-  | { kind: 'internal'; message: string };
+  | { kind: 'internal'; message: string; stack?: string };
 
 /** The first pass: per row, the two hashes of its primary id (0, 0 when it has none). */
 export interface IdsResult {
@@ -90,8 +90,10 @@ interface Parsed {
 function parsePiece(bytes: Buffer): Parsed {
   let records: string[][];
   try {
-    // No max_record_size here: the piece is already bounded (src/split.ts), and the check costs the parser about a tenth of its time.
-    records = parse(bytes, { ...csvParseOptions(delimiter), max_record_size: undefined }) as string[][];
+    // csv-parse's max_record_size costs it about a tenth of its time; only a piece cut at the
+    // limit because no record ended in it (src/split.ts) can hold a record that large.
+    const options = csvParseOptions(delimiter);
+    records = parse(bytes, bytes.length > MAX_RECORD_BYTES ? options : { ...options, max_record_size: undefined }) as string[][];
   } catch (error) {
     const e = error as { code?: string; message?: string; lines?: number; records?: number };
     if (!e.code) return { records: [], failure: { kind: 'internal', message: e.message ?? String(error) } };
@@ -198,5 +200,5 @@ function notUtf8(bytes: Buffer, records: string[][]): PieceFailure {
 }
 
 function internal(error: unknown): PieceFailure {
-  return { kind: 'internal', message: error instanceof Error ? `${error.message}\n${error.stack ?? ''}` : String(error) };
+  return error instanceof Error ? { kind: 'internal', message: error.message, ...(error.stack ? { stack: error.stack } : {}) } : { kind: 'internal', message: String(error) };
 }
