@@ -29,7 +29,9 @@ export type ValidatorChoice = 'auto' | 'xmllint' | 'libxmljs2';
  */
 export function startValidators(schema: AlmaSchema, choice: ValidatorChoice = validatorChoice()): Validators {
   const cores = availableParallelism();
-  if (choice === 'xmllint' || (choice === 'auto' && xmllintAvailable())) {
+  const haveXmllint = choice !== 'libxmljs2' && xmllintAvailable();
+  if (choice === 'xmllint' && !haveXmllint) throw new RunError('usage', 'SIS2ALMA_VALIDATOR is xmllint, but xmllint cannot be started: install it (Debian: apt-get install libxml2-utils) or leave SIS2ALMA_VALIDATOR unset');
+  if (haveXmllint) {
     // The main process keeps one core busy reading, mapping and writing.
     // Batches of 2,500 users (about 5.5 MB): fewer cost more memory in flight, more cost more
     // messages and xmllint starts (bench/RESULTS.md: at 1,000,000 users, 5,000 → 2,500: 494 →

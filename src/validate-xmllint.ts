@@ -60,7 +60,8 @@ export class XmllintValidator {
   ) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'sis2alma-validate-'));
     this.shells = Array.from({ length: size }, () => {
-      const child = spawn('/bin/sh', ['-c', LAUNCHER, 'sis2alma-validate', command, schema.path, this.marker.slice(2)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      // In a process group of its own, so that stopping it stops the xmllint it is running too.
+      const child = spawn('/bin/sh', ['-c', LAUNCHER, 'sis2alma-validate', command, schema.path, this.marker.slice(2)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
       const shell = { process: child, waiting: [] as Waiter[], output: '' };
       child.stdout!.setEncoding('utf8');
       child.stdout!.on('data', (text: string) => {
@@ -142,7 +143,7 @@ export class XmllintValidator {
     this.failed ??= error;
     for (const shell of this.shells) {
       for (const waiter of shell.waiting.splice(0)) waiter.reject(error);
-      shell.process.kill();
+      killGroup(shell.process);
     }
   }
 
@@ -151,7 +152,7 @@ export class XmllintValidator {
       this.shells.map(async ({ process: child, waiting }) => {
         const exited = new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
         // A batch still out means the run stopped early: its xmllint need not finish.
-        if (waiting.length) child.kill();
+        if (waiting.length) killGroup(child);
         for (const waiter of waiting.splice(0)) waiter.reject(new Error('the run ended before validation did'));
         child.stdin!.end();
         await exited;
@@ -187,6 +188,14 @@ export class XmllintValidator {
       detailed.set(index, [...(detailed.get(index) ?? []), { ...problem, line: users.starts[index]! + (problem.line - aloneStarts[problem.userIndex]!), userIndex: index }]);
     }
     return [...outside, ...indexes.flatMap((i) => detailed.get(i) ?? reported.get(i)!)];
+  }
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    /* already gone */
   }
 }
 

@@ -3,7 +3,7 @@
 // errors name the same row and line as they would without the cuts.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
@@ -13,7 +13,7 @@ import { pieces, openPieces } from '../src/split.js';
 import { csvParseOptions } from '../src/read.js';
 import { convert } from '../src/convert.js';
 import { RunError } from '../src/errors.js';
-import { BAD_FIXTURES, NOW, readOutputs, tempDir } from './helpers/run-cli.js';
+import { BAD_FIXTURES, NOW, convertCli, readOutputs, tempDir } from './helpers/run-cli.js';
 
 const SEED = 20261121;
 const CHECKS = path.join(BAD_FIXTURES, 'rows', 'checks.yaml');
@@ -152,5 +152,26 @@ describe('convert in pieces', () => {
     });
     assert.ok(entries.length > 0 && entries.every((e) => e.data.length > 0));
     for (const e of entries) assert.equal(e.crc, zlib.crc32(e.data));
+  });
+
+  test('without xmllint on the PATH: the same output through libxmljs2, said in the log; SIS2ALMA_VALIDATOR=xmllint then stops with exit 2', async () => {
+    const inputs = [path.join(BAD_FIXTURES, 'rows', 'bad-date.csv')];
+    const args = ['--max-rejected', '100%'];
+    // A PATH with node and nothing else: no xmllint.
+    const bin = tempDir();
+    symlinkSync(process.execPath, path.join(bin, 'node'));
+    const bare = { PATH: bin };
+    const [withXmllint, without] = [await convertCli({ mapping: CHECKS, inputs, args }), await convertCli({ mapping: CHECKS, inputs, args, env: bare })];
+    assert.equal(withXmllint.code, 0, withXmllint.stderr);
+    assert.equal(without.code, 0, without.stderr);
+    assert.match(withXmllint.stdout, /validating with xmllint --stream/);
+    assert.match(without.stdout, /validating with libxmljs2/);
+    assert.deepEqual(without.outputs.report, withXmllint.outputs.report);
+    assert.deepEqual(without.outputs.xml.map((x) => x.text), withXmllint.outputs.xml.map((x) => x.text));
+
+    const forced = await convertCli({ mapping: CHECKS, inputs, args, env: { ...bare, SIS2ALMA_VALIDATOR: 'xmllint' } });
+    assert.equal(forced.code, 2);
+    assert.match(forced.stderr, /SIS2ALMA_VALIDATOR is xmllint, but xmllint cannot be started: install it \(Debian: apt-get install libxml2-utils\)/);
+    assert.deepEqual(forced.outputs.files, [], 'nothing is written');
   });
 });
