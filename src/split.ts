@@ -137,8 +137,9 @@ export async function* pieces(file: string, options: { encoding?: string; delimi
       yield cut(bytes, bytes.length);
       bytes = Buffer.alloc(0);
     }
-    // A copy, so that the piece sent away does not keep the read buffer alive (and is not changed).
-    carry = Buffer.from(bytes);
+    // The read stream's own buffer is copied from; a buffer of our own concat is kept as it is
+    // (copying it again on every read would make a long unclosed quote cost quadratic time).
+    carry = bytes.buffer === chunk.buffer ? Buffer.from(bytes) : bytes;
   }
   if (carry.length) yield cut(carry, carry.length);
 }
