@@ -8,7 +8,7 @@
 // of a multi-role person wait only until that person's last row has been read. Users then go to
 // the XSD check in batches and into the zip as a stream: memory stays flat as the input grows.
 //
-// Both cores work: the exports are cut into pieces (split.ts) that mapping threads parse and map
+// Both cores work: the exports are cut into pieces (read.ts) that mapping threads parse and map
 // (map-pool.ts, map-worker.ts); this thread keeps the rows in order and does everything that
 // spans rows: the merge, the identifier rules across users, validation (xmllint in a process of
 // its own, validate-xmllint.ts), the zip and the report.
@@ -20,11 +20,9 @@ import { silentLogger, type Logger } from './log.js';
 import { loadMapping } from './mapping/load.js';
 import type { Mapping } from './mapping/model.js';
 import { parse } from 'csv-parse/sync';
-import { csvParseOptions, csvProblem } from './read.js';
-import { openPieces, type Piece } from './split.js';
+import { csvParseOptions, csvProblem, openPieces, type Piece, type PieceFailure } from './read.js';
 import { compileMapping } from './map.js';
 import { MapPool, threadCounts } from './map-pool.js';
-import type { PieceFailure } from './map-worker.js';
 import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
 import { identifiersXml, userXml } from './xml.js';
 import { AlmaSchema, type XmlProblem } from './validate.js';

@@ -8,13 +8,13 @@
 // index, never the users. Only the rows of a person with several rows wait, slimmed to what the
 // merge decides on, until that person's last row is read.
 import { emptyUser, type AlmaUser } from './alma.js';
-import { indexPrimaryIds } from './convert.js';
+import { indexPrimaryIds, pieceFailure } from './convert.js';
 import { MapPool } from './map-pool.js';
 import { compileMapping, raggedRow, type MapResult } from './map.js';
 import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
 import type { Mapping } from './mapping/model.js';
 import { maskId } from './log.js';
-import { openCsv } from './read.js';
+import { openPieces, parsePiece } from './read.js';
 
 export interface AnalyseOptions {
   /** The run date (YYYY-MM-DD) that expiry dates are computed from. */
@@ -63,29 +63,35 @@ export async function streamMapping(mapping: Mapping, files: string[], options: 
   const pending = new Map<number, { remaining: number; members: Member[] }>();
   const finish = (members: Member[]) => completePeople(members, mapping, visitor);
   for (const input of inputs.files) {
-    const csv = await openCsv(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
+    const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
     const mapper = compileMapping(mapping, csv.header, options.runDate);
     let ordinal = input.firstOrdinal - 1;
-    for await (const { row, values } of csv.rows) {
-      ordinal++;
-      const label = input.label ? `${input.label}:${row}` : String(row);
-      const result = values.length !== csv.header.length ? raggedRow(values.length, csv.header.length, mapper.primaryId(values)) : mapper.map(values);
-      visitor.row?.(label, result);
-      const id = result.ok ? result.user.primary_id : result.primary_id;
-      if (id === undefined) continue;
-      const member: Member = { ordinal, label, id, user: result.ok ? slim(result.user) : undefined, warnings: [] };
-      const slot = inputs.primaryIds.find(idKey(id));
-      const expected = slot < 0 ? 1 : inputs.primaryIds.second(slot);
-      if (expected <= 1) {
-        finish([member]);
-        continue;
+    let row = 0;
+    for await (const piece of csv.pieces) {
+      const { records, failure } = parsePiece(piece.bytes, mapping.delimiter);
+      if (failure) throw pieceFailure(failure, input.file, csv.header, piece, row);
+      for (const values of records) {
+        ordinal++;
+        row++;
+        const label = input.label ? `${input.label}:${row}` : String(row);
+        const result = values.length !== csv.header.length ? raggedRow(values.length, csv.header.length, mapper.primaryId(values)) : mapper.map(values);
+        visitor.row?.(label, result);
+        const id = result.ok ? result.user.primary_id : result.primary_id;
+        if (id === undefined) continue;
+        const member: Member = { ordinal, label, id, user: result.ok ? slim(result.user) : undefined, warnings: [] };
+        const slot = inputs.primaryIds.find(idKey(id));
+        const expected = slot < 0 ? 1 : inputs.primaryIds.second(slot);
+        if (expected <= 1) {
+          finish([member]);
+          continue;
+        }
+        let p = pending.get(slot);
+        if (!p) pending.set(slot, (p = { remaining: expected, members: [] }));
+        p.members.push(member);
+        if (--p.remaining > 0) continue;
+        pending.delete(slot);
+        finish(p.members);
       }
-      let p = pending.get(slot);
-      if (!p) pending.set(slot, (p = { remaining: expected, members: [] }));
-      p.members.push(member);
-      if (--p.remaining > 0) continue;
-      pending.delete(slot);
-      finish(p.members);
     }
   }
   // Only if a file changed between the two passes.

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { IdIndex } from './merge.js';
-import type { Piece } from './split.js';
+import type { Piece } from './read.js';
 import type { IdsResult, MapPieceResult, WorkerRequest } from './map-worker.js';
 
 const WORKER = fileURLToPath(new URL('./map-worker.js', import.meta.url));

@@ -1,29 +1,23 @@
-// A mapping thread: parses pieces of an export (src/split.ts) with csv-parse and maps their rows,
+// A mapping thread: parses pieces of an export (src/read.ts) with csv-parse and maps their rows,
 // so that both cores read and map while the main thread merges, checks and packages. What it
 // sends back is small: the hashes of primary ids (the first pass), or each row's outcome with
 // the XML of every user that needs no merge, already written as UTF-8 (the second pass).
 import { parentPort } from 'node:worker_threads';
-import { isUtf8 } from 'node:buffer';
-import { parse } from 'csv-parse/sync';
 import { loadMapping } from './mapping/load.js';
 import type { Mapping } from './mapping/model.js';
 import { compileMapping, raggedRow, type RowMapper } from './map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
-import { completeEnd, csvParseOptions, MAX_RECORD_BYTES } from './read.js';
+import { parsePiece, type PieceFailure } from './read.js';
 import type { RowProblem, RowWarning } from './errors.js';
+
+export type { PieceFailure } from './read.js';
 
 export type WorkerRequest =
   | { type: 'file'; mappingFile: string; header: string[]; runDate: string }
   | { type: 'index'; memory: IdIndex['memory'] }
   | { type: 'ids'; id: number; bytes: Uint8Array }
   | { type: 'map'; id: number; bytes: Uint8Array };
-
-/** Why a piece could not be read: the main thread turns it into a RunError naming the file. */
-export type PieceFailure =
-  | { kind: 'csv'; code: string; message: string; lines?: number; records: number }
-  | { kind: 'utf8'; record: number; column: number; character: number }
-  | { kind: 'internal'; message: string; stack?: string };
 
 /** The first pass: per row, the two hashes of its primary id (0, 0 when it has none). */
 export interface IdsResult {
@@ -82,30 +76,8 @@ function reply(result: IdsResult | MapPieceResult): void {
   parentPort!.postMessage(result, transfer);
 }
 
-interface Parsed {
-  records: string[][];
-  failure?: PieceFailure;
-}
-
-function parsePiece(bytes: Buffer): Parsed {
-  let records: string[][];
-  try {
-    // csv-parse's max_record_size costs it about a tenth of its time; only a piece cut at the
-    // limit because no record ended in it (src/split.ts) can hold a record that large.
-    const options = csvParseOptions(delimiter);
-    records = parse(bytes, bytes.length > MAX_RECORD_BYTES ? options : { ...options, max_record_size: undefined }) as string[][];
-  } catch (error) {
-    const e = error as { code?: string; message?: string; lines?: number; records?: number };
-    if (!e.code) return { records: [], failure: { kind: 'internal', message: e.message ?? String(error) } };
-    return { records: [], failure: { kind: 'csv', code: e.code, message: e.message ?? '', lines: e.lines, records: e.records ?? 0 } };
-  }
-  // A file declared UTF-8 that is not: name the row and column of the first byte that is not.
-  if (!isUtf8(bytes)) return { records, failure: notUtf8(bytes, records) };
-  return { records };
-}
-
 function ids(id: number, bytes: Buffer): IdsResult {
-  const { records, failure } = parsePiece(bytes);
+  const { records, failure } = parsePiece(bytes, delimiter);
   const hashes = new Uint32Array(records.length * 2);
   if (failure) return { id, rows: 0, hashes, failure };
   try {
@@ -120,7 +92,7 @@ function ids(id: number, bytes: Buffer): IdsResult {
 }
 
 function mapPiece(id: number, bytes: Buffer): MapPieceResult {
-  const { records, failure } = parsePiece(bytes);
+  const { records, failure } = parsePiece(bytes, delimiter);
   const empty = { id, rows: 0, xml: new Uint8Array(0), outcomes: [] };
   if (failure) return { ...empty, failure };
   try {
@@ -178,26 +150,6 @@ class ByteWriter {
   }
 }
 
-/** Where the first byte that is not UTF-8 is: its row (0-based in the piece), column and character. */
-function notUtf8(bytes: Buffer, records: string[][]): PieceFailure {
-  // The longest prefix that is UTF-8 (cut after a whole character): whatever holds a bad byte is not.
-  let lo = 0;
-  let hi = bytes.length;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >>> 1;
-    const prefix = bytes.subarray(0, mid);
-    if (isUtf8(prefix.subarray(0, completeEnd(prefix)))) lo = mid;
-    else hi = mid;
-  }
-  const bad = hi - 1;
-  // Record ends, from the parser (asked only now: they cost it a fifth of its time).
-  const ends = (parse(bytes, { ...csvParseOptions(delimiter), info: true }) as unknown as { info: { bytes: number } }[]).map((r) => r.info.bytes);
-  let record = ends.findIndex((end) => end > bad);
-  if (record < 0) record = records.length - 1;
-  const values = records[record] ?? [];
-  const column = Math.max(0, values.findIndex((v) => v.includes('\uFFFD')));
-  return { kind: 'utf8', record, column, character: [...(values[column] ?? '')].indexOf('\uFFFD') + 1 };
-}
 
 function internal(error: unknown): PieceFailure {
   return error instanceof Error ? { kind: 'internal', message: error.message, ...(error.stack ? { stack: error.stack } : {}) } : { kind: 'internal', message: String(error) };

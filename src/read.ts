@@ -1,29 +1,20 @@
-// Reading an SIS export: a CSV file as a stream of rows, decoded from its encoding, with the
-// header read (and checked) before any row. Everything that is wrong with the file as a whole
-// (unreadable, wrong encoding, missing columns, broken quoting) stops the run with a RunError
-// naming the file and, where there is one, the row and column.
+// Reading an SIS export. The header is read and checked first; the records after it are cut
+// into pieces that each end at the end of a record, so that the mapping threads can parse them at
+// once (csv-parse does the parsing; this module only finds where records end). Everything that is
+// wrong with the file as a whole (unreadable, wrong encoding, missing columns, broken quoting)
+// stops the run with a RunError naming the file and, where there is one, the row, line and column.
+//
+// A record ends at a line feed outside a quoted field. A quote opens a quoted field only as the
+// first character of a field, as csv-parse reads it with relax_quotes; inside one, "" is a quote
+// and the next single " closes it. The pieces are UTF-8 bytes: a file in another encoding is
+// decoded and encoded again on the way; a file declared UTF-8 is checked, never decoded twice.
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isUtf8 as isUtf8Bytes } from 'node:buffer';
-import { Transform, type TransformCallback } from 'node:stream';
-import { parse, CsvError } from 'csv-parse';
+import { parse } from 'csv-parse/sync';
+import { CsvError } from 'csv-parse';
 import iconv from 'iconv-lite';
 import { RunError } from './errors.js';
-
-export interface CsvOptions {
-  encoding?: string;
-  delimiter?: string;
-  /** Columns the file must have; compared without case. */
-  requiredColumns?: string[];
-}
-
-export interface CsvFile {
-  file: string;
-  /** Column names as the header has them, trimmed. */
-  header: string[];
-  /** Data rows; `row` counts from 1 = the first row after the header. */
-  rows: AsyncGenerator<{ row: number; values: string[] }>;
-}
 
 /** The largest record accepted: far above any real row, low enough that a file that is not CSV cannot exhaust memory. */
 export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
@@ -40,63 +31,6 @@ export function isUtf8(encoding: string | undefined): boolean {
 export function checkEncoding(encoding: string | undefined): void {
   if (encoding && !isUtf8(encoding) && !iconv.encodingExists(encoding))
     throw new RunError('usage', `unknown encoding '${encoding}' (try utf-8, windows-1252, latin1 or utf-16le)`);
-}
-
-export async function openCsv(file: string, options: CsvOptions = {}): Promise<CsvFile> {
-  checkEncoding(options.encoding);
-  await checkReadable(file, options.encoding);
-  const decoder = isUtf8(options.encoding) ? new StrictUtf8Decoder() : iconv.decodeStream(options.encoding!, { stripBOM: true });
-  const parser = parse({ ...csvParseOptions(options.delimiter), bom: true });
-  const source = createReadStream(file);
-  source.on('error', (error) => parser.destroy(error));
-  decoder.on('error', (error: Error) => parser.destroy(error));
-  source.pipe(decoder).pipe(parser);
-  const records = parser[Symbol.asyncIterator]() as AsyncIterator<string[]>;
-
-  let count = 0;
-  let headerRead = false;
-  const next = async (): Promise<IteratorResult<string[]>> => {
-    try {
-      return await records.next();
-    } catch (error) {
-      throw csvFailure(error, file, headerRead ? count + 1 : 0);
-    }
-  };
-
-  const first = await next();
-  headerRead = true;
-  if (first.done) return { file, header: [], rows: (async function* () {})() };
-  const header = first.value.map((name) => name.trim());
-  const strict = decoder instanceof StrictUtf8Decoder ? decoder : undefined;
-  try {
-    checkHeader(file, header, options.requiredColumns ?? [], !!strict?.invalid);
-  } catch (error) {
-    source.destroy();
-    throw error;
-  }
-  const rows = (async function* () {
-    try {
-      for (let r = await next(); !r.done; r = await next()) {
-        count++;
-        // A file declared UTF-8 that is not: name the first row where it shows, never load mojibake.
-        if (strict?.invalid) {
-          const column = r.value.findIndex((v) => v.includes('\uFFFD'));
-          if (column >= 0)
-            throw new RunError(
-              'input_invalid',
-              `${file}, row ${count}, column ${header[column] ?? column + 1}: bytes that are not UTF-8 (at character ${[...r.value[column]!].indexOf('\uFFFD') + 1} of the value); if the file was exported in another encoding, give it with --encoding (e.g. windows-1252)`,
-              { file, row: count, column: header[column] ?? column + 1 },
-            );
-        }
-        yield { row: count, values: r.value };
-      }
-      if (strict?.invalid)
-        throw new RunError('input_invalid', `${file}: bytes that are not UTF-8 near the end of the file; give the file's encoding with --encoding (e.g. windows-1252)`, { file });
-    } finally {
-      source.destroy();
-    }
-  })();
-  return { file, header, rows };
 }
 
 /**
@@ -174,33 +108,265 @@ export function csvProblem(code: string, message: string, line: number | undefin
   return new RunError('input_invalid', `${where}: ${reason[code] ?? message}`, row === 0 ? { file, ...(line ? { line } : {}) } : { file, row, ...(line ? { line } : {}) });
 }
 
+const QUOTE = 0x22;
+const LF = 0x0a;
+const CR = 0x0d;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /**
- * Checks that the bytes are UTF-8 and passes them on unchanged: csv-parse works on bytes and
- * decodes each field itself, so decoding here too would convert every byte twice. At the first
- * sequence that is not UTF-8 it records the fact; the parser then shows U+FFFD in its place, and
- * the reader names the row and column where that shows before it stops the run.
+ * Bytes a piece is cut at (at the next record's end): big enough that sending one to a thread
+ * costs little beside its parsing, small enough that the pieces in flight, and their XML (about
+ * 13 times their size), hold little memory (bench/RESULTS.md: 256 KB → 128 KB, 557 → 486 MB at
+ * 1,000,000 rows, at the same speed).
  */
-class StrictUtf8Decoder extends Transform {
-  invalid = false;
-  /** The last bytes of a chunk that may begin a character the next chunk ends. */
-  private carry: Buffer = Buffer.alloc(0);
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (!this.invalid) {
-      const bytes = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-      const end = completeEnd(bytes);
-      if (!isUtf8Bytes(bytes.subarray(0, end))) this.invalid = true;
-      this.carry = Buffer.from(bytes.subarray(end));
+export const PIECE_BYTES = 128 * 1024;
+
+export interface PiecedCsv {
+  file: string;
+  /** Column names as the header has them, trimmed; [] for an empty file. */
+  header: string[];
+  /** The data records, in pieces; the first starts just after the header. */
+  pieces: AsyncGenerator<Piece>;
+}
+
+/**
+ * Opens an export for reading in pieces: reads and checks its header (as openCsv does) and cuts
+ * the rest. The pieces are parsed by the mapping threads.
+ */
+export async function openPieces(file: string, options: { encoding?: string; delimiter?: string; requiredColumns?: string[]; size?: number }): Promise<PiecedCsv> {
+  checkEncoding(options.encoding);
+  await checkReadable(file, options.encoding);
+  const delimiter = options.delimiter ?? ',';
+  // SIS2ALMA_PIECE_BYTES is for tests: pieces of one record each exercise every cut.
+  const size = options.size ?? (Number(process.env.SIS2ALMA_PIECE_BYTES) || PIECE_BYTES);
+  const all = pieces(file, { encoding: options.encoding, delimiter, size, limit: MAX_RECORD_BYTES + size });
+  const next = async (): Promise<Piece | undefined> => {
+    try {
+      return (await all.next()).value as Piece | undefined;
+    } catch (error) {
+      throw csvFailure(error, file, 0);
     }
-    done(null, chunk);
+  };
+  // The header is the first record that is not an empty line (csv-parse skips those).
+  let header: string[] | undefined;
+  let piece = await next();
+  let start = 0;
+  while (piece && header === undefined) {
+    if (start >= piece.bytes.length) {
+      piece = await next();
+      start = 0;
+      continue;
+    }
+    const end = start + firstRecordEnd(piece.bytes.subarray(start), delimiter);
+    const bytes = piece.bytes.subarray(start, end);
+    let records: string[][];
+    try {
+      records = parse(bytes, csvParseOptions(delimiter)) as string[][];
+    } catch (error) {
+      throw csvFailure(error, file, 0, piece.line + countLineFeeds(piece.bytes.subarray(0, start)));
+    }
+    if (records.length) {
+      header = records[0]!.map((name) => name.trim());
+      checkHeader(file, header, options.requiredColumns ?? [], !isUtf8Bytes(bytes));
+    }
+    start = end;
   }
-  override _flush(done: TransformCallback): void {
-    if (!this.invalid && this.carry.length && !isUtf8Bytes(this.carry)) this.invalid = true;
-    done();
+  if (header === undefined || !piece) {
+    await all.return(undefined);
+    return { file, header: header ?? [], pieces: (async function* () {})() };
+  }
+  const rest = { bytes: piece.bytes.subarray(start), line: piece.line + countLineFeeds(piece.bytes.subarray(0, start)) };
+  return {
+    file,
+    header,
+    pieces: (async function* () {
+      if (rest.bytes.length) yield rest;
+      try {
+        yield* all;
+      } catch (error) {
+        throw csvFailure(error, file, 0);
+      }
+    })(),
+  };
+}
+
+export interface Piece {
+  bytes: Buffer;
+  /** Line (1-based, in the file) of the piece's first byte. */
+  line: number;
+}
+
+/** Why a piece could not be read: convert.ts's pieceFailure turns it into a RunError naming the file. */
+export type PieceFailure =
+  | { kind: 'csv'; code: string; message: string; lines?: number; records: number }
+  | { kind: 'utf8'; record: number; column: number; character: number }
+  | { kind: 'internal'; message: string; stack?: string };
+
+export interface Parsed {
+  records: string[][];
+  failure?: PieceFailure;
+}
+
+/** Parses a piece with csv-parse; a piece that is not UTF-8 fails, naming the row and column of the first bad byte. */
+export function parsePiece(bytes: Buffer, delimiter: string): Parsed {
+  let records: string[][];
+  try {
+    // csv-parse's max_record_size costs it about a tenth of its time; only a piece cut at the
+    // limit because no record ended in it (pieces, above) can hold a record that large.
+    const options = csvParseOptions(delimiter);
+    records = parse(bytes, bytes.length > MAX_RECORD_BYTES ? options : { ...options, max_record_size: undefined }) as string[][];
+  } catch (error) {
+    const e = error as { code?: string; message?: string; lines?: number; records?: number };
+    if (!e.code) return { records: [], failure: { kind: 'internal', message: e.message ?? String(error) } };
+    return { records: [], failure: { kind: 'csv', code: e.code, message: e.message ?? '', lines: e.lines, records: e.records ?? 0 } };
+  }
+  // A file declared UTF-8 that is not: name the row and column of the first byte that is not.
+  if (!isUtf8Bytes(bytes)) return { records, failure: notUtf8(bytes, records, delimiter) };
+  return { records };
+}
+
+/** Where the first byte that is not UTF-8 is: its row (0-based in the piece), column and character. */
+function notUtf8(bytes: Buffer, records: string[][], delimiter: string): PieceFailure {
+  // The longest prefix that is UTF-8 (cut after a whole character): whatever holds a bad byte is not.
+  let lo = 0;
+  let hi = bytes.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    const prefix = bytes.subarray(0, mid);
+    if (isUtf8Bytes(prefix.subarray(0, completeEnd(prefix)))) lo = mid;
+    else hi = mid;
+  }
+  const bad = hi - 1;
+  // Record ends, from the parser (asked only now: they cost it a fifth of its time).
+  const ends = (parse(bytes, { ...csvParseOptions(delimiter), info: true }) as unknown as { info: { bytes: number } }[]).map((r) => r.info.bytes);
+  let record = ends.findIndex((end) => end > bad);
+  if (record < 0) record = records.length - 1;
+  const values = records[record] ?? [];
+  const column = Math.max(0, values.findIndex((v) => v.includes('\uFFFD')));
+  return { kind: 'utf8', record, column, character: [...(values[column] ?? '')].indexOf('\uFFFD') + 1 };
+}
+
+/**
+ * The file's records, in pieces of about `size` bytes (a piece holds at least one whole record,
+ * unless the file's last record has no line break). A quoted field that never closes makes the
+ * rest of the file one piece, up to `limit` bytes; past that the piece is cut there, and the
+ * parser reports the field as too large.
+ */
+export async function* pieces(file: string, options: { encoding?: string; delimiter: string; size: number; limit: number }): AsyncGenerator<Piece> {
+  const delimiter = lastByteOf(options.delimiter);
+  let carry: Buffer = Buffer.alloc(0);
+  let line = 1;
+  let bomChecked = false;
+  const cut = (bytes: Buffer, at: number): Piece => {
+    const piece = { bytes: bytes.subarray(0, at), line };
+    line += countLineFeeds(piece.bytes);
+    return piece;
+  };
+  for await (const chunk of readUtf8(file, options.encoding, options.size)) {
+    let bytes: Buffer = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+    if (!bomChecked) {
+      if (bytes.length < BOM.length && BOM.subarray(0, bytes.length).equals(bytes)) {
+        carry = Buffer.from(bytes);
+        continue;
+      }
+      bomChecked = true;
+      if (bytes.subarray(0, BOM.length).equals(BOM)) bytes = bytes.subarray(BOM.length);
+    }
+    if (bytes.length < options.size) {
+      carry = bytes;
+      continue;
+    }
+    const end = lastRecordEnd(bytes, delimiter);
+    if (end > 0) {
+      yield cut(bytes, end);
+      bytes = bytes.subarray(end);
+    } else if (bytes.length > options.limit) {
+      yield cut(bytes, bytes.length);
+      bytes = Buffer.alloc(0);
+    }
+    // The read stream's own buffer is copied from; a buffer of our own concat is kept as it is
+    // (copying it again on every read would make a long unclosed quote cost quadratic time).
+    carry = bytes.buffer === chunk.buffer ? Buffer.from(bytes) : bytes;
+  }
+  if (carry.length) yield cut(carry, carry.length);
+}
+
+/** Just past the first record (its line feed), or the end of bytes when it has none. */
+export function firstRecordEnd(bytes: Buffer, delimiter: string): number {
+  return scan(bytes, lastByteOf(delimiter), true) || bytes.length;
+}
+
+/** Just past the last line feed that ends a record, or 0 when bytes end inside the first record. */
+export function lastRecordEnd(bytes: Buffer, delimiter: number): number {
+  return scan(bytes, delimiter, false);
+}
+
+function scan(bytes: Buffer, delimiter: number, stopAtFirst: boolean): number {
+  let safe = 0; // just past the last record-ending line feed found so far
+  let pos = 0;
+  for (;;) {
+    const quote = bytes.indexOf(QUOTE, pos);
+    const stretch = quote < 0 ? bytes.length : quote; // unquoted bytes from pos
+    if (stopAtFirst) {
+      const lf = bytes.indexOf(LF, pos);
+      if (lf >= 0 && lf < stretch) return lf + 1;
+    } else if (stretch > pos) {
+      const lf = bytes.lastIndexOf(LF, stretch - 1);
+      if (lf >= pos) safe = lf + 1;
+    }
+    if (quote < 0) return safe;
+    const before = quote === 0 ? LF : bytes[quote - 1]!;
+    pos = quote + 1;
+    if (before !== delimiter && before !== LF && before !== CR) continue; // a quote inside an unquoted field
+    // A quoted field: find its closing quote.
+    for (;;) {
+      const close = bytes.indexOf(QUOTE, pos);
+      // Unclosed here, or a quote that may be the first of "" continued in the next read.
+      if (close < 0 || close + 1 >= bytes.length) return safe;
+      if (bytes[close + 1] === QUOTE) {
+        pos = close + 2;
+        continue;
+      }
+      pos = close + 1;
+      break;
+    }
+  }
+}
+
+/** The byte before a field's first character: the delimiter's last byte (it may be a character of several bytes). */
+export function lastByteOf(delimiter: string): number {
+  const bytes = Buffer.from(delimiter);
+  return bytes[bytes.length - 1]!;
+}
+
+function countLineFeeds(bytes: Buffer): number {
+  let n = 0;
+  for (let at = bytes.indexOf(LF); at >= 0; at = bytes.indexOf(LF, at + 1)) n++;
+  return n;
+}
+
+/** The file's bytes as UTF-8: as they are when the file is UTF-8 (checked later), else decoded. */
+async function* readUtf8(file: string, encoding: string | undefined, size: number): AsyncGenerator<Buffer> {
+  const stream = createReadStream(file, { highWaterMark: size });
+  try {
+    if (isUtf8(encoding)) {
+      for await (const chunk of stream) yield chunk as Buffer;
+      return;
+    }
+    const decoder = iconv.getDecoder(encoding!, { stripBOM: true });
+    for await (const chunk of stream) {
+      const text = decoder.write(chunk as Buffer);
+      if (text) yield Buffer.from(text, 'utf8');
+    }
+    const rest = decoder.end();
+    if (rest) yield Buffer.from(rest, 'utf8');
+  } finally {
+    stream.destroy();
   }
 }
 
 /** Where the last complete UTF-8 character of bytes ends (a cut character is at most 3 bytes). */
-export function completeEnd(bytes: Buffer): number {
+function completeEnd(bytes: Buffer): number {
   for (let back = 1; back <= Math.min(3, bytes.length); back++) {
     const b = bytes[bytes.length - back]!;
     if ((b & 0xc0) !== 0x80) {

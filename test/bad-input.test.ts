@@ -152,7 +152,7 @@ const fileCases: FileCase[] = [
 ];
 
 // Each case twice: as the file comes, and cut into pieces of one record each for the mapping
-// threads (src/split.ts), so that row and line numbers hold across pieces.
+// threads (src/read.ts), so that row and line numbers hold across pieces.
 for (const [cut, env] of [['', {}], [' (one record a piece)', { SIS2ALMA_PIECE_BYTES: '1' }]] as const) describe(`bad files through the CLI${cut}`, { concurrency: 4 }, () => {
   for (const c of fileCases) {
     test(c.name, async () => {

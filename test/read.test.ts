@@ -1,4 +1,4 @@
-// Cutting exports into pieces for the mapping threads (src/split.ts): whatever the file holds,
+// Reading exports in pieces for the mapping threads (src/read.ts): whatever the file holds,
 // the pieces, each parsed alone, give the same records as the whole file parsed at once, and
 // errors name the same row and line as they would without the cuts.
 import { test, describe } from 'node:test';
@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import yauzl from 'yauzl';
 import { parse } from 'csv-parse/sync';
-import { pieces, openPieces } from '../src/split.js';
+import { pieces, openPieces } from '../src/read.js';
 import { csvParseOptions } from '../src/read.js';
 import { convert } from '../src/convert.js';
 import { RunError } from '../src/errors.js';
