@@ -60,7 +60,8 @@ export class MapPool {
   /**
    * Stops the threads beyond `size` (call between passes, when no piece is out). In the second
    * pass the main thread and xmllint take a core's worth of work between them: on two cores, a
-   * second mapping thread only made the three wait on each other, and cost 90 MB (bench/RESULTS.md).
+   * second mapping thread only made the three wait on each other, and held about 200 MB more at
+   * 100,000 rows (bench/RESULTS.md).
    */
   async shrink(size: number): Promise<void> {
     const extra = this.workers.slice(Math.max(1, size));
