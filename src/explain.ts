@@ -10,7 +10,7 @@
 import { emptyUser, type AlmaUser } from './alma.js';
 import { indexPrimaryIds, pieceFailure } from './convert.js';
 import { MapPool } from './map-pool.js';
-import { compileMapping, raggedRow, type MapResult } from './map.js';
+import { compileMapping, type MapResult } from './map.js';
 import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
 import type { Mapping } from './mapping/model.js';
 import { maskId } from './log.js';
@@ -74,7 +74,7 @@ export async function streamMapping(mapping: Mapping, files: string[], options: 
         ordinal++;
         row++;
         const label = input.label ? `${input.label}:${row}` : String(row);
-        const result = values.length !== csv.header.length ? raggedRow(values.length, csv.header.length, mapper.primaryId(values)) : mapper.map(values);
+        const result = mapper.mapRecord(values);
         visitor.row?.(label, result);
         const id = result.ok ? result.user.primary_id : result.primary_id;
         if (id === undefined) continue;

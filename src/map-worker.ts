@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { loadMapping } from './mapping/load.js';
 import type { Mapping } from './mapping/model.js';
-import { compileMapping, raggedRow, type RowMapper } from './map.js';
+import { compileMapping, type RowMapper } from './map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
 import { parsePiece, type PieceFailure } from './read.js';
@@ -47,7 +47,6 @@ export interface MapPieceResult {
 
 const mappings = new Map<string, Mapping>();
 let mapper: RowMapper | undefined;
-let header: string[] = [];
 let delimiter = ',';
 let index: IdIndex | undefined;
 
@@ -57,7 +56,6 @@ parentPort!.on('message', (request: WorkerRequest) => {
       let mapping = mappings.get(request.mappingFile);
       if (!mapping) mappings.set(request.mappingFile, (mapping = loadMapping(request.mappingFile)));
       mapper = compileMapping(mapping, request.header, request.runDate);
-      header = request.header;
       delimiter = mapping.delimiter;
       return;
     }
@@ -100,7 +98,7 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
     const xml = new ByteWriter(bytes.length * 16);
     for (let i = 0; i < records.length; i++) {
       const values = records[i]!;
-      const result = values.length !== header.length ? raggedRow(values.length, header.length, mapper!.primaryId(values)) : mapper!.map(values);
+      const result = mapper!.mapRecord(values);
       const primaryId = result.ok ? result.user.primary_id : result.primary_id;
       const slot = primaryId === undefined ? -1 : index!.find(idKey(primaryId));
       const expected = slot < 0 ? 1 : index!.second(slot);

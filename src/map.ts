@@ -32,12 +32,14 @@ export interface RowMapper {
   /** The file's columns that the mapping reads but the header lacks (they read as empty). */
   readonly absentColumns: string[];
   map(values: string[]): MapResult;
+  /** A record as read: rejected whole when it has more or fewer fields than the header, else map(). */
+  mapRecord(values: string[]): MapResult;
   /** Only the primary id, as cheaply as possible (the merge index needs no more). */
   primaryId(values: string[]): string | undefined;
 }
 
 /** A row with more or fewer fields than the header: rejected whole, its fields may be shifted. */
-export function raggedRow(found: number, expected: number, primaryId: string | undefined): MapResult {
+function raggedRow(found: number, expected: number, primaryId: string | undefined): MapResult {
   const problem: RowProblem = { code: 'ragged_row', message: `The row has ${found} field${found === 1 ? '' : 's'} but the header has ${expected}; a field may hold an unquoted comma or line break` };
   return { ok: false, primary_id: primaryId, problems: [problem], warnings: [] };
 }
@@ -398,7 +400,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     return ctx.problems.length ? undefined : id?.replace(FORBIDDEN_XML, '') || undefined;
   };
 
-  return { absentColumns: [...absent], map, primaryId };
+  const mapRecord = (values: string[]): MapResult => (values.length !== header.length ? raggedRow(values.length, header.length, primaryId(values)) : map(values));
+  return { absentColumns: [...absent], map, mapRecord, primaryId };
 }
 
 /** Removes characters XML 1.0 forbids from every cell (in a copy: the row stays as it came in), with one warning per cell. */
