@@ -12,7 +12,9 @@
 // (map-pool.ts, map-worker.ts); this thread keeps the rows in order and does everything that
 // spans rows: the merge, the identifier rules across users, validation (xmllint in a process of
 // its own, validate-xmllint.ts), the zip and the report.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AlmaUser, UserIdentifier } from './alma.js';
 import { RunError, EXIT_CODES, type RowProblem, type RowWarning } from './errors.js';
@@ -102,7 +104,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     maxZipBytes: options.maxZipBytes,
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
-  const validator = new BatchValidator(validators, packager, runLog, schema.path);
+  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal));
   const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), rows * mapping.identifiers.length);
 
@@ -132,6 +134,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   } finally {
     await threads.close();
     await validators.close();
+    validator.close();
   }
 }
 
@@ -163,7 +166,7 @@ export async function indexPrimaryIds(files: string[], mapping: Mapping, encodin
   for (const file of files) {
     const csv = await openPieces(file, { encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: pieceBytes });
     const absentColumns = compileMapping(mapping, csv.header, runDate).absentColumns;
-    threads.startFile(mapping.file, csv.header, runDate);
+    threads.startFile(mapping, csv.header, runDate);
     const firstOrdinal = ordinal + 1;
     let rows = 0;
     for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.ids(p))) {
@@ -252,7 +255,7 @@ async function mapAndMergeRows(
   const emitMerged = async (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => {
     const warnings = [...rows[0]!.warnings, ...mergeWarnings];
     acrossUsers.check(user, rows[0]!.ordinal, warnings);
-    await validator.add(Buffer.from(userXml(user)), user.primary_id, rows, warnings);
+    await validator.add(Buffer.from(userXml(user)), rows[0]!.ordinal, undefined, { primaryId: user.primary_id, rows, warnings });
   };
   const mappers = inputs.files.map((f) => compileMapping(mapping, f.header, runDate));
   const revive = (w: WaitingRow): RowMember => {
@@ -272,34 +275,35 @@ async function mapAndMergeRows(
   };
   for (const [fileIndex, input] of inputs.files.entries()) {
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: options.pieceBytes });
-    threads.startFile(mapping.file, csv.header, runDate);
+    threads.startFile(mapping, csv.header, runDate);
     let ordinal = input.firstOrdinal - 1;
     let row = 0;
     for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.map(p))) {
       if (result.failure) throw pieceFailure(result.failure, input.file, csv.header, piece, row);
       const xml = Buffer.from(result.xml.buffer, result.xml.byteOffset, result.xml.byteLength);
-      const records = new PieceRecords(piece.bytes, mapping.delimiter);
+      const source: PieceSource = { file: input.file, header: csv.header, firstOrdinal: ordinal + 1, firstRow: row + 1, records: new PieceRecords(piece.bytes, mapping.delimiter) };
       let xmlStart = 0;
       for (let i = 0; i < result.rows; i++) {
         ordinal++;
         row++;
         runLog.row();
-        const label = input.label ? `${input.label}:${row}` : String(row);
         const outcome = result.outcomes[i]!;
         if (outcome.k === 'u') {
           const warnings = outcome.warnings ?? [];
           let userBytes = xml.subarray(xmlStart, outcome.end);
           xmlStart = outcome.end;
           userBytes = acrossUsers.checkWritten(outcome.ids, userBytes, ordinal, warnings);
-          const source = recordSource(input.file, row, csv.header, records, i);
-          await validator.add(userBytes, outcome.ids[0]!, [{ label, warnings, source }], warnings);
+          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: outcome.ids[0]!, warnings } : undefined);
+          if (wait) await wait;
         } else if (outcome.k === 'r') {
-          runLog.rejected(label, outcome.problems, outcome.warnings, { file: input.file, row, header: csv.header, values: outcome.values });
+          runLog.rejected(labelOf(inputs.files, ordinal), outcome.problems, outcome.warnings, { file: input.file, row, header: csv.header, values: outcome.values });
           if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
         } else {
-          await arrive(outcome.slot, outcome.expected, { ordinal, label, input: fileIndex, row, values: JSON.stringify(outcome.values) });
+          await arrive(outcome.slot, outcome.expected, { ordinal, label: labelOf(inputs.files, ordinal), input: fileIndex, row, values: JSON.stringify(outcome.values) });
         }
       }
+      // Every user of the piece has been copied into its batch.
+      threads.recycle(result.xml);
     }
   }
   // Rows can only be missing here if a file changed between the two passes.
@@ -307,18 +311,16 @@ async function mapAndMergeRows(
 }
 
 /**
- * Where the report finds a row's values, should the user be rejected later (by the XSD): the
- * piece is parsed again, only then, and only once.
+ * Where the report finds the values of a piece's rows, should a user be rejected later (by the
+ * XSD): the piece is parsed again, only then, and only once.
  */
-function recordSource(file: string, row: number, header: string[], piece: PieceRecords, index: number): ReportRow['source'] {
-  return {
-    file,
-    row,
-    header,
-    get values() {
-      return piece.records()[index] ?? [];
-    },
-  };
+interface PieceSource {
+  file: string;
+  header: string[];
+  /** Run-wide ordinal and row number (in its file) of the piece's first row. */
+  firstOrdinal: number;
+  firstRow: number;
+  records: PieceRecords;
 }
 
 /** A piece's records, parsed again on first use. */
@@ -422,34 +424,80 @@ class AcrossUsers {
 
 // ---------------------------------------------------------------------------------------------
 // XSD validation in batches: a user that fails is rejected against its CSV rows and left out.
+//
+// A batch's XML is copied into one buffer as its users come, written to a temporary file when the
+// batch is full (the validator reads that file), and read back into one buffer for the zip once
+// the validator has answered. Both buffers are reused from batch to batch, and the mapping
+// threads' buffers go back to them at once: the XML in memory stays a few megabytes whatever the
+// size of the run, and none of it waits for V8 to collect it (bench/RESULTS.md).
 
-interface PendingUser {
-  /** The user's XML, as UTF-8. */
-  xml: Buffer;
+/**
+ * What the report needs of a user beyond its row: for one with warnings, and for a merged user,
+ * whose rows are all listed (rows[0] is the row it is written as).
+ */
+interface UserDetail {
   primaryId: string;
-  /** rows[0] is the row the user is written as; the others were merged into it. */
-  rows: ReportRow[];
   warnings: RowWarning[];
+  rows?: ReportRow[];
+}
+
+/**
+ * A batch's users, as parallel arrays: most users need only their row's ordinal and the piece it
+ * came from, and no object of their own. (Holding an object graph per user while its batch was in
+ * flight made V8 promote about 1 KB a user to its old generation.)
+ */
+interface Batch {
+  ordinals: number[];
+  /** Where each user's XML ends in the batch's document; the first starts after <users>. */
+  ends: number[];
+  /** The piece a single-row user came from (undefined for a merged user). */
+  sources: (PieceSource | undefined)[];
+  /** By index in the batch: the users that need more (see UserDetail). */
+  details: Map<number, UserDetail>;
+}
+
+interface SentBatch extends Batch {
+  file: string;
+  problems: Promise<XmlProblem[]>;
 }
 
 const USERS_OPEN_BYTES = Buffer.from('<users>\n');
 const USERS_CLOSE_BYTES = Buffer.from('</users>\n');
+const NO_WARNINGS: readonly RowWarning[] = Object.freeze([]);
 
 class BatchValidator {
-  private batch: PendingUser[] = [];
+  private batch: Batch = newBatch();
+  /** The batch being filled: <users>, then each user's XML. */
+  private filling = new GrowingBuffer(8 << 20);
+  /** A validated batch, read back for the zip. */
+  private readonly readBack = new GrowingBuffer(8 << 20);
   /** Batches sent to the validators, oldest first; written to the zip in this order. */
-  private inFlight: { users: PendingUser[]; problems: Promise<XmlProblem[]> }[] = [];
+  private inFlight: SentBatch[] = [];
+  private readonly dir = mkdtempSync(path.join(tmpdir(), 'sis2alma-batches-'));
+  private sent = 0;
 
   constructor(
     private readonly validators: Validators,
     private readonly packager: Packager,
     private readonly runLog: RunLog,
     private readonly schemaPath: string,
-  ) {}
+    private readonly labelOf: (ordinal: number) => string,
+  ) {
+    this.filling.append(USERS_OPEN_BYTES);
+  }
 
-  async add(xml: Buffer, primaryId: string, rows: ReportRow[], warnings: RowWarning[]): Promise<void> {
-    this.batch.push({ xml, primaryId, rows, warnings });
-    if (this.batch.length >= this.validators.batchUsers) await this.send();
+  /**
+   * Takes a user: the XML of the row with this ordinal, from `source`, or of a merged user
+   * (`detail.rows`). The XML is copied at once: `xml` may be reused as soon as this is called.
+   */
+  add(xml: Buffer, ordinal: number, source: PieceSource | undefined, detail?: UserDetail): Promise<void> | undefined {
+    const batch = this.batch;
+    if (detail) batch.details.set(batch.ordinals.length, detail);
+    batch.ordinals.push(ordinal);
+    batch.sources.push(source);
+    batch.ends.push(this.filling.append(xml));
+    // A promise only when the batch is full: most users need no await (see Packager.add).
+    return batch.ordinals.length >= this.validators.batchUsers ? this.send() : undefined;
   }
 
   /** Sends what is left and writes every batch still in flight. */
@@ -458,20 +506,33 @@ class BatchValidator {
     while (this.inFlight.length) await this.writeOldest();
   }
 
+  /** Removes the temporary files (after flush, or when the run stops early). */
+  close(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
   private async send(): Promise<void> {
-    if (this.batch.length === 0) return;
-    const users = this.batch;
-    this.batch = [];
-    const problems = this.validators.validate([USERS_OPEN_BYTES, ...users.map((u) => u.xml), USERS_CLOSE_BYTES]);
+    if (this.batch.ordinals.length === 0) return;
+    const file = path.join(this.dir, `batch-${++this.sent}.xml`);
+    this.filling.append(USERS_CLOSE_BYTES);
+    try {
+      await writeFile(file, this.filling.bytes());
+    } catch (error) {
+      throw new RunError('output_failed', `cannot write users to be validated to ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
+    }
+    const problems = this.validators.validate(file);
     problems.catch(() => {}); // awaited in order by writeOldest
-    this.inFlight.push({ users, problems });
+    this.inFlight.push({ ...this.batch, file, problems });
+    this.batch = newBatch();
+    this.filling.reset();
+    this.filling.append(USERS_OPEN_BYTES);
     // One batch a validator and one waiting keeps every core busy; more would only hold more
     // users in memory.
     if (this.inFlight.length > this.validators.size + 1) await this.writeOldest();
   }
 
   private async writeOldest(): Promise<void> {
-    const { users, problems } = this.inFlight.shift()!;
+    const { file, ordinals, ends, sources, details, problems } = this.inFlight.shift()!;
     const failures = new Map<number, string[]>();
     for (const problem of await problems) {
       const index = problem.userIndex ?? -1;
@@ -479,19 +540,83 @@ class BatchValidator {
       if (index < 0) throw new Error(`the XML written does not fit the schema ${this.schemaPath} outside any user (line ${problem.line}: ${problem.message})`);
       failures.set(index, [...(failures.get(index) ?? []), problem.message]);
     }
-    for (let i = 0; i < users.length; i++) {
-      const { xml, primaryId, rows, warnings } = users[i]!;
-      const [first, ...merged] = rows;
+    const xml = await this.readBack.readFile(file, ends[ends.length - 1]!);
+    await rm(file, { force: true });
+    let start = USERS_OPEN_BYTES.length;
+    for (let i = 0; i < ordinals.length; i++) {
+      const end = ends[i]!;
+      const userXml = xml.subarray(start, end);
+      start = end;
+      const detail = details.get(i);
+      const warnings = detail?.warnings ?? (NO_WARNINGS as RowWarning[]);
       const messages = failures.get(i);
       if (messages) {
         const problem: RowProblem = { code: 'schema_invalid', message: `Alma's schema refuses this user: ${messages.join('; ')}` };
-        for (const row of rows) this.runLog.rejected(row.label, [problem], row === first ? warnings : row.warnings, row.source);
+        const rows = detail?.rows ?? [this.rowOf(sources[i]!, ordinals[i]!, warnings)];
+        for (const row of rows) this.runLog.rejected(row.label, [problem], row === rows[0] ? warnings : row.warnings, row.source);
         continue;
       }
-      await this.packager.add(xml);
-      this.runLog.written(first!.label, warnings);
-      for (const row of merged) this.runLog.merged(row.label, first!.label, primaryId, row.warnings);
+      const wait = this.packager.add(userXml);
+      if (wait) await wait;
+      const rows = detail?.rows;
+      const label = rows ? rows[0]!.label : this.labelOf(ordinals[i]!);
+      this.runLog.written(label, warnings);
+      if (rows) for (let r = 1; r < rows.length; r++) this.runLog.merged(rows[r]!.label, label, detail!.primaryId, rows[r]!.warnings);
     }
+  }
+
+  /** A single-row user's row, as the report gives it: its values parsed again from its piece. */
+  private rowOf(piece: PieceSource, ordinal: number, warnings: RowWarning[]): ReportRow {
+    const index = ordinal - piece.firstOrdinal;
+    return {
+      label: this.labelOf(ordinal),
+      warnings,
+      source: { file: piece.file, row: piece.firstRow + index, header: piece.header, values: piece.records.records()[index] ?? [] },
+    };
+  }
+}
+
+function newBatch(): Batch {
+  return { ordinals: [], ends: [], sources: [], details: new Map() };
+}
+
+/** Bytes appended into one buffer that grows when it must and is reused, never given up. */
+class GrowingBuffer {
+  private buffer: Buffer;
+  private length = 0;
+  constructor(capacity: number) {
+    this.buffer = Buffer.allocUnsafeSlow(capacity);
+  }
+  /** Appends bytes; returns the length so far. */
+  append(bytes: Uint8Array): number {
+    this.reserve(this.length + bytes.length, this.length);
+    this.buffer.set(bytes, this.length);
+    return (this.length += bytes.length);
+  }
+  /** Replaces the content with a file's first `size` bytes, and returns them. */
+  async readFile(file: string, size: number): Promise<Buffer> {
+    this.reserve(size, 0);
+    const handle = await open(file, 'r');
+    try {
+      const { bytesRead } = await handle.read(this.buffer, 0, size, 0);
+      if (bytesRead !== size) throw new Error(`${file}: ${bytesRead} bytes read back of the ${size} written`);
+    } finally {
+      await handle.close();
+    }
+    this.length = size;
+    return this.bytes();
+  }
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+  reset(): void {
+    this.length = 0;
+  }
+  private reserve(size: number, keep: number): void {
+    if (size <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(size, this.buffer.length * 2));
+    this.buffer.copy(grown, 0, 0, keep);
+    this.buffer = grown;
   }
 }
 

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { IdIndex } from './merge.js';
+import type { Mapping } from './mapping/model.js';
 import type { Piece } from './read.js';
 import type { IdsResult, MapPieceResult, WorkerRequest } from './map-worker.js';
 
@@ -26,6 +27,7 @@ export class MapPool {
   private workers: Worker[];
   private readonly waiting = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();
   private next = 0;
+  private recycled = 0;
   private failed: Error | undefined;
 
   constructor(size = threadCounts().first) {
@@ -69,9 +71,13 @@ export class MapPool {
     await Promise.all(extra.map((w) => w.terminate()));
   }
 
-  /** The export the next pieces come from: its header, the mapping and the run date. */
-  startFile(mappingFile: string, header: string[], runDate: string): void {
-    this.broadcast({ type: 'file', mappingFile, header, runDate });
+  /**
+   * The export the next pieces come from: its header, the mapping and the run date. The mapping
+   * goes as it was loaded and checked here (a copy, by structured clone), so that the threads
+   * load neither the YAML parser nor the mapping's schema checker.
+   */
+  startFile(mapping: Mapping, header: string[], runDate: string): void {
+    this.broadcast({ type: 'file', mapping, header, runDate });
   }
 
   /** The primary-id index (in shared memory) the second pass looks rows up in. */
@@ -85,6 +91,12 @@ export class MapPool {
 
   map(piece: Piece): Promise<MapPieceResult> {
     return this.request((id) => ({ type: 'map', id, bytes: piece.bytes }));
+  }
+
+  /** Gives a piece's XML buffer back to the threads, to write later pieces into; `xml` may not be used after. */
+  recycle(xml: Uint8Array): void {
+    const buffer = xml.buffer as ArrayBuffer;
+    this.workers[this.recycled++ % this.workers.length]!.postMessage({ type: 'recycle', buffer } satisfies WorkerRequest, [buffer]);
   }
 
   /**

@@ -3,7 +3,6 @@
 // sends back is small: the hashes of primary ids (the first pass), or each row's outcome with
 // the XML of every user that needs no merge, already written as UTF-8 (the second pass).
 import { parentPort } from 'node:worker_threads';
-import { loadMapping } from './mapping/load.js';
 import type { Mapping } from './mapping/model.js';
 import { compileMapping, type RowMapper } from './map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
@@ -14,10 +13,12 @@ import type { RowProblem, RowWarning } from './errors.js';
 export type { PieceFailure } from './read.js';
 
 export type WorkerRequest =
-  | { type: 'file'; mappingFile: string; header: string[]; runDate: string }
+  | { type: 'file'; mapping: Mapping; header: string[]; runDate: string }
   | { type: 'index'; memory: IdIndex['memory'] }
   | { type: 'ids'; id: number; bytes: Uint8Array }
-  | { type: 'map'; id: number; bytes: Uint8Array };
+  | { type: 'map'; id: number; bytes: Uint8Array }
+  /** A piece's XML buffer, given back once its users are copied: the next pieces write into it. */
+  | { type: 'recycle'; buffer: ArrayBuffer };
 
 /** The first pass: per row, the two hashes of its primary id (0, 0 when it has none). */
 export interface IdsResult {
@@ -45,20 +46,22 @@ export interface MapPieceResult {
   failure?: PieceFailure;
 }
 
-const mappings = new Map<string, Mapping>();
 let mapper: RowMapper | undefined;
 let delimiter = ',';
 let index: IdIndex | undefined;
+/**
+ * XML buffers given back by the main thread. A new 2 MB buffer a piece would be garbage once its
+ * users were copied, freed only when V8 next collected: tens of megabytes waited so.
+ */
+const spares: ArrayBuffer[] = [];
+const MAX_SPARES = 4;
 
 parentPort!.on('message', (request: WorkerRequest) => {
   switch (request.type) {
-    case 'file': {
-      let mapping = mappings.get(request.mappingFile);
-      if (!mapping) mappings.set(request.mappingFile, (mapping = loadMapping(request.mappingFile)));
-      mapper = compileMapping(mapping, request.header, request.runDate);
-      delimiter = mapping.delimiter;
+    case 'file':
+      mapper = compileMapping(request.mapping, request.header, request.runDate);
+      delimiter = request.mapping.delimiter;
       return;
-    }
     case 'index':
       index = IdIndex.view(request.memory);
       return;
@@ -66,6 +69,9 @@ parentPort!.on('message', (request: WorkerRequest) => {
       return reply(ids(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
     case 'map':
       return reply(mapPiece(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
+    case 'recycle':
+      if (spares.length < MAX_SPARES && request.buffer.byteLength > 0) spares.push(request.buffer);
+      return;
   }
 });
 
@@ -94,31 +100,28 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
   const empty = { id, rows: 0, xml: new Uint8Array(0), outcomes: [] };
   if (failure) return { ...empty, failure };
   try {
-    const outcomes: RowOutcome[] = new Array(records.length);
     const xml = new ByteWriter(bytes.length * 16);
-    for (let i = 0; i < records.length; i++) {
-      const values = records[i]!;
-      const result = mapper!.mapRecord(values);
-      const primaryId = result.ok ? result.user.primary_id : result.primary_id;
-      const slot = primaryId === undefined ? -1 : index!.find(idKey(primaryId));
-      const expected = slot < 0 ? 1 : index!.second(slot);
-      if (!result.ok) {
-        outcomes[i] = { k: 'r', slot, expected, ...(result.primary_id !== undefined ? { primary_id: result.primary_id } : {}), problems: result.problems, warnings: result.warnings, values };
-      } else if (expected > 1) {
-        outcomes[i] = { k: 'm', slot, expected, values };
-      } else {
-        const user = result.user;
-        const end = xml.write(userXml(user));
-        const packed = [user.primary_id];
-        for (const identifier of user.user_identifiers) packed.push(identifier.id_type, identifier.value, identifier.note ?? '');
-        outcomes[i] = result.warnings.length ? { k: 'u', end, ids: packed, warnings: result.warnings } : { k: 'u', end, ids: packed };
-      }
-    }
-    const encoded = xml.bytes();
-    return { id, rows: records.length, xml: encoded, outcomes };
+    const outcomes = records.map((values) => mapRow(values, xml));
+    return { id, rows: records.length, xml: xml.bytes(), outcomes };
   } catch (error) {
     return { ...empty, failure: internal(error) };
   }
+}
+
+function mapRow(values: string[], xml: ByteWriter): RowOutcome {
+  const result = mapper!.mapRecord(values);
+  const primaryId = result.ok ? result.user.primary_id : result.primary_id;
+  const slot = primaryId === undefined ? -1 : index!.find(idKey(primaryId));
+  const expected = slot < 0 ? 1 : index!.second(slot);
+  if (!result.ok) {
+    return { k: 'r', slot, expected, ...(result.primary_id !== undefined ? { primary_id: result.primary_id } : {}), problems: result.problems, warnings: result.warnings, values };
+  }
+  if (expected > 1) return { k: 'm', slot, expected, values };
+  const user = result.user;
+  const end = xml.write(userXml(user));
+  const packed = [user.primary_id];
+  for (const identifier of user.user_identifiers) packed.push(identifier.id_type, identifier.value, identifier.note ?? '');
+  return result.warnings.length ? { k: 'u', end, ids: packed, warnings: result.warnings } : { k: 'u', end, ids: packed };
 }
 
 /**
@@ -131,7 +134,10 @@ class ByteWriter {
   private length = 0;
   constructor(capacity: number) {
     // Not from Node's shared pool: its memory is handed over to the main thread whole.
-    this.buffer = Buffer.allocUnsafeSlow(Math.max(capacity, 1024));
+    // Whole megabytes, so that the buffer of one piece fits the next, a few bytes longer.
+    capacity = Math.ceil(Math.max(capacity, 1) / (1 << 20)) * (1 << 20);
+    const spare = spares.findIndex((b) => b.byteLength >= capacity);
+    this.buffer = spare >= 0 ? Buffer.from(spares.splice(spare, 1)[0]!) : Buffer.allocUnsafeSlow(capacity);
   }
   /** Appends text; returns the length written so far. */
   write(text: string): number {

@@ -5,8 +5,7 @@
 import { emptyUser, maxLengthOf, type Address, type AlmaUser } from './alma.js';
 import type { RowProblem, RowWarning } from './errors.js';
 import { addPeriod, isValidYmd, ymd } from './dates.js';
-import { tableKey } from './mapping/load.js';
-import type { AllowedCodeKind, Condition, DateRule, Mapping, Source, Table, ValueExpr } from './mapping/model.js';
+import { tableKey, type AllowedCodeKind, type Condition, type DateRule, type Mapping, type Source, type Table, type ValueExpr } from './mapping/model.js';
 
 export type MapResult = MappedUser | RejectedRow;
 

@@ -77,8 +77,8 @@ export class Packager {
   private fileNumber = 0;
   private readonly done: { summary: ZipSummary; temp: string }[] = [];
   private readonly closing: Promise<unknown>[] = [];
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private chunk = Buffer.allocUnsafeSlow(WRITE_CHUNK);
+  private chunkLength = 0;
 
   constructor(private readonly options: PackageOptions) {
     this.maxFiles = options.maxFilesPerZip ?? ALMA_MAX_FILES_PER_ZIP;
@@ -87,17 +87,25 @@ export class Packager {
     this.maxBytes = Math.floor((options.maxZipBytes ?? ALMA_MAX_ZIP_BYTES) * 0.99) - 64 * 1024;
   }
 
-  /** Adds one user's XML (as userXml writes it), as text or UTF-8 bytes. */
-  async add(userXml: string | Buffer): Promise<void> {
+  /**
+   * Adds one user's XML (as userXml writes it), as text or UTF-8 bytes, copied at once. Returns a
+   * promise only when the caller must wait (a file or zip to close, or the zip behind): a million
+   * users a night, each awaited, made garbage enough to cost V8 seconds.
+   */
+  add(userXml: string | Buffer): Promise<void> | undefined {
     const size = typeof userXml === 'string' ? Buffer.byteLength(userXml) : userXml.length;
-    if (this.entry && (this.entry.users >= this.options.chunkSize || this.zip!.bytes + size + USERS_CLOSE.length > this.maxBytes)) await this.closeEntry();
-    if (!this.entry) {
-      // A zip is closed only between files: yazl finishes a zip once its last entry has ended.
-      if (this.zip && (this.zip.summary.entries.length >= this.maxFiles || this.zip.bytes + size + 1024 > this.maxBytes)) await this.closeZip();
-      await this.openEntry();
-    }
-    await this.write(userXml);
+    if (!this.entry || this.entry.users >= this.options.chunkSize || this.zip!.bytes + size + USERS_CLOSE.length > this.maxBytes) return this.addInNewFile(userXml, size);
+    this.entry.users++;
+    return this.write(userXml);
+  }
+
+  private async addInNewFile(userXml: string | Buffer, size: number): Promise<void> {
+    if (this.entry) await this.closeEntry();
+    // A zip is closed only between files: yazl finishes a zip once its last entry has ended.
+    if (this.zip && (this.zip.summary.entries.length >= this.maxFiles || this.zip.bytes + size + 1024 > this.maxBytes)) await this.closeZip();
+    await this.openEntry();
     this.entry!.users++;
+    await this.write(userXml);
   }
 
   /** Closes the last file and zip; returns the zips (still under their temporary names). */
@@ -175,27 +183,40 @@ export class Packager {
   }
 
   /**
-   * Collects writes into chunks of about 256 KB: deflate costs per chunk, and one user is only a
-   * few kilobytes (a profile showed zlib's per-chunk work as the largest cost of packaging).
+   * Copies writes into chunks of 256 KB of its own: deflate costs per chunk, and one user is only a
+   * few kilobytes (a profile showed zlib's per-chunk work as the largest cost of packaging); and
+   * the caller may reuse its buffer as soon as add() is called.
    */
-  private async write(data: string | Buffer): Promise<void> {
+  private write(data: string | Buffer): Promise<void> | undefined {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     this.entry!.bytes += bytes.length;
     this.zip!.bytes += bytes.length;
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
-    if (this.pendingBytes >= WRITE_CHUNK) await this.drain();
+    const n = Math.min(bytes.length, WRITE_CHUNK - this.chunkLength);
+    bytes.copy(this.chunk, this.chunkLength, 0, n);
+    this.chunkLength += n;
+    if (this.chunkLength < WRITE_CHUNK) return undefined;
+    return this.writeRest(bytes, n);
+  }
+
+  private async writeRest(bytes: Buffer, from: number): Promise<void> {
+    await this.drain();
+    while (from < bytes.length) {
+      const n = Math.min(bytes.length - from, WRITE_CHUNK - this.chunkLength);
+      bytes.copy(this.chunk, this.chunkLength, from, from + n);
+      this.chunkLength += n;
+      from += n;
+      if (this.chunkLength === WRITE_CHUNK) await this.drain();
+    }
   }
 
   private async drain(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
+    if (this.chunkLength === 0) return;
+    const chunk = this.chunk.subarray(0, this.chunkLength);
+    this.chunk = Buffer.allocUnsafeSlow(WRITE_CHUNK);
+    this.chunkLength = 0;
     if (!this.entry!.stream.write(chunk)) {
       // The zip consumes this entry's stream; wait for it, or for the output to fail.
       await Promise.race([once(this.entry!.stream, 'drain'), this.zip!.closed]);
     }
   }
-
 }

@@ -13,10 +13,19 @@ import { open } from 'node:fs/promises';
 import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { parse } from 'csv-parse/sync';
 import { CsvError } from 'csv-parse';
-import iconv from 'iconv-lite';
+import { createRequire } from 'node:module';
 import { RunError } from './errors.js';
 
 /** The largest record accepted: far above any real row, low enough that a file that is not CSV cannot exhaust memory. */
+/**
+ * iconv-lite, loaded on first use: only exports in another encoding than UTF-8 need it, and the
+ * mapping threads, which import this module for parsePiece, would otherwise each load its tables.
+ */
+let iconvModule: typeof import('iconv-lite') | undefined;
+function iconv(): typeof import('iconv-lite') {
+  return (iconvModule ??= createRequire(import.meta.url)('iconv-lite') as typeof import('iconv-lite'));
+}
+
 export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 
 /** How every reader of an export has csv-parse read it. */
@@ -29,7 +38,7 @@ export function isUtf8(encoding: string | undefined): boolean {
 }
 
 export function checkEncoding(encoding: string | undefined): void {
-  if (encoding && !isUtf8(encoding) && !iconv.encodingExists(encoding))
+  if (encoding && !isUtf8(encoding) && !iconv().encodingExists(encoding))
     throw new RunError('usage', `unknown encoding '${encoding}' (try utf-8, windows-1252, latin1 or utf-16le)`);
 }
 
@@ -353,7 +362,7 @@ async function* readUtf8(file: string, encoding: string | undefined, size: numbe
       for await (const chunk of stream) yield chunk as Buffer;
       return;
     }
-    const decoder = iconv.getDecoder(encoding!, { stripBOM: true });
+    const decoder = iconv().getDecoder(encoding!, { stripBOM: true });
     for await (const chunk of stream) {
       const text = decoder.write(chunk as Buffer);
       if (text) yield Buffer.from(text, 'utf8');

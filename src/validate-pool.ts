@@ -16,8 +16,8 @@ export interface Validators {
   readonly batchUsers: number;
   /** What it is, for the log. */
   readonly name: string;
-  /** Validates the document made of these parts, one after another. */
-  validate(parts: Buffer[]): Promise<XmlProblem[]>;
+  /** Validates the <users> document in this file (written by userXml, one user after another). */
+  validate(file: string): Promise<XmlProblem[]>;
   close(): Promise<void>;
 }
 
@@ -37,13 +37,13 @@ export function startValidators(schema: AlmaSchema, choice: ValidatorChoice = va
     // messages and xmllint starts (bench/RESULTS.md: at 1,000,000 users, 5,000 → 2,500: 494 →
     // 445 MB at the same speed; 1,000: 2.5 s slower).
     const xmllint = new XmllintValidator(schema, Math.max(1, Math.min(2, cores - 1)));
-    return { size: xmllint.size, batchUsers: 2500, name: 'xmllint --stream', validate: (parts) => xmllint.validate(parts), close: () => xmllint.close() };
+    return { size: xmllint.size, batchUsers: 2500, name: 'xmllint --stream', validate: (file) => xmllint.validate(file), close: () => xmllint.close() };
   }
   // libxml2's documents live outside V8's heap and are freed only when the validator collects
   // them; batches of 500, each followed by a collection, keep the validators near Node's own size
   // (bench/RESULTS.md: 613 MB → 386 MB at 100k rows, at the same CPU time as 1000).
   const pool = new ValidationPool(schema.path);
-  return { size: pool.size, batchUsers: 500, name: 'libxmljs2', validate: (parts) => pool.validate(Buffer.concat(parts)), close: () => pool.close() };
+  return { size: pool.size, batchUsers: 500, name: 'libxmljs2', validate: (file) => pool.validate(file), close: () => pool.close() };
 }
 
 function validatorChoice(): ValidatorChoice {
@@ -90,8 +90,8 @@ export class ValidationPool {
     return this.children.length;
   }
 
-  /** Validates one <users> document; resolves to its problems ([] when valid). */
-  validate(xml: string | Uint8Array): Promise<XmlProblem[]> {
+  /** Validates the <users> document in a file; resolves to its problems ([] when valid). */
+  validate(file: string): Promise<XmlProblem[]> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -104,7 +104,7 @@ export class ValidationPool {
         done(value);
       };
       this.waiting.set(id, { resolve: settle(resolve), reject: settle(reject) });
-      const request: BatchRequest = { id, xml };
+      const request: BatchRequest = { id, file };
       this.children[id % this.children.length]!.send(request);
     });
   }

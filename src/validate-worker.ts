@@ -2,12 +2,13 @@
 // validation (the largest cost of a run) use another core while the main process reads, maps and
 // writes. A process, not a worker thread: libxmljs2's native module cannot be loaded by two
 // threads of one process ("Module did not self-register").
+import { readFileSync } from 'node:fs';
 import { AlmaSchema, type XmlProblem } from './validate.js';
 
 export interface BatchRequest {
   id: number;
-  /** The document as text, or as UTF-8 bytes (how the pipeline sends it). */
-  xml: string | Uint8Array;
+  /** The file that holds the <users> document, as UTF-8. */
+  file: string;
 }
 export interface BatchResponse {
   id: number;
@@ -22,10 +23,10 @@ const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 const schemaPath = process.argv[2]!;
 const schema = AlmaSchema.load(schemaPath);
-process.on('message', ({ id, xml: sent }: BatchRequest) => {
+process.on('message', ({ id, file }: BatchRequest) => {
   let response: BatchResponse;
-  const xml = typeof sent === 'string' || Buffer.isBuffer(sent) ? sent : Buffer.from(sent.buffer, sent.byteOffset, sent.byteLength);
   try {
+    const xml = readFileSync(file);
     response = { id, problems: schema.isValid(xml) ? [] : schema.check(xml).problems };
   } catch (error) {
     response = { id, problems: [], error: error instanceof Error ? error.message : String(error) };

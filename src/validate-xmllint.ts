@@ -3,8 +3,8 @@
 // user, so it costs about a third of the CPU of libxmljs2's parse-then-validate and a few
 // megabytes of memory (bench/RESULTS.md).
 //
-// Each batch of users goes to a temporary file, and a small shell started once runs xmllint on
-// each file it is told of. Starting xmllint straight from this process cost about 15 ms a batch
+// Each batch of users is in a temporary file (the pipeline writes it), and a small shell started
+// once runs xmllint on each file it is told of. Starting xmllint straight from this process cost about 15 ms a batch
 // (fork copies the page tables of a process of 450 MB); from the shell it costs about 1 ms.
 //
 // xmllint says only which lines are wrong. The users on those lines are checked again with
@@ -12,10 +12,7 @@
 // problem of the user, as the libxmljs2 validators do.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { RunError } from './errors.js';
 import type { AlmaSchema, XmlProblem } from './validate.js';
 import { cleanMessage } from './validate.js';
@@ -28,9 +25,9 @@ const XMLLINT_INVALID = 3;
 
 /**
  * The shell: for each file named on its input, xmllint's messages, then a line with a marker no
- * message can hold (a random one per run) and xmllint's exit code; then the file is removed.
+ * message can hold (a random one per run) and xmllint's exit code.
  */
-const LAUNCHER = 'while IFS= read -r f; do "$1" --stream --noout --nonet --schema "$2" "$f" 2>&1; echo "@@$3 $?"; rm -f "$f"; done';
+const LAUNCHER = 'while IFS= read -r f; do "$1" --stream --noout --nonet --schema "$2" "$f" 2>&1; echo "@@$3 $?"; done';
 
 /** Whether `xmllint` can be started (it is on the PATH and runs). */
 export function xmllintAvailable(command = 'xmllint'): boolean {
@@ -40,14 +37,12 @@ export function xmllintAvailable(command = 'xmllint'): boolean {
 
 interface Waiter {
   file: string;
-  parts: Buffer[];
   resolve: (problems: XmlProblem[]) => void;
   reject: (error: Error) => void;
 }
 
 export class XmllintValidator {
   private readonly shells: { process: ChildProcess; waiting: Waiter[]; output: string }[];
-  private readonly dir: string;
   private readonly marker = `@@${randomUUID()}`;
   private next = 0;
   private failed: Error | undefined;
@@ -58,7 +53,6 @@ export class XmllintValidator {
     readonly size: number,
     private readonly command = 'xmllint',
   ) {
-    this.dir = mkdtempSync(path.join(tmpdir(), 'sis2alma-validate-'));
     this.shells = Array.from({ length: size }, () => {
       // In a process group of its own, so that stopping it stops the xmllint it is running too.
       const child = spawn('/bin/sh', ['-c', LAUNCHER, 'sis2alma-validate', command, schema.path, this.marker.slice(2)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
@@ -86,33 +80,18 @@ export class XmllintValidator {
   }
 
   /**
-   * Validates one <users> document (in parts) written by userXml (each user starting with
+   * Validates the <users> document in a file, written by userXml (each user starting with
    * "  <user>" on a line of its own); resolves to its problems, each with the index of its user
    * ([] when valid).
    */
-  async validate(parts: Buffer[]): Promise<XmlProblem[]> {
+  async validate(file: string): Promise<XmlProblem[]> {
     if (this.failed) throw this.failed;
-    const n = this.next++;
-    const file = path.join(this.dir, `batch-${n}.xml`);
-    try {
-      const handle = await open(file, 'w');
-      try {
-        // Parts that lie one after another in memory (users one mapping thread wrote) go as one write.
-        await handle.writev(coalesce(parts));
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      throw new RunError('output_failed', `cannot write users to be validated to ${this.dir}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file: this.dir });
-    }
-    if (this.failed) throw this.failed;
-    const shell = this.shells[n % this.shells.length]!;
+    const shell = this.shells[this.next++ % this.shells.length]!;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.failAll(new Error(`xmllint gave no answer in ${BATCH_TIMEOUT_MS / 60000} minutes`)), BATCH_TIMEOUT_MS);
       timer.unref();
       shell.waiting.push({
         file,
-        parts,
         resolve: (problems) => {
           clearTimeout(timer);
           resolve(problems);
@@ -130,7 +109,7 @@ export class XmllintValidator {
     if (code === 0) return waiter.resolve([]);
     if (code === XMLLINT_INVALID) {
       try {
-        return waiter.resolve(this.explain(Buffer.concat(waiter.parts), output.replaceAll(waiter.file + ':', '-:')));
+        return waiter.resolve(this.explain(readFileSync(waiter.file), output.replaceAll(waiter.file + ':', '-:')));
       } catch (error) {
         return waiter.reject(error as Error);
       }
@@ -158,7 +137,6 @@ export class XmllintValidator {
         await exited;
       }),
     );
-    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Turns xmllint's "-:LINE: ... error : MESSAGE" lines into problems of the users on those lines. */
@@ -197,21 +175,6 @@ function killGroup(child: ChildProcess): void {
   } catch {
     /* already gone */
   }
-}
-
-function coalesce(parts: Buffer[]): Buffer[] {
-  const out: Buffer[] = [];
-  let run: Buffer | undefined;
-  for (const part of parts) {
-    if (run && run.buffer === part.buffer && run.byteOffset + run.byteLength === part.byteOffset) {
-      run = Buffer.from(run.buffer, run.byteOffset, run.byteLength + part.byteLength);
-      continue;
-    }
-    if (run) out.push(run);
-    run = part;
-  }
-  if (run) out.push(run);
-  return out;
 }
 
 /**

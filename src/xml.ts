@@ -1,9 +1,8 @@
 // Alma user v2 XML. The element order, the optional elements left out when empty, and the
 // segment_type="External" attributes are described once, as a small tree (userTree), which
-// xmlbuilder2 serialises: that is the reference. The hot path (a million users a night) uses a
-// plain string writer instead (userXml); a property test holds it to the reference's output,
-// byte for byte, for random users with every field and every character class.
-import { create } from 'xmlbuilder2';
+// xmlbuilder2 serialises: that is the reference (xml-reference.ts). The hot path (a million users
+// a night) uses a plain string writer instead (userXml); a property test holds it to the
+// reference's output, byte for byte, for random users with every field and every character class.
 import type { AlmaUser } from './alma.js';
 
 export interface XmlElement {
@@ -272,19 +271,6 @@ export function identifiersXml(identifiers: AlmaUser['user_identifiers']): strin
     x += I3 + '<user_identifier' + SEGMENT_ATTRIBUTE + '>\n' + leafXml(I4, 'id_type', i.id_type) + leafXml(I4, 'value', i.value) + leafXml(I4, 'note', i.note) + I3 + '</user_identifier>\n';
   }
   return x + I2 + '</user_identifiers>\n';
-}
-
-/** The same user written by xmlbuilder2: the reference the fast writer is held to. */
-export function userXmlReference(user: AlmaUser): string {
-  const build = (parent: ReturnType<typeof create>, e: XmlElement): void => {
-    const node = parent.ele(e.name, Object.fromEntries(e.attributes ?? []));
-    if (e.children) for (const child of e.children) build(node, child);
-    else node.txt(e.text ?? '');
-  };
-  const doc = create();
-  build(doc, userTree(user));
-  const text = doc.end({ headless: true, prettyPrint: true, indent: '  ', offset: 1, newline: '\n' });
-  return text + '\n';
 }
 
 /** A whole <users> document (for small outputs and tests). */

@@ -13,6 +13,7 @@ import { mappingSchema } from './shape.js';
 import { closestOf } from '../suggest.js';
 import {
   ADDRESS_PARTS,
+  tableKey,
   type AddressSpec,
   type AllowedCodeKind,
   type AllowedCodes,
@@ -507,10 +508,6 @@ function pickValue(spec: Written): Written {
 
 function inlineTable(o: Record<string, unknown>, name: string): Table {
   return { name, origin: 'inline', entries: new Map(Object.entries(o).map(([k, v]) => [tableKey(k), String(v)])) };
-}
-
-export function tableKey(code: string): string {
-  return code.trim().toLowerCase();
 }
 
 function columnsOf(source: Source): string[] {

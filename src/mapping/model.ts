@@ -34,6 +34,11 @@ export interface Table {
   entries: Map<string, string>;
 }
 
+/** How table keys and codes are compared: without case and surrounding space. */
+export function tableKey(code: string): string {
+  return code.trim().toLowerCase();
+}
+
 export type AllowedCodeKind = 'user_group' | 'id_type' | 'email_type' | 'phone_type' | 'address_type' | 'statistic_category' | 'note_type';
 export type AllowedCodes = Partial<Record<AllowedCodeKind, Set<string>>>;
 
