@@ -12,7 +12,7 @@
 // (map-pool.ts, map-worker.ts); this thread keeps the rows in order and does everything that
 // spans rows: the merge, the identifier rules across users, validation (xmllint in a process of
 // its own, validate-xmllint.ts), the zip and the report.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -81,8 +81,16 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const source = options.source ?? mapping.source;
   const stem = `users_${source}_${timestampForNames(options.now)}`;
   await makeOutDir(options.outDir);
+  // Batches on their way to the validator and rows that wait for the rest of their person.
+  const temp = makeTempDir(stem);
 
-  const validators = startValidators(schema);
+  let validators: Validators;
+  try {
+    validators = startValidators(schema);
+  } catch (error) {
+    rmSync(temp, { recursive: true, force: true });
+    throw error;
+  }
   log.info(`sis2alma: validating with ${validators.name}`);
   const threads = new MapPool();
   let inputs: IndexedInputs;
@@ -92,6 +100,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   } catch (error) {
     await threads.close();
     await validators.close();
+    rmSync(temp, { recursive: true, force: true });
     throw error;
   }
   const runLog = new RunLog(path.join(options.outDir, `.${stem}.details.tmp`), path.join(options.outDir, `${stem}.rejects.csv.partial`));
@@ -104,12 +113,14 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     maxZipBytes: options.maxZipBytes,
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
-  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal));
-  const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
-  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), rows * mapping.identifiers.length);
+  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal), temp);
+  const waiting = new WaitingValues(temp);
+  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
 
   try {
-    await mapAndMergeRows(inputs, mapping, options, runDate, threads, runLog, acrossUsers, validator);
+    await mapAndMergeRows(inputs, mapping, options, runDate, threads, runLog, acrossUsers, validator, waiting);
+    // Every row is mapped: the thread's memory is given back before the last batches are packaged.
+    await threads.close();
     await validator.flush();
     const zipSummaries = await packager.finish();
 
@@ -134,7 +145,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   } finally {
     await threads.close();
     await validators.close();
-    validator.close();
+    waiting.close();
+    rmSync(temp, { recursive: true, force: true });
   }
 }
 
@@ -156,11 +168,14 @@ interface IndexedInputs {
   files: InputFile[];
   /** primary id (without case) → first: ordinal of its first row, second: how many rows. In shared memory: the mapping threads read it in pass 2. */
   primaryIds: IdIndex;
+  /** How many identifier values the rows give, at most: the index of identifiers is made this size once. */
+  identifiers: number;
 }
 
 export async function indexPrimaryIds(files: string[], mapping: Mapping, encoding: string | undefined, runDate: string, threads: MapPool, pieceBytes?: number): Promise<IndexedInputs> {
   const primaryIds = new IdIndex(1 << 16, { shared: true });
   const out: InputFile[] = [];
+  let identifiers = 0;
   let ordinal = 0;
   const labels = files.length > 1;
   for (const file of files) {
@@ -181,10 +196,11 @@ export async function indexPrimaryIds(files: string[], mapping: Mapping, encodin
         primaryIds.set(slot, isNew ? ordinal : primaryIds.first(slot), isNew ? 1 : primaryIds.second(slot) + 1);
       }
       rows += result.rows;
+      identifiers += result.identifiers;
     }
     out.push({ file, label: labels ? path.basename(file) : '', header: csv.header, firstOrdinal, rows, absentColumns });
   }
-  return { files: out, primaryIds };
+  return { files: out, primaryIds, identifiers };
 }
 
 /** A piece the mapping threads could not read, as the RunError that names the file, row, line and column. */
@@ -221,17 +237,51 @@ interface RowMember extends MergeMember, ReportRow {}
 
 /**
  * A row of a multi-role person while it waits for the person's other rows (a student's row waits
- * for the staff export): its values in one string, mapped again once the person is complete.
- * Holding the mapped users instead cost more than 100 MB at 1,000,000 rows (bench/RESULTS.md).
+ * for the staff export). Its values wait in a temporary file (WaitingValues), and the row is
+ * mapped again once the person is complete: memory does not grow with the share of multi-role
+ * people. (Holding the mapped users cost more than 100 MB at 1,000,000 rows, bench/RESULTS.md.)
  */
 interface WaitingRow {
   ordinal: number;
-  label: string;
   /** Index of its file in inputs.files. */
   input: number;
   row: number;
-  /** The row's values, as JSON. */
-  values: string;
+  /** Where WaitingValues keeps its values. */
+  at: number;
+  length: number;
+}
+
+/** Rows' values, as JSON, in a temporary file of their own, made when the first row waits. */
+class WaitingValues {
+  private fd: number | undefined;
+  private size = 0;
+
+  constructor(private readonly dir: string) {}
+
+  put(values: string[]): { at: number; length: number } {
+    const file = path.join(this.dir, 'waiting-rows.json');
+    try {
+      this.fd ??= openSync(file, 'w+', 0o600);
+    } catch (error) {
+      throw new RunError('output_failed', `cannot write rows that wait for the rest of their person to ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
+    }
+    const at = this.size;
+    const length = writeSync(this.fd, JSON.stringify(values), at);
+    this.size += length;
+    return { at, length };
+  }
+
+  get(at: number, length: number): string[] {
+    const bytes = Buffer.allocUnsafe(length);
+    const read = readSync(this.fd!, bytes, 0, length, at);
+    if (read !== length) throw new Error(`the waiting rows' file ended early (${read} of ${length} bytes at ${at})`);
+    return JSON.parse(bytes.toString('utf8')) as string[];
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
 }
 
 interface Pending {
@@ -248,6 +298,7 @@ async function mapAndMergeRows(
   runLog: RunLog,
   acrossUsers: AcrossUsers,
   validator: BatchValidator,
+  waiting: WaitingValues,
 ): Promise<void> {
   threads.shareIndex(inputs.primaryIds);
   const pending = new Map<number, Pending>();
@@ -260,10 +311,10 @@ async function mapAndMergeRows(
   const mappers = inputs.files.map((f) => compileMapping(mapping, f.header, runDate));
   const revive = (w: WaitingRow): RowMember => {
     const input = inputs.files[w.input]!;
-    const values = JSON.parse(w.values) as string[];
+    const values = waiting.get(w.at, w.length);
     const result = mappers[w.input]!.map(values);
     if (!result.ok) throw new Error(`${input.file}, row ${w.row}: mapped once, refused the second time`);
-    return { ordinal: w.ordinal, label: w.label, user: result.user, warnings: result.warnings, source: { file: input.file, row: w.row, header: input.header, values } };
+    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), user: result.user, warnings: result.warnings, source: { file: input.file, row: w.row, header: input.header, values } };
   };
   const arrive = async (slot: number, expected: number, waiting: WaitingRow | undefined) => {
     let p = pending.get(slot);
@@ -299,7 +350,7 @@ async function mapAndMergeRows(
           runLog.rejected(labelOf(inputs.files, ordinal), outcome.problems, outcome.warnings, { file: input.file, row, header: csv.header, values: outcome.values });
           if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
         } else {
-          await arrive(outcome.slot, outcome.expected, { ordinal, label: labelOf(inputs.files, ordinal), input: fileIndex, row, values: JSON.stringify(outcome.values) });
+          await arrive(outcome.slot, outcome.expected, { ordinal, input: fileIndex, row, ...waiting.put(outcome.values) });
         }
       }
       // Every user of the piece has been copied into its batch.
@@ -367,7 +418,7 @@ class AcrossUsers {
   constructor(
     private readonly primaryIds: IdIndex,
     private readonly labelOf: (ordinal: number) => string,
-    /** How many identifier values to expect (rows × the mapping's identifiers), so that the index is made once, not grown. */
+    /** How many identifier values to expect (counted in pass 1), so that the index is made once, not grown. */
     capacity: number,
   ) {
     this.identifiers = new IdIndex(capacity, { values: 1 });
@@ -468,12 +519,11 @@ const NO_WARNINGS: readonly RowWarning[] = Object.freeze([]);
 class BatchValidator {
   private batch: Batch = newBatch();
   /** The batch being filled: <users>, then each user's XML. */
-  private filling = new GrowingBuffer(8 << 20);
+  private readonly filling: GrowingBuffer;
   /** A validated batch, read back for the zip. */
-  private readonly readBack = new GrowingBuffer(8 << 20);
+  private readonly readBack: GrowingBuffer;
   /** Batches sent to the validators, oldest first; written to the zip in this order. */
   private inFlight: SentBatch[] = [];
-  private readonly dir = mkdtempSync(path.join(tmpdir(), 'sis2alma-batches-'));
   private sent = 0;
 
   constructor(
@@ -482,7 +532,12 @@ class BatchValidator {
     private readonly runLog: RunLog,
     private readonly schemaPath: string,
     private readonly labelOf: (ordinal: number) => string,
+    /** Where the batches' files go. */
+    private readonly dir: string,
   ) {
+    // Sized for a batch of users of about 2.4 KB (the bench's average is 2.2 KB); they grow if need be.
+    this.filling = new GrowingBuffer(validators.batchUsers * 2400);
+    this.readBack = new GrowingBuffer(validators.batchUsers * 2400);
     this.filling.append(USERS_OPEN_BYTES);
   }
 
@@ -504,11 +559,6 @@ class BatchValidator {
   async flush(): Promise<void> {
     await this.send();
     while (this.inFlight.length) await this.writeOldest();
-  }
-
-  /** Removes the temporary files (after flush, or when the run stops early). */
-  close(): void {
-    rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async send(): Promise<void> {
@@ -614,13 +664,22 @@ class GrowingBuffer {
   }
   private reserve(size: number, keep: number): void {
     if (size <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(size, this.buffer.length * 2));
+    const grown = Buffer.allocUnsafeSlow(Math.max(size, Math.ceil(this.buffer.length * 1.5)));
     this.buffer.copy(grown, 0, 0, keep);
     this.buffer = grown;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** A folder of the run's own under the system's temporary folder (TMPDIR), readable by this user only. */
+function makeTempDir(stem: string): string {
+  try {
+    return mkdtempSync(path.join(tmpdir(), `sis2alma-${stem}-`));
+  } catch (error) {
+    throw new RunError('output_failed', `cannot create a temporary folder in ${tmpdir()} (set TMPDIR to a writable folder): ${(error as NodeJS.ErrnoException).code ?? error}`, { file: tmpdir() });
+  }
+}
 
 async function makeOutDir(dir: string): Promise<void> {
   try {

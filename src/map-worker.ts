@@ -25,6 +25,8 @@ export interface IdsResult {
   id: number;
   rows: number;
   hashes: Uint32Array;
+  /** How many identifier values the piece's rows give. */
+  identifiers: number;
   failure?: PieceFailure;
 }
 
@@ -83,16 +85,18 @@ function reply(result: IdsResult | MapPieceResult): void {
 function ids(id: number, bytes: Buffer): IdsResult {
   const { records, failure } = parsePiece(bytes, delimiter);
   const hashes = new Uint32Array(records.length * 2);
-  if (failure) return { id, rows: 0, hashes, failure };
+  if (failure) return { id, rows: 0, hashes, identifiers: 0, failure };
+  let identifiers = 0;
   try {
     for (let i = 0; i < records.length; i++) {
       const primaryId = mapper!.primaryId(records[i]!);
       if (primaryId !== undefined) hashInto(idKey(primaryId), hashes, i * 2);
+      identifiers += mapper!.identifierCount(records[i]!);
     }
   } catch (error) {
-    return { id, rows: 0, hashes, failure: internal(error) };
+    return { id, rows: 0, hashes, identifiers: 0, failure: internal(error) };
   }
-  return { id, rows: records.length, hashes };
+  return { id, rows: records.length, hashes, identifiers };
 }
 
 function mapPiece(id: number, bytes: Buffer): MapPieceResult {

@@ -35,6 +35,8 @@ export interface RowMapper {
   mapRecord(values: string[]): MapResult;
   /** Only the primary id, as cheaply as possible (the merge index needs no more). */
   primaryId(values: string[]): string | undefined;
+  /** How many identifier values the row gives (at most what its user will carry): sizes the index of identifiers. */
+  identifierCount(values: string[]): number;
 }
 
 /** A row with more or fewer fields than the header: rejected whole, its fields may be shifted. */
@@ -399,8 +401,15 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     return ctx.problems.length ? undefined : id?.replace(FORBIDDEN_XML, '') || undefined;
   };
 
+  const identifierCount = (values: string[]): number => {
+    const ctx = new RowContext(values, runDate);
+    let n = 0;
+    for (const spec of mapping.identifiers) if (evaluate(spec.value, ctx, spec.id_type)) n++;
+    return n;
+  };
+
   const mapRecord = (values: string[]): MapResult => (values.length !== header.length ? raggedRow(values.length, header.length, primaryId(values)) : map(values));
-  return { absentColumns: [...absent], map, mapRecord, primaryId };
+  return { absentColumns: [...absent], map, mapRecord, primaryId, identifierCount };
 }
 
 /** Removes characters XML 1.0 forbids from every cell (in a copy: the row stays as it came in), with one warning per cell. */
