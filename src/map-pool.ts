@@ -1,6 +1,7 @@
 // The mapping threads (src/map-worker.ts), seen from the main thread: pieces of an export go out
 // in turn and come back in the order they went, so that rows keep their order and numbers.
 import { Worker } from 'node:worker_threads';
+import v8 from 'node:v8';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { IdIndex } from './merge.js';
@@ -31,6 +32,13 @@ export class MapPool {
   private failed: Error | undefined;
 
   constructor(size = threadCounts().first) {
+    // bin/sis2alma starts Node with --max-semi-space-size=4: the main thread keeps few young
+    // objects, and a small young generation saves it 24 MB. V8 reads that flag again for every
+    // isolate it makes, and it would override the threads' own size (resourceLimits, below),
+    // where a small one costs: the threads make megabytes of short-lived strings a piece, and
+    // with 4 MB they spent 4 times as long in scavenges (bench/RESULTS.md). Unset, it leaves the
+    // threads to resourceLimits; the main thread's heap is made already and keeps its size.
+    v8.setFlagsFromString('--max-semi-space-size=0');
     this.workers = Array.from({ length: size }, () => {
       // A larger young generation than V8's default: each piece makes megabytes of short-lived
       // strings, and collecting them in a small space cost a third of a thread's time
