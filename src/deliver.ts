@@ -9,10 +9,17 @@
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
-import SftpClient from 'ssh2-sftp-client';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
+import type SftpClient from 'ssh2-sftp-client';
+import type ssh2Module from 'ssh2';
 import { RunError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
+
+// ssh2 and its SFTP client are loaded when a delivery starts, not with the command: a run keeps
+// them out of memory while it converts (several megabytes, bench/RESULTS.md).
+const require = createRequire(import.meta.url);
+const sftpClient = (): typeof SftpClient => require('ssh2-sftp-client') as typeof SftpClient;
+const ssh2 = (): typeof ssh2Module => require('ssh2') as typeof ssh2Module;
 import type { DeliveryConfig, DirDeliveryConfig, SecretSource, SftpDeliveryConfig } from './config.js';
 
 /** Suffix of a zip still being uploaded: Alma loads `.zip` files only, so it never takes a partial one. */
@@ -292,7 +299,7 @@ class SftpTarget implements DeliveryTarget {
   async open(): Promise<DeliverySession> {
     const cfg = this.config;
     const state: ConnectionState = { lost: false };
-    const client = new SftpClient('sis2alma', {
+    const client = new (sftpClient())('sis2alma', {
       // ssh2-sftp-client prints these events by default; the errors reach us through the calls.
       error: (e) => {
         state.raw ??= e as ConnectionState['raw'];
@@ -423,7 +430,7 @@ function readCredentials(cfg: SftpDeliveryConfig): { privateKey?: Buffer; passph
   const passphrase = cfg.auth.passphrase ? readSecret(cfg.auth.passphrase, 'key passphrase') : undefined;
   // A key ssh2 cannot read (wrong format, wrong or missing passphrase) is a config problem, not a
   // refused login: say so before connecting.
-  const parsed = ssh2.utils.parseKey(privateKey, passphrase);
+  const parsed = ssh2().utils.parseKey(privateKey, passphrase);
   if (parsed instanceof Error) {
     const why = /passphrase/i.test(parsed.message) ? (passphrase === undefined ? 'it is encrypted and the config names no passphrase_env or passphrase_file' : 'the passphrase does not open it') : `it is not a private key in a format ssh2 reads (${parsed.message})`;
     throw new RunError('config_invalid', `private key file ${file} cannot be used: ${why}`, { file });

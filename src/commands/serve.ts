@@ -2,7 +2,6 @@
 // taking requests and lets the imports that are running finish, so that no zip is left half made.
 import type { Command } from './index.js';
 import { createLogger } from '../log.js';
-import { IMPORT_PATH, loadServeConfig, startServer } from '../serve.js';
 
 interface ServeArgs {
   config: string;
@@ -21,6 +20,8 @@ export const serveCommand: Command = {
   handler: async (args) => {
     const argv = args as unknown as ServeArgs;
     const log = createLogger({ quiet: argv.quiet ?? false });
+    // Loaded here, not with the CLI: the other commands need no HTTP server or form parser.
+    const { IMPORT_PATH, loadServeConfig, startServer } = await import('../serve.js');
     const config = loadServeConfig(argv.config);
     const server = await startServer(config, { log });
     // Stdout may be a pipe to a log collector: the start line goes out even with --quiet.
