@@ -128,7 +128,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     const zips = trip ? [] : zipSummaries.map((z) => z.file);
     const rejectsFile = await runLog.close(path.join(options.outDir, `${stem}.rejects.csv`));
     const reportFile = path.join(options.outDir, `${stem}.report.json`);
-    const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema }));
+    const idIndexBytes = inputs.primaryIds.bytes + acrossUsers.indexBytes;
+    const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema, idIndexBytes }));
     // The zips get their final names last, so that no zip is ever there without its report; a
     // tripped guard delivers nothing, and no zip is left under a final name.
     if (trip) await packager.abort();
@@ -422,6 +423,11 @@ class AcrossUsers {
     capacity: number,
   ) {
     this.identifiers = new IdIndex(capacity, { values: 1 });
+  }
+
+  /** Bytes held by the index of identifiers. */
+  get indexBytes(): number {
+    return this.identifiers.bytes;
   }
 
   /** For a user built here (a merged one): drops the identifiers it may not keep. */
@@ -720,6 +726,7 @@ function buildReport(p: {
   zipSummaries: ZipSummary[];
   rejectsFile?: string;
   schema: AlmaSchema;
+  idIndexBytes: number;
 }): Omit<Report, 'details'> {
   const { runLog, trip } = p;
   const counts = runLog.counts;
@@ -737,6 +744,8 @@ function buildReport(p: {
       run_date: p.runDate,
       mapping: { file: p.mapping.file, sha256: p.mapping.sha256, source: p.mapping.source },
       schema: p.schema.path,
+      // The memory that grows with the rows: the indexes of primary ids and identifiers.
+      id_index_mb: Math.round((10 * p.idIndexBytes) / 1024 / 1024) / 10,
       inputs: p.inputs.files.map((f) => ({ file: f.file, rows: f.rows, encoding: p.options.encoding ?? 'utf-8' })),
     },
     packages: p.zipSummaries.map((z) => ({ file: path.basename(z.file), xml_files: z.entries.map((e) => ({ name: e.name, users: e.users })) })),

@@ -3,7 +3,8 @@
 // errors name the same row and line as they would without the cuts.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
@@ -13,7 +14,8 @@ import { pieces, openPieces } from '../src/read.js';
 import { csvParseOptions } from '../src/read.js';
 import { convert } from '../src/convert.js';
 import { RunError } from '../src/errors.js';
-import { BAD_FIXTURES, NOW, convertCli, readOutputs, tempDir } from './helpers/run-cli.js';
+import { BAD_FIXTURES, NOW, convertCli, readOutputs, stackLines, tempDir } from './helpers/run-cli.js';
+import { PACKAGE_ROOT } from '../src/paths.js';
 
 const SEED = 20261121;
 const CHECKS = path.join(BAD_FIXTURES, 'rows', 'checks.yaml');
@@ -173,5 +175,53 @@ describe('convert in pieces', () => {
     assert.equal(forced.code, 2);
     assert.match(forced.stderr, /SIS2ALMA_VALIDATOR is xmllint, but xmllint cannot be started: install it \(Debian: apt-get install libxml2-utils\)/);
     assert.deepEqual(forced.outputs.files, [], 'nothing is written');
+  });
+});
+
+describe("a run's temporary files", () => {
+  const twoFiles = () => ['students.csv', 'staff.csv'].map((f) => path.join(BAD_FIXTURES, 'two-files', f));
+
+  test('batches and waiting rows go to a folder under TMPDIR that is gone when the run ends, however it ends', async () => {
+    const tmp = tempDir();
+    // Two inputs with a person in both: a row waits (in the temporary folder) for the other.
+    const ok = await convertCli({ mapping: CHECKS, inputs: twoFiles(), args: ['--max-rejected', '100%'], env: { TMPDIR: tmp, SIS2ALMA_PIECE_BYTES: '1' } });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(ok.outputs.report!.counts.merged > 0, 'the fixture merges a person whose rows waited');
+    assert.ok(ok.outputs.xml.length > 0);
+    assert.deepEqual(readdirSync(tmp), [], 'nothing left in TMPDIR after a run that succeeded');
+
+    // A file that breaks half way (a quote that never closes) stops the run after batches were written.
+    const broken = path.join(tempDir(), 'broken.csv');
+    const good = readFileSync(twoFiles()[0]!, 'utf8');
+    writeFileSync(broken, good + good.split('\n')[1]!.replace(/^([^,]*),/, '$1,"never closed\n'));
+    const failed = await convertCli({ mapping: CHECKS, inputs: [broken, twoFiles()[1]!], env: { TMPDIR: tmp, SIS2ALMA_PIECE_BYTES: '1' } });
+    assert.equal(failed.code, 4, failed.stderr);
+    assert.deepEqual(readdirSync(tmp), [], 'nothing left in TMPDIR after a run that stopped');
+  });
+
+  test('a TMPDIR that cannot be written stops the run with exit 8, naming it', async () => {
+    const missing = path.join(tempDir(), 'no-such-folder');
+    const run = await convertCli({ mapping: CHECKS, inputs: twoFiles(), env: { TMPDIR: missing } });
+    assert.equal(run.code, 8, run.stderr);
+    assert.match(run.stderr, new RegExp(`cannot create a temporary folder in ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(set TMPDIR to a writable folder\\): ENOENT`));
+    assert.equal(stackLines(run.stderr).length, 0, 'no stack trace');
+  });
+
+  test('bin/sis2alma (with its glibc and V8 settings) writes what node dist/src/cli.js writes; the report gives the id indexes\' memory', async () => {
+    const out = path.join(tempDir(), 'out');
+    const args = ['convert', '--mapping', CHECKS, ...twoFiles().flatMap((f) => ['--input', f]), '--out', out, '--now', NOW, '--max-rejected', '100%'];
+    const viaBin = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(path.join(PACKAGE_ROOT, 'bin', 'sis2alma'), args, { stdio: 'ignore' });
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    assert.equal(viaBin, 0);
+    const direct = await convertCli({ mapping: CHECKS, inputs: twoFiles(), args: ['--max-rejected', '100%'] });
+    const bin = await readOutputs(out);
+    assert.deepEqual(bin.report, direct.outputs.report);
+    assert.deepEqual(bin.xml.map(({ name, text }) => ({ name, text })), direct.outputs.xml.map(({ name, text }) => ({ name, text })));
+    const run = (bin.report as unknown as { run: { id_index_mb: unknown } }).run;
+    assert.equal(typeof run.id_index_mb, 'number');
+    assert.ok((run.id_index_mb as number) > 0);
   });
 });
