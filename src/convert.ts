@@ -24,8 +24,9 @@ import type { Mapping } from './mapping/model.js';
 import { parse } from 'csv-parse/sync';
 import { csvParseOptions, csvProblem, openPieces, type Piece, type PieceFailure } from './read.js';
 import { compileMapping } from './map.js';
-import { MapPool, threadCounts } from './map-pool.js';
-import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
+import { MapPool, idsText, threadCounts } from './map-pool.js';
+import { IdIndex, hashInto, idKey, mergeUsers, type MergeMember } from './merge.js';
+import type { MapPieceResult } from './map-worker.js';
 import { identifiersXml, userXml } from './xml.js';
 import { AlmaSchema, type XmlProblem } from './validate.js';
 import { startValidators, type Validators } from './validate-pool.js';
@@ -335,17 +336,19 @@ async function mapAndMergeRows(
       const xml = Buffer.from(result.xml.buffer, result.xml.byteOffset, result.xml.byteLength);
       const source: PieceSource = { file: input.file, header: csv.header, firstOrdinal: ordinal + 1, firstRow: row + 1, records: new PieceRecords(piece.bytes, mapping.delimiter) };
       let xmlStart = 0;
+      let next = 0;
       for (let i = 0; i < result.rows; i++) {
         ordinal++;
         row++;
         runLog.row();
-        const outcome = result.outcomes[i]!;
-        if (outcome.k === 'u') {
-          const warnings = outcome.warnings ?? [];
-          let userBytes = xml.subarray(xmlStart, outcome.end);
-          xmlStart = outcome.end;
-          userBytes = acrossUsers.checkWritten(outcome.ids, userBytes, ordinal, warnings);
-          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: outcome.ids[0]!, warnings } : undefined);
+        const outcome = result.others[next]?.i === i ? result.others[next++]! : undefined;
+        if (outcome === undefined || outcome.k === 'u') {
+          // A user the thread wrote.
+          const warnings = outcome?.warnings ?? [];
+          const end = result.ends[i]!;
+          const userBytes = acrossUsers.checkWritten(result, i, xml.subarray(xmlStart, end), ordinal, warnings);
+          xmlStart = end;
+          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined);
           if (wait) await wait;
         } else if (outcome.k === 'r') {
           runLog.rejected(labelOf(inputs.files, ordinal), outcome.problems, outcome.warnings, { file: input.file, row, header: csv.header, values: outcome.values });
@@ -432,51 +435,71 @@ class AcrossUsers {
 
   /** For a user built here (a merged one): drops the identifiers it may not keep. */
   check(user: AlmaUser, ordinal: number, warnings: RowWarning[]): void {
-    user.user_identifiers = user.user_identifiers.filter((identifier) => this.keeps(user.primary_id, identifier.id_type, identifier.value, ordinal, warnings));
+    const hashes = new Uint32Array(4);
+    hashInto(idKey(user.primary_id), hashes, 0);
+    user.user_identifiers = user.user_identifiers.filter((identifier) => {
+      hashInto(idKey(identifier.value), hashes, 2);
+      const taken = this.takenBy(hashes[0]!, hashes[1]!, hashes[2]!, hashes[3]!, ordinal);
+      if (taken) warnings.push(this.warning(taken, identifier.id_type, identifier.value));
+      return !taken;
+    });
   }
 
   /**
-   * For a user a mapping thread wrote: `ids` is [primary_id, then id_type, value, note of each
-   * identifier]. Returns its XML, written again without the identifiers it may not keep.
+   * For the user a mapping thread wrote as row i of a piece, from the hashes of its ids (the
+   * strings are read only for a user that loses an identifier). Returns its XML, written again
+   * without the identifiers it may not keep.
    */
-  checkWritten(ids: string[], xml: Buffer, ordinal: number, warnings: RowWarning[]): Buffer {
-    let dropped = false;
-    for (let i = 1; i < ids.length; i += 3) if (!this.keeps(ids[0]!, ids[i]!, ids[i + 1]!, ordinal, warnings)) dropped = true;
-    if (!dropped) return xml;
+  checkWritten(result: MapPieceResult, i: number, xml: Buffer, ordinal: number, warnings: RowWarning[]): Buffer {
+    const [pa, pb] = [result.primaryHashes[2 * i]!, result.primaryHashes[2 * i + 1]!];
+    const first = result.idStarts[i]!;
+    let taken: (Taken | undefined)[] | undefined;
+    for (let k = first; k < result.idStarts[i + 1]!; k++) {
+      const by = this.takenBy(pa, pb, result.idHashes[2 * k]!, result.idHashes[2 * k + 1]!, ordinal);
+      if (by) (taken ??= [])[k - first] = by;
+    }
+    if (!taken) return xml;
+    const ids = idsText(result, i);
     const all: UserIdentifier[] = [];
-    for (let i = 1; i < ids.length; i += 3) all.push({ id_type: ids[i]!, value: ids[i + 1]!, ...(ids[i + 2] ? { note: ids[i + 2] } : {}) });
-    // keeps() has recorded the kept ones; a second call would find them taken by this very row.
-    const kept = all.filter((identifier) => this.isKeptBy(identifier.value, ordinal, ids[0]!));
+    for (let j = 1; j < ids.length; j += 3) all.push({ id_type: ids[j]!, value: ids[j + 1]!, ...(ids[j + 2] ? { note: ids[j + 2] } : {}) });
+    all.forEach((identifier, j) => taken[j] && warnings.push(this.warning(taken[j], identifier.id_type, identifier.value)));
     const text = xml.toString('utf8');
     const block = identifiersXml(all);
     const at = text.indexOf(block);
     if (at < 0) throw new Error(`the XML of user ${ids[0]} has no <user_identifiers> as written: cannot leave an identifier out`);
-    return Buffer.from(text.slice(0, at) + identifiersXml(kept) + text.slice(at + block.length));
+    return Buffer.from(text.slice(0, at) + identifiersXml(all.filter((_, j) => !taken[j])) + text.slice(at + block.length));
   }
 
-  private keeps(primaryId: string, idType: string, value: string, ordinal: number, warnings: RowWarning[]): boolean {
-    const key = idKey(value);
-    const holder = key === idKey(primaryId) ? -1 : this.primaryIds.find(key);
-    if (holder >= 0) {
-      const row = this.labelOf(this.primaryIds.first(holder));
-      warnings.push({ kind: 'duplicate_identifier', message: `identifier ${idType} '${value}' is the primary id of the user in row ${row}, which keeps it; left out here`, value });
-      return false;
-    }
-    const { slot, isNew } = this.identifiers.upsert(key);
+  /**
+   * Who keeps an identifier (hashes a, b) that the user with primary id (hashes pa, pb) in row
+   * `ordinal` carries: undefined when this user does (it is recorded as theirs), else the user
+   * whose primary id it is, or the row that carried it first.
+   */
+  private takenBy(pa: number, pb: number, a: number, b: number, ordinal: number): Taken | undefined {
+    const holder = a === pa && b === pb ? -1 : this.primaryIds.findHashed(a, b);
+    if (holder >= 0) return { by: 'primary_id', ordinal: this.primaryIds.first(holder) };
+    const { slot, isNew } = this.identifiers.upsertHashed(a, b);
     if (isNew) {
       this.identifiers.set(slot, ordinal, 0);
-      return true;
+      return undefined;
     }
-    warnings.push({ kind: 'duplicate_identifier', message: `identifier ${idType} '${value}' is already used by row ${this.labelOf(this.identifiers.first(slot))}, which keeps it; left out here`, value });
-    return false;
+    return { by: 'identifier', ordinal: this.identifiers.first(slot) };
   }
 
-  private isKeptBy(value: string, ordinal: number, primaryId: string): boolean {
-    const key = idKey(value);
-    if (key !== idKey(primaryId) && this.primaryIds.find(key) >= 0) return false;
-    const slot = this.identifiers.find(key);
-    return slot >= 0 && this.identifiers.first(slot) === ordinal;
+  private warning(taken: Taken, idType: string, value: string): RowWarning {
+    const row = this.labelOf(taken.ordinal);
+    const message =
+      taken.by === 'primary_id'
+        ? `identifier ${idType} '${value}' is the primary id of the user in row ${row}, which keeps it; left out here`
+        : `identifier ${idType} '${value}' is already used by row ${row}, which keeps it; left out here`;
+    return { kind: 'duplicate_identifier', message, value };
   }
+}
+
+interface Taken {
+  by: 'primary_id' | 'identifier';
+  /** The row of the user that keeps the value. */
+  ordinal: number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,14 @@ export function threadCounts(): { first: number; second: number } {
   return { first: Math.min(4, cores), second: Math.max(1, Math.min(4, cores - 2)) };
 }
 
+/** The separator of fields in MapPieceResult.idText: a character XML forbids, so no value holds it. */
+export const ID_TEXT_SEPARATOR = '\u0001';
+
+/** Row i's ids, from a piece's answer: [primary_id, then id_type, value, note of each identifier]. */
+export function idsText(result: MapPieceResult, i: number): string[] {
+  return result.idText.slice(i === 0 ? 0 : result.idTextEnds[i - 1], result.idTextEnds[i]).split(ID_TEXT_SEPARATOR);
+}
+
 export class MapPool {
   private workers: Worker[];
   private readonly waiting = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();

@@ -8,6 +8,7 @@ import { compileMapping, type RowMapper } from './map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
 import { parsePiece, type PieceFailure } from './read.js';
+import { ID_TEXT_SEPARATOR } from './map-pool.js';
 import type { RowProblem, RowWarning } from './errors.js';
 
 export type { PieceFailure } from './read.js';
@@ -30,21 +31,40 @@ export interface IdsResult {
   failure?: PieceFailure;
 }
 
-/** A row's outcome in the second pass. */
+/** A row the mapping thread did not write (or wrote with warnings), by its index in the piece. */
 export type RowOutcome =
-  /** A user with no other rows: its XML is in the piece's `xml`, up to `end`. `ids` is [primary_id, then id_type, value, note of each identifier]. */
-  | { k: 'u'; end: number; ids: string[]; warnings?: RowWarning[] }
+  /** A user written here (see MapPieceResult), with warnings. */
+  | { i: number; k: 'u'; warnings: RowWarning[] }
   /** A row of a person with several rows, mapped: the main thread keeps its values and maps it again for the merge. */
-  | { k: 'm'; slot: number; expected: number; values: string[] }
+  | { i: number; k: 'm'; slot: number; expected: number; values: string[] }
   /** A rejected row. */
-  | { k: 'r'; slot: number; expected: number; primary_id?: string; problems: RowProblem[]; warnings: RowWarning[]; values: string[] };
+  | { i: number; k: 'r'; slot: number; expected: number; primary_id?: string; problems: RowProblem[]; warnings: RowWarning[]; values: string[] };
 
+/**
+ * The second pass's answer for a piece. Most rows are users with no other rows: the thread writes
+ * their XML and says of them only numbers, in typed arrays, so that sending a piece's answer costs
+ * neither thread an object and a dozen strings a row.
+ */
 export interface MapPieceResult {
   id: number;
   rows: number;
-  /** The XML of the 'u' rows, one after another, as UTF-8. */
+  /** The XML of the users written here, one after another, as UTF-8. */
   xml: Uint8Array;
-  outcomes: RowOutcome[];
+  /** Per row, where its user's XML ends in `xml`; a row not written here repeats the end before it. */
+  ends: Uint32Array;
+  /**
+   * The ids of the users written here, as the two hashes of merge.ts's indexes: row i's primary
+   * id's at [2 i, 2 i + 1] (0, 0 for a row not written here); its identifiers' pairs are
+   * idHashes[2 idStarts[i] ... 2 idStarts[i + 1]].
+   */
+  primaryHashes: Uint32Array;
+  idHashes: Uint32Array;
+  idStarts: Uint32Array;
+  /** The same ids as text, one string for the piece, for the rare user that must lose an identifier (map-pool.ts's idsText reads it). */
+  idText: string;
+  idTextEnds: Uint32Array;
+  /** Every row not written here, and every user written with warnings, in row order. */
+  others: RowOutcome[];
   failure?: PieceFailure;
 }
 
@@ -78,7 +98,7 @@ parentPort!.on('message', (request: WorkerRequest) => {
 });
 
 function reply(result: IdsResult | MapPieceResult): void {
-  const transfer = 'xml' in result ? [result.xml.buffer as ArrayBuffer] : [result.hashes.buffer as ArrayBuffer];
+  const transfer = ('xml' in result ? [result.xml, result.ends, result.primaryHashes, result.idHashes, result.idStarts, result.idTextEnds] : [result.hashes]).map((a) => a.buffer as ArrayBuffer);
   parentPort!.postMessage(result, transfer);
 }
 
@@ -101,31 +121,59 @@ function ids(id: number, bytes: Buffer): IdsResult {
 
 function mapPiece(id: number, bytes: Buffer): MapPieceResult {
   const { records, failure } = parsePiece(bytes, delimiter);
-  const empty = { id, rows: 0, xml: new Uint8Array(0), outcomes: [] };
-  if (failure) return { ...empty, failure };
+  const n = records.length;
+  const result: MapPieceResult = {
+    id,
+    rows: n,
+    xml: new Uint8Array(0),
+    ends: new Uint32Array(n),
+    primaryHashes: new Uint32Array(2 * n),
+    idHashes: new Uint32Array(0),
+    idStarts: new Uint32Array(n + 1),
+    idText: '',
+    idTextEnds: new Uint32Array(n),
+    others: [],
+  };
+  if (failure) return { ...result, rows: 0, failure };
   try {
     const xml = new ByteWriter(bytes.length * 16);
-    const outcomes = records.map((values) => mapRow(values, xml));
-    return { id, rows: records.length, xml: xml.bytes(), outcomes };
+    let idHashes = new Uint32Array(8 * n);
+    let identifiers = 0;
+    let idText = '';
+    for (let i = 0; i < n; i++) {
+      const values = records[i]!;
+      const mapped = mapper!.mapRecord(values);
+      const primaryId = mapped.ok ? mapped.user.primary_id : mapped.primary_id;
+      const slot = primaryId === undefined ? -1 : index!.find(idKey(primaryId));
+      const expected = slot < 0 ? 1 : index!.second(slot);
+      if (!mapped.ok) {
+        result.others.push({ i, k: 'r', slot, expected, ...(mapped.primary_id !== undefined ? { primary_id: mapped.primary_id } : {}), problems: mapped.problems, warnings: mapped.warnings, values });
+      } else if (expected > 1) {
+        result.others.push({ i, k: 'm', slot, expected, values });
+      } else {
+        const user = mapped.user;
+        xml.write(userXml(user));
+        hashInto(idKey(user.primary_id), result.primaryHashes, 2 * i);
+        if (2 * (identifiers + user.user_identifiers.length) > idHashes.length) {
+          const grown = new Uint32Array(idHashes.length * 2 + 2 * user.user_identifiers.length);
+          grown.set(idHashes);
+          idHashes = grown;
+        }
+        idText += user.primary_id;
+        for (const identifier of user.user_identifiers) {
+          hashInto(idKey(identifier.value), idHashes, 2 * identifiers++);
+          idText += ID_TEXT_SEPARATOR + identifier.id_type + ID_TEXT_SEPARATOR + identifier.value + ID_TEXT_SEPARATOR + (identifier.note ?? '');
+        }
+        if (mapped.warnings.length) result.others.push({ i, k: 'u', warnings: mapped.warnings });
+      }
+      result.ends[i] = xml.length;
+      result.idStarts[i + 1] = identifiers;
+      result.idTextEnds[i] = idText.length;
+    }
+    return { ...result, xml: xml.bytes(), idHashes: idHashes.slice(0, 2 * identifiers), idText };
   } catch (error) {
-    return { ...empty, failure: internal(error) };
+    return { ...result, rows: 0, failure: internal(error) };
   }
-}
-
-function mapRow(values: string[], xml: ByteWriter): RowOutcome {
-  const result = mapper!.mapRecord(values);
-  const primaryId = result.ok ? result.user.primary_id : result.primary_id;
-  const slot = primaryId === undefined ? -1 : index!.find(idKey(primaryId));
-  const expected = slot < 0 ? 1 : index!.second(slot);
-  if (!result.ok) {
-    return { k: 'r', slot, expected, ...(result.primary_id !== undefined ? { primary_id: result.primary_id } : {}), problems: result.problems, warnings: result.warnings, values };
-  }
-  if (expected > 1) return { k: 'm', slot, expected, values };
-  const user = result.user;
-  const end = xml.write(userXml(user));
-  const packed = [user.primary_id];
-  for (const identifier of user.user_identifiers) packed.push(identifier.id_type, identifier.value, identifier.note ?? '');
-  return result.warnings.length ? { k: 'u', end, ids: packed, warnings: result.warnings } : { k: 'u', end, ids: packed };
 }
 
 /**
@@ -135,7 +183,7 @@ function mapRow(values: string[], xml: ByteWriter): RowOutcome {
  */
 class ByteWriter {
   private buffer: Buffer;
-  private length = 0;
+  length = 0;
   constructor(capacity: number) {
     // Not from Node's shared pool: its memory is handed over to the main thread whole.
     // Whole megabytes, so that the buffer of one piece fits the next, a few bytes longer.
