@@ -169,6 +169,38 @@ export class RunLog {
   }
 }
 
+/**
+ * Adds top-level fields (ones it does not have yet) to a report.json that writeReport wrote, in one
+ * step: a temporary file, then renamed. The report is copied as it is, not read into memory (at a
+ * million rows its details are tens of megabytes); the new fields come first.
+ */
+export async function addToReport(file: string, fields: Record<string, unknown>): Promise<void> {
+  const temp = `${file}.tmp`;
+  const out = createWriteStream(temp);
+  const failed = new Promise<never>((_, reject) => out.on('error', reject));
+  failed.catch(() => {});
+  try {
+    const added = Object.entries(fields).map(([key, value]) => `  ${JSON.stringify(key)}: ${JSON.stringify(value, null, 2).replaceAll('\n', '\n  ')}`);
+    let first = true;
+    for await (const chunk of createReadStream(file)) {
+      let bytes = chunk as Buffer;
+      if (first) {
+        if (bytes.toString('utf8', 0, 2) !== '{\n') throw new Error(`${file} does not start as sis2alma writes a report`);
+        bytes = Buffer.concat([Buffer.from(`{\n${added.join(',\n')},\n`), bytes.subarray(2)]);
+        first = false;
+      }
+      if (!out.write(bytes)) await Promise.race([once(out, 'drain'), failed]);
+    }
+    out.end();
+    await Promise.race([once(out, 'close'), failed]);
+    await rename(temp, file);
+  } catch (error) {
+    out.destroy();
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
 function plural(n: number, one: string, many = one + 's'): string {
   return `${n} ${n === 1 ? one : many}`;
 }

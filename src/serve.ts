@@ -25,7 +25,7 @@ import { runJob, type RunJobResult } from './commands/run.js';
 import { RunError } from './errors.js';
 import { loadMapping } from './mapping/load.js';
 import { silentLogger, type Logger } from './log.js';
-import { parseMaxRejected, type Report } from './report.js';
+import { addToReport, parseMaxRejected, type Report } from './report.js';
 import { checkPasswordHash, decoyHash, verifyPassword } from './passwd.js';
 
 export const IMPORT_PATH = '/api/import/users';
@@ -682,12 +682,6 @@ async function runImport(ctx: Context, temp: string, file: ReceivedFile, account
   }
   const delivered = names.length ? ` Delivered to Alma as ${names.join(', ')}.` : '';
   return { status: 200, body: { success: report.success, summary: report.summary + delivered, ...details }, line: `${head}: 200, ${tail}` };
-}
-
-async function addToReport(file: string, fields: Record<string, unknown>): Promise<void> {
-  const report = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
-  await fsp.writeFile(`${file}.tmp`, JSON.stringify({ ...report, ...fields }, null, 2) + '\n');
-  await fsp.rename(`${file}.tmp`, file);
 }
 
 async function copyOver(from: string, to: string): Promise<void> {

@@ -9,6 +9,7 @@ import { checkRunConfig, loadRunConfig } from '../src/config.js';
 import { runJob, runCommand, LOCK_FILE } from '../src/commands/run.js';
 import { RunError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
+import { RunLog, addToReport } from '../src/report.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { startSshd, sshdMissing, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
@@ -337,5 +338,35 @@ describe('sis2alma run and upload through the CLI', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(readdirSync(path.join(dir, 'drop')), ['a.zip']);
     assert.match(r.stdout, /^upload: delivered a\.zip to dir /m);
+  });
+});
+
+describe('adding to report.json', () => {
+  test('the delivery goes into the report as written, in one step, the new fields first; a file that is not a report is left as it was', async () => {
+    const dir = folder('add');
+    const file = path.join(dir, 'r.report.json');
+    const log = new RunLog(path.join(dir, '.details.tmp'), path.join(dir, 'rejects.partial'));
+    for (let i = 1; i <= 3000; i++) {
+      log.row();
+      log.written(String(i), []);
+    }
+    await log.close(path.join(dir, 'rejects.csv'));
+    const written = await log.writeReport(file, { success: true, summary: 'three thousand rows', counts: { ...log.counts }, files: [] });
+    const before = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    assert.equal(Object.keys(before.details as object).length, 3000);
+    assert.equal(written.summary, 'three thousand rows');
+
+    const fields = { delivered: [{ file: 'a.zip', target: 'dir /x' }], delivery: { target: 'dir /x', dry_run: false, stale_found: [] } };
+    await addToReport(file, fields);
+    const after = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(after, { ...fields, ...before });
+    assert.deepEqual(Object.keys(after).slice(0, 2), ['delivered', 'delivery']);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+
+    const notReport = path.join(dir, 'other.json');
+    writeFileSync(notReport, '[1, 2]\n');
+    await assert.rejects(addToReport(notReport, fields), /does not start as sis2alma writes a report/);
+    assert.equal(readFileSync(notReport, 'utf8'), '[1, 2]\n');
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
   });
 });

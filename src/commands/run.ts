@@ -1,6 +1,6 @@
 // `sis2alma run --config FILE`: the nightly job, unattended. It reads as the job's design card:
 // lock → convert (read, map, write, validate, zip, guards) → deliver → archive → record in report.
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Command } from './index.js';
 import { loadRunConfig, type RunConfig } from '../config.js';
@@ -9,7 +9,7 @@ import { createTarget, deliverZips, type DeliveredFile } from '../deliver.js';
 import { archiveFiles, pruneArchive } from '../archive.js';
 import { RunError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
-import { parseMaxRejected } from '../report.js';
+import { addToReport, parseMaxRejected } from '../report.js';
 import { runTime } from './convert.js';
 
 export interface RunJobOptions {
@@ -130,10 +130,7 @@ function describeCounts(report: Report): string {
 /** Adds the delivery to report.json, replacing the file in one step. */
 async function recordDelivery(reportFile: string, fields: Record<string, unknown>): Promise<void> {
   try {
-    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as Record<string, unknown>;
-    const tmp = `${reportFile}.tmp`;
-    await fsp.writeFile(tmp, JSON.stringify({ ...report, ...fields }, null, 2) + '\n');
-    await fsp.rename(tmp, reportFile);
+    await addToReport(reportFile, fields);
   } catch (error) {
     throw new RunError('output_failed', `cannot record the delivery in ${reportFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: reportFile });
   }
