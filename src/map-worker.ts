@@ -1,7 +1,8 @@
 // A mapping thread: parses pieces of an export (src/read.ts) with csv-parse and maps their rows,
 // so that both cores read and map while the main thread merges, checks and packages. What it
-// sends back is small: the hashes of primary ids (the first pass), or each row's outcome with
-// the XML of every user that needs no merge, already written as UTF-8 (the second pass).
+// sends back is small: the hashes of primary ids (the first pass), or the XML of every user that
+// needs no merge, already written as UTF-8, with the hashes of its ids, and the other rows'
+// outcomes (the second pass).
 import { parentPort } from 'node:worker_threads';
 import type { Mapping } from './mapping/model.js';
 import { compileMapping, type RowMapper } from './map.js';

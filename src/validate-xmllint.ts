@@ -3,9 +3,10 @@
 // user, so it costs about a third of the CPU of libxmljs2's parse-then-validate and a few
 // megabytes of memory (bench/RESULTS.md).
 //
-// Each batch of users is in a temporary file (the pipeline writes it), and a small shell started
-// once runs xmllint on each file it is told of. Starting xmllint straight from this process cost about 15 ms a batch
-// (fork copies the page tables of a process of 450 MB); from the shell it costs about 1 ms.
+// Each batch of users is in a temporary file (validate-batches.ts writes it), and a small shell
+// started once runs xmllint on each file it is told of. Starting xmllint straight from this
+// process cost about 15 ms a batch (fork copies the page tables of a process of 450 MB); from the
+// shell it costs about 1 ms.
 //
 // xmllint says only which lines are wrong. The users on those lines are checked again with
 // AlmaSchema.check (libxmljs2), alone, so that the report gives the same messages, with every
