@@ -112,8 +112,8 @@ export class RunLog {
   }
 
   private detail(label: string, text: string): void {
-    // Gathered into writes of about 64 KB: a million small writes kept a million small objects
-    // queued in the stream, long enough for V8 to move them to its old generation.
+    // Gathered into writes of about 64 KB: a write a row queued an object a row in the stream
+    // until the file had taken it, often long enough for V8 to move it to its old generation.
     this.pendingDetails += JSON.stringify(label) + ':' + JSON.stringify(text) + '\n';
     if (this.pendingDetails.length >= 65536) this.flushDetails();
   }
