@@ -247,7 +247,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     return undefined;
   };
 
-  const pickGroup = (ctx: RowContext): { group?: string; rule: string; unmapped?: string } => {
+  /** The group of a row, the rule that gave it and the column it came from (or the columns no rule knew). */
+  const pickGroup = (ctx: RowContext): { group?: string; rule: string; column?: string; unmapped?: string } => {
     const looked: string[] = [];
     for (const rule of mapping.userGroup.rules) {
       // Conditions are tested in order, as holds() does; only the columns tested up to the first
@@ -268,7 +269,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       looked.push(...rule.group.columns);
       if (group && probe.problems.length === 0) {
         ctx.warnings.push(...probe.warnings);
-        return { group, rule: rule.name };
+        // The column the code was read from, or the one whose test chose a fixed code.
+        return { group, rule: rule.name, column: rule.group.columns[0] ?? rule.when[rule.when.length - 1]?.column };
       }
     }
     if (mapping.userGroup.default) return { group: mapping.userGroup.default, rule: 'default' };
@@ -276,8 +278,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     // are named only when every column is empty.
     const unique = [...new Set(looked)];
     const filled = unique.filter((c) => cell(ctx, c).trim() !== '');
-    const unmapped = (filled.length ? filled : unique).map((c) => `${c} = '${cell(ctx, c).trim()}'`).join(', ');
-    return { rule: 'none', unmapped };
+    const named = filled.length ? filled : unique;
+    const unmapped = named.map((c) => `${c} = '${cell(ctx, c).trim()}'`).join(', ');
+    return { rule: 'none', column: named[0], unmapped };
   };
 
   const dateOf = (rule: DateRule | undefined, ctx: RowContext): string | undefined => {
@@ -325,11 +328,11 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       ctx.problems.push({ code: 'missing_value', message: `Field (${primaryColumn ?? 'primary_id'}) is empty: a user needs a primary id`, column: primaryColumn });
     }
 
-    const { group, rule, unmapped } = pickGroup(ctx);
+    const { group, rule, column, unmapped } = pickGroup(ctx);
     if (group) {
-      if (allowed('user_group', group, ctx)) user.user_group = group;
+      if (allowed('user_group', group, ctx, column)) user.user_group = group;
     } else {
-      ctx.problems.push({ code: 'no_user_group', message: `No user group rule maps this row (${unmapped})`, value: unmapped });
+      ctx.problems.push({ code: 'no_user_group', message: `No user group rule maps this row (${unmapped})`, column, value: unmapped });
     }
 
     if (user.user_group) {

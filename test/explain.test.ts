@@ -101,7 +101,7 @@ describe('mapping explain on the university example', () => {
     assert.deepEqual(
       Object.fromEntries(Object.entries(x.rejections).map(([code, r]) => [code, [r.rows, r.columns, r.examples]])),
       {
-        no_user_group: [2, {}, ['students.csv:6', 'employees.csv:8']],
+        no_user_group: [2, { employee_type: 1, level: 1 }, ['students.csv:6', 'employees.csv:8']],
         bad_email: [2, { email: 1, work_email: 1 }, ['students.csv:7', 'employees.csv:11']],
         bad_date: [2, { birth_date: 1, end_date: 1 }, ['students.csv:8', 'employees.csv:10']],
         missing_value: [1, { netid: 1 }, ['students.csv:9']],

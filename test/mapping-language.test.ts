@@ -589,7 +589,7 @@ identifiers:
     ]);
   });
 
-  test('a code that comes from the data and is not allowed rejects the row', () => {
+  test('a code that comes from the data and is not allowed rejects the row, naming the column', () => {
     const mapping = mappingOf(`allowed_codes:
   user_group: [STAFF, STUDENT]
 user_group:
@@ -602,8 +602,8 @@ user_group:
     ]);
     assert.equal(userOf(ok!).user_group, 'STAFF');
     assert.deepEqual(
-      rejected(typo!).problems.map((p) => [p.code, p.value, p.message]),
-      [['code_not_allowed', 'STAF', "user_group 'STAF' is not one of the codes this Alma has (allowed_codes.user_group)"]],
+      rejected(typo!).problems.map((p) => [p.code, p.column, p.value, p.message]),
+      [['code_not_allowed', 'kind', 'STAF', "user_group 'STAF' is not one of the codes this Alma has (allowed_codes.user_group)"]],
     );
   });
 });
