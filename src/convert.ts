@@ -14,7 +14,7 @@
 // spans rows: the merge, the identifier rules across users, validation (xmllint in a process of
 // its own, validate-xmllint.ts), the zip and the report.
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AlmaUser, UserIdentifier } from './alma.js';
@@ -148,6 +148,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   } finally {
     await threads.close();
     await validators.close();
+    validator.discard();
     waiting.close();
     rmSync(temp, { recursive: true, force: true });
   }
@@ -177,6 +178,11 @@ interface IndexedInputs {
 
 export async function indexPrimaryIds(files: string[], mapping: Mapping, encoding: string | undefined, runDate: string, threads: MapPool, pieceBytes?: number): Promise<IndexedInputs> {
   const primaryIds = new IdIndex(1 << 16, { shared: true });
+  // Once the first piece says how long rows are, the index is sized for the rows of all the files
+  // (the pieces are UTF-8: in an encoding of two bytes or more a character, files are larger than
+  // their rows, and the index grows as it fills instead).
+  const totalBytes = (await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)))).reduce((a, b) => a + b, 0);
+  let sized = /^(utf-?16|ucs-?2|utf-?32)/i.test(encoding ?? '');
   const out: InputFile[] = [];
   let identifiers = 0;
   let ordinal = 0;
@@ -189,6 +195,10 @@ export async function indexPrimaryIds(files: string[], mapping: Mapping, encodin
     let rows = 0;
     for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.ids(p))) {
       if (result.failure) throw pieceFailure(result.failure, file, csv.header, piece, rows);
+      if (!sized && result.rows > 0) {
+        primaryIds.reserve(Math.ceil(((totalBytes / piece.bytes.length) * result.rows) * 1.05));
+        sized = true;
+      }
       const hashes = result.hashes;
       for (let i = 0; i < result.rows; i++) {
         ordinal++;

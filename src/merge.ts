@@ -133,10 +133,18 @@ export class IdIndex {
     return new Uint32Array(this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   }
 
-  private grow(): void {
+  /**
+   * Makes room for `capacity` keys in one step, while the table is still small: growing by half
+   * at a time held the old table and the new one at once, 40 MB at 1,000,000 ids.
+   */
+  reserve(capacity: number): void {
+    const slots = Math.ceil(capacity / LOAD);
+    if (slots > this.slots) this.grow(slots);
+  }
+
+  private grow(slots = Math.ceil(this.slots * 1.5)): void {
     const old = this.table;
     const w = this.width;
-    const slots = Math.ceil(this.slots * 1.5);
     const t = (this.table = this.allocate(slots));
     this.slots = slots;
     for (let at = 0; at < old.length; at += w) {

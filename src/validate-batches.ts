@@ -3,12 +3,13 @@
 // batch as a temporary file, and into the zip in row order once it has answered; a user the XSD
 // refuses is rejected against its CSV rows and left out.
 //
-// A batch's XML is copied into one buffer as its users come, written to a temporary file when the
-// batch is full, and read back into one buffer for the zip once the validator has answered. Both
-// buffers are reused from batch to batch, and the mapping threads' buffers go back to them at
-// once: the XML in memory stays a few megabytes whatever the size of the run, and none of it
-// waits for V8 to collect it (bench/RESULTS.md).
-import { open, rm, writeFile } from 'node:fs/promises';
+// A batch's XML goes to its temporary file as its users come, through one small buffer, and is
+// read back through another for the zip once the validator has answered. Both buffers are reused
+// from batch to batch, and the mapping threads' buffers go back to them at once: the XML in
+// memory is under a megabyte whatever the size of the run, and none of it waits for V8 to collect
+// it (bench/RESULTS.md).
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { RunError, type RowProblem, type RowWarning } from './errors.js';
@@ -86,10 +87,11 @@ const NO_WARNINGS: readonly RowWarning[] = Object.freeze([]);
 
 export class BatchValidator {
   private batch: Batch = newBatch();
-  /** The batch being filled: <users>, then each user's XML. */
-  private readonly filling: GrowingBuffer;
-  /** A validated batch, read back for the zip. */
-  private readonly readBack: GrowingBuffer;
+  /** The file of the batch being filled: <users>, then each user's XML. */
+  private filling: BatchFile | undefined;
+  /** What BatchFile writes through and what a validated batch is read back through, reused for every batch. */
+  private readonly writeBuffer = Buffer.allocUnsafeSlow(256 * 1024);
+  private readBuffer = Buffer.allocUnsafeSlow(512 * 1024);
   /** Batches sent to the validators, oldest first; written to the zip in this order. */
   private inFlight: SentBatch[] = [];
   private sent = 0;
@@ -102,12 +104,7 @@ export class BatchValidator {
     private readonly labelOf: (ordinal: number) => string,
     /** Where the batches' files go. */
     private readonly dir: string,
-  ) {
-    // Sized for a batch of users of about 2.4 KB (the bench's average is 2.2 KB); they grow if need be.
-    this.filling = new GrowingBuffer(validators.batchUsers * 2400);
-    this.readBack = new GrowingBuffer(validators.batchUsers * 2400);
-    this.filling.append(USERS_OPEN_BYTES);
-  }
+  ) {}
 
   /**
    * Takes a user: the XML of the row with this ordinal, from `source`, or of a merged user
@@ -115,12 +112,22 @@ export class BatchValidator {
    */
   add(xml: Buffer, ordinal: number, source: PieceSource | undefined, detail?: UserDetail): Promise<void> | undefined {
     const batch = this.batch;
+    if (!this.filling) {
+      this.filling = new BatchFile(path.join(this.dir, `batch-${++this.sent}.xml`), this.writeBuffer);
+      this.filling.append(USERS_OPEN_BYTES);
+    }
     if (detail) batch.details.set(batch.ordinals.length, detail);
     batch.ordinals.push(ordinal);
     batch.sources.push(source);
     batch.ends.push(this.filling.append(xml));
     // A promise only when the batch is full: most users need no await (see Packager.add).
     return batch.ordinals.length >= this.validators.batchUsers ? this.send() : undefined;
+  }
+
+  /** Closes the file of a batch still being filled, when the run stops early. */
+  discard(): void {
+    this.filling?.close();
+    this.filling = undefined;
   }
 
   /** Sends what is left and writes every batch still in flight. */
@@ -130,20 +137,15 @@ export class BatchValidator {
   }
 
   private async send(): Promise<void> {
-    if (this.batch.ordinals.length === 0) return;
-    const file = path.join(this.dir, `batch-${++this.sent}.xml`);
-    this.filling.append(USERS_CLOSE_BYTES);
-    try {
-      await writeFile(file, this.filling.bytes());
-    } catch (error) {
-      throw new RunError('output_failed', `cannot write users to be validated to ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
-    }
-    const problems = this.validators.validate(file);
+    const filling = this.filling;
+    if (!filling) return;
+    filling.append(USERS_CLOSE_BYTES);
+    filling.close();
+    this.filling = undefined;
+    const problems = this.validators.validate(filling.file);
     problems.catch(() => {}); // awaited in order by writeOldest
-    this.inFlight.push({ ...this.batch, file, problems });
+    this.inFlight.push({ ...this.batch, file: filling.file, problems });
     this.batch = newBatch();
-    this.filling.reset();
-    this.filling.append(USERS_OPEN_BYTES);
     // One batch a validator and one waiting keeps every core busy; more would only hold more
     // users in memory.
     if (this.inFlight.length > this.validators.size + 1) await this.writeOldest();
@@ -158,12 +160,31 @@ export class BatchValidator {
       if (index < 0) throw new Error(`the XML written does not fit the schema ${this.schemaPath} outside any user (line ${problem.line}: ${problem.message})`);
       failures.set(index, [...(failures.get(index) ?? []), problem.message]);
     }
-    const xml = await this.readBack.readFile(file, ends[ends.length - 1]!);
+    const handle = await open(file, 'r');
+    try {
+      await this.writeUsers(handle, { file, ordinals, ends, sources, details }, failures);
+    } finally {
+      await handle.close();
+    }
     await rm(file, { force: true });
+  }
+
+  /** The users of a validated batch, read back from its file through one window, into the zip or the rejects. */
+  private async writeUsers(handle: FileHandle, { file, ordinals, ends, sources, details }: Batch & { file: string }, failures: Map<number, string[]>): Promise<void> {
+    let windowStart = 0;
+    let windowEnd = 0;
     let start = USERS_OPEN_BYTES.length;
     for (let i = 0; i < ordinals.length; i++) {
       const end = ends[i]!;
-      const userXml = xml.subarray(start, end);
+      if (start < windowStart || end > windowEnd) {
+        // The window moves on (once in about 500 KB); a user larger than it gets a larger one.
+        if (end - start > this.readBuffer.length) this.readBuffer = Buffer.allocUnsafeSlow(end - start);
+        const { bytesRead } = await handle.read(this.readBuffer, 0, this.readBuffer.length, start);
+        windowStart = start;
+        windowEnd = start + bytesRead;
+        if (end > windowEnd) throw new Error(`${file} ends at byte ${windowEnd}, before the user that ends at ${end}`);
+      }
+      const userXml = this.readBuffer.subarray(start - windowStart, end - windowStart);
       start = end;
       const detail = details.get(i);
       const warnings = detail?.warnings ?? (NO_WARNINGS as RowWarning[]);
@@ -198,42 +219,55 @@ function newBatch(): Batch {
   return { ordinals: [], ends: [], sources: [], details: new Map() };
 }
 
-/** Bytes appended into one buffer that grows when it must and is reused, never given up. */
-class GrowingBuffer {
-  private buffer: Buffer;
+/** A batch's document, written to its file as its users come, through one small buffer. */
+class BatchFile {
+  private readonly fd: number;
+  private used = 0;
+  /** Bytes written and buffered: where the next user starts. */
   private length = 0;
-  constructor(capacity: number) {
-    this.buffer = Buffer.allocUnsafeSlow(capacity);
+
+  constructor(
+    readonly file: string,
+    private readonly buffer: Buffer,
+  ) {
+    try {
+      this.fd = openSync(file, 'w', 0o600);
+    } catch (error) {
+      throw writeFailed(file, error);
+    }
   }
-  /** Appends bytes; returns the length so far. */
+
+  /** Appends bytes (copied at once); returns the length of the document so far. */
   append(bytes: Uint8Array): number {
-    this.reserve(this.length + bytes.length, this.length);
-    this.buffer.set(bytes, this.length);
+    if (this.used + bytes.length > this.buffer.length) this.flush();
+    if (bytes.length > this.buffer.length) this.write(bytes);
+    else {
+      this.buffer.set(bytes, this.used);
+      this.used += bytes.length;
+    }
     return (this.length += bytes.length);
   }
-  /** Replaces the content with a file's first `size` bytes, and returns them. */
-  async readFile(file: string, size: number): Promise<Buffer> {
-    this.reserve(size, 0);
-    const handle = await open(file, 'r');
+
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+
+  private flush(): void {
+    if (this.used === 0) return;
+    this.write(this.buffer.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  private write(bytes: Uint8Array): void {
     try {
-      const { bytesRead } = await handle.read(this.buffer, 0, size, 0);
-      if (bytesRead !== size) throw new Error(`${file}: ${bytesRead} bytes read back of the ${size} written`);
-    } finally {
-      await handle.close();
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, bytes.length - done);
+    } catch (error) {
+      throw writeFailed(this.file, error);
     }
-    this.length = size;
-    return this.bytes();
   }
-  bytes(): Buffer {
-    return this.buffer.subarray(0, this.length);
-  }
-  reset(): void {
-    this.length = 0;
-  }
-  private reserve(size: number, keep: number): void {
-    if (size <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(size, Math.ceil(this.buffer.length * 1.5)));
-    this.buffer.copy(grown, 0, 0, keep);
-    this.buffer = grown;
-  }
+}
+
+function writeFailed(file: string, error: unknown): RunError {
+  return new RunError('output_failed', `cannot write users to be validated to ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
 }

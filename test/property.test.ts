@@ -14,6 +14,7 @@ import { RunError, EXIT_CODES } from '../src/errors.js';
 import { AlmaSchema } from '../src/validate.js';
 import { PROJECT_XSD } from '../src/paths.js';
 import { EXLIBRIS_XSD, INFINITI_MAPPING, NOW, convertCli, readOutputs, stackLines, tempDir, toCsv, type Outputs } from './helpers/run-cli.js';
+import { IdIndex } from '../src/merge.js';
 
 const SEED = 20261121;
 const exlibris = AlmaSchema.load(EXLIBRIS_XSD);
@@ -185,4 +186,31 @@ describe('generated CSV files with hostile characters in every column', () => {
       assertAccounted(run.outputs, `sample ${i}`);
     }
   });
+});
+
+test('IdIndex: every key is found with its values, whether the index grew by half as it filled or was reserved in one step; other keys are not found', () => {
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 400 }), fc.nat(2000), (keys, reserveAt) => {
+      const grown = new IdIndex(1);
+      const reserved = new IdIndex(1, { shared: true });
+      keys.forEach((key, i) => {
+        if (i === Math.min(reserveAt, keys.length - 1)) reserved.reserve(keys.length);
+        for (const index of [grown, reserved]) {
+          const { slot, isNew } = index.upsert(key);
+          assert.ok(isNew, `${JSON.stringify(key)} is new`);
+          index.set(slot, i + 1, keys.length - i);
+        }
+      });
+      for (const index of [grown, reserved]) {
+        assert.equal(index.size, keys.length);
+        keys.forEach((key, i) => {
+          const slot = index.find(key);
+          assert.ok(slot >= 0, `${JSON.stringify(key)} is found`);
+          assert.deepEqual([index.first(slot), index.second(slot)], [i + 1, keys.length - i]);
+        });
+        assert.equal(index.find(keys.join('|') + '\u0000absent'), -1);
+      }
+    }),
+    { numRuns: 200 },
+  );
 });
