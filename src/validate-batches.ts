@@ -126,7 +126,7 @@ export class BatchValidator {
 
   /** Closes the file of a batch still being filled, when the run stops early. */
   discard(): void {
-    this.filling?.close();
+    this.filling?.abandon();
     this.filling = undefined;
   }
 
@@ -139,9 +139,8 @@ export class BatchValidator {
   private async send(): Promise<void> {
     const filling = this.filling;
     if (!filling) return;
-    filling.append(USERS_CLOSE_BYTES);
-    filling.close();
     this.filling = undefined;
+    filling.close(USERS_CLOSE_BYTES);
     const problems = this.validators.validate(filling.file);
     problems.catch(() => {}); // awaited in order by writeOldest
     this.inFlight.push({ ...this.batch, file: filling.file, problems });
@@ -248,8 +247,18 @@ class BatchFile {
     return (this.length += bytes.length);
   }
 
-  close(): void {
-    this.flush();
+  /** Appends the last bytes, writes what is buffered and closes the file (closed also if a write fails). */
+  close(last: Uint8Array): void {
+    try {
+      this.append(last);
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+
+  /** Closes the file as it is (the run has stopped). */
+  abandon(): void {
     closeSync(this.fd);
   }
 
