@@ -97,7 +97,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const threads = new MapPool();
   let inputs: IndexedInputs;
   try {
-    inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, options.pieceBytes);
+    inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, { pieceBytes: options.pieceBytes, countIdentifiers: true });
     await threads.shrink(threadCounts().second);
   } catch (error) {
     await threads.close();
@@ -172,11 +172,19 @@ interface IndexedInputs {
   files: InputFile[];
   /** primary id (without case) → first: ordinal of its first row, second: how many rows. In shared memory: the mapping threads read it in pass 2. */
   primaryIds: IdIndex;
-  /** How many identifier values the rows give, at most: the index of identifiers is made this size once. */
+  /** How many identifier values the rows give, at most (0 unless counted): the index of identifiers is made this size once. */
   identifiers: number;
 }
 
-export async function indexPrimaryIds(files: string[], mapping: Mapping, encoding: string | undefined, runDate: string, threads: MapPool, pieceBytes?: number): Promise<IndexedInputs> {
+/** `countIdentifiers`: count the rows' identifier values too (convert sizes its index of identifiers by them; explain has none). */
+export async function indexPrimaryIds(
+  files: string[],
+  mapping: Mapping,
+  encoding: string | undefined,
+  runDate: string,
+  threads: MapPool,
+  { pieceBytes, countIdentifiers = false }: { pieceBytes?: number; countIdentifiers?: boolean } = {},
+): Promise<IndexedInputs> {
   const primaryIds = new IdIndex(1 << 16, { shared: true });
   // Once the first piece says how long rows are, the index is sized for the rows of all the files
   // (the pieces are UTF-8: in an encoding of two bytes or more a character, files are larger than
@@ -193,7 +201,7 @@ export async function indexPrimaryIds(files: string[], mapping: Mapping, encodin
     threads.startFile(mapping, csv.header, runDate);
     const firstOrdinal = ordinal + 1;
     let rows = 0;
-    for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.ids(p))) {
+    for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.ids(p, countIdentifiers))) {
       if (result.failure) throw pieceFailure(result.failure, file, csv.header, piece, rows);
       if (!sized && result.rows > 0) {
         primaryIds.reserve(Math.ceil(((totalBytes / piece.bytes.length) * result.rows) * 1.05));

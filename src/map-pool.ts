@@ -101,8 +101,8 @@ export class MapPool {
     this.broadcast({ type: 'index', memory: index.memory });
   }
 
-  ids(piece: Piece): Promise<IdsResult> {
-    return this.request((id) => ({ type: 'ids', id, bytes: piece.bytes }));
+  ids(piece: Piece, countIdentifiers: boolean): Promise<IdsResult> {
+    return this.request((id) => ({ type: 'ids', id, bytes: piece.bytes, countIdentifiers }));
   }
 
   map(piece: Piece): Promise<MapPieceResult> {
