@@ -25,7 +25,7 @@ import type { Mapping } from './mapping/model.js';
 import { csvProblem, openPieces, type Piece, type PieceFailure } from './read.js';
 import { compileMapping } from './map.js';
 import { MapPool, idsText, threadCounts } from './map-pool.js';
-import { IdIndex, hashInto, idKey, mergeUsers, type MergeMember } from './merge.js';
+import { IdIndex, PeopleInWaiting, hashInto, idKey, mergeUsers, type MergeMember } from './merge.js';
 import type { MapPieceResult } from './map-worker.js';
 import { identifiersXml, userXml } from './xml.js';
 import { AlmaSchema } from './validate.js';
@@ -259,7 +259,6 @@ interface WaitingRow {
   ordinal: number;
   /** Index of its file in inputs.files. */
   input: number;
-  row: number;
   /** Where WaitingValues keeps its values. */
   at: number;
   length: number;
@@ -298,11 +297,6 @@ class WaitingValues {
   }
 }
 
-interface Pending {
-  remaining: number;
-  rows: WaitingRow[];
-}
-
 async function mapAndMergeRows(
   inputs: IndexedInputs,
   mapping: Mapping,
@@ -315,7 +309,7 @@ async function mapAndMergeRows(
   waiting: WaitingValues,
 ): Promise<void> {
   threads.shareIndex(inputs.primaryIds);
-  const pending = new Map<number, Pending>();
+  const people = new PeopleInWaiting<WaitingRow>();
   // A merged user: the rules across users, then XML written here.
   const emitMerged = async (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => {
     const warnings = [...rows[0]!.warnings, ...mergeWarnings];
@@ -325,18 +319,15 @@ async function mapAndMergeRows(
   const mappers = inputs.files.map((f) => compileMapping(mapping, f.header, runDate));
   const revive = (w: WaitingRow): RowMember => {
     const input = inputs.files[w.input]!;
+    const row = w.ordinal - input.firstOrdinal + 1;
     const values = waiting.get(w.at, w.length);
     const result = mappers[w.input]!.map(values);
-    if (!result.ok) throw new Error(`${input.file}, row ${w.row}: mapped once, refused the second time`);
-    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), user: result.user, warnings: result.warnings, source: { file: input.file, row: w.row, header: input.header, values } };
+    if (!result.ok) throw new Error(`${input.file}, row ${row}: mapped once, refused the second time`);
+    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), user: result.user, warnings: result.warnings, source: { file: input.file, row, header: input.header, values } };
   };
   const arrive = async (slot: number, expected: number, waiting: WaitingRow | undefined) => {
-    let p = pending.get(slot);
-    if (!p) pending.set(slot, (p = { remaining: expected, rows: [] }));
-    if (waiting) p.rows.push(waiting);
-    if (--p.remaining > 0) return;
-    pending.delete(slot);
-    await complete(p.rows.map(revive), mapping, runLog, emitMerged);
+    const rows = people.arrive(slot, expected, waiting);
+    if (rows) await complete(rows.map(revive), mapping, runLog, emitMerged);
   };
   for (const [fileIndex, input] of inputs.files.entries()) {
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: options.pieceBytes });
@@ -366,7 +357,7 @@ async function mapAndMergeRows(
           runLog.rejected(labelOf(inputs.files, ordinal), outcome.problems, outcome.warnings, { file: input.file, row, header: csv.header, values: outcome.values });
           if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
         } else {
-          await arrive(outcome.slot, outcome.expected, { ordinal, input: fileIndex, row, ...waiting.put(outcome.values) });
+          await arrive(outcome.slot, outcome.expected, { ordinal, input: fileIndex, ...waiting.put(outcome.values) });
         }
       }
       // Every user of the piece has been copied into its batch.
@@ -374,7 +365,7 @@ async function mapAndMergeRows(
     }
   }
   // Rows can only be missing here if a file changed between the two passes.
-  for (const [, p] of pending) await complete(p.rows.map(revive), mapping, runLog, emitMerged);
+  for (const rows of people.incomplete()) await complete(rows.map(revive), mapping, runLog, emitMerged);
 }
 
 type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => Promise<void>;

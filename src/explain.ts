@@ -11,7 +11,7 @@ import { emptyUser, type AlmaUser } from './alma.js';
 import { indexPrimaryIds, pieceFailure } from './convert.js';
 import { MapPool } from './map-pool.js';
 import { compileMapping, type MapResult } from './map.js';
-import { IdIndex, idKey, mergeUsers, type MergeMember } from './merge.js';
+import { IdIndex, PeopleInWaiting, idKey, mergeUsers, type MergeMember } from './merge.js';
 import type { Mapping } from './mapping/model.js';
 import { maskId } from './log.js';
 import { openPieces, parsePiece } from './read.js';
@@ -60,7 +60,7 @@ export async function streamMapping(mapping: Mapping, files: string[], options: 
   } finally {
     await threads.close();
   }
-  const pending = new Map<number, { remaining: number; members: Member[] }>();
+  const people = new PeopleInWaiting<Member>();
   const finish = (members: Member[]) => completePeople(members, mapping, visitor);
   for (const input of inputs.files) {
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
@@ -85,17 +85,13 @@ export async function streamMapping(mapping: Mapping, files: string[], options: 
           finish([member]);
           continue;
         }
-        let p = pending.get(slot);
-        if (!p) pending.set(slot, (p = { remaining: expected, members: [] }));
-        p.members.push(member);
-        if (--p.remaining > 0) continue;
-        pending.delete(slot);
-        finish(p.members);
+        const members = people.arrive(slot, expected, member);
+        if (members) finish(members);
       }
     }
   }
   // Only if a file changed between the two passes.
-  for (const p of pending.values()) finish(p.members);
+  for (const members of people.incomplete()) finish(members);
   return inputs.files.map((f) => ({ file: f.file, rows: f.rows }));
 }
 

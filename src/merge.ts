@@ -37,8 +37,9 @@ export function hashInto(key: string, out: Uint32Array, at: number): void {
  * kept only as 64-bit hashes: two different ids collide with a chance of about 1 in 10^12 even at
  * several million ids; the merge step compares the real ids before it joins two rows. A slot is
  * three or four words of one array (hash, hash, first[, second]), so that the table can live in
- * shared memory and be read by the mapping threads. It is kept at most three-quarters full and
- * grows by half: at 1,000,000 ids it takes 21 to 32 MB (bench/RESULTS.md).
+ * shared memory and be read by the mapping threads. It is kept at most three-quarters full, and
+ * is either sized once (reserve) or grows by half as it fills: at 1,000,000 ids it takes about
+ * 21 MB sized once, 21 to 32 MB grown (bench/RESULTS.md).
  */
 export class IdIndex {
   private table: Uint32Array;
@@ -154,6 +155,33 @@ export class IdIndex {
       const to = slot * w;
       for (let k = 0; k < w; k++) t[to + k] = old[at + k]!;
     }
+  }
+}
+
+/**
+ * The rows of multi-role people while they wait for each other. A person is a slot of the
+ * primary-id index, which counted their rows in the first pass; they are complete once that many
+ * rows have come in the second. convert and explain both gather people so.
+ */
+export class PeopleInWaiting<T> {
+  private readonly people = new Map<number, { remaining: number; rows: T[] }>();
+
+  /**
+   * One row of the person in `slot`, who has `expected` rows, has come: kept unless undefined (a
+   * rejected row counts, but is not merged). Returns the rows kept, once the person is complete.
+   */
+  arrive(slot: number, expected: number, row: T | undefined): T[] | undefined {
+    let person = this.people.get(slot);
+    if (!person) this.people.set(slot, (person = { remaining: expected, rows: [] }));
+    if (row !== undefined) person.rows.push(row);
+    if (--person.remaining > 0) return undefined;
+    this.people.delete(slot);
+    return person.rows;
+  }
+
+  /** The people still waiting at the end: there are none unless a file changed between the two passes. */
+  incomplete(): T[][] {
+    return [...this.people.values()].map((person) => person.rows);
   }
 }
 
