@@ -546,6 +546,7 @@ type Upload = { ok: true; file?: ReceivedFile } | { ok: false; status: 0 | 400 |
 function receiveUpload(req: http.IncomingMessage, temp: string, limit: number, timeoutMs: number): Promise<Upload> {
   return new Promise((resolve) => {
     let settled = false;
+    let stopping = false;
     let received = 0;
     let file: ReceivedFile | undefined;
     let writer: WriteStream | undefined;
@@ -559,12 +560,19 @@ function receiveUpload(req: http.IncomingMessage, temp: string, limit: number, t
       req.off('data', count);
       resolve(result);
     };
+    // The upload file is opened asynchronously; the answer waits until it is closed, so that the
+    // caller's removal of `temp` cannot come before the file exists and leave it behind.
     const stop = (result: Upload) => {
-      if (settled) return;
+      if (settled || stopping) return;
+      stopping = true;
       req.unpipe(parser);
       parser.removeAllListeners('file');
-      writer?.destroy();
-      settle(result);
+      if (!writer) return settle(result);
+      writer.destroy();
+      const done = () => settle(result);
+      written.then(done, done);
+      clearTimeout(timer);
+      req.off('data', count);
     };
     const count = (chunk: Buffer) => {
       received += chunk.length;
@@ -599,6 +607,7 @@ function receiveUpload(req: http.IncomingMessage, temp: string, limit: number, t
     });
     parser.on('error', (error: Error) => stop({ ok: false, status: 400, summary: `The request is not well-formed multipart/form-data (${error.message}).`, log: 'malformed multipart body' }));
     parser.on('close', () => {
+      if (stopping) return;
       written.then(
         () => {
           if (file && writer) file.bytes = writer.bytesWritten;
