@@ -17,7 +17,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { AlmaUser, UserIdentifier } from './alma.js';
+import type { AlmaUser } from './alma.js';
 import { RunError, EXIT_CODES, type RowWarning } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import { loadMapping } from './mapping/load.js';
@@ -25,9 +25,9 @@ import type { Mapping } from './mapping/model.js';
 import { csvProblem, openPieces, type Piece, type PieceFailure } from './read.js';
 import { compileMapping } from './map.js';
 import { MapPool, idsText, threadCounts } from './map-pool.js';
-import { IdIndex, PeopleInWaiting, hashInto, idKey, mergeUsers, type MergeMember } from './merge.js';
-import type { MapPieceResult } from './map-worker.js';
-import { identifiersXml, userXml } from './xml.js';
+import { AcrossUsers } from './across-users.js';
+import { IdIndex, PeopleInWaiting, idKey, mergeUsers, type MergeMember } from './merge.js';
+import { userXml } from './xml.js';
 import { AlmaSchema } from './validate.js';
 import { BatchValidator, PieceRecords, type PieceSource, type ReportRow } from './validate-batches.js';
 import { startValidators, type Validators } from './validate-pool.js';
@@ -97,7 +97,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const threads = new MapPool();
   let inputs: IndexedInputs;
   try {
-    inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, { pieceBytes: options.pieceBytes, countIdentifiers: true });
+    inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, { pieceBytes: options.pieceBytes });
     await threads.shrink(threadCounts().second);
   } catch (error) {
     await threads.close();
@@ -172,18 +172,18 @@ interface IndexedInputs {
   files: InputFile[];
   /** primary id (without case) → first: ordinal of its first row, second: how many rows. In shared memory: the mapping threads read it in pass 2. */
   primaryIds: IdIndex;
-  /** How many identifier values the rows give, at most (0 unless counted): the index of identifiers is made this size once. */
+  /** How many identifier values the rows give, at most: the index of identifiers is made this size once. */
   identifiers: number;
 }
 
-/** `countIdentifiers`: count the rows' identifier values too (convert sizes its index of identifiers by them; explain has none). */
+/** Pass 1: indexes the primary ids of every file's rows and counts their identifier values (the index of identifiers is sized by that count). */
 export async function indexPrimaryIds(
   files: string[],
   mapping: Mapping,
   encoding: string | undefined,
   runDate: string,
   threads: MapPool,
-  { pieceBytes, countIdentifiers = false }: { pieceBytes?: number; countIdentifiers?: boolean } = {},
+  { pieceBytes }: { pieceBytes?: number } = {},
 ): Promise<IndexedInputs> {
   const primaryIds = new IdIndex(1 << 16, { shared: true });
   // Once the first piece says how long rows are, the index is sized for the rows of all the files
@@ -201,7 +201,7 @@ export async function indexPrimaryIds(
     threads.startFile(mapping, csv.header, runDate);
     const firstOrdinal = ordinal + 1;
     let rows = 0;
-    for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.ids(p, countIdentifiers))) {
+    for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.ids(p))) {
       if (result.failure) throw pieceFailure(result.failure, file, csv.header, piece, rows);
       if (!sized && result.rows > 0) {
         primaryIds.reserve(Math.ceil(((totalBytes / piece.bytes.length) * result.rows) * 1.05));
@@ -390,101 +390,6 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Alma's rules across users: every identifier value is unique in the whole feed, and no
-// identifier repeats another user's primary id. The first row to carry a value keeps it; a later
-// user loses it, with a warning that names the row that keeps it.
-
-class AcrossUsers {
-  /** identifier value (without case) → ordinal of the row that keeps it; numbers, so memory does not grow with labels. */
-  private readonly identifiers: IdIndex;
-  constructor(
-    private readonly primaryIds: IdIndex,
-    private readonly labelOf: (ordinal: number) => string,
-    /** How many identifier values to expect (counted in pass 1), so that the index is made once, not grown. */
-    capacity: number,
-  ) {
-    this.identifiers = new IdIndex(capacity, { values: 1 });
-  }
-
-  /** Bytes held by the index of identifiers. */
-  get indexBytes(): number {
-    return this.identifiers.bytes;
-  }
-
-  /** For a user built here (a merged one): drops the identifiers it may not keep. */
-  check(user: AlmaUser, ordinal: number, warnings: RowWarning[]): void {
-    const hashes = new Uint32Array(4);
-    hashInto(idKey(user.primary_id), hashes, 0);
-    user.user_identifiers = user.user_identifiers.filter((identifier) => {
-      hashInto(idKey(identifier.value), hashes, 2);
-      const taken = this.takenBy(hashes[0]!, hashes[1]!, hashes[2]!, hashes[3]!, ordinal);
-      if (taken) warnings.push(this.warning(taken, identifier.id_type, identifier.value));
-      return !taken;
-    });
-  }
-
-  /**
-   * For the user a mapping thread wrote as row i of a piece, from the hashes of its ids (the
-   * strings are read only for a user that loses an identifier). Returns its XML, written again
-   * without the identifiers it may not keep.
-   */
-  checkWritten(result: MapPieceResult, i: number, xml: Buffer, ordinal: number, warnings: RowWarning[]): Buffer {
-    const pa = result.primaryHashes[2 * i]!;
-    const pb = result.primaryHashes[2 * i + 1]!;
-    const first = result.idStarts[i]!;
-    let taken: (Taken | undefined)[] | undefined;
-    for (let k = first; k < result.idStarts[i + 1]!; k++) {
-      const by = this.takenBy(pa, pb, result.idHashes[2 * k]!, result.idHashes[2 * k + 1]!, ordinal);
-      if (by) (taken ??= [])[k - first] = by;
-    }
-    if (!taken) return xml;
-    const ids = idsText(result, i);
-    const all: UserIdentifier[] = [];
-    for (let j = 1; j < ids.length; j += 3) all.push({ id_type: ids[j]!, value: ids[j + 1]!, ...(ids[j + 2] ? { note: ids[j + 2] } : {}) });
-    for (const [j, identifier] of all.entries()) {
-      const by = taken[j];
-      if (by) warnings.push(this.warning(by, identifier.id_type, identifier.value));
-    }
-    const text = xml.toString('utf8');
-    const block = identifiersXml(all);
-    const at = text.indexOf(block);
-    if (at < 0) throw new Error(`the XML of user ${ids[0]} has no <user_identifiers> as written: cannot leave an identifier out`);
-    return Buffer.from(text.slice(0, at) + identifiersXml(all.filter((_, j) => !taken[j])) + text.slice(at + block.length));
-  }
-
-  /**
-   * Who keeps an identifier (hashes a, b) that the user with primary id (hashes pa, pb) in row
-   * `ordinal` carries: undefined when this user does (it is recorded as theirs), else the user
-   * whose primary id it is, or the row that carried it first.
-   */
-  private takenBy(pa: number, pb: number, a: number, b: number, ordinal: number): Taken | undefined {
-    const holder = a === pa && b === pb ? -1 : this.primaryIds.findHashed(a, b);
-    if (holder >= 0) return { by: 'primary_id', ordinal: this.primaryIds.first(holder) };
-    const { slot, isNew } = this.identifiers.upsertHashed(a, b);
-    if (isNew) {
-      this.identifiers.set(slot, ordinal, 0);
-      return undefined;
-    }
-    return { by: 'identifier', ordinal: this.identifiers.first(slot) };
-  }
-
-  private warning(taken: Taken, idType: string, value: string): RowWarning {
-    const row = this.labelOf(taken.ordinal);
-    const message =
-      taken.by === 'primary_id'
-        ? `identifier ${idType} '${value}' is the primary id of the user in row ${row}, which keeps it; left out here`
-        : `identifier ${idType} '${value}' is already used by row ${row}, which keeps it; left out here`;
-    return { kind: 'duplicate_identifier', message, value };
-  }
-}
-
-interface Taken {
-  by: 'primary_id' | 'identifier';
-  /** The row of the user that keeps the value. */
-  ordinal: number;
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /** A folder of the run's own under the system's temporary folder (TMPDIR), readable by this user only. */
 function makeTempDir(stem: string): string {
@@ -512,7 +417,8 @@ async function removeStale(dir: string, stem: string, what: { zips: boolean; rej
 }
 
 /** How the report names the row with this run-wide ordinal ("3", or "staff.csv:3" when there are several inputs). */
-function labelOf(files: InputFile[], ordinal: number): string {
+/** A row's label in messages: its number, or `file:row` when a run reads several files. */
+export function labelOf(files: InputFile[], ordinal: number): string {
   const input = files.find((f) => ordinal >= f.firstOrdinal && ordinal < f.firstOrdinal + f.rows);
   if (!input) return String(ordinal);
   const row = ordinal - input.firstOrdinal + 1;

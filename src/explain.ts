@@ -1,14 +1,16 @@
 // What a mapping does to an input, without writing anything: `mapping explain` (one mapping) and
 // `mapping diff` (two mappings, the same input). The rows go through the same steps as convert
 // (pass 1 indexes primary ids, pass 2 maps each row and merges each person once all of their rows
-// are in, with mergeUsers), so that what explain says is what convert would write, short of the
-// XSD check and the rule that identifiers are unique across users.
+// are in, with mergeUsers; then Alma's rules across users, with AcrossUsers), so that what explain
+// says is what convert would write, short of the XSD check.
 //
 // Memory stays flat as the input grows: the analysis holds counts, a few examples and the id
 // index, never the users. Only the rows of a person with several rows wait, slimmed to what the
 // merge decides on, until that person's last row is read.
 import { emptyUser, type AlmaUser } from './alma.js';
-import { indexPrimaryIds, pieceFailure } from './convert.js';
+import { AcrossUsers } from './across-users.js';
+import { indexPrimaryIds, labelOf, pieceFailure } from './convert.js';
+import type { RowWarning } from './errors.js';
 import { MapPool } from './map-pool.js';
 import { compileMapping, type MapResult } from './map.js';
 import { IdIndex, PeopleInWaiting, idKey, mergeUsers, type MergeMember } from './merge.js';
@@ -36,6 +38,8 @@ export interface PersonEvent {
   rejectedRows: string[];
   /** Why the first row won, when several rows were merged. */
   mergeReason?: string;
+  /** The user's warnings beyond those of its rows: the merge's, and identifiers left out by the rules across users. */
+  warnings: RowWarning[];
 }
 
 export interface Visitor {
@@ -61,7 +65,8 @@ export async function streamMapping(mapping: Mapping, files: string[], options: 
     await threads.close();
   }
   const people = new PeopleInWaiting<Member>();
-  const finish = (members: Member[]) => completePeople(members, mapping, visitor);
+  const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
+  const finish = (members: Member[]) => completePeople(members, mapping, acrossUsers, visitor);
   for (const input of inputs.files) {
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
     const mapper = compileMapping(mapping, csv.header, options.runDate);
@@ -78,13 +83,15 @@ export async function streamMapping(mapping: Mapping, files: string[], options: 
         visitor.row?.(label, result);
         const id = result.ok ? result.user.primary_id : result.primary_id;
         if (id === undefined) continue;
-        const member: Member = { ordinal, label, id, user: result.ok ? slim(result.user) : undefined, warnings: [] };
+        const member: Member = { ordinal, label, id, user: result.ok ? result.user : undefined, warnings: [] };
         const slot = inputs.primaryIds.find(idKey(id));
         const expected = slot < 0 ? 1 : inputs.primaryIds.second(slot);
         if (expected <= 1) {
           finish([member]);
           continue;
         }
+        // A row that waits for the rest of its person keeps only what the merge needs.
+        if (member.user) member.user = slim(member.user);
         const members = people.arrive(slot, expected, member);
         if (members) finish(members);
       }
@@ -100,7 +107,7 @@ interface Member extends Omit<MergeMember, 'user'> {
   user?: AlmaUser;
 }
 
-function completePeople(members: Member[], mapping: Mapping, visitor: Visitor): void {
+function completePeople(members: Member[], mapping: Mapping, acrossUsers: AcrossUsers, visitor: Visitor): void {
   // The index keeps hashes only: group by the real id, as convert does.
   const byId = new Map<string, Member[]>();
   for (const m of members) {
@@ -111,18 +118,26 @@ function completePeople(members: Member[], mapping: Mapping, visitor: Visitor): 
     const mapped = group.filter((m): m is Member & { user: AlmaUser } => m.user !== undefined);
     const rejectedRows = group.filter((m) => !m.user).map((m) => m.label);
     if (mapped.length === 0) {
-      visitor.person?.({ primary_id: group[0]!.id, rows: [], rejectedRows });
+      visitor.person?.({ primary_id: group[0]!.id, rows: [], rejectedRows, warnings: [] });
     } else if (mapped.length === 1) {
-      visitor.person?.({ primary_id: mapped[0]!.id, user: mapped[0]!.user, rows: [mapped[0]!.label], rejectedRows });
+      const [only] = mapped as [Member & { user: AlmaUser }];
+      const warnings: RowWarning[] = [];
+      acrossUsers.check(only.user, only.ordinal, warnings);
+      visitor.person?.({ primary_id: only.id, user: only.user, rows: [only.label], rejectedRows, warnings });
     } else {
       const decision = mergeUsers(mapped, mapping.userGroup);
+      const warnings = decision.warnings;
+      acrossUsers.check(decision.user, decision.winner.ordinal, warnings);
       const rows = [decision.winner, ...mapped.filter((m) => m !== decision.winner)].map((m) => m.label);
-      visitor.person?.({ primary_id: decision.user.primary_id, user: decision.user, rows, rejectedRows, mergeReason: decision.reason });
+      visitor.person?.({ primary_id: decision.user.primary_id, user: decision.user, rows, rejectedRows, mergeReason: decision.reason, warnings });
     }
   }
 }
 
-/** What the merge decides on and what explain and diff report; names and addresses are let go. */
+/**
+ * What the merge decides on (and warns of) and what explain and diff report: of addresses and
+ * phones, what tells them apart and which is preferred; names, notes and statistics are let go.
+ */
 function slim(user: AlmaUser): AlmaUser {
   const out = emptyUser(user.primary_id);
   out.user_group = user.user_group;
@@ -131,6 +146,8 @@ function slim(user: AlmaUser): AlmaUser {
   out.purge_date = user.purge_date;
   out.user_identifiers = user.user_identifiers;
   out.contact_info.emails = user.contact_info.emails;
+  out.contact_info.addresses = user.contact_info.addresses.map(({ preferred, line1, postal_code }) => ({ preferred, line1, postal_code, address_types: [] }));
+  out.contact_info.phones = user.contact_info.phones.map(({ preferred, phone_number }) => ({ preferred, phone_number, phone_types: [] }));
   return out;
 }
 
@@ -203,6 +220,11 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
   const withoutEmail = { rows: 0, users: 0, examples: [] as string[] };
   const rejections: Explanation['rejections'] = {};
   const warnings: Explanation['warnings'] = {};
+  const noteWarning = (kind: string, label: string) => {
+    const entry = (warnings[kind] ??= { rows: 0, examples: [] });
+    entry.rows++;
+    if (!entry.examples.includes(label)) add(entry.examples, label);
+  };
   const byGroup = new Map<string, number>();
   const expiry = new Map<string, { users: number; none: number; dates: Map<string, number>; earliest?: string; latest?: string; overflow: boolean }>();
   const merges: Explanation['merges'] = { people: 0, rows: 0, by_reason: {}, examples: [] };
@@ -212,9 +234,7 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
     row(label, result) {
       rows.total++;
       for (const w of result.warnings) {
-        const entry = (warnings[w.kind] ??= { rows: 0, examples: [] });
-        entry.rows++;
-        add(entry.examples, label);
+        noteWarning(w.kind, label);
         if (w.kind === 'unknown_code') noteUnmapped(w.column ?? '?', w.value ?? '', /; (.+) used$/.exec(w.message)?.[1] ?? 'fallback', label);
       }
       if (result.ok) {
@@ -240,6 +260,7 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
     person(event) {
       const user = event.user;
       if (!user) return;
+      for (const w of event.warnings) noteWarning(w.kind, event.rows[0]!);
       users++;
       const group = user.user_group ?? '(none)';
       byGroup.set(group, (byGroup.get(group) ?? 0) + 1);
@@ -344,7 +365,7 @@ export function formatExplanation(x: Explanation): string[] {
     for (const [kind, w] of Object.entries(x.warnings).sort((a, b) => b[1].rows - a[1].rows)) out.push(`  ${kind}: ${plural(w.rows, 'row')}, e.g. rows ${w.examples.join(', ')}`);
   }
   out.push('');
-  out.push('Nothing was written. convert also checks each user against the XSD and keeps identifiers unique across users.');
+  out.push('Nothing was written. convert also checks each user against the XSD.');
   return out;
 }
 

@@ -101,8 +101,8 @@ export class MapPool {
     this.broadcast({ type: 'index', memory: index.memory });
   }
 
-  ids(piece: Piece, countIdentifiers: boolean): Promise<IdsResult> {
-    return this.request((id) => ({ type: 'ids', id, bytes: piece.bytes, countIdentifiers }));
+  ids(piece: Piece): Promise<IdsResult> {
+    return this.request((id) => ({ type: 'ids', id, bytes: piece.bytes }));
   }
 
   map(piece: Piece): Promise<MapPieceResult> {

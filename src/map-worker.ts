@@ -17,7 +17,7 @@ export type { PieceFailure } from './read.js';
 export type WorkerRequest =
   | { type: 'file'; mapping: Mapping; header: string[]; runDate: string }
   | { type: 'index'; memory: IdIndex['memory'] }
-  | { type: 'ids'; id: number; bytes: Uint8Array; countIdentifiers: boolean }
+  | { type: 'ids'; id: number; bytes: Uint8Array }
   | { type: 'map'; id: number; bytes: Uint8Array }
   /** A piece's XML buffer, given back once its users are copied: the next pieces write into it. */
   | { type: 'recycle'; buffer: ArrayBuffer };
@@ -89,7 +89,7 @@ parentPort!.on('message', (request: WorkerRequest) => {
       index = IdIndex.view(request.memory);
       return;
     case 'ids':
-      return reply(ids(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength), request.countIdentifiers));
+      return reply(ids(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
     case 'map':
       return reply(mapPiece(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
     case 'recycle':
@@ -103,7 +103,7 @@ function reply(result: IdsResult | MapPieceResult): void {
   parentPort!.postMessage(result, transfer);
 }
 
-function ids(id: number, bytes: Buffer, countIdentifiers: boolean): IdsResult {
+function ids(id: number, bytes: Buffer): IdsResult {
   const { records, failure } = parsePiece(bytes, delimiter);
   const hashes = new Uint32Array(records.length * 2);
   if (failure) return { id, rows: 0, hashes, identifiers: 0, failure };
@@ -112,7 +112,7 @@ function ids(id: number, bytes: Buffer, countIdentifiers: boolean): IdsResult {
     for (let i = 0; i < records.length; i++) {
       const primaryId = mapper!.primaryId(records[i]!);
       if (primaryId !== undefined) hashInto(idKey(primaryId), hashes, i * 2);
-      if (countIdentifiers) identifiers += mapper!.identifierCount(records[i]!);
+      identifiers += mapper!.identifierCount(records[i]!);
     }
   } catch (error) {
     return { id, rows: 0, hashes, identifiers: 0, failure: internal(error) };

@@ -117,6 +117,28 @@ describe('mapping explain on the university example', () => {
       [result.report.counts.rows, result.report.counts.users, result.report.counts.rejected, result.report.counts.merged],
       [x.rows.total, x.users.total, x.rows.rejected, x.merges.rows - x.merges.people],
     );
+    // The same warnings, the merge's included (a preferred address that another row's overrules).
+    assert.deepEqual(result.report.warnings, Object.fromEntries(Object.entries(x.warnings).map(([kind, w]) => [kind, { count: w.rows, examples: w.examples }])));
+    assert.equal(x.warnings.extra_preferred?.rows, 8);
+  });
+
+  test('identifiers are unique across users, in the order convert decides it: explain warns of the ones convert leaves out', async () => {
+    // Row 3 carries row 1's library card; row 5 carries asmith2's primary id as its card. jdoe1
+    // (row 1) has a second row among the employees, so convert writes that person later than row 3,
+    // and row 3 keeps the card.
+    const dir = makeTempDir('sis2alma-explain-ids-');
+    const students = path.join(dir, 'students.csv');
+    writeFileSync(students, readFileSync(STUDENTS, 'utf8').replace('21000000000003', '21000000000001').replace('21000000000005', 'ASMITH2'));
+    const employees = path.join(dir, 'employees.csv');
+    cpSync(EMPLOYEES, employees);
+    const explained = await explainMapping(loadMapping(UNIVERSITY), [students, employees], { runDate: RUN_DATE });
+    assert.deepEqual(explained.warnings.duplicate_identifier, { rows: 2, examples: ['students.csv:5', 'students.csv:1'] });
+    assert.ok(formatExplanation(explained).includes('  duplicate_identifier: 2 rows, e.g. rows students.csv:5, students.csv:1'));
+
+    const result = await convert({ mappingFile: UNIVERSITY, inputs: [students, employees], outDir: makeTempDir('sis2alma-explain-ids-out-'), now: new Date(NOW), guards: { maxRejected: '50%' } });
+    assert.deepEqual(result.report.warnings, Object.fromEntries(Object.entries(explained.warnings).map(([kind, w]) => [kind, { count: w.rows, examples: w.examples }])));
+    const details = (JSON.parse(readFileSync(result.reportFile, 'utf8')) as { details: Record<string, string> }).details;
+    assert.match(details['students.csv:1']!, /identifier BARCODE '21000000000001' is already used by row students\.csv:3, which keeps it/);
   });
 
   test('ids in full with showPii', async () => {
@@ -197,6 +219,20 @@ describe('mapping diff', () => {
     );
     assert.deepEqual(d.rows_rejected, { old: 8, new: 10 });
     assert.equal(d.compared, 25);
+  });
+
+  test('an edit that makes identifiers collide: the users who would lose one, as convert decides it', async () => {
+    // The library card taken from the department: the first user of each department keeps it.
+    const edited = editedUniversity([['    from: barcode', '    from: department']]);
+    const d = await diffMappings(loadMapping(UNIVERSITY), loadMapping(edited), [STUDENTS, EMPLOYEES], { runDate: RUN_DATE, showPii: true });
+    assert.deepEqual(
+      d.changes.map((c) => [c.message, c.examples]),
+      [
+        ['6 users go from 2 to 1 identifier', ['rprof3', 'eemer5', 'ttemp7', 'divanov13', 'sblake14']],
+        ['2 users go from 4 to 2 identifiers', ['hprof12', 'gstudent15']],
+        ['1 user goes from 4 to 3 identifiers', ['jdoe1']],
+      ],
+    );
   });
 
   test('the command: sentences with masked example ids, JSON with --json, exit code 0', async () => {
