@@ -168,7 +168,7 @@ interface InputFile {
   absentColumns: string[];
 }
 
-interface IndexedInputs {
+export interface IndexedInputs {
   files: InputFile[];
   /** primary id (without case) → first: ordinal of its first row, second: how many rows. In shared memory: the mapping threads read it in pass 2. */
   primaryIds: IdIndex;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { IdIndex } from './merge.js';
 import type { Mapping } from './mapping/model.js';
 import type { Piece } from './read.js';
-import type { IdsResult, MapPieceResult, WorkerRequest } from './map-worker.js';
+import type { IdsResult, MapPieceResult, ParsedPiece, WorkerRequest } from './map-worker.js';
 
 const WORKER = fileURLToPath(new URL('./map-worker.js', import.meta.url));
 const YOUNG_GENERATION_MB = 32;
@@ -30,6 +30,15 @@ export const ID_TEXT_SEPARATOR = '\u0001';
 /** Row i's ids, from a piece's answer: [primary_id, then id_type, value, note of each identifier]. */
 export function idsText(result: MapPieceResult, i: number): string[] {
   return result.idText.slice(i === 0 ? 0 : result.idTextEnds[i - 1], result.idTextEnds[i]).split(ID_TEXT_SEPARATOR);
+}
+
+/** The separator of a record's fields in ParsedPiece.records (a record whose values hold it comes as an array). */
+export const FIELD_SEPARATOR = '\u0000';
+
+/** Record i's values, from a parsed piece. */
+export function recordValues(piece: ParsedPiece, i: number): string[] {
+  const record = piece.records[i]!;
+  return typeof record === 'string' ? record.split(FIELD_SEPARATOR) : record;
 }
 
 export class MapPool {
@@ -107,6 +116,11 @@ export class MapPool {
 
   map(piece: Piece): Promise<MapPieceResult> {
     return this.request((id) => ({ type: 'map', id, bytes: piece.bytes }));
+  }
+
+  /** Only parses the piece, for a thread that maps its rows itself (mapping explain and diff). */
+  parse(piece: Piece): Promise<ParsedPiece> {
+    return this.request((id) => ({ type: 'parse', id, bytes: piece.bytes }));
   }
 
   /** Gives a piece's XML buffer back to the threads, to write later pieces into; `xml` may not be used after. */

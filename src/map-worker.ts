@@ -2,14 +2,15 @@
 // so that both cores read and map while the main thread merges, checks and packages. What it
 // sends back is small: the hashes of primary ids (the first pass), or the XML of every user that
 // needs no merge, already written as UTF-8, with the hashes of its ids, and the other rows'
-// outcomes (the second pass).
+// outcomes (the second pass). For mapping explain and diff, which map in the main thread, it
+// only parses: the piece's records, a string each.
 import { parentPort } from 'node:worker_threads';
 import type { Mapping } from './mapping/model.js';
 import { compileMapping, type RowMapper } from './map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
 import { parsePiece, type PieceFailure } from './read.js';
-import { ID_TEXT_SEPARATOR } from './map-pool.js';
+import { ID_TEXT_SEPARATOR, FIELD_SEPARATOR } from './map-pool.js';
 import type { RowProblem, RowWarning } from './errors.js';
 
 export type { PieceFailure } from './read.js';
@@ -19,6 +20,7 @@ export type WorkerRequest =
   | { type: 'index'; memory: IdIndex['memory'] }
   | { type: 'ids'; id: number; bytes: Uint8Array }
   | { type: 'map'; id: number; bytes: Uint8Array }
+  | { type: 'parse'; id: number; bytes: Uint8Array }
   /** A piece's XML buffer, given back once its users are copied: the next pieces write into it. */
   | { type: 'recycle'; buffer: ArrayBuffer };
 
@@ -69,6 +71,19 @@ export interface MapPieceResult {
   failure?: PieceFailure;
 }
 
+/**
+ * A piece's records for a thread that maps them itself: each one string, its fields joined by
+ * FIELD_SEPARATOR (map-pool.ts's recordValues splits it), which costs the receiving thread far
+ * less than strings one by one; a record with no fields or with the separator in a value comes
+ * as its array of values.
+ */
+export interface ParsedPiece {
+  id: number;
+  rows: number;
+  records: (string | string[])[];
+  failure?: PieceFailure;
+}
+
 let mapper: RowMapper | undefined;
 let delimiter = ',';
 let index: IdIndex | undefined;
@@ -92,6 +107,8 @@ parentPort!.on('message', (request: WorkerRequest) => {
       return reply(ids(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
     case 'map':
       return reply(mapPiece(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
+    case 'parse':
+      return parentPort!.postMessage(parse(request.id, Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength)));
     case 'recycle':
       if (spares.length < MAX_SPARES && request.buffer.byteLength > 0) spares.push(request.buffer);
       return;
@@ -101,6 +118,17 @@ parentPort!.on('message', (request: WorkerRequest) => {
 function reply(result: IdsResult | MapPieceResult): void {
   const transfer = ('xml' in result ? [result.xml, result.ends, result.primaryHashes, result.idHashes, result.idStarts, result.idTextEnds] : [result.hashes]).map((a) => a.buffer as ArrayBuffer);
   parentPort!.postMessage(result, transfer);
+}
+
+function parse(id: number, bytes: Buffer): ParsedPiece {
+  const { records, failure } = parsePiece(bytes, delimiter);
+  if (failure) return { id, rows: 0, records: [], failure };
+  const joined: (string | string[])[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const values = records[i]!;
+    joined[i] = values.length === 0 || values.some((v) => v.includes(FIELD_SEPARATOR)) ? values : values.join(FIELD_SEPARATOR);
+  }
+  return { id, rows: records.length, records: joined };
 }
 
 function ids(id: number, bytes: Buffer): IdsResult {

@@ -141,6 +141,20 @@ describe('mapping explain on the university example', () => {
     assert.match(details['students.csv:1']!, /identifier BARCODE '21000000000001' is already used by row students\.csv:3, which keeps it/);
   });
 
+  test('a value holding a NUL character is read as one value, as convert reads it', async () => {
+    // The mapping thread sends explain each record as one string, its values joined by NUL; a record
+    // with a NUL of its own must come as its values.
+    const dir = makeTempDir('sis2alma-explain-nul-');
+    const students = path.join(dir, 'students.csv');
+    writeFileSync(students, readFileSync(STUDENTS, 'utf8').replace('100000001,jdoe1,John,', '100000001,jdoe1,Jo\u0000hn,'));
+    const explained = await explainMapping(loadMapping(UNIVERSITY), [students, EMPLOYEES], { runDate: RUN_DATE });
+    assert.deepEqual(explained.rows, x.rows);
+    assert.deepEqual(explained.users, x.users);
+    assert.deepEqual(explained.warnings.stripped_characters, { rows: 1, examples: ['students.csv:1'] });
+    const result = await convert({ mappingFile: UNIVERSITY, inputs: [students, EMPLOYEES], outDir: makeTempDir('sis2alma-explain-nul-out-'), now: new Date(NOW), guards: { maxRejected: '50%' } });
+    assert.deepEqual((result.report.warnings as Record<string, unknown>).stripped_characters, { count: 1, examples: ['students.csv:1'] });
+  });
+
   test('ids in full with showPii', async () => {
     const full = await explainMapping(loadMapping(UNIVERSITY), [STUDENTS, EMPLOYEES], { runDate: RUN_DATE, showPii: true });
     assert.deepEqual(
