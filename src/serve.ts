@@ -367,6 +367,14 @@ export interface RunningServer {
   port: number;
   /** Stops taking requests, lets imports that are running finish, then resolves. */
   close(): Promise<void>;
+  /**
+   * Takes a config read again (SIGHUP): accounts, limits, guards, mapping, output, delivery and
+   * the TLS certificate apply to the requests that come after; imports running finish with the
+   * config they began with. Throws RunError('config_invalid'), keeping the config it has, when the
+   * new one changes what only a restart can (host, port, HTTPS on or off) or its mapping or
+   * certificate cannot be used.
+   */
+  reload(config: ServeConfig): void;
 }
 
 /** Imports running, by output folder: one at a time per source, across every server in this process. */
@@ -378,6 +386,7 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
   const { serve } = config;
   // A broken mapping should stop the server at start, not fail every push at 3 a.m.
   loadMapping(serve.mappingFile);
+  const tls = serve.tls && readTls(config);
   await removeLeftoverUploads(config.run.outputDir, serve.requestTimeoutMs);
 
   const context: Context = {
@@ -389,7 +398,8 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
     imports: new Set(),
   };
   const onRequest = (expectContinue: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const work = handle(req, res, context, expectContinue).catch((error: unknown) => {
+    // The request keeps the config it came in under, whatever a reload does meanwhile.
+    const work = handle(req, res, { ...context }, expectContinue).catch((error: unknown) => {
       log.warn(`serve: internal error: ${error instanceof Error ? error.message : String(error)}`);
       if (!res.headersSent) answer(req, res, 500, { success: false, summary: 'The server failed while handling the import. Ask the library to check the sis2alma log.' });
       else res.destroy();
@@ -399,19 +409,11 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
   };
 
   let server: http.Server;
-  if (serve.tls) {
-    let cert: Buffer;
-    let key: Buffer;
+  if (tls) {
     try {
-      cert = readFileSync(serve.tls.certFile);
-      key = readFileSync(serve.tls.keyFile);
+      server = https.createServer({ ...tls, minVersion: 'TLSv1.2' }, onRequest(false));
     } catch (error) {
-      throw new RunError('config_invalid', `cannot read the TLS certificate or key (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file: config.run.configFile });
-    }
-    try {
-      server = https.createServer({ cert, key, minVersion: 'TLSv1.2' }, onRequest(false));
-    } catch (error) {
-      throw new RunError('config_invalid', `the TLS certificate ${serve.tls.certFile} or key ${serve.tls.keyFile} cannot be used: ${(error as Error).message}`, { file: serve.tls.certFile });
+      throw new RunError('config_invalid', `the TLS certificate ${serve.tls!.certFile} or key ${serve.tls!.keyFile} cannot be used: ${(error as Error).message}`, { file: serve.tls!.certFile });
     }
   } else {
     server = http.createServer(onRequest(false));
@@ -445,7 +447,34 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
       server.closeIdleConnections();
       await closed;
     },
+    reload: (next) => {
+      const was = context.config.serve;
+      const now = next.serve;
+      const changed = [was.host !== now.host && 'host', was.port !== now.port && 'port', !was.tls !== !now.tls && (now.tls ? 'tls (HTTPS on)' : 'tls (HTTPS off)')].filter(Boolean);
+      if (changed.length) throw new RunError('config_invalid', `${changed.join(', ')} changed: restart the server for that`, { file: next.run.configFile });
+      loadMapping(now.mappingFile);
+      if (now.tls) {
+        const files = readTls(next);
+        try {
+          (server as https.Server).setSecureContext({ ...files, minVersion: 'TLSv1.2' });
+        } catch (error) {
+          throw new RunError('config_invalid', `the TLS certificate ${now.tls.certFile} or key ${now.tls.keyFile} cannot be used: ${(error as Error).message}`, { file: now.tls.certFile });
+        }
+      }
+      server.requestTimeout = now.requestTimeoutMs + 10_000;
+      server.headersTimeout = Math.min(60_000, now.requestTimeoutMs);
+      context.config = next;
+    },
   };
+}
+
+function readTls(config: ServeConfig): { cert: Buffer; key: Buffer } {
+  const { tls } = config.serve;
+  try {
+    return { cert: readFileSync(tls!.certFile), key: readFileSync(tls!.keyFile) };
+  } catch (error) {
+    throw new RunError('config_invalid', `cannot read the TLS certificate or key (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file: config.run.configFile });
+  }
 }
 
 interface Context {

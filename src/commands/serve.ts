@@ -1,5 +1,7 @@
 // `sis2alma serve --config FILE`: the push endpoint, until SIGINT or SIGTERM. On a signal it stops
 // taking requests and lets the imports that are running finish, so that no zip is left half made.
+// SIGHUP reads the config again (`systemctl reload`): new accounts or a renewed certificate need
+// no restart, and a config with problems is reported and not taken.
 import type { Command } from './index.js';
 import { createLogger } from '../log.js';
 
@@ -22,14 +24,28 @@ export const serveCommand: Command = {
     const log = createLogger({ quiet: argv.quiet ?? false });
     // Loaded here, not with the CLI: the other commands need no HTTP server or form parser.
     const { IMPORT_PATH, loadServeConfig, startServer } = await import('../serve.js');
+    type ServeConfig = ReturnType<typeof loadServeConfig>;
     const config = loadServeConfig(argv.config);
     const server = await startServer(config, { log });
-    // Stdout may be a pipe to a log collector: the start line goes out even with --quiet.
-    process.stdout.write(`sis2alma: listening on ${server.url}${IMPORT_PATH} (${config.serve.accounts.size} account${config.serve.accounts.size === 1 ? '' : 's'})\n`);
+    const accounts = (c: ServeConfig) => `${c.serve.accounts.size} account${c.serve.accounts.size === 1 ? '' : 's'}`;
+    // Stdout may be a pipe to a log collector: the start and reload lines go out even with --quiet.
+    process.stdout.write(`sis2alma: listening on ${server.url}${IMPORT_PATH} (${accounts(config)})\n`);
+    const reload = () => {
+      try {
+        const next = loadServeConfig(argv.config);
+        server.reload(next);
+        process.stdout.write(`sis2alma: SIGHUP: reloaded ${argv.config} (${accounts(next)})\n`);
+      } catch (error) {
+        // The problems as `serve` reports them at start (file:line:column), never a stack.
+        process.stderr.write(`sis2alma: SIGHUP: ${argv.config} was not reloaded; the server goes on with the config it has:\n${(error as Error).message}\n`);
+      }
+    };
+    process.on('SIGHUP', reload);
     await new Promise<void>((resolve) => {
       const stop = (signal: NodeJS.Signals) => {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        process.off('SIGHUP', reload);
         process.stdout.write(`sis2alma: ${signal}: finishing running imports, then stopping\n`);
         void server.close().then(resolve);
       };
