@@ -68,7 +68,7 @@ export class ValidationPool {
   private closing = false;
 
   constructor(
-    private readonly schemaPath: string,
+    schemaPath: string,
     size = Number(process.env.SIS2ALMA_VALIDATORS) || Math.max(1, Math.min(2, availableParallelism())),
   ) {
     this.children = Array.from({ length: size }, () => {

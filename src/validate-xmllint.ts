@@ -52,7 +52,7 @@ export class XmllintValidator {
     private readonly schema: AlmaSchema,
     /** How many batches may be validated at once: the cores left beside the main process. */
     readonly size: number,
-    private readonly command = 'xmllint',
+    command = 'xmllint',
   ) {
     this.shells = Array.from({ length: size }, () => {
       // In a process group of its own, so that stopping it stops the xmllint it is running too.
