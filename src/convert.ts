@@ -417,7 +417,6 @@ async function removeStale(dir: string, stem: string, what: { zips: boolean; rej
 }
 
 /** How the report names the row with this run-wide ordinal ("3", or "staff.csv:3" when there are several inputs). */
-/** A row's label in messages: its number, or `file:row` when a run reads several files. */
 export function labelOf(files: InputFile[], ordinal: number): string {
   const input = files.find((f) => ordinal >= f.firstOrdinal && ordinal < f.firstOrdinal + f.rows);
   if (!input) return String(ordinal);
