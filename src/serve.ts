@@ -413,7 +413,7 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
     try {
       server = https.createServer({ ...tls, minVersion: 'TLSv1.2' }, onRequest(false));
     } catch (error) {
-      throw new RunError('config_invalid', `the TLS certificate ${serve.tls!.certFile} or key ${serve.tls!.keyFile} cannot be used: ${(error as Error).message}`, { file: serve.tls!.certFile });
+      throw tlsUnusable(config, error);
     }
   } else {
     server = http.createServer(onRequest(false));
@@ -458,7 +458,7 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
         try {
           (server as https.Server).setSecureContext({ ...files, minVersion: 'TLSv1.2' });
         } catch (error) {
-          throw new RunError('config_invalid', `the TLS certificate ${now.tls.certFile} or key ${now.tls.keyFile} cannot be used: ${(error as Error).message}`, { file: now.tls.certFile });
+          throw tlsUnusable(next, error);
         }
       }
       server.requestTimeout = now.requestTimeoutMs + 10_000;
@@ -466,6 +466,11 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
       context.config = next;
     },
   };
+}
+
+function tlsUnusable(config: ServeConfig, error: unknown): RunError {
+  const { certFile, keyFile } = config.serve.tls!;
+  return new RunError('config_invalid', `the TLS certificate ${certFile} or key ${keyFile} cannot be used: ${(error as Error).message}`, { file: certFile });
 }
 
 function readTls(config: ServeConfig): { cert: Buffer; key: Buffer } {
