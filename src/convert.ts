@@ -26,7 +26,7 @@ import { csvProblem, openPieces, type Piece, type PieceFailure } from './read.js
 import { compileMapping } from './map.js';
 import { MapPool, idsText, threadCounts } from './map-pool.js';
 import { AcrossUsers } from './across-users.js';
-import { IdIndex, PeopleInWaiting, idKey, mergeUsers, type MergeMember } from './merge.js';
+import { IdIndex, PeopleInWaiting, byRealId, mergeUsers, type MergeMember } from './merge.js';
 import { userXml } from './xml.js';
 import { AlmaSchema } from './validate.js';
 import { BatchValidator, PieceRecords, type PieceSource, type ReportRow } from './validate-batches.js';
@@ -371,13 +371,7 @@ async function mapAndMergeRows(
 type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => Promise<void>;
 
 async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, emit: EmitMerged): Promise<void> {
-  // The index keeps hashes only: group by the real id before joining rows.
-  const byId = new Map<string, RowMember[]>();
-  for (const m of members) {
-    const key = idKey(m.user.primary_id);
-    byId.set(key, [...(byId.get(key) ?? []), m]);
-  }
-  for (const group of byId.values()) {
+  for (const group of byRealId(members, (m) => m.user.primary_id)) {
     if (group.length === 1) {
       await emit(group[0]!.user, group, []);
       continue;

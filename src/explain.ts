@@ -16,7 +16,7 @@ import { indexPrimaryIds, labelOf, pieceFailure, type IndexedInputs } from './co
 import type { RowWarning } from './errors.js';
 import { MapPool, recordValues } from './map-pool.js';
 import { compileMapping, type MapResult } from './map.js';
-import { IdIndex, PeopleInWaiting, idKey, mergeUsers, type MergeMember } from './merge.js';
+import { IdIndex, PeopleInWaiting, byRealId, idKey, mergeUsers, type MergeMember } from './merge.js';
 import type { Mapping } from './mapping/model.js';
 import { maskId } from './log.js';
 import { openPieces } from './read.js';
@@ -117,13 +117,7 @@ interface Member extends Omit<MergeMember, 'user'> {
 }
 
 function completePeople(members: Member[], mapping: Mapping, acrossUsers: AcrossUsers, visitor: Visitor): void {
-  // The index keeps hashes only: group by the real id, as convert does.
-  const byId = new Map<string, Member[]>();
-  for (const m of members) {
-    const key = idKey(m.id);
-    byId.set(key, [...(byId.get(key) ?? []), m]);
-  }
-  for (const group of byId.values()) {
+  for (const group of byRealId(members, (m) => m.id)) {
     const mapped = group.filter((m): m is Member & { user: AlmaUser } => m.user !== undefined);
     const rejectedRows = group.filter((m) => !m.user).map((m) => m.label);
     if (mapped.length === 0) {

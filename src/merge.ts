@@ -185,6 +185,21 @@ export class PeopleInWaiting<T> {
   }
 }
 
+/**
+ * A complete person's rows, by their real primary id: the index keeps hashes only, so the rows
+ * of one slot may, once in 10^12, belong to two people. Rows of one id stay in their order.
+ */
+export function byRealId<T>(rows: T[], id: (row: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const key = idKey(id(row));
+    const group = groups.get(key);
+    if (group) group.push(row);
+    else groups.set(key, [row]);
+  }
+  return [...groups.values()];
+}
+
 /** How full an index may get before it grows. */
 const LOAD = 0.75;
 
