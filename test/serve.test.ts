@@ -598,3 +598,37 @@ describe('the commands, through the CLI', () => {
     assert.match(result.stderr, /broken\.yaml:5:9: "port" must be a whole number between 0 and 65535, not "http"/);
   });
 });
+
+describe('HTTPS', () => {
+  /** The suite the server chose, or the error code of a refused handshake. */
+  const handshake = (port: number, ciphers?: string) =>
+    new Promise<string>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(ciphers ? { ciphers, maxVersion: 'TLSv1.2' as const } : {}) }, () => {
+        resolve(`${socket.getProtocol()} ${socket.getCipher().name}`);
+        socket.end();
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(`refused: ${error.code}`));
+    });
+
+  test('TLS 1.2 offers only ECDHE with AEAD suites: CBC-SHA1, ARIA and CCM8 are refused, also after a reload', async (t) => {
+    if (!cert) return t.skip('openssl could not make a test certificate');
+    const s = await site({ tls: true });
+    const refused = 'refused: ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE';
+    const expected = {
+      'ECDHE-RSA-AES128-GCM-SHA256': 'TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-RSA-CHACHA20-POLY1305': 'TLSv1.2 ECDHE-RSA-CHACHA20-POLY1305',
+      'ECDHE-RSA-AES128-SHA': refused,
+      'AES256-SHA': refused,
+      'ECDHE-ARIA128-GCM-SHA256': refused,
+      'AES128-CCM8': refused,
+      'ECDHE-RSA-AES256-SHA384': refused,
+    };
+    for (const round of ['at start', 'after SIGHUP']) {
+      const seen: Record<string, string> = {};
+      for (const suite of Object.keys(expected)) seen[suite] = await handshake(s.server.port, suite);
+      assert.deepEqual(seen, expected, round);
+      assert.match(await handshake(s.server.port), /^TLSv1\.3 TLS_AES_(128|256)_GCM_SHA(256|384)$/, round);
+      s.server.reload(loadServeConfig(s.configFile));
+    }
+  });
+});
