@@ -516,43 +516,44 @@ interface Context {
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: Context, expectContinue: boolean): Promise<void> {
   const { serve } = ctx.config;
   const client = clientAddress(req, serve.trustProxy);
+  const reply = (status: number, body: PushAnswer, headers: Record<string, string> = {}) => answer(req, res, status, body, headers, Math.min(DRAIN_MS, serve.requestTimeoutMs));
   const pathname = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '');
-  if (pathname !== IMPORT_PATH) return answer(req, res, 404, { success: false, summary: `Not found: send the CSV file with POST to ${IMPORT_PATH}.` });
-  if (req.method !== 'POST') return answer(req, res, 405, { success: false, summary: `Use POST to send the CSV file to ${IMPORT_PATH}.` }, { Allow: 'POST' });
+  if (pathname !== IMPORT_PATH) return reply(404, { success: false, summary: `Not found: send the CSV file with POST to ${IMPORT_PATH}.` });
+  if (req.method !== 'POST') return reply(405, { success: false, summary: `Use POST to send the CSV file to ${IMPORT_PATH}.` }, { Allow: 'POST' });
 
   const account = await authenticate(req, client, ctx);
   if (!account) {
     ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 401`);
-    return answer(req, res, 401, { success: false, summary: 'Unauthorised. Check credentials.' }, { 'WWW-Authenticate': 'Basic realm="sis2alma", charset="UTF-8"' });
+    return reply(401, { success: false, summary: 'Unauthorised. Check credentials.' }, { 'WWW-Authenticate': 'Basic realm="sis2alma", charset="UTF-8"' });
   }
   const who = `${JSON.stringify(account)} from ${client}`;
 
   const length = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(length) && length > serve.maxRequestBytes) {
     ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 413, ${length} bytes announced`);
-    return answer(req, res, 413, tooLarge(serve.maxRequestBytes));
+    return reply(413, tooLarge(serve.maxRequestBytes));
   }
   if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
     ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 400, not multipart/form-data`);
-    return answer(req, res, 400, { success: false, summary: 'Send the CSV file as multipart/form-data, e.g. curl -F "file=@users.csv".' });
+    return reply(400, { success: false, summary: 'Send the CSV file as multipart/form-data, e.g. curl -F "file=@users.csv".' });
   }
 
   const lockKey = ctx.config.run.outputDir;
   if (running.has(lockKey)) {
     ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 409, another import of this source is running`);
-    return answer(req, res, 409, { success: false, summary: 'Another import of this source is running. Try again when it has finished.' });
+    return reply(409, { success: false, summary: 'Another import of this source is running. Try again when it has finished.' });
   }
   running.add(lockKey);
   const temp = path.join(ctx.config.run.outputDir, `.upload-${randomBytes(8).toString('hex')}.csv`);
-  let reply: { status: number; body: PushAnswer } | undefined;
+  let result: { status: number; body: PushAnswer } | undefined;
   try {
-    reply = await receiveAndImport(req, res, ctx, temp, account, client, expectContinue);
+    result = await receiveAndImport(req, res, ctx, temp, account, client, expectContinue);
   } finally {
     // Gone before the answer, so that a caller who has its answer finds no upload left behind.
     await fsp.rm(temp, { force: true }).catch(() => {});
     running.delete(lockKey);
   }
-  if (reply) answer(req, res, reply.status, reply.body);
+  if (result) reply(result.status, result.body);
 }
 
 /** The answer to give, or undefined when the client has gone. */
@@ -785,11 +786,23 @@ function timestamp(now: Date): string {
 }
 
 /**
- * Sends the JSON answer. When the request body was not read (a refusal before the upload), the
- * connection is closed after the answer, and what the client still sends is drained for a short
- * while first, so that it reads the answer instead of a reset connection.
+ * What is read and dropped of a refused request's body, at most: several times the files schools
+ * push (30,000 users are about 3 MB). The time is bounded by request_timeout_seconds too. Neither
+ * bound lets a client hold a connection open for long.
  */
-function answer(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: PushAnswer, headers: Record<string, string> = {}): void {
+const DRAIN_BYTES = 16 * 1024 * 1024;
+const DRAIN_MS = 10_000;
+
+/**
+ * Sends the JSON answer. A refusal may come before the body has been read (a wrong password, a
+ * Content-Length over the limit) or halfway through it (413). Many clients send the whole body
+ * before they read anything (python-requests does), and a connection closed with bytes unread is
+ * reset, which takes the answer with it: such a client sees a TLS EOF instead of the JSON. So the
+ * rest of the body is read and dropped, up to DRAIN_BYTES and `drainMs`, before the connection is
+ * closed; past either bound it is cut. A request that announces more than DRAIN_BYTES, and one that
+ * ran out of time (408), are answered and closed at once: draining would not reach their end.
+ */
+function answer(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: PushAnswer, headers: Record<string, string> = {}, drainMs = DRAIN_MS): void {
   if (res.headersSent) return;
   const json = JSON.stringify(body) + '\n';
   const unread = !req.complete;
@@ -800,19 +813,34 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse, status: num
     ...(unread ? { Connection: 'close' } : {}),
     ...headers,
   });
-  res.end(json);
-  if (unread) {
-    let drained = 0;
-    const cut = () => req.socket.destroy();
-    const timer = setTimeout(cut, 2000);
-    timer.unref();
-    req.on('data', (chunk: Buffer) => {
-      drained += chunk.length;
-      if (drained > 8 * 1024 * 1024) cut();
-    });
-    req.on('end', () => clearTimeout(timer));
-    req.resume();
+  const announced = Number(req.headers['content-length'] ?? 0);
+  if (!unread || req.destroyed || status === 408 || announced > DRAIN_BYTES) {
+    res.end(json);
+    return;
   }
+  // Node closes a `Connection: close` connection as soon as its answer ends, so the answer is
+  // written whole now (its length is in the headers, the client can read it) and ended once the
+  // body has been read.
+  res.write(json);
+  let drained = 0;
+  let finished = false;
+  const finish = (how: 'end' | 'cut' | 'gone') => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    req.off('data', count);
+    if (how === 'cut') req.socket.destroy();
+    else if (how === 'end') res.end();
+  };
+  const count = (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_BYTES) finish('cut');
+  };
+  const timer = setTimeout(() => finish('cut'), drainMs);
+  req.on('data', count);
+  req.once('end', () => finish('end'));
+  res.once('close', () => finish('gone'));
+  req.resume();
 }
 
 /**

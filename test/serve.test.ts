@@ -599,6 +599,33 @@ describe('the commands, through the CLI', () => {
   });
 });
 
+/**
+ * A client that sends its whole request before it reads anything, as python-requests does: the
+ * status and JSON it then read, or the error that stopped it.
+ */
+function sendAllThenRead(port: number, headers: string[], body: Buffer): Promise<{ status: number; json: unknown; error?: string }> {
+  return new Promise((resolve) => {
+    let error: string | undefined;
+    const chunks: Buffer[] = [];
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      socket.pause();
+      socket.write([...headers, `Content-Length: ${body.length}`, '', ''].join('\r\n'));
+      socket.write(body, (failed) => {
+        if (failed) error ??= (failed as NodeJS.ErrnoException).code ?? failed.message;
+        else socket.resume();
+      });
+    });
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (failed: NodeJS.ErrnoException) => (error ??= failed.code ?? failed.message));
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0);
+      const json = text.includes('\r\n\r\n') ? (JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4) || 'null') as unknown) : undefined;
+      resolve({ status, json, ...(error ? { error } : {}) });
+    });
+  });
+}
+
 describe('HTTPS', () => {
   /** The suite the server chose, or the error code of a refused handshake. */
   const handshake = (port: number, ciphers?: string) =>
@@ -609,6 +636,57 @@ describe('HTTPS', () => {
       });
       socket.on('error', (error: NodeJS.ErrnoException) => resolve(`refused: ${error.code}`));
     });
+
+  test('a client that sends its whole body before reading gets its 401 or 413 in JSON, not a closed connection', async (t) => {
+    if (!cert) return t.skip('openssl could not make a test certificate');
+    const s = await site({ tls: true, maxBytes: 4096 });
+    // 8 MB: more than the socket buffers hold, so the client is still writing when the answer comes.
+    const body = Buffer.alloc(8 * 1024 * 1024, 'a');
+    const head = (auth: string) => ['POST /api/import/users HTTP/1.1', 'Host: 127.0.0.1', `Authorization: ${auth}`, 'Content-Type: multipart/form-data; boundary=x'];
+    const wrong = await sendAllThenRead(s.server.port, head('Basic ' + Buffer.from(`${USER}:wrong-password`).toString('base64')), body);
+    assert.deepEqual(wrong, { status: 401, json: { success: false, summary: 'Unauthorised. Check credentials.' } });
+    const large = await sendAllThenRead(s.server.port, head(s.auth), body);
+    assert.deepEqual(large, { status: 413, json: { success: false, summary: 'The request is larger than this server accepts (4 KB). Ask the library to raise serve.max_request_bytes.' } });
+    assert.deepEqual(zipsIn(s.alma), []);
+  });
+
+  test('what a refused client still sends is read up to a bound: one that sends without end, or not at all, is cut off', async (t) => {
+    if (!cert) return t.skip('openssl could not make a test certificate');
+    const s = await site({ tls: true, maxBytes: 4096, extra: '  request_timeout_seconds: 1' });
+    const head = ['POST /api/import/users HTTP/1.1', 'Host: 127.0.0.1', `Authorization: ${s.auth}`, 'Content-Type: multipart/form-data; boundary=x'];
+    // Without end (chunked): read and dropped until the bound in bytes, then the connection is cut.
+    const endless = await new Promise<{ answer: string; sent: number }>((resolve) => {
+      let answer = '';
+      let sent = 0;
+      const chunk = Buffer.from(`100000\r\n${'a'.repeat(0x100000)}\r\n`);
+      const socket = tlsConnect({ host: '127.0.0.1', port: s.server.port, rejectUnauthorized: false }, () => {
+        socket.write([...head, 'Transfer-Encoding: chunked', '', ''].join('\r\n'));
+        const more = () => {
+          while (!socket.destroyed && sent < 256 * 0x100000) {
+            sent += 0x100000;
+            if (!socket.write(chunk)) return void socket.once('drain', more);
+          }
+        };
+        more();
+      });
+      socket.on('data', (c: Buffer) => (answer += c.toString()));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve({ answer, sent }));
+    });
+    assert.match(endless.answer, /^HTTP\/1\.1 413 /);
+    assert.ok(endless.sent < 256 * 0x100000, `the server read all ${endless.sent} bytes`);
+    // Nothing sent after the headers: cut after the time bound (request_timeout_seconds, here).
+    const silent = await new Promise<string>((resolve) => {
+      let answer = '';
+      const socket = tlsConnect({ host: '127.0.0.1', port: s.server.port, rejectUnauthorized: false }, () => {
+        socket.write([...head, 'Content-Length: 1000000', '', ''].join('\r\n'));
+      });
+      socket.on('data', (c: Buffer) => (answer += c.toString()));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(answer));
+    });
+    assert.match(silent, /^HTTP\/1\.1 413 [^]*\r\n\r\n\{"success":false,"summary":"The request is larger than this server accepts \(4 KB\)/);
+  });
 
   test('TLS 1.2 offers only ECDHE with AEAD suites: CBC-SHA1, ARIA and CCM8 are refused, also after a reload', async (t) => {
     if (!cert) return t.skip('openssl could not make a test certificate');
