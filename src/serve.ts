@@ -22,6 +22,7 @@ import { closestOf } from './suggest.js';
 import { checkRunConfig, formatProblem, keyOffset, readConfigText, type ConfigProblem, type RunConfig } from './config.js';
 import type { Guards } from './convert.js';
 import { archiveFiles } from './archive.js';
+import { createTarget } from './deliver.js';
 import { runJob, type RunJobResult } from './commands/run.js';
 import { RunError } from './errors.js';
 import { loadMapping } from './mapping/load.js';
@@ -695,8 +696,16 @@ async function runImport(ctx: Context, temp: string, file: ReceivedFile, account
   const now = ctx.now();
   const head = `${timestamp(now)} import by ${JSON.stringify(account)} from ${client}, ${file.bytes} bytes`;
   const pushConfig: RunConfig = { ...config.run, mappingFile: config.serve.mappingFile, guards: config.serve.guards };
-  // runJob's own log lines are about the files, never the patrons; warnings (retries) are kept.
-  const jobLog: Logger = { info: () => {}, warn: (m) => log.warn(`serve: ${m}`), id: log.id };
+  // runJob's own log lines are about the files, never the patrons; warnings (retries) are kept,
+  // but not the delivery's list of the zips waiting in Alma's folder: with `stale: report` it
+  // grows with every push, and the import line says it in a bounded form (waitingZips).
+  const jobLog: Logger = {
+    info: () => {},
+    warn: (m) => {
+      if (!STALE_REPORT.test(m)) log.warn(`serve: ${m}`);
+    },
+    id: log.id,
+  };
   const shown = file.name ? JSON.stringify(file.name) : 'the uploaded file';
 
   let job: RunJobResult;
@@ -738,7 +747,8 @@ async function runImport(ctx: Context, temp: string, file: ReceivedFile, account
   const counts = `rows ${c.rows}, users ${c.users}, merged ${c.merged}, rejected ${c.rejected}`;
   const names = job.delivered.map((d) => path.basename(d.file));
   const details = c.rejected > 0 && report.details ? { details: report.details } : {};
-  const tail = `${counts}; delivered ${names.length ? names.join(', ') : 'nothing'}; report in ${archive}`;
+  const waiting = job.stale.length ? `; ${waitingZips(job.stale, config.run)}` : '';
+  const tail = `${counts}; delivered ${names.length ? names.join(', ') : 'nothing'}${waiting}; report in ${archive}`;
   if (job.deliveryError) {
     return {
       status: 502,
@@ -748,6 +758,23 @@ async function runImport(ctx: Context, temp: string, file: ReceivedFile, account
   }
   const delivered = names.length ? ` Delivered to Alma as ${names.join(', ')}.` : '';
   return { status: 200, body: { success: report.success, summary: report.summary + delivered, ...details }, line: `${head}: 200, ${tail}` };
+}
+
+/** deliver.ts's warning for zips left waiting under `stale: report`, which lists every one. */
+const STALE_REPORT = / still holds \d+ zip\(s\) Alma has not processed: /;
+
+/**
+ * The zips that were waiting in Alma's folder before this push, for the import line: how many,
+ * where, and by name the first two and the last (the names carry the time of their push, so the
+ * first says since when Alma's job has not run), whatever their number.
+ */
+function waitingZips(names: string[], run: RunConfig): string {
+  const target = createTarget(run.delivery);
+  const where = run.delivery.target === 'dir' ? target.remotePath('') : `${target.label}${target.remotePath('')}`;
+  const sorted = [...names].sort();
+  const shown = sorted.length <= 3 ? sorted.join(', ') : `${sorted[0]}, ${sorted[1]}, ... (${sorted.length - 3} more), ${sorted.at(-1)}`;
+  const what = run.delivery.stale === 'rename' ? 'renamed to .stale' : 'left for Alma to load';
+  return `${sorted.length} zip${sorted.length === 1 ? '' : 's'} Alma had not loaded yet ${sorted.length === 1 ? 'was' : 'were'} waiting in ${where} (${what}): ${shown}`;
 }
 
 async function copyOver(from: string, to: string): Promise<void> {

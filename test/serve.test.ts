@@ -61,7 +61,7 @@ after(async () => {
 });
 
 /** A run config with a `serve:` section and a `dir` target, and a server started from it. */
-async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: string; extra?: string } = {}): Promise<Site> {
+async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: string; extra?: string; stale?: string; now?: () => Date } = {}): Promise<Site> {
   const dir = path.join(work, `site-${++counter}`);
   mkdirSync(dir);
   const alma = options.almaDir ?? path.join(dir, 'alma');
@@ -78,6 +78,7 @@ async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: strin
       '  target: dir',
       `  dir: ${alma}`,
       '  retries: 0',
+      ...(options.stale ? [`  stale: ${options.stale}`] : []),
       'serve:',
       '  host: 127.0.0.1',
       '  port: 0',
@@ -91,7 +92,7 @@ async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: strin
   );
   const lines: string[] = [];
   const log: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), id: (v) => v };
-  const server = await startServer(loadServeConfig(configFile), { log });
+  const server = await startServer(loadServeConfig(configFile), { log, ...(options.now ? { now: options.now } : {}) });
   open.push(server);
   return {
     dir,
@@ -368,6 +369,21 @@ describe('POST /api/import/users', () => {
     const next = await post(s, form(GOOD_CSV));
     assert.equal(next.status, 200);
     assert.deepEqual(readdirSync(s.out).filter((f) => f.startsWith('.upload-')), []);
+  });
+
+  test('stale: report: the import line says how many zips were waiting in Alma\'s folder, naming three at most', async () => {
+    let minute = 0;
+    const s = await site({ stale: 'report', now: () => new Date(Date.UTC(2026, 10, 21, 15, minute++)) });
+    for (let i = 0; i < 5; i++) assert.equal((await post(s, form(GOOD_CSV))).status, 200);
+    const zips = zipsIn(s.alma);
+    assert.equal(zips.length, 5);
+    const imports = s.lines.filter((l) => l.includes(' import by '));
+    assert.equal(imports.length, 5);
+    assert.doesNotMatch(imports[0]!, /waiting/);
+    assert.match(imports[1]!, new RegExp(`; delivered ${zips[1]}; 1 zip Alma had not loaded yet was waiting in ${s.alma} \\(left for Alma to load\\): ${zips[0]}; report in `));
+    assert.match(imports[4]!, new RegExp(`; delivered ${zips[4]}; 4 zips Alma had not loaded yet were waiting in ${s.alma} \\(left for Alma to load\\): ${zips[0]}, ${zips[1]}, \\.\\.\\. \\(1 more\\), ${zips[3]}; report in `));
+    // No other line lists them, and none says `dir X:X`.
+    assert.deepEqual(s.lines.filter((l) => !l.includes(' import by ')), []);
   });
 
   test('the delivery fails: 502 with the JSON answer, and the report is still archived', async () => {
