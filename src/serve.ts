@@ -2,18 +2,20 @@
 //   curl -X POST -F "file=@users.csv" https://USER:PASSWORD@HOST/api/import/users
 // and reads back JSON in the shape Concord Infiniti's patron import answers with. Each request is
 //
-//   route → Basic auth (slowed down per failing address) → size check → per-source lock →
+//   route → Basic auth (slowed down per failing address, one check per address and a few hashes
+//   at once) → size check → per-source lock →
 //   stream the first file part to a temp file (busboy) → runJob (convert → guards → deliver →
 //   archive), exactly as `sis2alma run` → keep the report in the archive → log one line → answer.
 //
 // The upload is streamed to disk and never held in memory; its size and the time to receive it
 // are bounded. The answer's status says whether the import ran (200, even with failed rows), the
-// caller's fault (400, 401, 409, 413, 408), or the server's or the delivery's (5xx).
+// caller's fault (400, 401, 409, 413, 408, 429), or the server's or the delivery's (5xx).
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync, statSync, promises as fsp, type WriteStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { SecureContextOptions } from 'node:tls';
 import path from 'node:path';
 import busboy from 'busboy';
@@ -354,6 +356,56 @@ export class LoginThrottle {
   }
 }
 
+/**
+ * Bounds the password checks, each an scrypt hash (about 50 ms of a core and 32 MiB). An address
+ * has one login in check at a time, its throttle wait included, and a request from an address
+ * that has one is refused at once without a hash (429): guessing in parallel is then no faster
+ * than guessing in sequence, wait for wait. Across addresses, `maxHashing` hashes run at once and
+ * `maxWaiting` more wait for their turn; a request beyond that is refused (503), so that a flood
+ * from many addresses cannot take the CPU from the imports, nor Node's thread pool, which scrypt
+ * shares with their file work. A semaphore of a dozen lines needs no package.
+ */
+export class LoginGate {
+  private readonly checking = new Set<string>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** Hashes computed, and the most computed at once. */
+  hashes = 0;
+  peak = 0;
+  constructor(
+    readonly maxHashing = Math.max(1, Math.floor(availableParallelism() / 2)),
+    readonly maxWaiting = 32,
+  ) {}
+
+  /** Takes the address's turn; false while another login from it is in check. */
+  enter(address: string): boolean {
+    if (this.checking.has(address)) return false;
+    this.checking.add(address);
+    return true;
+  }
+
+  leave(address: string): void {
+    this.checking.delete(address);
+  }
+
+  /** Runs one hash when its turn comes, or answers 'busy' at once when too many wait already. */
+  async hash<T>(work: () => Promise<T>): Promise<T | 'busy'> {
+    if (this.running < this.maxHashing) this.running++;
+    else if (this.waiting.length < this.maxWaiting) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else return 'busy';
+    this.hashes++;
+    this.peak = Math.max(this.peak, this.running);
+    try {
+      return await work();
+    } finally {
+      // The slot passes to the next in line, or is given back.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
 // ---- The server -------------------------------------------------------------------------------
 
 export interface ServerOptions {
@@ -361,6 +413,7 @@ export interface ServerOptions {
   /** The clock, read once per import for the run time. */
   now?: () => Date;
   throttle?: LoginThrottle;
+  gate?: LoginGate;
 }
 
 export interface RunningServer {
@@ -417,6 +470,7 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
     log,
     now: options.now ?? (() => new Date()),
     throttle: options.throttle ?? new LoginThrottle(),
+    gate: options.gate ?? new LoginGate(),
     decoy: await decoyHash(),
     imports: new Set(),
   };
@@ -510,6 +564,7 @@ interface Context {
   log: Logger;
   now: () => Date;
   throttle: LoginThrottle;
+  gate: LoginGate;
   decoy: string;
   imports: Set<Promise<void>>;
 }
@@ -522,11 +577,24 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
   if (pathname !== IMPORT_PATH) return reply(404, { success: false, summary: `Not found: send the CSV file with POST to ${IMPORT_PATH}.` });
   if (req.method !== 'POST') return reply(405, { success: false, summary: `Use POST to send the CSV file to ${IMPORT_PATH}.` }, { Allow: 'POST' });
 
-  const account = await authenticate(req, client, ctx);
-  if (!account) {
+  const login = await authenticate(req, client, ctx);
+  if (login.refused === 'gone') {
+    ctx.log.warn(`serve: ${timestamp(ctx.now())} login from ${client}: the client closed the connection before its password was checked`);
+    return;
+  }
+  if (login.refused === 'address busy') {
+    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 429, another login from this address is being checked`);
+    return reply(429, { success: false, summary: 'Another login from this address is being checked. Send one request at a time.' }, { 'Retry-After': String(login.retryAfter) });
+  }
+  if (login.refused === 'server busy') {
+    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 503, too many logins are waiting to be checked`);
+    return reply(503, { success: false, summary: 'The server is checking too many logins. Try again shortly.' }, { 'Retry-After': String(login.retryAfter) });
+  }
+  if (login.refused) {
     ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 401`);
     return reply(401, { success: false, summary: 'Unauthorised. Check credentials.' }, { 'WWW-Authenticate': 'Basic realm="sis2alma", charset="UTF-8"' });
   }
+  const { account } = login;
   const who = `${JSON.stringify(account)} from ${client}`;
 
   const length = Number(req.headers['content-length'] ?? NaN);
@@ -782,22 +850,49 @@ async function copyOver(from: string, to: string): Promise<void> {
   await fsp.rename(`${to}.tmp`, to);
 }
 
-/** Checks the Basic credentials; returns the account name, or undefined (after the address's wait). */
-async function authenticate(req: http.IncomingMessage, client: string, ctx: Context): Promise<string | undefined> {
-  const wait = ctx.throttle.delayFor(client, Date.now());
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  const m = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(req.headers.authorization ?? '');
-  const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
-  const colon = decoded.indexOf(':');
-  const username = colon > 0 ? decoded.slice(0, colon) : '';
-  const password = colon > 0 ? decoded.slice(colon + 1) : '';
-  const hash = ctx.config.serve.accounts.get(username);
-  // An unknown name costs a full hash too, so the time taken does not tell which names exist. A
-  // request with no credentials at all has no name to hide and costs nothing.
-  const ok = m !== null && (await verifyPassword(password, hash ?? ctx.decoy)) && hash !== undefined;
-  if (ok) ctx.throttle.succeeded(client);
-  else ctx.throttle.failed(client, Date.now());
-  return ok ? username : undefined;
+type Login = { refused?: undefined; account: string } | { refused: 'wrong' | 'gone' } | { refused: 'address busy' | 'server busy'; retryAfter: number };
+
+/**
+ * Checks the Basic credentials, after the address's wait, one login per address at a time and a
+ * bounded number of hashes at once (LoginGate). A client that leaves during its wait costs no hash.
+ */
+async function authenticate(req: http.IncomingMessage, client: string, ctx: Context): Promise<Login> {
+  const { gate, throttle } = ctx;
+  if (!gate.enter(client)) return { refused: 'address busy', retryAfter: Math.max(1, Math.ceil(throttle.delayFor(client, Date.now()) / 1000)) };
+  try {
+    const wait = throttle.delayFor(client, Date.now());
+    if (wait > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          req.socket.off('close', done);
+          resolve();
+        };
+        const timer = setTimeout(done, wait);
+        req.socket.once('close', done);
+      });
+      if (req.socket.destroyed) return { refused: 'gone' };
+    }
+    const m = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(req.headers.authorization ?? '');
+    const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
+    const colon = decoded.indexOf(':');
+    const username = colon > 0 ? decoded.slice(0, colon) : '';
+    const password = colon > 0 ? decoded.slice(colon + 1) : '';
+    const hash = ctx.config.serve.accounts.get(username);
+    // An unknown name costs a full hash too, so the time taken does not tell which names exist. A
+    // request with no credentials at all has no name to hide and costs nothing.
+    let ok = false;
+    if (m !== null) {
+      const matched = await gate.hash(() => verifyPassword(password, hash ?? ctx.decoy));
+      if (matched === 'busy') return { refused: 'server busy', retryAfter: 1 };
+      ok = matched && hash !== undefined;
+    }
+    if (ok) throttle.succeeded(client);
+    else throttle.failed(client, Date.now());
+    return ok ? { account: username } : { refused: 'wrong' };
+  } finally {
+    gate.leave(client);
+  }
 }
 
 function clientAddress(req: http.IncomingMessage, trustProxy: boolean): string {

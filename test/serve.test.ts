@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
-import { checkServeConfig, loadServeConfig, parseBytes, startServer, LoginThrottle, type RunningServer } from '../src/serve.js';
+import { checkServeConfig, loadServeConfig, parseBytes, startServer, LoginGate, LoginThrottle, type RunningServer } from '../src/serve.js';
 import { hashPassword, verifyPassword, checkPasswordHash } from '../src/passwd.js';
 import { readPassword } from '../src/commands/passwd.js';
 import type { Logger } from '../src/log.js';
@@ -61,7 +61,7 @@ after(async () => {
 });
 
 /** A run config with a `serve:` section and a `dir` target, and a server started from it. */
-async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: string; extra?: string; stale?: string; now?: () => Date } = {}): Promise<Site> {
+async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: string; extra?: string; stale?: string; now?: () => Date; throttle?: LoginThrottle; gate?: LoginGate } = {}): Promise<Site> {
   const dir = path.join(work, `site-${++counter}`);
   mkdirSync(dir);
   const alma = options.almaDir ?? path.join(dir, 'alma');
@@ -92,7 +92,8 @@ async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: strin
   );
   const lines: string[] = [];
   const log: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), id: (v) => v };
-  const server = await startServer(loadServeConfig(configFile), { log, ...(options.now ? { now: options.now } : {}) });
+  const { now, throttle, gate } = options;
+  const server = await startServer(loadServeConfig(configFile), { log, ...(now ? { now } : {}), ...(throttle ? { throttle } : {}), ...(gate ? { gate } : {}) });
   open.push(server);
   return {
     dir,
@@ -247,6 +248,53 @@ describe('POST /api/import/users', () => {
     }
     assert.deepEqual(zipsIn(s.alma), []);
     assert.equal(s.lines.filter((l) => / refused login from 127\.0\.0\.1: 401/.test(l)).length, 4);
+  });
+
+  test('parallel guesses from one address: one is checked at a time, the others get 429 at once with Retry-After and cost no hash', async () => {
+    // The address failed a moment ago, so the guess whose turn it is waits a minute before its hash.
+    const throttle = new LoginThrottle(60_000, 60_000);
+    throttle.failed('127.0.0.1', Date.now());
+    const gate = new LoginGate();
+    const s = await site({ throttle, gate });
+    const guess = (i: number) => ({ authorization: 'Basic ' + Buffer.from(`${USER}:guess-${i}`).toString('base64') });
+    const aborts = Array.from({ length: 20 }, () => new AbortController());
+    const answers: string[] = [];
+    const sent = aborts.map((abort, i) =>
+      fetch(s.url, { method: 'POST', headers: guess(i), body: form(GOOD_CSV), signal: abort.signal }).then(
+        async (res) => answers.push(`${res.status} Retry-After: ${res.headers.get('retry-after')} ${JSON.stringify(await res.json())}`),
+        () => {},
+      ),
+    );
+    for (let i = 0; i < 400 && answers.length < 19; i++) await new Promise((r) => setTimeout(r, 25));
+    const refused = '429 Retry-After: 60 {"success":false,"summary":"Another login from this address is being checked. Send one request at a time."}';
+    assert.deepEqual(answers, Array.from({ length: 19 }, () => refused));
+    // The one in its wait gives up: no password was hashed for any of the twenty.
+    for (const abort of aborts) abort.abort();
+    await Promise.all(sent);
+    for (let i = 0; i < 400 && !s.lines.some((l) => /closed the connection before its password was checked/.test(l)); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(answers.length, 19);
+    assert.equal(gate.hashes, 0);
+    assert.equal(s.lines.filter((l) => /refused login from 127\.0\.0\.1: 429, another login from this address is being checked$/.test(l)).length, 19);
+    assert.equal(s.lines.filter((l) => /login from 127\.0\.0\.1: the client closed the connection before its password was checked$/.test(l)).length, 1);
+  });
+
+  test('guesses from many addresses at once: the hashes run one at a time here, and those beyond the line get 503 without one', async () => {
+    const gate = new LoginGate(1, 3);
+    const s = await site({ gate, extra: '  trust_proxy: true' });
+    // Half unknown names, half wrong passwords: each costs a hash, 401 either way.
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => {
+        const auth = 'Basic ' + Buffer.from(i % 2 ? `${USER}:guess-${i}` : `nobody-${i}:${PASSWORD}`).toString('base64');
+        const res = await fetch(s.url, { method: 'POST', headers: { authorization: auth, 'x-forwarded-for': `198.51.100.${i + 1}` }, body: form(GOOD_CSV) });
+        return `${res.status} ${res.headers.get('retry-after')} ${JSON.stringify(await res.json())}`;
+      }),
+    );
+    const wrong = '401 null {"success":false,"summary":"Unauthorised. Check credentials."}';
+    const busy = '503 1 {"success":false,"summary":"The server is checking too many logins. Try again shortly."}';
+    assert.deepEqual(answers.filter((a) => a !== wrong && a !== busy), []);
+    assert.equal(gate.peak, 1, 'one hash at a time');
+    assert.equal(gate.hashes, answers.filter((a) => a === wrong).length, 'every 401 cost one hash, every 503 none');
+    assert.deepEqual(zipsIn(s.alma), []);
   });
 
   test('no file part, or not multipart at all: 400, nothing delivered', async () => {
