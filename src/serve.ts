@@ -2,18 +2,21 @@
 //   curl -X POST -F "file=@users.csv" https://USER:PASSWORD@HOST/api/import/users
 // and reads back JSON in the shape Concord Infiniti's patron import answers with. Each request is
 //
-//   route → Basic auth (slowed down per failing address) → size check → per-source lock →
+//   route → Basic auth (slowed down per failing address, one check per address and a few hashes
+//   at once) → size check → per-source lock →
 //   stream the first file part to a temp file (busboy) → runJob (convert → guards → deliver →
 //   archive), exactly as `sis2alma run` → keep the report in the archive → log one line → answer.
 //
 // The upload is streamed to disk and never held in memory; its size and the time to receive it
 // are bounded. The answer's status says whether the import ran (200, even with failed rows), the
-// caller's fault (400, 401, 409, 413, 408), or the server's or the delivery's (5xx).
+// caller's fault (400, 401, 409, 413, 408, 429), or the server's or the delivery's (5xx).
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync, statSync, promises as fsp, type WriteStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
+import type { SecureContextOptions } from 'node:tls';
 import path from 'node:path';
 import busboy from 'busboy';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
@@ -21,6 +24,7 @@ import { closestOf } from './suggest.js';
 import { checkRunConfig, formatProblem, keyOffset, readConfigText, type ConfigProblem, type RunConfig } from './config.js';
 import type { Guards } from './convert.js';
 import { archiveFiles } from './archive.js';
+import { createTarget } from './deliver.js';
 import { runJob, type RunJobResult } from './commands/run.js';
 import { RunError } from './errors.js';
 import { loadMapping } from './mapping/load.js';
@@ -352,6 +356,56 @@ export class LoginThrottle {
   }
 }
 
+/**
+ * Bounds the password checks, each an scrypt hash (about 50 ms of a core and 32 MiB). An address
+ * has one login in check at a time, its throttle wait included, and a request from an address
+ * that has one is refused at once without a hash (429): guessing in parallel is then no faster
+ * than guessing in sequence, wait for wait. Across addresses, `maxHashing` hashes run at once and
+ * `maxWaiting` more wait for their turn; a request beyond that is refused (503), so that a flood
+ * from many addresses cannot take the CPU from the imports, nor Node's thread pool, which scrypt
+ * shares with their file work. A semaphore of a dozen lines needs no package.
+ */
+export class LoginGate {
+  private readonly checking = new Set<string>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** Hashes computed, and the most computed at once. */
+  hashes = 0;
+  peak = 0;
+  constructor(
+    readonly maxHashing = Math.max(1, Math.floor(availableParallelism() / 2)),
+    readonly maxWaiting = 32,
+  ) {}
+
+  /** Takes the address's turn; false while another login from it is in check. */
+  enter(address: string): boolean {
+    if (this.checking.has(address)) return false;
+    this.checking.add(address);
+    return true;
+  }
+
+  leave(address: string): void {
+    this.checking.delete(address);
+  }
+
+  /** Runs one hash when its turn comes, or answers 'busy' at once when too many wait already. */
+  async hash<T>(work: () => Promise<T>): Promise<T | 'busy'> {
+    if (this.running < this.maxHashing) this.running++;
+    else if (this.waiting.length < this.maxWaiting) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else return 'busy';
+    this.hashes++;
+    this.peak = Math.max(this.peak, this.running);
+    try {
+      return await work();
+    } finally {
+      // The slot passes to the next in line, or is given back.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
 // ---- The server -------------------------------------------------------------------------------
 
 export interface ServerOptions {
@@ -359,6 +413,7 @@ export interface ServerOptions {
   /** The clock, read once per import for the run time. */
   now?: () => Date;
   throttle?: LoginThrottle;
+  gate?: LoginGate;
 }
 
 export interface RunningServer {
@@ -377,6 +432,27 @@ export interface RunningServer {
   reload(config: ServeConfig): void;
 }
 
+/**
+ * What HTTPS offers: TLS 1.2 and 1.3 with the AEAD suites of Mozilla's "intermediate" profile
+ * (ECDHE with AES-GCM or ChaCha20-Poly1305; TLS 1.3's three). Node's default list would also take
+ * CBC with SHA-1, CCM8 and ARIA in TLS 1.2. The profile's DHE suites are left out: they need a
+ * dhparam file, and every client that has them has ECDHE too.
+ */
+const TLS_PROFILE: SecureContextOptions = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256',
+    'TLS_AES_256_GCM_SHA384',
+    'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+};
+
 /** Imports running, by output folder: one at a time per source, across every server in this process. */
 const running = new Set<string>();
 
@@ -394,6 +470,7 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
     log,
     now: options.now ?? (() => new Date()),
     throttle: options.throttle ?? new LoginThrottle(),
+    gate: options.gate ?? new LoginGate(),
     decoy: await decoyHash(),
     imports: new Set(),
   };
@@ -411,7 +488,7 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
   let server: http.Server;
   if (tls) {
     try {
-      server = https.createServer({ ...tls, minVersion: 'TLSv1.2' }, onRequest(false));
+      server = https.createServer({ ...tls, ...TLS_PROFILE }, onRequest(false));
     } catch (error) {
       throw tlsUnusable(config, error);
     }
@@ -456,7 +533,7 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
       if (now.tls) {
         const files = readTls(next);
         try {
-          (server as https.Server).setSecureContext({ ...files, minVersion: 'TLSv1.2' });
+          (server as https.Server).setSecureContext({ ...files, ...TLS_PROFILE });
         } catch (error) {
           throw tlsUnusable(next, error);
         }
@@ -487,6 +564,7 @@ interface Context {
   log: Logger;
   now: () => Date;
   throttle: LoginThrottle;
+  gate: LoginGate;
   decoy: string;
   imports: Set<Promise<void>>;
 }
@@ -494,43 +572,57 @@ interface Context {
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: Context, expectContinue: boolean): Promise<void> {
   const { serve } = ctx.config;
   const client = clientAddress(req, serve.trustProxy);
+  const reply = (status: number, body: PushAnswer, headers: Record<string, string> = {}) => answer(req, res, status, body, headers, Math.min(DRAIN_MS, serve.requestTimeoutMs));
   const pathname = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '');
-  if (pathname !== IMPORT_PATH) return answer(req, res, 404, { success: false, summary: `Not found: send the CSV file with POST to ${IMPORT_PATH}.` });
-  if (req.method !== 'POST') return answer(req, res, 405, { success: false, summary: `Use POST to send the CSV file to ${IMPORT_PATH}.` }, { Allow: 'POST' });
+  if (pathname !== IMPORT_PATH) return reply(404, { success: false, summary: `Not found: send the CSV file with POST to ${IMPORT_PATH}.` });
+  if (req.method !== 'POST') return reply(405, { success: false, summary: `Use POST to send the CSV file to ${IMPORT_PATH}.` }, { Allow: 'POST' });
 
-  const account = await authenticate(req, client, ctx);
-  if (!account) {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 401`);
-    return answer(req, res, 401, { success: false, summary: 'Unauthorised. Check credentials.' }, { 'WWW-Authenticate': 'Basic realm="sis2alma", charset="UTF-8"' });
+  const login = await authenticate(req, client, ctx);
+  if (login.refused === 'gone') {
+    ctx.log.warn(`serve: ${timestamp(ctx.now())} login from ${client}: the client closed the connection before its password was checked`);
+    return;
   }
+  if (login.refused === 'address busy') {
+    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 429, another login from this address is being checked`);
+    return reply(429, { success: false, summary: 'Another login from this address is being checked. Send one request at a time.' }, { 'Retry-After': String(login.retryAfter) });
+  }
+  if (login.refused === 'server busy') {
+    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 503, too many logins are waiting to be checked`);
+    return reply(503, { success: false, summary: 'The server is checking too many logins. Try again shortly.' }, { 'Retry-After': String(login.retryAfter) });
+  }
+  if (login.refused) {
+    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 401`);
+    return reply(401, { success: false, summary: 'Unauthorised. Check credentials.' }, { 'WWW-Authenticate': 'Basic realm="sis2alma", charset="UTF-8"' });
+  }
+  const { account } = login;
   const who = `${JSON.stringify(account)} from ${client}`;
 
   const length = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(length) && length > serve.maxRequestBytes) {
     ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 413, ${length} bytes announced`);
-    return answer(req, res, 413, tooLarge(serve.maxRequestBytes));
+    return reply(413, tooLarge(serve.maxRequestBytes));
   }
   if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
     ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 400, not multipart/form-data`);
-    return answer(req, res, 400, { success: false, summary: 'Send the CSV file as multipart/form-data, e.g. curl -F "file=@users.csv".' });
+    return reply(400, { success: false, summary: 'Send the CSV file as multipart/form-data, e.g. curl -F "file=@users.csv".' });
   }
 
   const lockKey = ctx.config.run.outputDir;
   if (running.has(lockKey)) {
     ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 409, another import of this source is running`);
-    return answer(req, res, 409, { success: false, summary: 'Another import of this source is running. Try again when it has finished.' });
+    return reply(409, { success: false, summary: 'Another import of this source is running. Try again when it has finished.' });
   }
   running.add(lockKey);
   const temp = path.join(ctx.config.run.outputDir, `.upload-${randomBytes(8).toString('hex')}.csv`);
-  let reply: { status: number; body: PushAnswer } | undefined;
+  let result: { status: number; body: PushAnswer } | undefined;
   try {
-    reply = await receiveAndImport(req, res, ctx, temp, account, client, expectContinue);
+    result = await receiveAndImport(req, res, ctx, temp, account, client, expectContinue);
   } finally {
     // Gone before the answer, so that a caller who has its answer finds no upload left behind.
     await fsp.rm(temp, { force: true }).catch(() => {});
     running.delete(lockKey);
   }
-  if (reply) answer(req, res, reply.status, reply.body);
+  if (result) reply(result.status, result.body);
 }
 
 /** The answer to give, or undefined when the client has gone. */
@@ -672,8 +764,16 @@ async function runImport(ctx: Context, temp: string, file: ReceivedFile, account
   const now = ctx.now();
   const head = `${timestamp(now)} import by ${JSON.stringify(account)} from ${client}, ${file.bytes} bytes`;
   const pushConfig: RunConfig = { ...config.run, mappingFile: config.serve.mappingFile, guards: config.serve.guards };
-  // runJob's own log lines are about the files, never the patrons; warnings (retries) are kept.
-  const jobLog: Logger = { info: () => {}, warn: (m) => log.warn(`serve: ${m}`), id: log.id };
+  // runJob's own log lines are about the files, never the patrons; warnings (retries) are kept,
+  // but not the delivery's list of the zips waiting in Alma's folder: with `stale: report` it
+  // grows with every push, and the import line says it in a bounded form (waitingZips).
+  const jobLog: Logger = {
+    info: () => {},
+    warn: (m) => {
+      if (!STALE_REPORT.test(m)) log.warn(`serve: ${m}`);
+    },
+    id: log.id,
+  };
   const shown = file.name ? JSON.stringify(file.name) : 'the uploaded file';
 
   let job: RunJobResult;
@@ -715,7 +815,8 @@ async function runImport(ctx: Context, temp: string, file: ReceivedFile, account
   const counts = `rows ${c.rows}, users ${c.users}, merged ${c.merged}, rejected ${c.rejected}`;
   const names = job.delivered.map((d) => path.basename(d.file));
   const details = c.rejected > 0 && report.details ? { details: report.details } : {};
-  const tail = `${counts}; delivered ${names.length ? names.join(', ') : 'nothing'}; report in ${archive}`;
+  const waiting = job.stale.length ? `; ${waitingZips(job.stale, config.run)}` : '';
+  const tail = `${counts}; delivered ${names.length ? names.join(', ') : 'nothing'}${waiting}; report in ${archive}`;
   if (job.deliveryError) {
     return {
       status: 502,
@@ -727,27 +828,71 @@ async function runImport(ctx: Context, temp: string, file: ReceivedFile, account
   return { status: 200, body: { success: report.success, summary: report.summary + delivered, ...details }, line: `${head}: 200, ${tail}` };
 }
 
+/** deliver.ts's warning for zips left waiting under `stale: report`, which lists every one. */
+const STALE_REPORT = / still holds \d+ zip\(s\) Alma has not processed: /;
+
+/**
+ * The zips that were waiting in Alma's folder before this push, for the import line: how many,
+ * where, and by name the first two and the last (the names carry the time of their push, so the
+ * first says since when Alma's job has not run), whatever their number.
+ */
+function waitingZips(names: string[], run: RunConfig): string {
+  const target = createTarget(run.delivery);
+  const where = run.delivery.target === 'dir' ? target.remotePath('') : `${target.label}${target.remotePath('')}`;
+  const sorted = [...names].sort();
+  const shown = sorted.length <= 3 ? sorted.join(', ') : `${sorted[0]}, ${sorted[1]}, ... (${sorted.length - 3} more), ${sorted.at(-1)}`;
+  const what = run.delivery.stale === 'rename' ? 'renamed to .stale' : 'left for Alma to load';
+  return `${sorted.length} zip${sorted.length === 1 ? '' : 's'} Alma had not loaded yet ${sorted.length === 1 ? 'was' : 'were'} waiting in ${where} (${what}): ${shown}`;
+}
+
 async function copyOver(from: string, to: string): Promise<void> {
   await fsp.copyFile(from, `${to}.tmp`);
   await fsp.rename(`${to}.tmp`, to);
 }
 
-/** Checks the Basic credentials; returns the account name, or undefined (after the address's wait). */
-async function authenticate(req: http.IncomingMessage, client: string, ctx: Context): Promise<string | undefined> {
-  const wait = ctx.throttle.delayFor(client, Date.now());
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  const m = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(req.headers.authorization ?? '');
-  const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
-  const colon = decoded.indexOf(':');
-  const username = colon > 0 ? decoded.slice(0, colon) : '';
-  const password = colon > 0 ? decoded.slice(colon + 1) : '';
-  const hash = ctx.config.serve.accounts.get(username);
-  // An unknown name costs a full hash too, so the time taken does not tell which names exist. A
-  // request with no credentials at all has no name to hide and costs nothing.
-  const ok = m !== null && (await verifyPassword(password, hash ?? ctx.decoy)) && hash !== undefined;
-  if (ok) ctx.throttle.succeeded(client);
-  else ctx.throttle.failed(client, Date.now());
-  return ok ? username : undefined;
+type Login = { refused?: undefined; account: string } | { refused: 'wrong' | 'gone' } | { refused: 'address busy' | 'server busy'; retryAfter: number };
+
+/**
+ * Checks the Basic credentials, after the address's wait, one login per address at a time and a
+ * bounded number of hashes at once (LoginGate). A client that leaves during its wait costs no hash.
+ */
+async function authenticate(req: http.IncomingMessage, client: string, ctx: Context): Promise<Login> {
+  const { gate, throttle } = ctx;
+  if (!gate.enter(client)) return { refused: 'address busy', retryAfter: Math.max(1, Math.ceil(throttle.delayFor(client, Date.now()) / 1000)) };
+  try {
+    const wait = throttle.delayFor(client, Date.now());
+    if (wait > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          req.socket.off('close', done);
+          resolve();
+        };
+        const timer = setTimeout(done, wait);
+        req.socket.once('close', done);
+      });
+      if (req.socket.destroyed) return { refused: 'gone' };
+    }
+    const m = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(req.headers.authorization ?? '');
+    const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
+    const colon = decoded.indexOf(':');
+    const username = colon > 0 ? decoded.slice(0, colon) : '';
+    const password = colon > 0 ? decoded.slice(colon + 1) : '';
+    const hash = ctx.config.serve.accounts.get(username);
+    // An unknown name costs a full hash too, so the time taken does not tell which names exist. A
+    // request with no credentials at all has no name to hide and costs nothing.
+    let ok = false;
+    if (m !== null) {
+      const matched = await gate.hash(() => verifyPassword(password, hash ?? ctx.decoy));
+      if (matched === 'busy') return { refused: 'server busy', retryAfter: 1 };
+      ok = matched && hash !== undefined;
+    }
+    if (ok) throttle.succeeded(client);
+    else throttle.failed(client, Date.now());
+    return ok ? { account: username } : { refused: 'wrong' };
+  } finally {
+    gate.leave(client);
+  }
 }
 
 function clientAddress(req: http.IncomingMessage, trustProxy: boolean): string {
@@ -763,11 +908,23 @@ function timestamp(now: Date): string {
 }
 
 /**
- * Sends the JSON answer. When the request body was not read (a refusal before the upload), the
- * connection is closed after the answer, and what the client still sends is drained for a short
- * while first, so that it reads the answer instead of a reset connection.
+ * What is read and dropped of a refused request's body, at most: several times the files schools
+ * push (30,000 users are about 3 MB). The time is bounded by request_timeout_seconds too. Neither
+ * bound lets a client hold a connection open for long.
  */
-function answer(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: PushAnswer, headers: Record<string, string> = {}): void {
+const DRAIN_BYTES = 16 * 1024 * 1024;
+const DRAIN_MS = 10_000;
+
+/**
+ * Sends the JSON answer. A refusal may come before the body has been read (a wrong password, a
+ * Content-Length over the limit) or halfway through it (413). Many clients send the whole body
+ * before they read anything (python-requests does), and a connection closed with bytes unread is
+ * reset, which takes the answer with it: such a client sees a TLS EOF instead of the JSON. So the
+ * rest of the body is read and dropped, up to DRAIN_BYTES and `drainMs`, before the connection is
+ * closed; past either bound it is cut. A request that announces more than DRAIN_BYTES, and one that
+ * ran out of time (408), are answered and closed at once: draining would not reach their end.
+ */
+function answer(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: PushAnswer, headers: Record<string, string> = {}, drainMs = DRAIN_MS): void {
   if (res.headersSent) return;
   const json = JSON.stringify(body) + '\n';
   const unread = !req.complete;
@@ -778,19 +935,34 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse, status: num
     ...(unread ? { Connection: 'close' } : {}),
     ...headers,
   });
-  res.end(json);
-  if (unread) {
-    let drained = 0;
-    const cut = () => req.socket.destroy();
-    const timer = setTimeout(cut, 2000);
-    timer.unref();
-    req.on('data', (chunk: Buffer) => {
-      drained += chunk.length;
-      if (drained > 8 * 1024 * 1024) cut();
-    });
-    req.on('end', () => clearTimeout(timer));
-    req.resume();
+  const announced = Number(req.headers['content-length'] ?? 0);
+  if (!unread || req.destroyed || status === 408 || announced > DRAIN_BYTES) {
+    res.end(json);
+    return;
   }
+  // Node closes a `Connection: close` connection as soon as its answer ends, so the answer is
+  // written whole now (its length is in the headers, the client can read it) and ended once the
+  // body has been read.
+  res.write(json);
+  let drained = 0;
+  let finished = false;
+  const finish = (how: 'end' | 'cut' | 'gone') => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    req.off('data', count);
+    if (how === 'cut') req.socket.destroy();
+    else if (how === 'end') res.end();
+  };
+  const count = (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_BYTES) finish('cut');
+  };
+  const timer = setTimeout(() => finish('cut'), drainMs);
+  req.on('data', count);
+  req.once('end', () => finish('end'));
+  res.once('close', () => finish('gone'));
+  req.resume();
 }
 
 /**

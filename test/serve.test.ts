@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
-import { checkServeConfig, loadServeConfig, parseBytes, startServer, LoginThrottle, type RunningServer } from '../src/serve.js';
+import { checkServeConfig, loadServeConfig, parseBytes, startServer, LoginGate, LoginThrottle, type RunningServer } from '../src/serve.js';
 import { hashPassword, verifyPassword, checkPasswordHash } from '../src/passwd.js';
 import { readPassword } from '../src/commands/passwd.js';
 import type { Logger } from '../src/log.js';
@@ -61,7 +61,7 @@ after(async () => {
 });
 
 /** A run config with a `serve:` section and a `dir` target, and a server started from it. */
-async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: string; extra?: string } = {}): Promise<Site> {
+async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: string; extra?: string; stale?: string; now?: () => Date; throttle?: LoginThrottle; gate?: LoginGate } = {}): Promise<Site> {
   const dir = path.join(work, `site-${++counter}`);
   mkdirSync(dir);
   const alma = options.almaDir ?? path.join(dir, 'alma');
@@ -78,6 +78,7 @@ async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: strin
       '  target: dir',
       `  dir: ${alma}`,
       '  retries: 0',
+      ...(options.stale ? [`  stale: ${options.stale}`] : []),
       'serve:',
       '  host: 127.0.0.1',
       '  port: 0',
@@ -91,7 +92,8 @@ async function site(options: { tls?: boolean; maxBytes?: number; almaDir?: strin
   );
   const lines: string[] = [];
   const log: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), id: (v) => v };
-  const server = await startServer(loadServeConfig(configFile), { log });
+  const { now, throttle, gate } = options;
+  const server = await startServer(loadServeConfig(configFile), { log, ...(now ? { now } : {}), ...(throttle ? { throttle } : {}), ...(gate ? { gate } : {}) });
   open.push(server);
   return {
     dir,
@@ -248,6 +250,53 @@ describe('POST /api/import/users', () => {
     assert.equal(s.lines.filter((l) => / refused login from 127\.0\.0\.1: 401/.test(l)).length, 4);
   });
 
+  test('parallel guesses from one address: one is checked at a time, the others get 429 at once with Retry-After and cost no hash', async () => {
+    // The address failed a moment ago, so the guess whose turn it is waits a minute before its hash.
+    const throttle = new LoginThrottle(60_000, 60_000);
+    throttle.failed('127.0.0.1', Date.now());
+    const gate = new LoginGate();
+    const s = await site({ throttle, gate });
+    const guess = (i: number) => ({ authorization: 'Basic ' + Buffer.from(`${USER}:guess-${i}`).toString('base64') });
+    const aborts = Array.from({ length: 20 }, () => new AbortController());
+    const answers: string[] = [];
+    const sent = aborts.map((abort, i) =>
+      fetch(s.url, { method: 'POST', headers: guess(i), body: form(GOOD_CSV), signal: abort.signal }).then(
+        async (res) => answers.push(`${res.status} Retry-After: ${res.headers.get('retry-after')} ${JSON.stringify(await res.json())}`),
+        () => {},
+      ),
+    );
+    for (let i = 0; i < 400 && answers.length < 19; i++) await new Promise((r) => setTimeout(r, 25));
+    const refused = '429 Retry-After: 60 {"success":false,"summary":"Another login from this address is being checked. Send one request at a time."}';
+    assert.deepEqual(answers, Array.from({ length: 19 }, () => refused));
+    // The one in its wait gives up: no password was hashed for any of the twenty.
+    for (const abort of aborts) abort.abort();
+    await Promise.all(sent);
+    for (let i = 0; i < 400 && !s.lines.some((l) => /closed the connection before its password was checked/.test(l)); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(answers.length, 19);
+    assert.equal(gate.hashes, 0);
+    assert.equal(s.lines.filter((l) => /refused login from 127\.0\.0\.1: 429, another login from this address is being checked$/.test(l)).length, 19);
+    assert.equal(s.lines.filter((l) => /login from 127\.0\.0\.1: the client closed the connection before its password was checked$/.test(l)).length, 1);
+  });
+
+  test('guesses from many addresses at once: the hashes run one at a time here, and those beyond the line get 503 without one', async () => {
+    const gate = new LoginGate(1, 3);
+    const s = await site({ gate, extra: '  trust_proxy: true' });
+    // Half unknown names, half wrong passwords: each costs a hash, 401 either way.
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => {
+        const auth = 'Basic ' + Buffer.from(i % 2 ? `${USER}:guess-${i}` : `nobody-${i}:${PASSWORD}`).toString('base64');
+        const res = await fetch(s.url, { method: 'POST', headers: { authorization: auth, 'x-forwarded-for': `198.51.100.${i + 1}` }, body: form(GOOD_CSV) });
+        return `${res.status} ${res.headers.get('retry-after')} ${JSON.stringify(await res.json())}`;
+      }),
+    );
+    const wrong = '401 null {"success":false,"summary":"Unauthorised. Check credentials."}';
+    const busy = '503 1 {"success":false,"summary":"The server is checking too many logins. Try again shortly."}';
+    assert.deepEqual(answers.filter((a) => a !== wrong && a !== busy), []);
+    assert.equal(gate.peak, 1, 'one hash at a time');
+    assert.equal(gate.hashes, answers.filter((a) => a === wrong).length, 'every 401 cost one hash, every 503 none');
+    assert.deepEqual(zipsIn(s.alma), []);
+  });
+
   test('no file part, or not multipart at all: 400, nothing delivered', async () => {
     const s = await site();
     const fields = new FormData();
@@ -368,6 +417,21 @@ describe('POST /api/import/users', () => {
     const next = await post(s, form(GOOD_CSV));
     assert.equal(next.status, 200);
     assert.deepEqual(readdirSync(s.out).filter((f) => f.startsWith('.upload-')), []);
+  });
+
+  test('stale: report: the import line says how many zips were waiting in Alma\'s folder, naming three at most', async () => {
+    let minute = 0;
+    const s = await site({ stale: 'report', now: () => new Date(Date.UTC(2026, 10, 21, 15, minute++)) });
+    for (let i = 0; i < 5; i++) assert.equal((await post(s, form(GOOD_CSV))).status, 200);
+    const zips = zipsIn(s.alma);
+    assert.equal(zips.length, 5);
+    const imports = s.lines.filter((l) => l.includes(' import by '));
+    assert.equal(imports.length, 5);
+    assert.doesNotMatch(imports[0]!, /waiting/);
+    assert.match(imports[1]!, new RegExp(`; delivered ${zips[1]}; 1 zip Alma had not loaded yet was waiting in ${s.alma} \\(left for Alma to load\\): ${zips[0]}; report in `));
+    assert.match(imports[4]!, new RegExp(`; delivered ${zips[4]}; 4 zips Alma had not loaded yet were waiting in ${s.alma} \\(left for Alma to load\\): ${zips[0]}, ${zips[1]}, \\.\\.\\. \\(1 more\\), ${zips[3]}; report in `));
+    // No other line lists them, and none says `dir X:X`.
+    assert.deepEqual(s.lines.filter((l) => !l.includes(' import by ')), []);
   });
 
   test('the delivery fails: 502 with the JSON answer, and the report is still archived', async () => {
@@ -596,5 +660,117 @@ describe('the commands, through the CLI', () => {
     const result = await runCli(['serve', '--config', file]);
     assert.equal(result.code, 3);
     assert.match(result.stderr, /broken\.yaml:5:9: "port" must be a whole number between 0 and 65535, not "http"/);
+  });
+});
+
+/**
+ * A client that sends its whole request before it reads anything, as python-requests does: the
+ * status and JSON it then read, or the error that stopped it.
+ */
+function sendAllThenRead(port: number, headers: string[], body: Buffer): Promise<{ status: number; json: unknown; error?: string }> {
+  return new Promise((resolve) => {
+    let error: string | undefined;
+    const chunks: Buffer[] = [];
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      socket.pause();
+      socket.write([...headers, `Content-Length: ${body.length}`, '', ''].join('\r\n'));
+      socket.write(body, (failed) => {
+        if (failed) error ??= (failed as NodeJS.ErrnoException).code ?? failed.message;
+        else socket.resume();
+      });
+    });
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (failed: NodeJS.ErrnoException) => (error ??= failed.code ?? failed.message));
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0);
+      const json = text.includes('\r\n\r\n') ? (JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4) || 'null') as unknown) : undefined;
+      resolve({ status, json, ...(error ? { error } : {}) });
+    });
+  });
+}
+
+describe('HTTPS', () => {
+  /** The suite the server chose, or the error code of a refused handshake. */
+  const handshake = (port: number, ciphers?: string) =>
+    new Promise<string>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(ciphers ? { ciphers, maxVersion: 'TLSv1.2' as const } : {}) }, () => {
+        resolve(`${socket.getProtocol()} ${socket.getCipher().name}`);
+        socket.end();
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(`refused: ${error.code}`));
+    });
+
+  test('a client that sends its whole body before reading gets its 401 or 413 in JSON, not a closed connection', async (t) => {
+    if (!cert) return t.skip('openssl could not make a test certificate');
+    const s = await site({ tls: true, maxBytes: 4096 });
+    // 8 MB: more than the socket buffers hold, so the client is still writing when the answer comes.
+    const body = Buffer.alloc(8 * 1024 * 1024, 'a');
+    const head = (auth: string) => ['POST /api/import/users HTTP/1.1', 'Host: 127.0.0.1', `Authorization: ${auth}`, 'Content-Type: multipart/form-data; boundary=x'];
+    const wrong = await sendAllThenRead(s.server.port, head('Basic ' + Buffer.from(`${USER}:wrong-password`).toString('base64')), body);
+    assert.deepEqual(wrong, { status: 401, json: { success: false, summary: 'Unauthorised. Check credentials.' } });
+    const large = await sendAllThenRead(s.server.port, head(s.auth), body);
+    assert.deepEqual(large, { status: 413, json: { success: false, summary: 'The request is larger than this server accepts (4 KB). Ask the library to raise serve.max_request_bytes.' } });
+    assert.deepEqual(zipsIn(s.alma), []);
+  });
+
+  test('what a refused client still sends is read up to a bound: one that sends without end, or not at all, is cut off', async (t) => {
+    if (!cert) return t.skip('openssl could not make a test certificate');
+    const s = await site({ tls: true, maxBytes: 4096, extra: '  request_timeout_seconds: 1' });
+    const head = ['POST /api/import/users HTTP/1.1', 'Host: 127.0.0.1', `Authorization: ${s.auth}`, 'Content-Type: multipart/form-data; boundary=x'];
+    // Without end (chunked): read and dropped until the bound in bytes, then the connection is cut.
+    const endless = await new Promise<{ answer: string; sent: number }>((resolve) => {
+      let answer = '';
+      let sent = 0;
+      const chunk = Buffer.from(`100000\r\n${'a'.repeat(0x100000)}\r\n`);
+      const socket = tlsConnect({ host: '127.0.0.1', port: s.server.port, rejectUnauthorized: false }, () => {
+        socket.write([...head, 'Transfer-Encoding: chunked', '', ''].join('\r\n'));
+        const more = () => {
+          while (!socket.destroyed && sent < 256 * 0x100000) {
+            sent += 0x100000;
+            if (!socket.write(chunk)) return void socket.once('drain', more);
+          }
+        };
+        more();
+      });
+      socket.on('data', (c: Buffer) => (answer += c.toString()));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve({ answer, sent }));
+    });
+    assert.match(endless.answer, /^HTTP\/1\.1 413 /);
+    assert.ok(endless.sent < 256 * 0x100000, `the server read all ${endless.sent} bytes`);
+    // Nothing sent after the headers: cut after the time bound (request_timeout_seconds, here).
+    const silent = await new Promise<string>((resolve) => {
+      let answer = '';
+      const socket = tlsConnect({ host: '127.0.0.1', port: s.server.port, rejectUnauthorized: false }, () => {
+        socket.write([...head, 'Content-Length: 1000000', '', ''].join('\r\n'));
+      });
+      socket.on('data', (c: Buffer) => (answer += c.toString()));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(answer));
+    });
+    assert.match(silent, /^HTTP\/1\.1 413 [^]*\r\n\r\n\{"success":false,"summary":"The request is larger than this server accepts \(4 KB\)/);
+  });
+
+  test('TLS 1.2 offers only ECDHE with AEAD suites: CBC-SHA1, ARIA and CCM8 are refused, also after a reload', async (t) => {
+    if (!cert) return t.skip('openssl could not make a test certificate');
+    const s = await site({ tls: true });
+    const refused = 'refused: ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE';
+    const expected = {
+      'ECDHE-RSA-AES128-GCM-SHA256': 'TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-RSA-CHACHA20-POLY1305': 'TLSv1.2 ECDHE-RSA-CHACHA20-POLY1305',
+      'ECDHE-RSA-AES128-SHA': refused,
+      'AES256-SHA': refused,
+      'ECDHE-ARIA128-GCM-SHA256': refused,
+      'AES128-CCM8': refused,
+      'ECDHE-RSA-AES256-SHA384': refused,
+    };
+    for (const round of ['at start', 'after SIGHUP']) {
+      const seen: Record<string, string> = {};
+      for (const suite of Object.keys(expected)) seen[suite] = await handshake(s.server.port, suite);
+      assert.deepEqual(seen, expected, round);
+      assert.match(await handshake(s.server.port), /^TLSv1\.3 TLS_AES_(128|256)_GCM_SHA(256|384)$/, round);
+      s.server.reload(loadServeConfig(s.configFile));
+    }
   });
 });
