@@ -15,10 +15,11 @@
 // its own, validate-xmllint.ts), the zip and the report.
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AlmaUser } from './alma.js';
-import { RunError, EXIT_CODES, type RowWarning } from './errors.js';
+import { RunError, EXIT_CODES, type RowProblem, type RowWarning } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import { loadMapping } from './mapping/load.js';
 import type { Mapping } from './mapping/model.js';
@@ -96,16 +97,17 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   log.info(`sis2alma: validating with ${validators.name}`);
   const threads = new MapPool();
   let inputs: IndexedInputs;
+  let runLog: RunLog;
   try {
     inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, { pieceBytes: options.pieceBytes });
     await threads.shrink(threadCounts().second);
+    runLog = new RunLog(path.join(options.outDir, `.${stem}.details.tmp`), path.join(options.outDir, `${stem}.rejects.csv.partial`), mapping.sensitiveColumns);
   } catch (error) {
     await threads.close();
     await validators.close();
     rmSync(temp, { recursive: true, force: true });
     throw error;
   }
-  const runLog = new RunLog(path.join(options.outDir, `.${stem}.details.tmp`), path.join(options.outDir, `${stem}.rejects.csv.partial`));
   runLog.setRejectsColumns(unionOf(inputs.files.map((f) => f.header)));
   const packager = new Packager({
     outDir: options.outDir,
@@ -166,6 +168,8 @@ interface InputFile {
   firstOrdinal: number;
   rows: number;
   absentColumns: string[];
+  /** What the first pass read of it, which the second must read again. */
+  read: FileRead;
 }
 
 export interface IndexedInputs {
@@ -197,11 +201,13 @@ export async function indexPrimaryIds(
   const labels = files.length > 1;
   for (const file of files) {
     const csv = await openPieces(file, { encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: pieceBytes });
+    const before = await statOf(file);
+    const reading = new Reading(csv.header);
     const absentColumns = compileMapping(mapping, csv.header, runDate).absentColumns;
     threads.startFile(mapping, csv.header, runDate);
     const firstOrdinal = ordinal + 1;
     let rows = 0;
-    for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.ids(p))) {
+    for await (const { piece, result } of threads.inOrder(reading.of(csv.pieces), (p) => threads.ids(p))) {
       if (result.failure) throw pieceFailure(result.failure, file, csv.header, piece, rows);
       if (!sized && result.rows > 0) {
         primaryIds.reserve(Math.ceil(((totalBytes / piece.bytes.length) * result.rows) * 1.05));
@@ -219,7 +225,9 @@ export async function indexPrimaryIds(
       rows += result.rows;
       identifiers += result.identifiers;
     }
-    out.push({ file, label: labels ? path.basename(file) : '', header: csv.header, firstOrdinal, rows, absentColumns });
+    const read = { ...before, ...reading.done() };
+    sameFile(file, before, await statOf(file), 'while it was read');
+    out.push({ file, label: labels ? path.basename(file) : '', header: csv.header, firstOrdinal, rows, absentColumns, read });
   }
   return { files: out, primaryIds, identifiers };
 }
@@ -329,12 +337,15 @@ async function mapAndMergeRows(
     const rows = people.arrive(slot, expected, waiting);
     if (rows) await complete(rows.map(revive), mapping, runLog, emitMerged);
   };
+  const primaryColumn = mapping.fields.find((f) => f.field === 'primary_id')?.value.columns[0] ?? 'primary_id';
   for (const [fileIndex, input] of inputs.files.entries()) {
+    sameFile(input.file, input.read, await statOf(input.file), 'between the two readings');
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: options.pieceBytes });
+    const reading = new Reading(csv.header, input);
     threads.startFile(mapping, csv.header, runDate);
     let ordinal = input.firstOrdinal - 1;
     let row = 0;
-    for await (const { piece, result } of threads.inOrder(csv.pieces, (p) => threads.map(p))) {
+    for await (const { piece, result } of threads.inOrder(reading.of(csv.pieces), (p) => threads.map(p))) {
       if (result.failure) throw pieceFailure(result.failure, input.file, csv.header, piece, row);
       const xml = Buffer.from(result.xml.buffer, result.xml.byteOffset, result.xml.byteLength);
       const source: PieceSource = { file: input.file, header: csv.header, firstOrdinal: ordinal + 1, firstRow: row + 1, records: new PieceRecords(piece.bytes, mapping.delimiter) };
@@ -353,8 +364,12 @@ async function mapAndMergeRows(
           xmlStart = end;
           const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined);
           if (wait) await wait;
-        } else if (outcome.k === 'r') {
-          runLog.rejected(labelOf(inputs.files, ordinal), outcome.problems, outcome.warnings, { file: input.file, row, header: csv.header, values: outcome.values });
+        } else if (outcome.k === 'r' || outcome.expected > mapping.maxRowsPerPerson) {
+          // A person with more rows than one person has is a broken export: each row is
+          // rejected as it comes, so that none of them waits or is merged.
+          const tooMany = outcome.expected > mapping.maxRowsPerPerson ? [tooManyRows(primaryColumn, outcome.k === 'r' ? outcome.primary_id : outcome.values[csv.header.indexOf(primaryColumn)]?.trim(), outcome.expected, mapping.maxRowsPerPerson)] : [];
+          const problems = outcome.k === 'r' ? [...outcome.problems, ...tooMany] : tooMany;
+          runLog.rejected(labelOf(inputs.files, ordinal), problems, outcome.k === 'r' ? outcome.warnings : [], { file: input.file, row, header: csv.header, values: outcome.values });
           if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
         } else {
           await arrive(outcome.slot, outcome.expected, { ordinal, input: fileIndex, ...waiting.put(outcome.values) });
@@ -363,9 +378,88 @@ async function mapAndMergeRows(
       // Every user of the piece has been copied into its batch.
       threads.recycle(result.xml);
     }
+    reading.done();
+    sameFile(input.file, input.read, await statOf(input.file), 'between the two readings');
   }
-  // Rows can only be missing here if a file changed between the two passes.
+  // Rows can only be missing here if a file changed between the two passes, which Reading stops.
   for (const rows of people.incomplete()) await complete(rows.map(revive), mapping, runLog, emitMerged);
+}
+
+/** The reason of every row of a primary id that has more rows than one person has. */
+export function tooManyRows(column: string, id: string | undefined, rows: number, max: number): RowProblem {
+  return {
+    code: 'too_many_rows',
+    message: `Field (${column}) '${id ?? ''}' is the primary id of ${rows} rows, more than one person has (at most ${max}: input.max_rows_per_person in the mapping); the export repeats rows`,
+    column,
+    ...(id !== undefined ? { value: id } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A file that changes between the two passes (an export still being written when cron starts)
+// would merge and index different rows than the second pass writes: a person of two rows in one
+// pass and three in the other, or written twice. The second pass must read exactly what the
+// first read, or the run stops before anything is delivered.
+
+/** What a pass read of a file. */
+interface FileRead {
+  size: number;
+  mtimeMs: number;
+  /** Bytes of the records, after the header (UTF-8, as the pieces hold them). */
+  bytes: number;
+  /** SHA-1 of the header and those bytes: a check that they are the same, not a signature. */
+  sha1: string;
+}
+
+async function statOf(file: string): Promise<Pick<FileRead, 'size' | 'mtimeMs'>> {
+  try {
+    const s = await stat(file);
+    return { size: s.size, mtimeMs: s.mtimeMs };
+  } catch (error) {
+    throw changed(file, `it could no longer be read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+}
+
+/** Stops the run when a file's size or modification time is not what the first pass saw. */
+function sameFile(file: string, was: Pick<FileRead, 'size' | 'mtimeMs'>, now: Pick<FileRead, 'size' | 'mtimeMs'>, when: string): void {
+  if (now.size !== was.size) throw changed(file, `its size went from ${was.size} to ${now.size} bytes ${when}`);
+  if (now.mtimeMs !== was.mtimeMs) throw changed(file, `it was modified ${when} (at ${new Date(now.mtimeMs).toISOString()})`);
+}
+
+function changed(file: string, what: string): RunError {
+  return new RunError('input_changed', `${file} changed while sis2alma read it (${what}): is the export still being written? Nothing was delivered; run again once it is complete`, { file });
+}
+
+/**
+ * The bytes of a file's pieces as they go by, hashed (node's SHA-1 costs about 1.5 ms a
+ * megabyte here). Given the first pass's reading, stops as soon as the second reads more, and at
+ * the end when it read other bytes.
+ */
+class Reading {
+  private readonly hash: Hash;
+  private bytes = 0;
+
+  constructor(
+    header: string[],
+    private readonly first?: { file: string; read: FileRead },
+  ) {
+    this.hash = createHash('sha1').update(JSON.stringify(header));
+  }
+
+  async *of(pieces: AsyncIterable<Piece>): AsyncGenerator<Piece> {
+    for await (const piece of pieces) {
+      this.hash.update(piece.bytes);
+      this.bytes += piece.bytes.length;
+      if (this.first && this.bytes > this.first.read.bytes) throw changed(this.first.file, `the second reading found more rows than the first`);
+      yield piece;
+    }
+  }
+
+  done(): Pick<FileRead, 'bytes' | 'sha1'> {
+    const read = { bytes: this.bytes, sha1: this.hash.digest('hex') };
+    if (this.first && (read.bytes !== this.first.read.bytes || read.sha1 !== this.first.read.sha1)) throw changed(this.first.file, 'the second reading found other rows than the first');
+    return read;
+  }
 }
 
 type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => Promise<void>;

@@ -11,6 +11,7 @@ export type RunErrorCode =
   | 'config_invalid' // the run config cannot be used
   | 'input_unreadable' // an input file is missing or cannot be read
   | 'input_invalid' // an input file is not a usable CSV (encoding, missing columns, broken quoting)
+  | 'input_changed' // an input file changed between the two readings (an export still being written)
   | 'schema_invalid' // the XSD cannot be loaded
   | 'output_failed' // the output folder cannot be written
   | 'guard_tripped' // a guard stopped a bad run from being delivered
@@ -27,6 +28,7 @@ export const EXIT_CODES: Readonly<Record<RunErrorCode | 'ok' | 'internal', numbe
   config_invalid: 3,
   input_unreadable: 4,
   input_invalid: 4,
+  input_changed: 4,
   schema_invalid: 3,
   output_failed: 8,
   guard_tripped: 5,
@@ -71,6 +73,8 @@ export type RowProblemCode =
   | 'code_not_allowed' // a code outside the mapping's allowed_codes
   | 'no_user_group' // no user group rule matched and there is no default
   | 'ragged_row' // a row with more or fewer fields than the header
+  | 'too_many_rows' // more rows share the primary id than one person has (max_rows_per_person): a broken export
+  | 'invisible_character' // a primary id or identifier holds a character nobody can see or type (U+200B, bidi controls, ...)
   | 'schema_invalid'; // the user failed XSD validation
 
 /** Things that happened to a row that was still written. */

@@ -12,7 +12,7 @@
 // merge decides on, until that person's last row is read.
 import { emptyUser, type AlmaUser } from './alma.js';
 import { AcrossUsers } from './across-users.js';
-import { indexPrimaryIds, labelOf, pieceFailure, type IndexedInputs } from './convert.js';
+import { indexPrimaryIds, labelOf, pieceFailure, tooManyRows, type IndexedInputs } from './convert.js';
 import type { RowWarning } from './errors.js';
 import { MapPool, recordValues } from './map-pool.js';
 import { compileMapping, type MapResult } from './map.js';
@@ -76,6 +76,7 @@ async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: Analyse
   const people = new PeopleInWaiting<Member>();
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
   const finish = (members: Member[]) => completePeople(members, mapping, acrossUsers, visitor);
+  const primaryColumn = mapping.fields.find((f) => f.field === 'primary_id')?.value.columns[0] ?? 'primary_id';
   for (const input of inputs.files) {
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
     const mapper = compileMapping(mapping, csv.header, options.runDate);
@@ -89,13 +90,18 @@ async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: Analyse
         ordinal++;
         row++;
         const label = input.label ? `${input.label}:${row}` : String(row);
-        const result = mapper.mapRecord(values);
-        visitor.row?.(label, result);
+        let result = mapper.mapRecord(values);
         const id = result.ok ? result.user.primary_id : result.primary_id;
+        const slot = id === undefined ? -1 : inputs.primaryIds.find(idKey(id));
+        const expected = slot < 0 ? 1 : inputs.primaryIds.second(slot);
+        // As convert does: every row of a primary id with more rows than a person has is rejected.
+        if (expected > mapping.maxRowsPerPerson) {
+          const problem = tooManyRows(primaryColumn, id, expected, mapping.maxRowsPerPerson);
+          result = result.ok ? { ok: false, primary_id: id, problems: [problem], warnings: [] } : { ...result, problems: [...result.problems, problem] };
+        }
+        visitor.row?.(label, result);
         if (id === undefined) continue;
         const member: Member = { ordinal, label, id, user: result.ok ? result.user : undefined, warnings: [] };
-        const slot = inputs.primaryIds.find(idKey(id));
-        const expected = slot < 0 ? 1 : inputs.primaryIds.second(slot);
         if (expected <= 1) {
           finish([member]);
           continue;

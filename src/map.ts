@@ -49,6 +49,47 @@ function raggedRow(found: number, expected: number, primaryId: string | undefine
 const FORBIDDEN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|\p{Cs}/gu;
 const HAS_FORBIDDEN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|\p{Cs}/u;
 
+/**
+ * Characters nobody sees or can type at a login: zero-width spaces and joiners, the word joiner,
+ * the byte order mark, and the bidirectional controls. In an id they make two ids that look
+ * alike differ (Alma would hold a user nobody can find or sign in as).
+ */
+const INVISIBLE = /[\u061C\u200B-\u200F\u202A-\u202E\u2060\u2066-\u2069\uFEFF]/;
+const INVISIBLE_NAMES: Record<string, string> = {
+  '\u061C': 'ARABIC LETTER MARK',
+  '\u200B': 'ZERO WIDTH SPACE',
+  '\u200C': 'ZERO WIDTH NON-JOINER',
+  '\u200D': 'ZERO WIDTH JOINER',
+  '\u200E': 'LEFT-TO-RIGHT MARK',
+  '\u200F': 'RIGHT-TO-LEFT MARK',
+  '\u202A': 'LEFT-TO-RIGHT EMBEDDING',
+  '\u202B': 'RIGHT-TO-LEFT EMBEDDING',
+  '\u202C': 'POP DIRECTIONAL FORMATTING',
+  '\u202D': 'LEFT-TO-RIGHT OVERRIDE',
+  '\u202E': 'RIGHT-TO-LEFT OVERRIDE',
+  '\u2060': 'WORD JOINER',
+  '\u2066': 'LEFT-TO-RIGHT ISOLATE',
+  '\u2067': 'RIGHT-TO-LEFT ISOLATE',
+  '\u2068': 'FIRST STRONG ISOLATE',
+  '\u2069': 'POP DIRECTIONAL ISOLATE',
+  '\uFEFF': 'ZERO WIDTH NO-BREAK SPACE (byte order mark)',
+};
+
+/** The problem of an id that holds an invisible character, naming the column and the first such character; undefined for most ids. */
+export function invisibleCharacter(value: string, column: string): RowProblem | undefined {
+  const m = INVISIBLE.exec(value);
+  if (!m) return undefined;
+  const ch = m[0];
+  const code = 'U+' + ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+  const shown = value.replace(new RegExp(INVISIBLE.source, 'g'), (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
+  return {
+    code: 'invisible_character',
+    message: `Field (${column}) holds an invisible character, ${code} ${INVISIBLE_NAMES[ch]}, at character ${m.index + 1}: '${shown}' (nobody can see or type it at a login; remove it in the SIS)`,
+    column,
+    value: shown,
+  };
+}
+
 const TRUE_WORDS = new Set(['y', 'yes', 'true', '1']);
 const FALSE_WORDS = new Set(['n', 'no', 'false', '0']);
 
@@ -313,6 +354,11 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     return date ?? dateOf(rule.otherwise, ctx);
   };
 
+  const invisible = (value: string, column: string, ctx: RowContext): void => {
+    const problem = invisibleCharacter(value, column);
+    if (problem) ctx.problems.push(problem);
+  };
+
   const primaryField = mapping.fields.find((f) => f.field === 'primary_id')!;
 
   const map = (values: string[]): MapResult => {
@@ -322,6 +368,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     const fields = user as unknown as Record<string, string | undefined>;
     for (const { field, value } of mapping.fields) {
       fields[field] = fit(field, evaluate(value, ctx, field), value, ctx);
+      if (field === 'primary_id' && fields[field]) invisible(fields[field]!, ctx.column ?? value.columns[0] ?? field, ctx);
     }
     const primaryColumn = primaryField.value.columns[0];
     if (!user.primary_id && !ctx.problems.some((p) => p.column === primaryColumn)) {
@@ -344,6 +391,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
 
     for (const spec of mapping.identifiers) {
       const value = fit('value', evaluate(spec.value, ctx, spec.id_type), spec.value, ctx);
+      if (value) invisible(value, ctx.column ?? spec.value.columns[0] ?? spec.id_type, ctx);
       if (value) user.user_identifiers.push({ id_type: spec.id_type, value, ...(spec.note ? { note: spec.note } : {}) });
     }
     for (const spec of mapping.emails) {

@@ -3,7 +3,7 @@
 // through a deflate stream straight into a zip written under a temporary name; only commit()
 // gives the zips their final names, so a crash or a tripped guard never leaves a half-written or
 // unwanted zip under a final name.
-import { createWriteStream, type WriteStream } from 'node:fs';
+import type { WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 import yazl from 'yazl';
 import { RunError } from './errors.js';
+import { ownerOnlyStream } from './report.js';
 import { XML_DECLARATION, USERS_OPEN, USERS_CLOSE, provenanceComment, type Provenance } from './xml.js';
 
 // yazl computes each entry's CRC-32 with buffer-crc32, in JavaScript: about 0.65 s of the main
@@ -163,7 +164,7 @@ export class Packager {
     const file = path.join(this.options.outDir, `${this.options.stem}${n === 1 ? '' : `_${String(n).padStart(2, '0')}`}.zip`);
     const temp = `${file}.partial`;
     const zip = new yazl.ZipFile();
-    const out = createWriteStream(temp);
+    const out = ownerOnlyStream(temp);
     const closed = new Promise((resolve, reject) => {
       out.on('close', () => resolve(undefined));
       out.on('error', (error: NodeJS.ErrnoException) => reject(new RunError('output_failed', `cannot write ${temp}: ${error.code ?? error.message}`, { file: temp })));

@@ -3,11 +3,11 @@
 // Row outcomes go to a temporary file as they happen, not into memory, so that a million-row run
 // can still list every row in report.json. The rejected rows, as they came in, go to a
 // spreadsheet-safe <stem>.rejects.csv.
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import type { RowProblem, RowWarning, WarningKind } from './errors.js';
+import { RunError, type RowProblem, type RowWarning, type WarningKind } from './errors.js';
 
 export interface Counts {
   rows: number;
@@ -44,17 +44,21 @@ export class RunLog {
   private pendingDetails = '';
   private rejects?: WriteStream;
   private rejectsColumns: string[] = [];
+  /** The mapping's sensitive columns, without case. */
+  private readonly sensitive: Set<string>;
 
   constructor(
     private readonly detailsTemp: string,
     private readonly rejectsTemp: string,
+    sensitiveColumns: string[] = [],
   ) {
-    this.details = createWriteStream(detailsTemp);
+    this.sensitive = new Set(sensitiveColumns.map((c) => c.toLowerCase()));
+    this.details = ownerOnlyStream(detailsTemp);
   }
 
-  /** Columns of the rejects file: where the row came from and why, then every input column. */
+  /** Columns of the rejects file: where the row came from and why, then every input column but the sensitive ones. */
   setRejectsColumns(columns: string[]): void {
-    this.rejectsColumns = columns;
+    this.rejectsColumns = columns.filter((c) => !this.sensitive.has(c.toLowerCase()));
   }
 
   row(): void {
@@ -90,13 +94,14 @@ export class RunLog {
       this.rejections.set(p.code, entry);
     }
     this.rejects ??= this.openRejects();
-    const byName = new Map(source.header.map((h, i) => [h, source.values[i] ?? '']));
-    const extra = source.values.length > source.header.length ? source.values.slice(source.header.length) : [];
+    const secret = this.sensitive.size ? secretPositions(source.header, source.values.length, this.sensitive) : undefined;
+    const byName = new Map(source.header.map((h, i) => [h, secret?.has(i) ? '' : (source.values[i] ?? '')]));
+    const extra = source.values.length > source.header.length ? source.values.slice(source.header.length).map((v, i) => (secret?.has(source.header.length + i) ? '' : v)) : [];
     this.rejects.write(csvLine([source.file, String(source.row), reason, ...this.rejectsColumns.map((c) => byName.get(c) ?? ''), ...extra]));
   }
 
   private openRejects(): WriteStream {
-    const stream = createWriteStream(this.rejectsTemp);
+    const stream = ownerOnlyStream(this.rejectsTemp);
     stream.write('\uFEFF' + csvLine(['source_file', 'row', 'reason', ...this.rejectsColumns]));
     return stream;
   }
@@ -140,7 +145,7 @@ export class RunLog {
     // Every row is accounted for, even on a clean run: a row written with a warning says which.
     const withDetails = this.counts.rows > 0;
     const temp = `${file}.partial`;
-    const out = createWriteStream(temp);
+    const out = ownerOnlyStream(temp);
     const body = JSON.stringify(report, null, 2);
     if (!withDetails) out.write(body + '\n');
     else {
@@ -176,7 +181,7 @@ export class RunLog {
  */
 export async function addToReport(file: string, fields: Record<string, unknown>): Promise<void> {
   const temp = `${file}.tmp`;
-  const out = createWriteStream(temp);
+  const out = ownerOnlyStream(temp);
   const failed = new Promise<never>((_, reject) => out.on('error', reject));
   failed.catch(() => {});
   try {
@@ -199,6 +204,41 @@ export async function addToReport(file: string, fields: Record<string, unknown>)
     await rm(temp, { force: true });
     throw error;
   }
+}
+
+/**
+ * Where a row's values may hold a sensitive column's value. A ragged row's fields are shifted by
+ * the fields it has too many or too few, so the value may sit anywhere from its own column to
+ * that many columns away: those are left out too.
+ */
+function secretPositions(header: string[], fields: number, sensitive: Set<string>): Set<number> {
+  const positions = new Set<number>();
+  const shift = fields - header.length;
+  header.forEach((name, at) => {
+    if (!sensitive.has(name.toLowerCase())) return;
+    for (let i = Math.min(at, at + shift); i <= Math.max(at, at + shift); i++) positions.add(i);
+  });
+  return positions;
+}
+
+/**
+ * A file of patron data: readable by its owner only, whatever the umask, and also when an
+ * earlier run left a file of that name (open's mode applies only to a file it creates).
+ */
+export function ownerOnlyStream(file: string): WriteStream {
+  let fd: number;
+  try {
+    fd = openSync(file, 'w', 0o600);
+  } catch (error) {
+    throw new RunError('output_failed', `cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } catch (error) {
+    closeSync(fd);
+    throw new RunError('output_failed', `cannot make ${file} private (mode 600): ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
+  }
+  return createWriteStream(file, { fd });
 }
 
 function plural(n: number, one: string, many = one + 's'): string {

@@ -11,6 +11,7 @@ import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, typ
 import { RunError } from '../errors.js';
 import { mappingSchema } from './shape.js';
 import { closestOf } from '../suggest.js';
+import { visitColumns } from '../map.js';
 import {
   ADDRESS_PARTS,
   tableKey,
@@ -134,6 +135,9 @@ function formatPath(p: PathItem[]): string {
 // ---------------------------------------------------------------------------------------------
 // Shape: the JSON Schema (shape.ts), with ajv's errors turned into a librarian's words.
 
+/** How many rows of one primary id a mapping allows when it does not say: a person with more is a broken export. */
+export const DEFAULT_MAX_ROWS_PER_PERSON = 20;
+
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
 const validateShape = ajv.compile(mappingSchema);
 
@@ -241,6 +245,8 @@ class Normaliser {
       requiredColumns: (w.input?.required_columns ?? []).map(String),
       unusedColumns: { ...(w.input?.unused_columns ?? {}) },
       delimiter: w.input?.delimiter ?? ',',
+      sensitiveColumns: (w.input?.sensitive_columns ?? []).map(String),
+      maxRowsPerPerson: w.input?.max_rows_per_person ?? DEFAULT_MAX_ROWS_PER_PERSON,
       tables: this.tables,
       allowedCodes: this.allowed,
       fields,
@@ -292,6 +298,15 @@ class Normaliser {
     for (const column of mapping.requiredColumns) {
       if (column in mapping.unusedColumns) this.problem(['input', 'unused_columns', column], `"${column}" is both required and unused`, true);
     }
+    // A secret the mapping read could come back quoted in a row's reason ("Field (password) is ...").
+    const sensitive = new Map(mapping.sensitiveColumns.map((c, i) => [c.toLowerCase(), i]));
+    const reported = new Set<string>();
+    visitColumns(mapping, (column) => {
+      const i = sensitive.get(column.toLowerCase());
+      if (i === undefined || reported.has(column)) return;
+      reported.add(column);
+      this.problem(['input', 'sensitive_columns', i], `"${column}" is a sensitive column, which never leaves the input, but the mapping reads it`);
+    });
     return mapping;
   }
 

@@ -11,6 +11,10 @@ export interface Mapping {
   /** Columns with no Alma SIS field, with the librarian's reason. */
   unusedColumns: Record<string, string>;
   delimiter: string;
+  /** Columns that never leave the input (a password): not in the rejects file, the report or a log. */
+  sensitiveColumns: string[];
+  /** More rows of one primary id than this are a broken export: every one of them is rejected. */
+  maxRowsPerPerson: number;
   tables: Map<string, Table>;
   allowedCodes: AllowedCodes;
   fields: FieldSpec[];

@@ -154,6 +154,17 @@ export const mappingSchema: Schema = {
           description: 'Columns that have no Alma SIS field, each with the reason; said once in the report.',
         },
         delimiter: { type: 'string', minLength: 1, maxLength: 1 },
+        sensitive_columns: {
+          type: 'array',
+          items: text,
+          uniqueItems: true,
+          description: 'Columns that hold secrets (a password): never copied to the rejects file, the report or a log, and never read by the mapping.',
+        },
+        max_rows_per_person: {
+          type: 'integer',
+          minimum: 1,
+          description: 'More rows than this with one primary id is a broken export, not a person: every such row is rejected (default 20).',
+        },
       },
     },
     tables: {
