@@ -1,0 +1,213 @@
+// `npm run mutate`: mutation testing with StrykerJS over the modules where a silent change does the
+// most harm, one group at a time, and the score per module written to bench/MUTATION.md.
+//
+//   npm run mutate                       # every group (hours on two cores)
+//   npm run mutate -- core delivery      # some groups
+//   npm run mutate -- --list             # the groups, their modules and their test files
+//
+// Like the benchmark, this is a measurement, not a test: it is not run in CI, and it never fails
+// because of a score. Each group names the test files that exercise its modules; a mutant is run
+// against them one after another until one fails (Stryker's tap runner, one file = one test).
+//
+// Coverage analysis is off on purpose: most tests drive the real CLI in a child process or the
+// mapping threads, where Stryker cannot see coverage (it reads it in the test file's own process),
+// so "perTest" would call most mutants uncovered without running them. The active mutant does
+// reach children and threads: Stryker passes it in an environment variable they inherit.
+import { Stryker } from '@stryker-mutator/core';
+import type { MutantResult } from '@stryker-mutator/api/core';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../src/paths.js';
+
+interface Group {
+  /** What a silent change here would break, for the results file. */
+  about: string;
+  modules: string[];
+  /** Compiled test files, fastest first: a killed mutant stops at the first file that fails. */
+  tests: string[];
+  /** The share of mutants the issue asks to be killed (0–100). */
+  target: number;
+}
+
+export const GROUPS: Record<string, Group> = {
+  core: {
+    about: 'the mapping core and its checks, dates, merge and the rules across users',
+    modules: ['src/map.ts', 'src/mapping/load.ts', 'src/mapping/model.ts', 'src/dates.ts', 'src/merge.ts', 'src/across-users.ts'],
+    tests: ['mapping-language', 'mapping-check', 'golden', 'explain', 'property'],
+    target: 85,
+  },
+  xml: {
+    about: 'XML writing and the schema check',
+    modules: ['src/xml.ts', 'src/validate.ts'],
+    tests: ['xml', 'golden', 'validate'],
+    target: 75,
+  },
+  output: {
+    about: 'packaging limits, the report and guards',
+    modules: ['src/package.ts', 'src/report.ts'],
+    tests: ['package', 'guards', 'privacy', 'run'],
+    target: 75,
+  },
+  read: {
+    about: 'reading and encodings',
+    modules: ['src/read.ts'],
+    tests: ['read', 'bad-input', 'property'],
+    target: 75,
+  },
+  delivery: {
+    about: 'delivery decisions: host keys, .part, retries, exit codes',
+    modules: ['src/deliver.ts', 'src/archive.ts'],
+    tests: ['deliver', 'run'],
+    target: 75,
+  },
+  serve: {
+    about: "the push endpoint's authentication and limits",
+    modules: ['src/serve.ts', 'src/passwd.ts'],
+    tests: ['serve'],
+    target: 75,
+  },
+};
+
+const TEMP = path.join(PACKAGE_ROOT, '.stryker-tmp');
+const RESULTS = path.join(PACKAGE_ROOT, 'bench', 'MUTATION.md');
+const RESULTS_JSON = path.join(PACKAGE_ROOT, 'bench', 'mutation-scores.json');
+
+/** Killed (a test failed, or the mutant hung past the timeout) over every mutant that ran or should have. */
+interface Score {
+  module: string;
+  killed: number;
+  timeout: number;
+  survived: number;
+  noCoverage: number;
+  errors: number;
+  score: number;
+}
+
+function scoreOf(module: string, results: MutantResult[]): Score {
+  const count = (status: string) => results.filter((r) => r.status === status).length;
+  const killed = count('Killed');
+  const timeout = count('Timeout');
+  const survived = count('Survived');
+  const noCoverage = count('NoCoverage');
+  const errors = count('CompileError') + count('RuntimeError');
+  const valid = killed + timeout + survived + noCoverage;
+  return { module, killed, timeout, survived, noCoverage, errors, score: valid ? (100 * (killed + timeout)) / valid : 100 };
+}
+
+async function runGroup(name: string, group: Group): Promise<MutantResult[]> {
+  // Stryker runs the tests in a copy of the project under .stryker-tmp/; the tests read Ex Libris'
+  // schema from ../shared beside the project, so the copy gets that neighbour too.
+  const shared = path.resolve(PACKAGE_ROOT, '..', 'shared');
+  await mkdir(TEMP, { recursive: true });
+  await rm(path.join(TEMP, 'shared'), { force: true });
+  if (existsSync(shared)) await symlink(shared, path.join(TEMP, 'shared'));
+  const stryker = new Stryker({
+    testRunner: 'tap',
+    tap: { testFiles: group.tests.map((t) => `dist/test/${t}.test.js`), forceBail: true },
+    plugins: ['@stryker-mutator/tap-runner'],
+    buildCommand: 'tsc -p tsconfig.json',
+    coverageAnalysis: 'off',
+    mutate: group.modules,
+    // Two cores: one test process a core.
+    concurrency: 2,
+    timeoutMS: 60_000,
+    reporters: ['progress-append-only', 'json'],
+    jsonReporter: { fileName: `reports/mutation/${name}.json` },
+    tempDirName: path.basename(TEMP),
+    // The copy leaves out what the tests do not need: the benchmark's data alone can be gigabytes.
+    ignorePatterns: ['.bench-data', 'reports', 'out', 'dist'],
+  });
+  return stryker.runMutationTest();
+}
+
+function commit(): string {
+  const out = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PACKAGE_ROOT, encoding: 'utf8' });
+  return out.status === 0 ? out.stdout.trim() : 'unknown';
+}
+
+/** The last figures of each module, so that running one group (or one module) keeps the others'. */
+type Recorded = Record<string, Score & { date: string; commit: string; survivors: string[] }>;
+
+function readRecorded(): Recorded {
+  return existsSync(RESULTS_JSON) ? (JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as Recorded) : {};
+}
+
+function survivorsOf(results: MutantResult[]): string[] {
+  return results
+    .filter((r) => r.status === 'Survived' || r.status === 'NoCoverage')
+    .map((r) => `${r.location.start.line}:${r.location.start.column + 1} ${r.mutatorName} → ${JSON.stringify(r.replacement ?? '').slice(0, 100)}`);
+}
+
+function render(recorded: Recorded): string {
+  const lines = [
+    '# Mutation testing',
+    '',
+    'Written by `npm run mutate` (bench/mutate.ts): StrykerJS over the modules where a silent change does the most',
+    'harm, group by group. A mutant is **killed** when a test fails (or it hangs past the timeout). Score =',
+    'killed / (killed + survived + no coverage); compile errors are not counted. A survivor that is equivalent',
+    "(no test could tell it apart) is marked in the source with `// Stryker disable next-line <mutator>: why`.",
+    '',
+    '| group | what a silent change there breaks | target | score | modules measured |',
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const [name, group] of Object.entries(GROUPS)) {
+    const measured = group.modules.filter((m) => recorded[m]);
+    const sum = (key: 'killed' | 'timeout' | 'survived' | 'noCoverage') => measured.reduce((n, m) => n + recorded[m]![key], 0);
+    const valid = sum('killed') + sum('timeout') + sum('survived') + sum('noCoverage');
+    const score = valid ? (100 * (sum('killed') + sum('timeout'))) / valid : undefined;
+    const shown = score === undefined ? 'not run yet' : `${score.toFixed(1)}% ${score >= group.target && measured.length === group.modules.length ? '(met)' : '(not met)'}`;
+    lines.push(`| ${name} | ${group.about} | ${group.target}% | ${shown} | ${measured.length} of ${group.modules.length} |`);
+  }
+  lines.push('', '## Per module', '', '| module | date | commit | killed | timeout | survived | no coverage | errors | score |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const group of Object.values(GROUPS))
+    for (const m of group.modules) {
+      const r = recorded[m];
+      if (r) lines.push(`| ${m} | ${r.date} | ${r.commit} | ${r.killed} | ${r.timeout} | ${r.survived} | ${r.noCoverage} | ${r.errors} | ${r.score.toFixed(1)}% |`);
+    }
+  lines.push('', '## Survivors', '', 'Each is a behaviour no test pins yet, or an equivalent mutant still to be marked as such (line:column, mutator, replacement).', '');
+  for (const group of Object.values(GROUPS))
+    for (const m of group.modules) {
+      const r = recorded[m];
+      if (!r || !r.survivors.length) continue;
+      lines.push(`### ${m} (${r.survivors.length})`, '', '```', ...r.survivors, '```', '');
+    }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--list')) {
+    for (const [name, group] of Object.entries(GROUPS)) console.log(`${name}: ${group.modules.join(' ')}\n  tests: ${group.tests.join(' ')}; target ${group.target}%`);
+    return;
+  }
+  // --module src/x.ts (repeatable) narrows the groups named to those modules.
+  const only: string[] = [];
+  for (let i = args.indexOf('--module'); i >= 0; i = args.indexOf('--module')) only.push(...args.splice(i, 2).slice(1));
+  const unknown = args.filter((a) => !(a in GROUPS));
+  if (unknown.length) {
+    console.error(`mutate: no group ${unknown.join(', ')} (groups: ${Object.keys(GROUPS).join(', ')})`);
+    process.exitCode = 2;
+    return;
+  }
+  const names = args.length ? args : Object.keys(GROUPS);
+  const recorded = readRecorded();
+  for (const name of names) {
+    const all = GROUPS[name]!;
+    const group = { ...all, modules: only.length ? all.modules.filter((m) => only.includes(m)) : all.modules };
+    if (!group.modules.length) continue;
+    console.log(`mutate: ${name}: ${group.modules.join(', ')} against ${group.tests.join(', ')}`);
+    const results = await runGroup(name, group);
+    for (const m of group.modules) {
+      const mine = results.filter((r) => r.fileName.endsWith(m));
+      recorded[m] = { ...scoreOf(m, mine), date: new Date().toISOString().slice(0, 10), commit: commit(), survivors: survivorsOf(mine) };
+    }
+    // Written after every group, so that a long run stopped half-way keeps what it measured.
+    await writeFile(RESULTS_JSON, JSON.stringify(recorded, null, 2) + '\n');
+    await writeFile(RESULTS, render(recorded) + '\n');
+  }
+  console.log(`mutate: scores in ${path.relative(process.cwd(), RESULTS)}`);
+}
+
+await main();
