@@ -10,6 +10,7 @@
 // before any more of the run's own code does. Only the removal of a remote `.part` needs the
 // network; while it runs, the rest of the run may still wake up, so nothing it prints is shown
 // and nothing it does may start anything new (deliver.ts asks stopping() before each step).
+import { access } from 'node:fs/promises';
 import { constants } from 'node:os';
 
 /** An undo step. A step that could not do everything throws an Error saying what is left. */
@@ -25,7 +26,16 @@ let installed = false;
  */
 const REMOTE_UNDO_MS = 15_000;
 
-/** Registers an undo step for a stop by a signal; returns the function that unregisters it. */
+/**
+ * Resolves once every operation queued in libuv's thread pool before it has finished: each thread
+ * takes work in order, so when one no-op per thread has run, each thread is past what it held.
+ */
+async function threadPoolDone(): Promise<void> {
+  const threads = Math.min(1024, Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4));
+  await Promise.all(Array.from({ length: threads }, () => access('/').catch(() => {})));
+}
+
+/** Registers an undo step (a synchronous one may be run twice) for a stop by a signal; returns the function that unregisters it. */
 export function onStop(undo: Undo): () => void {
   const step = { undo };
   steps.push(step);
@@ -59,10 +69,12 @@ async function stop(signal: NodeJS.Signals): Promise<void> {
   process.stdout.write = (() => true) as typeof process.stdout.write;
   process.stderr.write = (() => true) as typeof process.stderr.write;
   const left: string[] = [];
+  const again: Undo[] = [];
   for (let step = steps.pop(); step; step = steps.pop()) {
     try {
       const done = step.undo();
-      if (done) {
+      if (!done) again.push(step.undo);
+      else {
         let timer: NodeJS.Timeout | undefined;
         const late = new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`gave up cleaning after ${REMOTE_UNDO_MS / 1000} s`)), REMOTE_UNDO_MS);
@@ -71,6 +83,18 @@ async function stop(signal: NodeJS.Signals): Promise<void> {
       }
     } catch (error) {
       left.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  // A file the run asked to open just before the signal (a write stream opens in libuv's thread
+  // pool) may appear after the steps above removed what was there. Once every thread of the pool
+  // has finished what it held, nothing the run asked for before is still to come: the
+  // synchronous steps, which may be repeated, then run once more.
+  await threadPoolDone();
+  for (const undo of again) {
+    try {
+      undo();
+    } catch {
+      /* said above */
     }
   }
   const outcome = left.length ? `left behind: ${left.join('; ')}` : 'temporary and partial files removed, lock released';
