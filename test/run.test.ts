@@ -214,6 +214,21 @@ describe('run with the real convert', { skip: needsConvert }, () => {
     assert.equal(result.exitCode, 0);
     assert.deepEqual(readdirSync(path.join(root, 'out', 'archive')).sort(), ['2026-11-01T031500Z', '2026-11-21T031500Z', 'keep-me']);
   });
+  test('keep_days prunes the output folder too: old reports and rejects, and old zips only once they are in the archive', async () => {
+    const root = exampleTree();
+    const out = path.join(root, 'out');
+    mkdirSync(path.join(out, 'archive', '2026-10-01T031500Z'), { recursive: true });
+    const old = 'users_infiniti_20261001-031500';
+    for (const name of [`${old}.report.json`, `${old}.rejects.csv`, 'users_infiniti_20261101-031500.report.json', 'notes.txt']) writeFileSync(path.join(out, name), 'x');
+    // Delivered (its copy is in the archive) and still waiting for `upload` (none is).
+    writeFileSync(path.join(out, `${old}.zip`), 'zip');
+    writeFileSync(path.join(out, 'archive', '2026-10-01T031500Z', `${old}.zip`), 'zip');
+    writeFileSync(path.join(out, 'users_infiniti_20261002-031500_02.zip'), 'zip');
+    const result = await runJob(loadRunConfig(path.join(root, 'examples', 'config.yaml')), { now: NOW });
+    assert.equal(result.exitCode, 0);
+    const current = [path.basename(result.reportFile), path.basename(result.zips[0]!), ...(result.report.rejects_file ? [result.report.rejects_file] : [])];
+    assert.deepEqual(readdirSync(out).sort(), ['archive', 'delivered', 'notes.txt', 'users_infiniti_20261002-031500_02.zip', 'users_infiniti_20261101-031500.report.json', ...current].sort());
+  });
 });
 
 describe('run lock', () => {

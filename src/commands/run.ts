@@ -7,7 +7,7 @@ import type { Command } from './index.js';
 import { loadRunConfig, type RunConfig } from '../config.js';
 import { convert, type Report } from '../convert.js';
 import { createTarget, deliverZips, type DeliveredFile } from '../deliver.js';
-import { archiveFiles, pruneArchive } from '../archive.js';
+import { archiveFiles, pruneArchive, pruneOutput } from '../archive.js';
 import { RunError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
 import { addToReport, parseMaxRejected } from '../report.js';
@@ -100,6 +100,7 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
       // again, and Alma load them twice. A failed archive is a warning.
       try {
         archiveFolder = await archiveFiles(config.archive, [...delivered.map((d) => d.file), converted.reportFile], options.now);
+        await pruneOutput(config.outputDir, config.archive, options.now, [...converted.zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])]);
         await pruneArchive(config.archive, options.now);
       } catch (error) {
         log.warn(`sis2alma: delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
