@@ -5,6 +5,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RunError } from './errors.js';
 
+/** What a run leaves in output_dir: `users_<source>_<YYYYMMDD-HHMMSS>` (local time) with `.zip`, `_NN.zip`, `.report.json`, `.rejects.csv`. */
+const OUTPUT_FILE = /^users_.+_(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:(_\d{2})?\.zip|\.report\.json|\.rejects\.csv)$/;
 const FOLDER = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-\d+)?$/;
 
 export interface ArchiveSettings {
@@ -65,4 +67,52 @@ export async function pruneArchive(settings: ArchiveSettings, now: Date): Promis
     }
   }
   return removed;
+}
+
+/**
+ * Removes the reports, rejects files and zips of runs older than keepDays before `now` from the
+ * output folder, as pruneArchive does the archive (call it first: a zip goes only once it is in
+ * the archive, that is, delivered; a zip still waiting for `upload` stays however old). The
+ * current run's files (`keep`) and anything it did not name stay.
+ */
+export async function pruneOutput(outputDir: string, settings: ArchiveSettings, now: Date, keep: string[]): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await fsp.readdir(outputDir);
+  } catch {
+    return [];
+  }
+  const cutoff = now.getTime() - settings.keepDays * 86_400_000;
+  const kept = new Set(keep.map((f) => path.basename(f)));
+  let archived: Map<string, Set<number>> | undefined;
+  const removed: string[] = [];
+  for (const name of entries) {
+    const m = OUTPUT_FILE.exec(name);
+    if (!m || kept.has(name)) continue;
+    const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    if (new Date(y, mo - 1, d, h, mi, s).getTime() >= cutoff) continue;
+    const file = path.join(outputDir, name);
+    if (name.endsWith('.zip')) {
+      archived ??= await archivedZips(settings.dir);
+      const size = (await fsp.stat(file).catch(() => undefined))?.size;
+      if (size === undefined || !archived.get(name)?.has(size)) continue;
+    }
+    await fsp.rm(file, { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** The zips kept in the archive: name → their sizes. */
+async function archivedZips(dir: string): Promise<Map<string, Set<number>>> {
+  const out = new Map<string, Set<number>>();
+  for (const folder of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (!FOLDER.test(folder)) continue;
+    for (const name of await fsp.readdir(path.join(dir, folder)).catch(() => [] as string[])) {
+      if (!name.endsWith('.zip')) continue;
+      const size = (await fsp.stat(path.join(dir, folder, name)).catch(() => undefined))?.size;
+      if (size !== undefined) out.set(name, (out.get(name) ?? new Set()).add(size));
+    }
+  }
+  return out;
 }

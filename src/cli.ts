@@ -7,6 +7,13 @@ import { hideBin } from 'yargs/helpers';
 import { RunError, EXIT_CODES, describeContext } from './errors.js';
 import { TOOL_VERSION } from './paths.js';
 import { commands } from './commands/index.js';
+import { stopOnSignals } from './on-stop.js';
+
+/**
+ * The commands a signal stops with their files cleaned up (src/on-stop.ts). `serve` answers its
+ * own signals (SIGHUP reloads it); `passwd` may have turned the terminal's echo off.
+ */
+const STOPPED_BY_SIGNALS = new Set(['convert', 'run', 'upload', 'mapping', 'validate']);
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -22,6 +29,9 @@ export async function main(argv: string[]): Promise<number> {
       throw error ?? new RunError('usage', message);
     });
   for (const command of commands) parser.command(command as never);
+  parser.middleware((args) => {
+    if (STOPPED_BY_SIGNALS.has(String(args._[0]))) stopOnSignals();
+  });
   try {
     const result = await parser.parseAsync();
     exitCode = typeof result.exitCode === 'number' ? result.exitCode : 0;

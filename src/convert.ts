@@ -13,7 +13,7 @@
 // (map-pool.ts, map-worker.ts); this thread keeps the rows in order and does everything that
 // spans rows: the merge, the identifier rules across users, validation (xmllint in a process of
 // its own, validate-xmllint.ts), the zip and the report.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,7 @@ import { Packager, timestampForNames, type ZipSummary } from './package.js';
 import { RunLog, checkGuards, summarise, type GuardTrip, type Report } from './report.js';
 import { localDate } from './dates.js';
 import { TOOL_VERSION } from './paths.js';
+import { onStop } from './on-stop.js';
 
 export type { Report } from './report.js';
 
@@ -86,14 +87,19 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   await makeOutDir(options.outDir);
   // Batches on their way to the validator and rows that wait for the rest of their person.
   const temp = makeTempDir(stem);
+  // On a signal (src/on-stop.ts), newest first: the validators end, then their folder goes, and
+  // the partial files in the output folder (registered below).
+  const forgetTemp = onStop(() => rmSync(temp, { recursive: true, force: true }));
 
   let validators: Validators;
   try {
     validators = startValidators(schema);
   } catch (error) {
+    forgetTemp();
     rmSync(temp, { recursive: true, force: true });
     throw error;
   }
+  const forgetValidators = onStop(() => validators.kill());
   log.info(`sis2alma: validating with ${validators.name}`);
   const threads = new MapPool();
   let inputs: IndexedInputs;
@@ -105,9 +111,13 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   } catch (error) {
     await threads.close();
     await validators.close();
+    forgetValidators();
+    forgetTemp();
     rmSync(temp, { recursive: true, force: true });
     throw error;
   }
+  // RunLog opens its partial files synchronously above: no signal can come between them and this.
+  const forgetPartials = onStop(() => removePartials(options.outDir, stem));
   runLog.setRejectsColumns(unionOf(inputs.files.map((f) => f.header)));
   const packager = new Packager({
     outDir: options.outDir,
@@ -153,6 +163,9 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     validator.discard();
     waiting.close();
     rmSync(temp, { recursive: true, force: true });
+    forgetPartials();
+    forgetValidators();
+    forgetTemp();
   }
 }
 
@@ -493,6 +506,13 @@ async function makeOutDir(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
   } catch (error) {
     throw new RunError('output_failed', `cannot create the output folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file: dir });
+  }
+}
+
+/** The files of this run still being written in the output folder (zips, rejects, details, report). */
+function removePartials(dir: string, stem: string): void {
+  for (const name of readdirSync(dir)) {
+    if ((name.startsWith(stem) || name.startsWith(`.${stem}`)) && (name.endsWith('.partial') || name.endsWith('.tmp'))) rmSync(path.join(dir, name), { force: true });
   }
 }
 

@@ -14,6 +14,7 @@ import type SftpClient from 'ssh2-sftp-client';
 import type ssh2Module from 'ssh2';
 import { RunError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
+import { onStop } from './on-stop.js';
 
 // ssh2 and its SFTP client are loaded when a delivery starts, not with the command: a run keeps
 // them out of memory while it converts (several megabytes, bench/RESULTS.md).
@@ -79,6 +80,8 @@ export interface DeliverySession {
   /** Renames, replacing any file under the new name. */
   rename(from: string, to: string): Promise<void>;
   close(): Promise<void>;
+  /** Drops the connection at once, with whatever is in flight (a run stopped by a signal). */
+  abort?(): void;
 }
 
 export interface DeliveryTarget {
@@ -122,10 +125,14 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
   };
   // Each step below is safe to repeat after a lost connection: a retry lists nothing twice, and
   // an upload restarts its `.part` file from the beginning.
+  // Set by a signal (src/on-stop.ts): no step starts after it, no retry, no rename.
+  let stopped = false;
   const withRetries = async (what: string, step: (s: DeliverySession) => Promise<void>) => {
     for (let attempt = 0; ; attempt++) {
+      if (stopped) throw new Error('stopped by a signal');
       try {
         session ??= await target.open({ dryRun: options.dryRun ?? false });
+        if (stopped) throw new Error('stopped by a signal');
         await step(session);
         return;
       } catch (error) {
@@ -155,18 +162,40 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
       const name = path.basename(zip);
       const part = name + PART_SUFFIX;
       const total = sizes.get(zip)!;
-      await withRetries(`uploading ${name}`, async (s) => {
-        await s.write(zip, part, options.onProgress ? (sent) => options.onProgress!(zip, sent, total) : undefined);
-        // The last line of defence against a partial file under the final name: whatever the
-        // transfer reported, the server must hold every byte before the rename.
-        const seen = await s.size(part);
-        if (seen === undefined) throw new DeliveryError('delivery_failed', `${target.remotePath(part)} was gone from ${target.label} right after the upload`, true);
-        if (seen !== total) {
-          await s.remove(part).catch(() => {});
-          throw new DeliveryError('delivery_failed', `${target.label} kept only ${seen} of ${total} bytes of ${target.remotePath(part)} (the disk there may be full or a quota reached)`, false);
+      // Stopped mid-upload: the upload's connection is dropped, so it writes no more, and a new
+      // one removes the `.part`, which would otherwise hold the server's space until a later run.
+      const forgetPart = onStop(async () => {
+        stopped = true;
+        session?.abort?.();
+        session = undefined;
+        try {
+          const s = await target.open();
+          try {
+            await s.remove(part);
+          } finally {
+            await s.close();
+          }
+        } catch (error) {
+          throw new Error(`${target.label}:${target.remotePath(part)} (${firstLine(error)})`);
         }
-        await s.rename(part, name);
       });
+      try {
+        await withRetries(`uploading ${name}`, async (s) => {
+          await s.write(zip, part, options.onProgress ? (sent) => options.onProgress!(zip, sent, total) : undefined);
+          // The last line of defence against a partial file under the final name: whatever the
+          // transfer reported, the server must hold every byte before the rename.
+          const seen = await s.size(part);
+          if (seen === undefined) throw new DeliveryError('delivery_failed', `${target.remotePath(part)} was gone from ${target.label} right after the upload`, true);
+          if (seen !== total) {
+            await s.remove(part).catch(() => {});
+            throw new DeliveryError('delivery_failed', `${target.label} kept only ${seen} of ${total} bytes of ${target.remotePath(part)} (the disk there may be full or a quota reached)`, false);
+          }
+          if (stopped) throw new Error('stopped by a signal');
+          await s.rename(part, name);
+        });
+      } finally {
+        forgetPart();
+      }
       result.delivered.push({ file: zip, target: target.label, remote_path: target.remotePath(name) });
       log.info(`delivered ${name} to ${target.label} as ${target.remotePath(name)}`);
     }
@@ -391,6 +420,7 @@ class SftpTarget implements DeliveryTarget {
           }
         }),
       close: () => endClient(client),
+      abort: () => (client as unknown as { client?: { destroy?: () => void } }).client?.destroy?.(),
     };
   }
 }

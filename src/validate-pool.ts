@@ -19,6 +19,8 @@ export interface Validators {
   /** Validates the <users> document in this file (written by userXml, one user after another). */
   validate(file: string): Promise<XmlProblem[]>;
   close(): Promise<void>;
+  /** Ends its processes at once, for a run stopped by a signal (src/on-stop.ts): nothing reads the batches after it. */
+  kill(): void;
 }
 
 export type ValidatorChoice = 'auto' | 'xmllint' | 'libxmljs2';
@@ -37,13 +39,13 @@ export function startValidators(schema: AlmaSchema, choice: ValidatorChoice = va
     // messages and xmllint starts (bench/RESULTS.md: at 1,000,000 users, 5,000 → 2,500: 494 →
     // 445 MB at the same speed; 1,000: 2.5 s slower).
     const xmllint = new XmllintValidator(schema, Math.max(1, Math.min(2, cores - 1)));
-    return { size: xmllint.size, batchUsers: 2500, name: 'xmllint --stream', validate: (file) => xmllint.validate(file), close: () => xmllint.close() };
+    return { size: xmllint.size, batchUsers: 2500, name: 'xmllint --stream', validate: (file) => xmllint.validate(file), close: () => xmllint.close(), kill: () => xmllint.kill() };
   }
   // libxml2's documents live outside V8's heap and are freed only when the validator collects
   // them; batches of 500, each followed by a collection, keep the validators near Node's own size
   // (bench/RESULTS.md: 613 MB → 386 MB at 100k rows, at the same CPU time as 1000).
   const pool = new ValidationPool(schema.path);
-  return { size: pool.size, batchUsers: 500, name: 'libxmljs2', validate: (file) => pool.validate(file), close: () => pool.close() };
+  return { size: pool.size, batchUsers: 500, name: 'libxmljs2', validate: (file) => pool.validate(file), close: () => pool.close(), kill: () => pool.kill() };
 }
 
 function validatorChoice(): ValidatorChoice {
@@ -125,6 +127,11 @@ export class ValidationPool {
           }),
       ),
     );
+  }
+
+  kill(): void {
+    this.closing = true;
+    for (const child of this.children) child.kill('SIGKILL');
   }
 
   private failAll(error: Error): void {

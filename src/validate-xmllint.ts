@@ -140,6 +140,11 @@ export class XmllintValidator {
     );
   }
 
+  /** Ends the shells and the xmllint each is running, at once. */
+  kill(): void {
+    for (const shell of this.shells) killGroup(shell.process);
+  }
+
   /** Turns xmllint's "-:LINE: ... error : MESSAGE" lines into problems of the users on those lines. */
   private explain(document: Buffer, output: string): XmlProblem[] {
     const users = userLines(document);

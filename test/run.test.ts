@@ -2,11 +2,11 @@
 // then whole runs with the real convert, delivering to a folder and to a real sshd.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkRunConfig, loadRunConfig } from '../src/config.js';
-import { runJob, runCommand, LOCK_FILE } from '../src/commands/run.js';
+import { runJob, runCommand, withLock, LOCK_FILE } from '../src/commands/run.js';
 import { RunError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { RunLog, addToReport } from '../src/report.js';
@@ -214,20 +214,39 @@ describe('run with the real convert', { skip: needsConvert }, () => {
     assert.equal(result.exitCode, 0);
     assert.deepEqual(readdirSync(path.join(root, 'out', 'archive')).sort(), ['2026-11-01T031500Z', '2026-11-21T031500Z', 'keep-me']);
   });
+  test('keep_days prunes the output folder too: old reports and rejects, and old zips only once they are in the archive', async () => {
+    const root = exampleTree();
+    const out = path.join(root, 'out');
+    mkdirSync(path.join(out, 'archive', '2026-10-01T031500Z'), { recursive: true });
+    const old = 'users_infiniti_20261001-031500';
+    for (const name of [`${old}.report.json`, `${old}.rejects.csv`, 'users_infiniti_20261101-031500.report.json', 'notes.txt']) writeFileSync(path.join(out, name), 'x');
+    // Delivered (its copy is in the archive) and still waiting for `upload` (none is).
+    writeFileSync(path.join(out, `${old}.zip`), 'zip');
+    writeFileSync(path.join(out, 'archive', '2026-10-01T031500Z', `${old}.zip`), 'zip');
+    writeFileSync(path.join(out, 'users_infiniti_20261002-031500_02.zip'), 'zip');
+    const result = await runJob(loadRunConfig(path.join(root, 'examples', 'config.yaml')), { now: NOW });
+    assert.equal(result.exitCode, 0);
+    const current = [path.basename(result.reportFile), path.basename(result.zips[0]!), ...(result.report.rejects_file ? [result.report.rejects_file] : [])];
+    assert.deepEqual(readdirSync(out).sort(), ['archive', 'delivered', 'notes.txt', 'users_infiniti_20261002-031500_02.zip', 'users_infiniti_20261101-031500.report.json', ...current].sort());
+  });
 });
 
 describe('run lock', () => {
   test('a second run of the same config is refused while the first holds the lock', async () => {
     const root = exampleTree();
     const config = loadRunConfig(path.join(root, 'examples', 'config.yaml'));
-    mkdirSync(config.outputDir, { recursive: true });
-    writeFileSync(path.join(config.outputDir, LOCK_FILE), `${process.pid} 2026-11-21T03:00:00.000Z\n`);
-    await assert.rejects(runJob(config, { now: NOW }), (e: unknown) => {
-      assert.ok(e instanceof RunError);
-      assert.equal(e.code, 'busy');
-      assert.equal(e.message, `another sis2alma run (pid ${process.pid}, started 2026-11-21T03:00:00.000Z) is using ${config.outputDir}; remove ${path.join(config.outputDir, LOCK_FILE)} if no run is going on`);
-      return true;
+    const lock = path.join(config.outputDir, LOCK_FILE);
+    await withLock(config.outputDir, new Date('2026-11-21T03:00:00.000Z'), async () => {
+      await assert.rejects(runJob(config, { now: NOW }), (e: unknown) => {
+        assert.ok(e instanceof RunError);
+        assert.equal(e.code, 'busy');
+        assert.equal(e.exitCode, 9);
+        assert.equal(e.message, `another sis2alma run (pid ${process.pid}, started 2026-11-21T03:00:00.000Z) is using ${config.outputDir}: it holds the lock ${lock}`);
+        return true;
+      });
+      assert.ok(existsSync(lock), "the refused run leaves the holder's lock alone");
     });
+    assert.ok(!existsSync(lock), 'the lock is released');
   });
 
   test('a lock left by a process that is gone is taken over', { skip: needsConvert }, async () => {
@@ -239,6 +258,22 @@ describe('run lock', () => {
     const result = await runJob(config, { now: NOW });
     assert.equal(result.exitCode, 0);
     assert.ok(!existsSync(path.join(config.outputDir, LOCK_FILE)));
+  });
+
+  test('a lock file naming a live process that is not a run (a pid reused after a reboot) does not block', { skip: needsConvert }, async () => {
+    const root = exampleTree();
+    const config = loadRunConfig(path.join(root, 'examples', 'config.yaml'));
+    mkdirSync(config.outputDir, { recursive: true });
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      writeFileSync(path.join(config.outputDir, LOCK_FILE), `${other.pid} 2026-11-20T03:00:00.000Z\n`);
+      const result = await runJob(config, { now: NOW });
+      assert.equal(result.exitCode, 0);
+      assert.equal(other.exitCode, null, 'the other process is still there');
+      assert.ok(!existsSync(path.join(config.outputDir, LOCK_FILE)));
+    } finally {
+      other.kill();
+    }
   });
 });
 

@@ -1,16 +1,18 @@
 // `sis2alma run --config FILE`: the nightly job, unattended. It reads as the job's design card:
 // lock → convert (read, map, write, validate, zip, guards) → deliver → archive → record in report.
-import { promises as fsp } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync, promises as fsp, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from './index.js';
 import { loadRunConfig, type RunConfig } from '../config.js';
 import { convert, type Report } from '../convert.js';
 import { createTarget, deliverZips, type DeliveredFile } from '../deliver.js';
-import { archiveFiles, pruneArchive } from '../archive.js';
+import { archiveFiles, pruneArchive, pruneOutput } from '../archive.js';
 import { RunError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
 import { addToReport, parseMaxRejected } from '../report.js';
 import { runTime } from './convert.js';
+import { onStop } from '../on-stop.js';
 
 export interface RunJobOptions {
   /** The run time, read from the clock by the caller. */
@@ -98,6 +100,7 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
       // again, and Alma load them twice. A failed archive is a warning.
       try {
         archiveFolder = await archiveFiles(config.archive, [...delivered.map((d) => d.file), converted.reportFile], options.now);
+        await pruneOutput(config.outputDir, config.archive, options.now, [...converted.zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])]);
         await pruneArchive(config.archive, options.now);
       } catch (error) {
         log.warn(`sis2alma: delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
@@ -138,8 +141,10 @@ async function recordDelivery(reportFile: string, fields: Record<string, unknown
 
 /**
  * Two runs of the same config must not interleave: the second would find the first's zip as
- * "stale" or upload while it renames. The lock is a file in output_dir holding the owner's pid;
- * a lock whose process is gone (a crashed run) is taken over.
+ * "stale" or upload while it renames. The lock is an flock(2) lock on a file in output_dir: the
+ * kernel drops it when its holder ends, however it ends (a crash, SIGKILL, a reboot), so a lock
+ * file left behind never blocks a later run, and a pid that now belongs to another process means
+ * nothing. The file holds the holder's pid and run time, for the message a second run gives.
  */
 export async function withLock<T>(outputDir: string, now: Date, body: () => Promise<T>): Promise<T> {
   try {
@@ -147,37 +152,64 @@ export async function withLock<T>(outputDir: string, now: Date, body: () => Prom
   } catch (error) {
     throw new RunError('output_failed', `cannot create the output folder ${outputDir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file: outputDir });
   }
-  const lock = path.join(outputDir, LOCK_FILE);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fsp.writeFile(lock, `${process.pid} ${now.toISOString()}\n`, { flag: 'wx' });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new RunError('output_failed', `cannot create the lock file ${lock} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { file: lock });
-      }
-      const [pidText, started] = (await fsp.readFile(lock, 'utf8').catch(() => '')).trim().split(' ');
-      const pid = Number(pidText);
-      if (attempt === 0 && !(Number.isInteger(pid) && pid > 0 && processAlive(pid))) {
-        await fsp.rm(lock, { force: true });
-        continue;
-      }
-      throw new RunError('busy', `another sis2alma run (pid ${pidText || '?'}, started ${started ?? '?'}) is using ${outputDir}; remove ${lock} if no run is going on`, { file: lock });
-    }
-  }
+  const lock = takeLock(outputDir, now);
+  const forget = onStop(lock.release);
   try {
     return await body();
   } finally {
-    await fsp.rm(lock, { force: true });
+    forget();
+    lock.release();
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+/** flock(1)'s exit code when another holds the lock (its --conflict-exit-code). */
+const LOCK_HELD = 75;
+
+function takeLock(outputDir: string, now: Date): { release: () => void } {
+  const file = path.join(outputDir, LOCK_FILE);
+  const fail = (why: string) => new RunError('output_failed', `cannot take the lock ${file} (${why})`, { file });
+  for (;;) {
+    let fd: number;
+    try {
+      fd = openSync(file, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+    } catch (error) {
+      throw fail((error as NodeJS.ErrnoException).code ?? 'error');
+    }
+    // Node has no flock of its own. flock(1) (util-linux) locks the open file it is handed; the
+    // lock belongs to that open file, which this process keeps open, not to flock, which ends.
+    const flock = spawnSync('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_HELD), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+    if (flock.status !== 0) {
+      closeSync(fd);
+      if (flock.status === LOCK_HELD) {
+        const [pid, started] = readFileSync(file, 'utf8').trim().split(' ');
+        throw new RunError('busy', `another sis2alma run (pid ${pid || '?'}, started ${started ?? '?'}) is using ${outputDir}: it holds the lock ${file}`, { file });
+      }
+      throw fail(flock.error ? `flock (util-linux) cannot be started: ${(flock.error as NodeJS.ErrnoException).code ?? flock.error.message}` : `flock: ${flock.stderr.trim().split('\n')[0] ?? `exit code ${flock.status}`}`);
+    }
+    // A run that ended between our open and our lock removed the file it held: this lock is on a
+    // name nobody else opens any more. Lock what the name is now.
+    if (statSync(file, { throwIfNoEntry: false })?.ino !== fstatSync(fd).ino) {
+      closeSync(fd);
+      continue;
+    }
+    try {
+      ftruncateSync(fd, 0);
+      writeSync(fd, `${process.pid} ${now.toISOString()}\n`, 0);
+    } catch (error) {
+      rmSync(file, { force: true });
+      closeSync(fd);
+      throw fail((error as NodeJS.ErrnoException).code ?? 'error');
+    }
+    let held = true;
+    return {
+      // The name goes before the lock does, so that no run locks a file that is about to go.
+      release: () => {
+        if (!held) return;
+        held = false;
+        rmSync(file, { force: true });
+        closeSync(fd);
+      },
+    };
   }
 }
 

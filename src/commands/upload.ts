@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from './index.js';
 import { loadRunConfig } from '../config.js';
 import { deliverZips } from '../deliver.js';
-import { archiveFiles, pruneArchive } from '../archive.js';
+import { archiveFiles, pruneArchive, pruneOutput } from '../archive.js';
 import { RunError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { withLock } from './run.js';
@@ -35,6 +35,7 @@ export const uploadCommand: Command = {
     const now = new Date();
     const result = await withLock(config.outputDir, now, () => deliverZips(config.delivery, zips, { log }));
     const folder = await archiveFiles(config.archive, zips, now);
+    await pruneOutput(config.outputDir, config.archive, now, zips);
     await pruneArchive(config.archive, now);
     log.info(`upload: delivered ${result.delivered.map((d) => path.basename(d.file)).join(', ')} to ${result.delivered[0]?.target ?? ''}; archived in ${folder}`);
     argv.exitCode = 0;
