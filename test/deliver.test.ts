@@ -254,6 +254,20 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     assert.equal(error.message, `remote folder ${server.remoteDir}/nope does not exist on 127.0.0.1:${server.port}`);
   });
 
+  test('a remote_dir that is a file is named as a file, not as missing, and nothing is written', async () => {
+    clearRemote(server);
+    writeFileSync(path.join(server.remoteDir, 'users'), 'not a folder');
+    const dir = folder('remote-file');
+    const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { remote_dir: `${server.remoteDir}/users`, retries: 2 })));
+    const logger = recordingLogger();
+    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
+    assert.equal(error.code, 'delivery_failed');
+    assert.equal(error.message, `remote folder ${server.remoteDir}/users on 127.0.0.1:${server.port} is a file, not a folder`);
+    assert.deepEqual(logger.warns, [], 'not retried');
+    assert.deepEqual(readdirSync(server.remoteDir), ['users']);
+    assert.equal(readFileSync(path.join(server.remoteDir, 'users'), 'utf8'), 'not a folder');
+  });
+
   test('dry run connects and reports stale zips but uploads nothing', async () => {
     clearRemote(server);
     writeFileSync(path.join(server.remoteDir, 'old.zip'), 'earlier run');
@@ -448,6 +462,18 @@ describe('dir delivery', () => {
     assert.deepEqual(readdirSync(dest).sort(), ['new.zip', 'old.zip.stale']);
     assert.deepEqual(readFileSync(path.join(dest, 'new.zip')), readFileSync(zip));
     assert.deepEqual(result.delivered, [{ file: zip, target: `dir ${dest}`, remote_path: path.join(dest, 'new.zip') }]);
+  });
+
+  test('a folder that is a file is said not to be a folder, with or without create_dir, and left as it was', async () => {
+    const dir = folder('dir-file');
+    writeFileSync(path.join(dir, 'alma-in'), 'not a folder');
+    for (const create of [false, true]) {
+      const config = loadRunConfig(writeConfig(dir, `target: dir\ndir: alma-in\ncreate_dir: ${create}`, `c-${create}.yaml`));
+      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 10)]));
+      assert.equal(error.code, 'delivery_failed');
+      assert.equal(error.message, `delivery folder ${path.join(dir, 'alma-in')} is not a folder`, `create_dir: ${create}`);
+      assert.equal(readFileSync(path.join(dir, 'alma-in'), 'utf8'), 'not a folder');
+    }
   });
 
   test('a missing folder is one line naming it', async () => {
