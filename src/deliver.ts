@@ -246,7 +246,8 @@ class DirTarget implements DeliveryTarget {
     };
     if (this.config.createDir) {
       if (options.dryRun && !existsSync(dir)) return { list: async () => [], write: async () => {}, size: async () => undefined, remove: async () => {}, rename: async () => {}, close: async () => {} };
-      await fsp.mkdir(dir, { recursive: true }).catch((e) => fail(e, 'create folder', dir));
+      // EEXIST: something that is not a folder holds the name; the check below says so.
+      await fsp.mkdir(dir, { recursive: true }).catch((e) => ((e as NodeJS.ErrnoException).code === 'EEXIST' ? undefined : fail(e, 'create folder', dir)));
     }
     const st = await fsp.stat(dir).catch((e) => fail(e, 'open folder', dir));
     if (!st.isDirectory()) throw new DeliveryError('delivery_failed', `delivery folder ${dir} is not a folder`, false);
@@ -380,7 +381,19 @@ class SftpTarget implements DeliveryTarget {
     return {
       list: () =>
         guarded('list', cfg.remoteDir, async () => {
-          const entries = await client.list(cfg.remoteDir);
+          let entries: Awaited<ReturnType<SftpClient['list']>>;
+          try {
+            entries = await client.list(cfg.remoteDir);
+          } catch (error) {
+            // OpenSSH answers "no such file" also when the path is a file (ENOTDIR): ask what is there.
+            const code = (error as { code?: unknown }).code;
+            if (code !== 2 && code !== 'ENOENT') throw error;
+            const st = await client.stat(cfg.remoteDir).catch(() => undefined);
+            if (st && !st.isDirectory) {
+              throw new DeliveryError('delivery_failed', `remote folder ${cfg.remoteDir} on ${cfg.host}:${cfg.port} is ${st.isFile ? 'a file' : 'something else'}, not a folder`, false);
+            }
+            throw error;
+          }
           return entries.filter((e) => e.type === '-').map((e) => ({ name: e.name, size: e.size }));
         }),
       write: (local, name, onProgress) =>

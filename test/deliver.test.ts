@@ -1,7 +1,7 @@
 // Delivery against a real OpenSSH server on 127.0.0.1 (see helpers/sshd.ts) and a real folder.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, truncateSync } from 'node:fs';
 import { createHmac, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +14,8 @@ import type { Logger } from '../src/log.js';
 import { uploadCommand } from '../src/commands/upload.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { usersXml, writeZip } from './helpers/users-zip.js';
+import { runCli, stackLines, EXLIBRIS_XSD } from './helpers/run-cli.js';
 
 const missing = sshdMissing();
 /** A fresh folder for one test, removed when the test process ends. */
@@ -95,6 +97,11 @@ function clientKey(file: string): string {
 
 function clearRemote(server: SshServer): void {
   for (const f of readdirSync(server.remoteDir)) rmSync(path.join(server.remoteDir, f), { force: true });
+}
+
+/** Every file in a folder with its bytes, to compare a folder before and after. */
+function snapshot(dir: string): Record<string, string> {
+  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, readFileSync(path.join(dir, f)).toString('base64')]));
 }
 
 describe('sftp delivery to a real sshd', { skip: missing }, () => {
@@ -254,6 +261,20 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     assert.equal(error.message, `remote folder ${server.remoteDir}/nope does not exist on 127.0.0.1:${server.port}`);
   });
 
+  test('a remote_dir that is a file is named as a file, not as missing, and nothing is written', async () => {
+    clearRemote(server);
+    writeFileSync(path.join(server.remoteDir, 'users'), 'not a folder');
+    const dir = folder('remote-file');
+    const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { remote_dir: `${server.remoteDir}/users`, retries: 2 })));
+    const logger = recordingLogger();
+    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
+    assert.equal(error.code, 'delivery_failed');
+    assert.equal(error.message, `remote folder ${server.remoteDir}/users on 127.0.0.1:${server.port} is a file, not a folder`);
+    assert.deepEqual(logger.warns, [], 'not retried');
+    assert.deepEqual(readdirSync(server.remoteDir), ['users']);
+    assert.equal(readFileSync(path.join(server.remoteDir, 'users'), 'utf8'), 'not a folder');
+  });
+
   test('dry run connects and reports stale zips but uploads nothing', async () => {
     clearRemote(server);
     writeFileSync(path.join(server.remoteDir, 'old.zip'), 'earlier run');
@@ -271,8 +292,8 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     clearRemote(server);
     const dir = folder('upload-command');
     const configFile = writeConfig(dir, sftpDelivery(server));
-    const a = await makeZip(path.join(dir, 'a.zip'), 100);
-    const b = await makeZip(path.join(dir, 'b.zip'), 100);
+    const a = await writeZip(path.join(dir, 'a.zip'), [['a.xml', usersXml(['a1'])]]);
+    const b = await writeZip(path.join(dir, 'b.zip'), [['b.xml', usersXml(['b1'])]]);
     const argv: Record<string, unknown> = { zips: [a, b], config: configFile, quiet: true };
     await (uploadCommand.handler as (argv: unknown) => Promise<void>)(argv);
     assert.deepEqual(readdirSync(server.remoteDir).sort(), ['a.zip', 'b.zip']);
@@ -281,6 +302,60 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     const archived = readdirSync(path.join(dir, 'out', 'archive'));
     assert.equal(archived.length, 1);
     assert.deepEqual(readdirSync(path.join(dir, 'out', 'archive', archived[0]!)).sort(), ['a.zip', 'b.zip']);
+  });
+
+  test('sis2alma upload refuses a zip that is not an Alma users package before it touches the server', async () => {
+    clearRemote(server);
+    // The real pending zip of an earlier night: with stale: rename, an upload would move it aside.
+    const pending = 'users_infiniti_20261120-031500.zip';
+    await writeZip(path.join(server.remoteDir, pending), [['users_infiniti_20261120-031500_0001.xml', usersXml(['pe0001'])]]);
+    writeFileSync(path.join(server.remoteDir, 'older.zip.handled'), 'processed by Alma');
+    const before = snapshot(server.remoteDir);
+    const dir = folder('upload-refused');
+    const configFile = writeConfig(dir, sftpDelivery(server, { stale: 'rename' }));
+    const good = await writeZip(path.join(dir, 'good.zip'), [['good_0001.xml', usersXml(['go0001', 'go0002'])]]);
+
+    const notZip = path.join(dir, 'x.zip');
+    writeFileSync(notZip, 'hi\n');
+    const foreign = await writeZip(path.join(dir, 'foreign.zip'), [['users.xml', usersXml(['fo0001'])], ['docs/', ''], ['README.txt', 'read me']]);
+    const many = await writeZip(path.join(dir, 'many.zip'), Array.from({ length: 51 }, (_, i): [string, string] => [`u_${String(i + 1).padStart(4, '0')}.xml`, usersXml([`ma${i}`])]));
+    // ab1002 has a field the SIS load does not take, ab1003 a zoned date: two problems, the first named.
+    const badUsers = usersXml(['ab1001', 'ab1002', 'ab1003'])
+      .replace('<primary_id>ab1002</primary_id>', '<primary_id>ab1002</primary_id>\n    <password>secret</password>')
+      .replace(/(<primary_id>ab1003<\/primary_id>[^]*?<expiry_date>2027-06-30)/, '$1Z');
+    const invalid = await writeZip(path.join(dir, 'invalid.zip'), [['ok.xml', usersXml(['ok0001'])], ['users.xml', badUsers]]);
+    const bareUser = await writeZip(path.join(dir, 'bare.zip'), [['user.xml', usersXml(['ba0001']).replace('<users>\n', '').replace('</users>\n', '')]]);
+    const empty = path.join(dir, 'empty.zip');
+    writeFileSync(empty, Buffer.from('504b0506' + '00'.repeat(18), 'hex'));
+    // Over Alma's 4 GB, without writing 4 GB: a zip header and a hole.
+    const huge = path.join(dir, 'huge.zip');
+    writeFileSync(huge, Buffer.from('504b0304', 'hex'));
+    truncateSync(huge, 4 * 1024 ** 3 + 1);
+
+    const cases: [string, string[], string][] = [
+      [notZip, [], `${notZip}: not a zip file (it does not start with a zip header)`],
+      [foreign, [], `${foreign}: the zip holds 2 entries that are not an .xml file (docs/, README.txt); Alma's SIS load takes a zip of XML files only`],
+      [many, [], `${many}: the zip holds 51 files; Alma takes at most 50 XML files in one zip`],
+      [invalid, [], `${invalid}!users.xml:12: user ab***2: Element 'password': This element is not expected. (not in an Alma SIS load file: it is for internal users only, not the SIS load) (and 1 more problem: sis2alma validate ${invalid} lists them)`],
+      [bareUser, ['--schema', EXLIBRIS_XSD], `${bareUser}!user.xml: the root element is <user>; Alma's SIS load takes files whose root is <users>`],
+      [empty, [], `${empty}: the zip holds no .xml file`],
+      [huge, [], `${huge}: the zip is 4294967297 bytes; Alma takes at most 4 GB (4294967296 bytes) in one zip`],
+    ];
+    for (const [zip, extra, problem] of cases) {
+      // A good zip before the bad one: nothing is sent unless every zip named passes.
+      const r = await runCli(['upload', good, zip, '--config', configFile, '--quiet', ...extra]);
+      assert.equal(r.stderr, `sis2alma: ${problem}; refused: nothing was uploaded\n`, path.basename(zip));
+      assert.equal(r.code, 4, path.basename(zip));
+      assert.deepEqual(stackLines(r.stderr), []);
+      assert.deepEqual(snapshot(server.remoteDir), before, `${path.basename(zip)}: the remote folder is as it was, the pending zip not renamed`);
+      assert.ok(!existsSync(path.join(dir, 'out', 'archive')), 'nothing archived');
+    }
+
+    // The same config, with only the good zip: the check passes it and the delivery goes on.
+    const r = await runCli(['upload', good, '--config', configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^upload: ${good.replace(/[.]/g, '\\.')}!good_0001\\.xml: 2 users, valid$`, 'm'));
+    assert.deepEqual(readdirSync(server.remoteDir).sort(), ['good.zip', 'older.zip.handled', `${pending}.stale`]);
   });
 });
 
@@ -448,6 +523,18 @@ describe('dir delivery', () => {
     assert.deepEqual(readdirSync(dest).sort(), ['new.zip', 'old.zip.stale']);
     assert.deepEqual(readFileSync(path.join(dest, 'new.zip')), readFileSync(zip));
     assert.deepEqual(result.delivered, [{ file: zip, target: `dir ${dest}`, remote_path: path.join(dest, 'new.zip') }]);
+  });
+
+  test('a folder that is a file is said not to be a folder, with or without create_dir, and left as it was', async () => {
+    const dir = folder('dir-file');
+    writeFileSync(path.join(dir, 'alma-in'), 'not a folder');
+    for (const create of [false, true]) {
+      const config = loadRunConfig(writeConfig(dir, `target: dir\ndir: alma-in\ncreate_dir: ${create}`, `c-${create}.yaml`));
+      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 10)]));
+      assert.equal(error.code, 'delivery_failed');
+      assert.equal(error.message, `delivery folder ${path.join(dir, 'alma-in')} is not a folder`, `create_dir: ${create}`);
+      assert.equal(readFileSync(path.join(dir, 'alma-in'), 'utf8'), 'not a folder');
+    }
   });
 
   test('a missing folder is one line naming it', async () => {

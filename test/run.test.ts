@@ -13,6 +13,7 @@ import { RunLog, addToReport } from '../src/report.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { startSshd, sshdMissing, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { usersXml, writeZip } from './helpers/users-zip.js';
 
 /** A fresh folder for one test, removed when the test process ends. */
 const folder = (name: string): string => makeTempDir(`sis2alma-run-${name}-`);
@@ -364,14 +365,21 @@ describe('sis2alma run and upload through the CLI', () => {
     assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
   });
 
-  test('upload delivers the zips named and exits 0', { skip: cliLacks('upload') }, () => {
+  test('upload delivers the zips named and exits 0; a file that only has a .zip name is refused and the folder left as it was', { skip: cliLacks('upload') }, async () => {
     const dir = folder('cli-upload');
     mkdirSync(path.join(dir, 'drop'));
-    writeFileSync(path.join(dir, 'c.yaml'), 'mapping: m.yaml\ninputs: [a.csv]\noutput_dir: out\ndelivery: { target: dir, dir: drop }\n');
-    writeFileSync(path.join(dir, 'a.zip'), 'PK\u0005\u0006' + '\0'.repeat(18));
+    writeFileSync(path.join(dir, 'drop', 'pending.zip'), 'a zip Alma has not loaded yet');
+    writeFileSync(path.join(dir, 'c.yaml'), 'mapping: m.yaml\ninputs: [a.csv]\noutput_dir: out\ndelivery: { target: dir, dir: drop, stale: rename }\n');
+    writeFileSync(path.join(dir, 'x.zip'), 'hi\n');
+    const refused = spawnSync(process.execPath, [CLI, 'upload', path.join(dir, 'x.zip'), '--config', path.join(dir, 'c.yaml')], { encoding: 'utf8' });
+    assert.equal(refused.stderr, `sis2alma: ${path.join(dir, 'x.zip')}: not a zip file (it does not start with a zip header); refused: nothing was uploaded\n`);
+    assert.equal(refused.status, 4);
+    assert.deepEqual(readdirSync(path.join(dir, 'drop')), ['pending.zip']);
+
+    await writeZip(path.join(dir, 'a.zip'), [['a_0001.xml', usersXml(['a1'])]]);
     const r = spawnSync(process.execPath, [CLI, 'upload', path.join(dir, 'a.zip'), '--config', path.join(dir, 'c.yaml')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(readdirSync(path.join(dir, 'drop')), ['a.zip']);
+    assert.deepEqual(readdirSync(path.join(dir, 'drop')).sort(), ['a.zip', 'pending.zip.stale']);
     assert.match(r.stdout, /^upload: delivered a\.zip to dir /m);
   });
 });

@@ -1,17 +1,22 @@
 // `sis2alma upload ZIP... --config FILE`: delivers zips made earlier (by `convert`, or by a run
-// whose delivery failed) to the target in the run config, with the same checks as `run`.
+// whose delivery failed) to the target in the run config, with the same checks as `run`. Alma
+// loads whatever zip lands in its folder, and with `stale: rename` an upload first moves the real
+// pending zips aside, so each zip is checked to be an Alma users package (`validate`'s checks,
+// with Alma's limits) before anything on the server is touched.
 import path from 'node:path';
 import type { Command } from './index.js';
 import { loadRunConfig } from '../config.js';
 import { deliverZips } from '../deliver.js';
 import { archiveFiles, pruneArchive, pruneOutput } from '../archive.js';
 import { RunError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { withLock } from './run.js';
+import { validateFiles } from './validate.js';
 
 interface UploadArgs {
   zips: string[];
   config: string;
+  schema?: string;
   quiet?: boolean;
   exitCode?: number;
 }
@@ -23,6 +28,7 @@ export const uploadCommand: Command = {
     yargs
       .positional('zips', { type: 'string', array: true, describe: 'The zip files to deliver, in the order Alma should load them' })
       .option('config', { type: 'string', demandOption: true, describe: 'The run config (YAML) that names the delivery target' })
+      .option('schema', { type: 'string', describe: "XSD the users are checked against before anything is sent (default: sis2alma's schemas/alma_users.xsd); e.g. Ex Libris' rest_users.xsd" })
       .option('quiet', { type: 'boolean', default: false, describe: 'Print only warnings and errors' })
       .example('$0 upload out/infiniti-20261121T031500.zip --config /etc/sis2alma/config.yaml', 'deliver one zip'),
   handler: async (args) => {
@@ -32,6 +38,7 @@ export const uploadCommand: Command = {
     const zips = argv.zips.map((z) => path.resolve(z));
     const bad = zips.find((z) => !z.toLowerCase().endsWith('.zip'));
     if (bad) throw new RunError('usage', `${bad} is not a .zip file: Alma's user import loads zip files`);
+    await checkPackages(zips, argv.schema, log);
     const now = new Date();
     const result = await withLock(config.outputDir, now, () => deliverZips(config.delivery, zips, { log }));
     const folder = await archiveFiles(config.archive, zips, now);
@@ -41,3 +48,29 @@ export const uploadCommand: Command = {
     argv.exitCode = 0;
   },
 };
+
+/** Refuses, before any connection, a zip Alma's SIS load would not take; names the zip and its first problem. */
+async function checkPackages(zips: string[], schema: string | undefined, log: Logger): Promise<void> {
+  const refused: { zip: string; problems: string[] }[] = [];
+  for (const zip of zips) {
+    const problems: string[] = [];
+    const result = await validateFiles([zip], {
+      ...(schema !== undefined ? { schema } : {}),
+      almaPackage: true,
+      write: (line, kind) => (kind === 'problem' ? problems.push(line) : log.info(`upload: ${line}`)),
+    });
+    if (result.failed > 0) refused.push({ zip, problems });
+  }
+  const first = refused[0];
+  if (!first) return;
+  const more = first.problems.length - 1;
+  const others = refused.slice(1).map((r) => path.basename(r.zip));
+  throw new RunError(
+    'input_invalid',
+    `${first.problems[0] ?? `${first.zip}: not an Alma users package`}` +
+      (more > 0 ? ` (and ${more} more ${more === 1 ? 'problem' : 'problems'}: sis2alma validate ${first.zip} lists them)` : '') +
+      `; refused: nothing was uploaded` +
+      (others.length > 0 ? ` (${others.join(', ')} refused too)` : ''),
+    { file: first.zip },
+  );
+}

@@ -2,12 +2,13 @@
 // the project's XSD or an institution's own, and says for each problem the file, line and user.
 // It works on any users file, not only ours, so that a library can check a file before Alma's
 // SIS load sees it.
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT_CODES } from '../errors.js';
 import { maskId } from '../log.js';
+import { ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES } from '../package.js';
 import { AlmaSchema, type XmlProblem } from '../validate.js';
 
 export interface ValidateArgs {
@@ -22,9 +23,17 @@ export interface ValidateFilesOptions {
   schema?: string;
   /** Show primary ids and values unmasked. */
   showPii?: boolean;
-  /** Where report lines go (one call per line, without newline); default stdout. */
-  write?: (line: string) => void;
+  /** Where report lines go (one call per line, without newline); default stdout. A line is a problem, or a file's summary. */
+  write?: (line: string, kind: LineKind) => void;
+  /**
+   * Hold each file to what Alma's SIS load takes as one package, as `upload` does before it sends:
+   * a zip (not a bare XML file) of at most 50 entries and 4 GB, every entry an .xml file with the
+   * <users> root. A zip that breaks the first rules gets one line, and its users are not checked.
+   */
+  almaPackage?: boolean;
 }
+
+export type LineKind = 'problem' | 'summary';
 
 export interface ValidateFilesResult {
   /** How many files (or zip entries) were checked, and how many of those, or of the files that could not be read, failed. */
@@ -47,36 +56,66 @@ export async function validateFiles(files: readonly string[], options: ValidateF
     const report = schema.check(bytes);
     if (!report.wellFormed) {
       const p = report.problems[0]!;
-      write(`${where}:${p.line}${p.column ? `:${p.column}` : ''}: not well-formed XML: ${p.message}`);
+      write(`${where}:${p.line}${p.column ? `:${p.column}` : ''}: not well-formed XML: ${p.message}`, 'problem');
       result.failed++;
       return;
     }
-    for (const p of report.problems) write(`${where}:${p.line}: ${who(p, show)}: ${maskValue(p, options.showPii)}`);
+    for (const p of report.problems) write(`${where}:${p.line}: ${who(p, show)}: ${maskValue(p, options.showPii)}`, 'problem');
+    let n = report.problems.length;
+    // A schema that declares <user> too (Ex Libris' rest_users.xsd includes rest_user.xsd) passes
+    // a file of one bare <user>, which the SIS load does not take.
+    if (options.almaPackage && report.root !== 'users' && !report.problems.some((p) => p.message.includes('No matching global declaration'))) {
+      write(`${where}: the root element is <${report.root}>; Alma's SIS load takes files whose root is <users>`, 'problem');
+      n++;
+    }
     const users = `${report.users.length} ${report.users.length === 1 ? 'user' : 'users'}`;
-    const n = report.problems.length;
-    write(`${where}: ${users}, ${n === 0 ? 'valid' : `${n} ${n === 1 ? 'problem' : 'problems'}`}`);
+    write(`${where}: ${users}, ${n === 0 ? 'valid' : `${n} ${n === 1 ? 'problem' : 'problems'}`}`, 'summary');
     if (n > 0) result.failed++;
   };
 
   for (const file of files) {
-    let bytes: Buffer;
+    let head: { bytes: Buffer; size: number };
     try {
-      bytes = await readFile(file);
+      head = await readHead(file);
     } catch (error) {
-      write(`${file}: cannot read: ${readError(error)}`);
+      write(`${file}: cannot read: ${readError(error)}`, 'problem');
       result.failed++;
       continue;
     }
-    if (isZip(bytes)) {
-      await checkZip(file, bytes, checkXml, write, result);
-    } else if (/\.zip$/i.test(file)) {
-      write(`${file}: not a zip file (it does not start with a zip header)`);
+    if (isZip(head.bytes)) {
+      await checkZip(file, head.size, checkXml, write, result, options.almaPackage ?? false);
+    } else if (/\.zip$/i.test(file) || options.almaPackage) {
+      write(`${file}: not a zip file (it does not start with a zip header)`, 'problem');
       result.failed++;
     } else {
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(file);
+      } catch (error) {
+        write(`${file}: cannot read: ${readError(error)}`, 'problem');
+        result.failed++;
+        continue;
+      }
       checkXml(file, bytes);
     }
   }
   return result;
+}
+
+/**
+ * The first bytes and the size of a file. A zip is then read from the file where yauzl needs it,
+ * never whole: Alma takes zips of up to 4 GB, and Node reads no file over 2 GB into one buffer.
+ */
+async function readHead(file: string): Promise<{ bytes: Buffer; size: number }> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const bytes = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(bytes, 0, 4, 0);
+    return { bytes: bytes.subarray(0, bytesRead), size };
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Lines to stdout; when stdout is closed early (`| head`), the rest is dropped instead of crashing on EPIPE. */
@@ -86,53 +125,68 @@ function stdoutWriter(): (line: string) => void {
     if (error.code !== 'EPIPE') throw error;
     closed = true;
   });
-  return (line) => {
+  return (line: string) => {
     if (!closed) process.stdout.write(line + '\n');
   };
 }
 
 async function checkZip(
   file: string,
-  bytes: Buffer,
+  size: number,
   checkXml: (where: string, bytes: Buffer) => void,
-  write: (line: string) => void,
+  write: (line: string, kind: LineKind) => void,
   result: ValidateFilesResult,
+  almaPackage: boolean,
 ): Promise<void> {
+  const refuse = (line: string) => {
+    write(line, 'problem');
+    result.failed++;
+  };
+  if (almaPackage && size > ALMA_MAX_ZIP_BYTES) return refuse(`${file}: the zip is ${size} bytes; Alma takes at most 4 GB (${ALMA_MAX_ZIP_BYTES} bytes) in one zip`);
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.fromBufferPromise(bytes, { lazyEntries: true });
+    zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false });
   } catch (error) {
-    write(`${file}: not a readable zip file: ${(error as Error).message}`);
-    result.failed++;
-    return;
+    return refuse(`${file}: not a readable zip file: ${(error as Error).message}`);
   }
   let xmlEntries = 0;
   try {
-    for await (const entry of entries(zip)) {
-      if (entry.fileName.endsWith('/') || !/\.xml$/i.test(entry.fileName)) continue;
+    let list: AsyncIterable<yauzl.Entry> | yauzl.Entry[] = entries(zip);
+    if (almaPackage) {
+      // The whole list first (at most 50 names), so that a zip Alma would refuse is told so before
+      // minutes go into checking its users.
+      if (zip.entryCount > ALMA_MAX_FILES_PER_ZIP) return refuse(`${file}: the zip holds ${zip.entryCount} files; Alma takes at most ${ALMA_MAX_FILES_PER_ZIP} XML files in one zip`);
+      const all: yauzl.Entry[] = [];
+      for await (const entry of list) all.push(entry);
+      const others = all.filter((e) => !isXmlEntry(e)).map((e) => e.fileName);
+      if (others.length > 0) {
+        return refuse(`${file}: the zip holds ${others.length === 1 ? 'an entry' : `${others.length} entries`} that ${others.length === 1 ? 'is' : 'are'} not an .xml file (${others.join(', ')}); Alma's SIS load takes a zip of XML files only`);
+      }
+      list = all;
+    }
+    for await (const entry of list) {
+      if (!isXmlEntry(entry)) continue;
       xmlEntries++;
       const where = `${file}!${entry.fileName}`;
       let content: Buffer;
       try {
         content = await readAll(await zip.openReadStreamPromise(entry));
       } catch (error) {
-        write(`${where}: cannot read the entry: ${(error as Error).message}`);
-        result.failed++;
+        refuse(`${where}: cannot read the entry: ${(error as Error).message}`);
         continue;
       }
       checkXml(where, content);
     }
   } catch (error) {
-    write(`${file}: not a readable zip file: ${(error as Error).message}`);
-    result.failed++;
-    return;
+    return refuse(`${file}: not a readable zip file: ${(error as Error).message}`);
   } finally {
     zip.close();
   }
-  if (xmlEntries === 0) {
-    write(`${file}: the zip holds no .xml file`);
-    result.failed++;
-  }
+  if (xmlEntries === 0) refuse(`${file}: the zip holds no .xml file`);
+}
+
+function isXmlEntry(entry: yauzl.Entry): boolean {
+  return !entry.fileName.endsWith('/') && /\.xml$/i.test(entry.fileName);
 }
 
 /** The zip's entries one at a time (yauzl's lazyEntries protocol as an async iterator). */
