@@ -16,8 +16,9 @@ import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd
 import { makeTempDir } from './helpers/tmp.js';
 import { usersXml, writeZip } from './helpers/users-zip.js';
 import { runCli, stackLines, EXLIBRIS_XSD } from './helpers/run-cli.js';
+import { skipForTool, toolMissing } from './helpers/tools.js';
 
-const missing = sshdMissing();
+const missing = toolMissing(sshdMissing());
 /** A fresh folder for one test, removed when the test process ends. */
 const folder = (name: string): string => makeTempDir(`sis2alma-deliver-${name}-`);
 
@@ -369,9 +370,9 @@ function smallDisk(kilobytes: number): { dir: string; dispose: () => void } | un
 }
 
 describe('a full disk', () => {
-  test('on the SFTP server: one line naming host and path, not retried, no final-named file', async (t) => {
+  test('on the SFTP server: one line naming host and path, not retried, no final-named file', { skip: missing }, async (t) => {
     const disk = smallDisk(256);
-    if (missing || !disk) return t.skip(missing ?? 'cannot mount a small tmpfs here (needs root)');
+    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
     const server = await startSshd();
     try {
       const dir = folder('sftp-full');
@@ -389,7 +390,7 @@ describe('a full disk', () => {
 
   test('in a dir target: one line naming the file, and the partial copy removed', async (t) => {
     const disk = smallDisk(256);
-    if (!disk) return t.skip('cannot mount a small tmpfs here (needs root)');
+    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
     try {
       const dir = folder('dir-full');
       const config = loadRunConfig(writeConfig(dir, `target: dir\ndir: ${disk.dir}`));

@@ -15,9 +15,10 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { CLI, NOW } from './helpers/run-cli.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { toolMissing } from './helpers/tools.js';
 
 const MAPPING = path.join(PACKAGE_ROOT, 'mappings', 'university.yaml');
-const missingSshd = sshdMissing();
+const missingSshd = toolMissing(sshdMissing());
 
 interface Started {
   child: ChildProcess;

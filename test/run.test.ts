@@ -14,18 +14,14 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { startSshd, sshdMissing, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
 import { usersXml, writeZip } from './helpers/users-zip.js';
+import { toolMissing } from './helpers/tools.js';
 
 /** A fresh folder for one test, removed when the test process ends. */
 const folder = (name: string): string => makeTempDir(`sis2alma-run-${name}-`);
 
 const NOW = new Date(Date.UTC(2026, 10, 21, 3, 15, 0));
-// The compiled convert.js keeps the source's comments, so this sees the same STUB marker.
-const convertIsStub = readFileSync(new URL('../src/convert.js', import.meta.url), 'utf8').includes('STUB');
-const needsConvert = convertIsStub ? 'src/convert.ts is still a stub' : undefined;
-const missingSshd = sshdMissing();
+const missingSshd = toolMissing(sshdMissing());
 const CLI = process.env.SIS2ALMA_TEST_CLI ?? path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
-const cliHelp = existsSync(CLI) ? spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' }).stdout : '';
-const cliLacks = (command: string) => (new RegExp(`^\\s+sis2alma ${command}\\b`, 'm').test(cliHelp) ? undefined : `the CLI does not list "${command}" yet`);
 
 function problemsOf(yamlText: string, env: NodeJS.ProcessEnv = {}): string[] {
   const dir = folder('config');
@@ -138,7 +134,7 @@ function configWith(root: string, delivery: string, extra = ''): string {
   return file;
 }
 
-describe('run with the real convert', { skip: needsConvert }, () => {
+describe('run with the real convert', () => {
   test('the shipped example config converts and delivers to its folder on a fresh machine', async () => {
     const root = exampleTree();
     const config = loadRunConfig(path.join(root, 'examples', 'config.yaml'));
@@ -250,7 +246,7 @@ describe('run lock', () => {
     assert.ok(!existsSync(lock), 'the lock is released');
   });
 
-  test('a lock left by a process that is gone is taken over', { skip: needsConvert }, async () => {
+  test('a lock left by a process that is gone is taken over', async () => {
     const root = exampleTree();
     const config = loadRunConfig(path.join(root, 'examples', 'config.yaml'));
     mkdirSync(config.outputDir, { recursive: true });
@@ -261,7 +257,7 @@ describe('run lock', () => {
     assert.ok(!existsSync(path.join(config.outputDir, LOCK_FILE)));
   });
 
-  test('a lock file naming a live process that is not a run (a pid reused after a reboot) does not block', { skip: needsConvert }, async () => {
+  test('a lock file naming a live process that is not a run (a pid reused after a reboot) does not block', async () => {
     const root = exampleTree();
     const config = loadRunConfig(path.join(root, 'examples', 'config.yaml'));
     mkdirSync(config.outputDir, { recursive: true });
@@ -278,7 +274,7 @@ describe('run lock', () => {
   });
 });
 
-describe('run against a real sshd', { skip: needsConvert ?? missingSshd }, () => {
+describe('run against a real sshd', { skip: missingSshd }, () => {
   let server: SshServer;
   before(async () => {
     server = await startSshd();
@@ -333,7 +329,7 @@ describe('run against a real sshd', { skip: needsConvert ?? missingSshd }, () =>
 });
 
 describe('sis2alma run and upload through the CLI', () => {
-  test('run --dry-run exits 0 and prints the summary', { skip: needsConvert ?? cliLacks('run') }, () => {
+  test('run --dry-run exits 0 and prints the summary', () => {
     const root = exampleTree();
     const r = spawnSync(process.execPath, [CLI, 'run', '--config', path.join(root, 'examples', 'config.yaml'), '--dry-run'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
@@ -341,7 +337,7 @@ describe('sis2alma run and upload through the CLI', () => {
     assert.ok(!existsSync(path.join(root, 'out', 'delivered')));
   });
 
-  test('run --now reruns a missed night: the zip is named and dated for that time; guard options override the config', { skip: needsConvert ?? cliLacks('run') }, () => {
+  test('run --now reruns a missed night: the zip is named and dated for that time; guard options override the config', () => {
     const root = exampleTree();
     const config = path.join(root, 'examples', 'config.yaml');
     const r = spawnSync(process.execPath, [CLI, 'run', '--config', config, '--now', '2026-11-20T02:00:00', '--quiet'], { encoding: 'utf8' });
@@ -356,7 +352,7 @@ describe('sis2alma run and upload through the CLI', () => {
     assert.match(bad.stderr, /--now expects a date and time/);
   });
 
-  test('a bad run config exits 3 naming file, line and column', { skip: cliLacks('run') }, () => {
+  test('a bad run config exits 3 naming file, line and column', () => {
     const dir = folder('cli-bad');
     writeFileSync(path.join(dir, 'c.yaml'), 'mapping: m.yaml\ninputs: [a.csv]\noutput_dir: out\ndelivery:\n  target: dir\n  dri: x\n');
     const r = spawnSync(process.execPath, [CLI, 'run', '--config', path.join(dir, 'c.yaml')], { encoding: 'utf8' });
@@ -365,7 +361,7 @@ describe('sis2alma run and upload through the CLI', () => {
     assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
   });
 
-  test('upload delivers the zips named and exits 0; a file that only has a .zip name is refused and the folder left as it was', { skip: cliLacks('upload') }, async () => {
+  test('upload delivers the zips named and exits 0; a file that only has a .zip name is refused and the folder left as it was', async () => {
     const dir = folder('cli-upload');
     mkdirSync(path.join(dir, 'drop'));
     writeFileSync(path.join(dir, 'drop', 'pending.zip'), 'a zip Alma has not loaded yet');

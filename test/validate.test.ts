@@ -3,7 +3,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, createWriteStream, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, createWriteStream, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -20,12 +20,10 @@ const REFERENCE = path.resolve(PACKAGE_ROOT, '..', 'shared', 'reference', 'alma'
 const EXLIBRIS_XSD = path.join(REFERENCE, 'rest_users.xsd');
 const EXAMPLES = path.join(REFERENCE, 'examples');
 const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
-const haveReference = existsSync(EXLIBRIS_XSD);
-const noReference = haveReference ? false : `Ex Libris' XSD is not at ${EXLIBRIS_XSD}`;
 
 const VALID = readFileSync(path.join(FIXTURES, 'valid-users.xml'), 'utf8');
 const ours = AlmaSchema.load();
-const exlibris = haveReference ? AlmaSchema.load(EXLIBRIS_XSD) : undefined;
+const exlibris = AlmaSchema.load(EXLIBRIS_XSD);
 
 /** The 1-based line of the first occurrence of `needle` in `text`. */
 function lineOf(text: string, needle: string): number {
@@ -44,7 +42,7 @@ function summary(problems: XmlProblem[]): string[] {
 }
 
 describe('schemas/alma_users.xsd', () => {
-  test('the hand-written users file is valid against ours and against Ex Libris\' rest_users.xsd', { skip: noReference }, () => {
+  test('the hand-written users file is valid against ours and against Ex Libris\' rest_users.xsd', () => {
     assert.equal(ours.path, PROJECT_XSD);
     assert.deepEqual(ours.validate(VALID), []);
     assert.deepEqual(exlibris!.validate(VALID), []);
@@ -67,7 +65,7 @@ describe('schemas/alma_users.xsd', () => {
     { rule: 'an address needs an address_type', from: '<address_type>school</address_type>', to: '', element: /^Element 'address_types': Missing child element\(s\)/, exlibrisValid: true, at: '<address_types>' },
   ];
   for (const c of stricter) {
-    test(`stricter than Alma: ${c.rule}`, { skip: noReference }, () => {
+    test(`stricter than Alma: ${c.rule}`, () => {
       const xml = edit(c.from, c.to);
       const problems = ours.validate(xml);
       assert.equal(problems.length, 1, summary(problems).join('\n'));
@@ -92,8 +90,9 @@ describe('schemas/alma_users.xsd', () => {
     );
   });
 
-  test('every file valid against ours is valid against Ex Libris\' (generated users)', { skip: noReference }, () => {
+  test('every file valid against ours is valid against Ex Libris\' (generated users)', () => {
     const text = fc.string({ minLength: 1, maxLength: 60, unit: fc.constantFrom('a', 'Z', '9', ' ', '&', '<', 'é', '-', '.', '\'') });
+    let validUnderOurs = 0;
     const date = fc.date({ min: new Date('1900-01-01'), max: new Date('2099-12-31'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
     const bool = fc.boolean().map(String);
     const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -128,14 +127,18 @@ describe('schemas/alma_users.xsd', () => {
             })
             .join('') +
           '</users>';
-        if (ours.validate(xml).length === 0) assert.deepEqual(exlibris!.validate(xml), [], xml);
+        if (ours.validate(xml).length > 0) return;
+        validUnderOurs++;
+        assert.deepEqual(exlibris!.validate(xml), [], xml);
       }),
       { numRuns: 150 },
     );
+    // The assertion above runs only for files ours accepts: some must be, or this proves nothing.
+    assert.ok(validUnderOurs > 0, 'no generated file was valid against ours');
   });
 });
 
-describe('AlmaSchema.validate on the institutions\' example files (Ex Libris\' XSD, as SOURCE.md describes)', { skip: noReference }, () => {
+describe('AlmaSchema.validate on the institutions\' example files (Ex Libris\' XSD, as SOURCE.md describes)', () => {
   const example = (name: string) => readFileSync(path.join(EXAMPLES, name));
 
   test('Berkeley: empty start_date/end_date are not xs:date, and pref_full_name is not in the schema', () => {
@@ -400,22 +403,19 @@ describe('sis2alma validate (command module)', () => {
     await assert.rejects(runCommand(['validate', good, '--schema', broken]), (e: unknown) => e instanceof RunError && e.code === 'schema_invalid' && e.message.includes(broken));
   });
 
-  test('--schema with Ex Libris\' XSD checks against it', { skip: noReference }, async () => {
+  test('--schema with Ex Libris\' XSD checks against it', async () => {
     const { exitCode, out } = await runCommand(['validate', path.join(EXAMPLES, 'bostoncollege-v2_example.xml'), '--schema', EXLIBRIS_XSD]);
     assert.equal(exitCode, 7);
     assert.match(out, /bostoncollege-v2_example\.xml:4: user BR\*\*\*O: Element 'recordType': This element is not expected\.\n.*: 1 user, 1 problem\n$/);
   });
 });
 
-// The real CLI, as a child process. The lead registers validateCommand in src/commands/index.ts;
-// until then these are skipped.
-const cliHelp = existsSync(CLI) ? spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' }) : undefined;
-const notRegistered = cliHelp && /\bvalidate\b/.test(cliHelp.stdout + cliHelp.stderr) ? false : 'validate is not registered in src/commands/index.ts yet';
+// The real CLI, as a child process.
 
 describe('sis2alma validate (real CLI)', () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, 'validate', ...args], { encoding: 'utf8' });
 
-  test('exit 0 for a valid file, 7 for the institutions\' examples, 3 for a broken --schema', { skip: notRegistered || noReference }, () => {
+  test('exit 0 for a valid file, 7 for the institutions\' examples, 3 for a broken --schema', () => {
     const good = path.join(FIXTURES, 'valid-users.xml');
     const ok = cli(good);
     assert.equal(ok.status, 0, ok.stderr);

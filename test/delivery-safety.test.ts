@@ -1,0 +1,200 @@
+// What keeps a delivery safe, each pinned so that a one-line change is seen: a key known_hosts
+// marks @revoked is refused even when it is also listed, a refused host key exits 10 (not the 6 a
+// wrapper retries on), an upload is checked for size under its .part name before the rename, and
+// the wait before each retry doubles. Against a real sshd on 127.0.0.1 and real folders.
+import { test, describe, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createWriteStream, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import yazl from 'yazl';
+import { loadRunConfig } from '../src/config.js';
+import { createTarget, deliverTo, deliverZips, type DeliveryTarget } from '../src/deliver.js';
+import { RunError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
+import { runCli } from './helpers/run-cli.js';
+import { makeTempDir } from './helpers/tmp.js';
+import { toolMissing } from './helpers/tools.js';
+
+const folder = (name: string): string => makeTempDir(`sis2alma-safety-${name}-`);
+
+/** A zip whose content does not compress, so its size on the wire is about `bytes`. */
+async function makeZip(file: string, bytes: number): Promise<string> {
+  const zip = new yazl.ZipFile();
+  zip.addBuffer(randomBytes(bytes), 'users.xml', { compress: false, mtime: new Date(Date.UTC(2026, 0, 1)) });
+  zip.end();
+  await new Promise<void>((resolve, reject) => {
+    const out = createWriteStream(file);
+    out.on('close', () => resolve());
+    out.on('error', reject);
+    zip.outputStream.pipe(out);
+  });
+  return file;
+}
+
+function writeConfig(dir: string, delivery: Record<string, string | number>): string {
+  const file = path.join(dir, 'config.yaml');
+  const lines = Object.entries(delivery).map(([k, v]) => `  ${k}: ${typeof v === 'string' ? JSON.stringify(v) : v}`);
+  writeFileSync(file, `mapping: mapping.yaml\ninputs: [users.csv]\noutput_dir: out\ndelivery:\n${lines.join('\n')}\n`);
+  return file;
+}
+
+function recordingLogger(): Logger & { warns: string[] } {
+  const warns: string[] = [];
+  return { warns, info: () => {}, warn: (m) => void warns.push(m), id: (v) => v };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RunError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof RunError, `expected a RunError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the delivery to fail');
+}
+
+describe('host keys against a real sshd', { skip: toolMissing(sshdMissing()) }, () => {
+  let server: SshServer;
+  before(async () => {
+    server = await startSshd();
+  });
+  after(async () => {
+    await server?.dispose();
+  });
+  // Each test looks at the remote folder, so none may see what another left there.
+  beforeEach(() => {
+    for (const f of readdirSync(server.remoteDir)) rmSync(path.join(server.remoteDir, f), { force: true });
+  });
+  const sftp = (extra: Record<string, string | number>) => ({
+    target: 'sftp',
+    host: server.host,
+    port: server.port,
+    username: server.user,
+    private_key_file: server.clientKey,
+    remote_dir: server.remoteDir,
+    retries: 3,
+    retry_delay_seconds: 0.05,
+    timeout_seconds: 20,
+    stale: 'report',
+    ...extra,
+  });
+
+  test('a key known_hosts marks @revoked is refused, even though a plain line lists the same key', async () => {
+    const dir = folder('revoked');
+    const knownHosts = path.join(dir, 'known_hosts');
+    writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKey}\n@revoked * ${server.hostPublicKey}\n`);
+    const config = loadRunConfig(writeConfig(dir, sftp({ known_hosts: 'known_hosts' })));
+    const logger = recordingLogger();
+    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 1000)], { log: logger }));
+    assert.equal(error.code, 'host_key_rejected');
+    assert.equal(error.message, `host key of 127.0.0.1:${server.port} is ${server.hostKeyFingerprint} (ssh-ed25519), which ${knownHosts} marks @revoked: connection refused`);
+    assert.deepEqual(logger.warns, [], 'a refused host key is not retried');
+    assert.deepEqual(readdirSync(server.remoteDir), []);
+  });
+
+  test('sis2alma upload refused by the host key exits 10, not 6, with one line and nothing sent', async () => {
+    const dir = folder('exit10');
+    const wrong = `SHA256:${'A'.repeat(43)}`;
+    const configFile = writeConfig(dir, sftp({ host_key: wrong }));
+    const zip = await makeZip(path.join(dir, 'users_infiniti_20261121-031500.zip'), 1000);
+    const run = await runCli(['upload', zip, '--config', configFile]);
+    assert.equal(run.code, 10, run.stderr);
+    assert.equal(
+      run.stderr,
+      `sis2alma: host key of 127.0.0.1:${server.port} is ${server.hostKeyFingerprint} (ssh-ed25519), which is not the host_key in the config (${wrong}): connection refused; if the provider gave the fingerprint of another key type, write host_key as ssh-keygen -lf prints it, ending in (RSA), (ECDSA) or (ED25519)\n`,
+    );
+    assert.deepEqual(readdirSync(server.remoteDir), []);
+  });
+});
+
+/**
+ * The real dir target, with every call on the "server" recorded; `keep` makes the server keep only
+ * that many bytes of what it was sent, as a server with a full disk that reports no error would.
+ */
+function recordedDirTarget(dir: string, keep?: number): { target: DeliveryTarget; calls: string[] } {
+  const configFile = writeConfig(folder('dir-config'), { target: 'dir', dir, retries: 2, retry_delay_seconds: 0.01 });
+  const real = createTarget(loadRunConfig(configFile).delivery);
+  const calls: string[] = [];
+  const target: DeliveryTarget = {
+    label: real.label,
+    remotePath: (name) => real.remotePath(name),
+    open: async (options) => {
+      const s = await real.open(options);
+      return {
+        list: async () => {
+          calls.push('list');
+          return s.list();
+        },
+        write: async (local, name, onProgress) => {
+          calls.push(`write ${name}`);
+          await s.write(local, name, onProgress);
+          if (keep !== undefined) truncateSync(path.join(dir, name), keep);
+        },
+        size: async (name) => {
+          const size = await s.size(name);
+          calls.push(`size ${name} = ${size}`);
+          return size;
+        },
+        remove: async (name) => {
+          calls.push(`remove ${name}`);
+          await s.remove(name);
+        },
+        rename: async (from, to) => {
+          calls.push(`rename ${from} -> ${to}`);
+          await s.rename(from, to);
+        },
+        close: () => s.close(),
+      };
+    },
+  };
+  return { target, calls };
+}
+
+describe('upload as .part, check its size, then rename', () => {
+  test('the size is checked under the .part name, and only then is it renamed', async () => {
+    const alma = folder('alma');
+    const zip = await makeZip(path.join(folder('local'), 'a.zip'), 5000);
+    const total = readFileSync(zip).length;
+    const { target, calls } = recordedDirTarget(alma);
+    const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 2 })).delivery;
+    const result = await deliverTo(target, config, [zip]);
+    assert.deepEqual(calls, ['list', 'write a.zip.part', `size a.zip.part = ${total}`, 'rename a.zip.part -> a.zip']);
+    assert.deepEqual(readdirSync(alma), ['a.zip']);
+    assert.deepEqual(readFileSync(path.join(alma, 'a.zip')), readFileSync(zip));
+    assert.deepEqual(result.delivered, [{ file: zip, target: `dir ${alma}`, remote_path: path.join(alma, 'a.zip') }]);
+  });
+
+  test('a server that kept fewer bytes: the .part is removed, never renamed, and it is not retried', async () => {
+    const alma = folder('alma-short');
+    const zip = await makeZip(path.join(folder('local'), 'a.zip'), 5000);
+    const total = readFileSync(zip).length;
+    const { target, calls } = recordedDirTarget(alma, 100);
+    const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 2, retry_delay_seconds: 0.01 })).delivery;
+    const logger = recordingLogger();
+    const error = await rejection(deliverTo(target, config, [zip], { log: logger }));
+    assert.equal(error.code, 'delivery_failed');
+    assert.equal(error.message, `dir ${alma} kept only 100 of ${total} bytes of ${path.join(alma, 'a.zip.part')} (the disk there may be full or a quota reached)`);
+    assert.deepEqual(calls, ['list', 'write a.zip.part', 'size a.zip.part = 100', 'remove a.zip.part']);
+    assert.deepEqual(readdirSync(alma), []);
+    assert.deepEqual(logger.warns, []);
+  });
+});
+
+describe('retries', () => {
+  test('the wait before each retry doubles from retry_delay_seconds', async () => {
+    const dir = folder('backoff');
+    const port = await freePort();
+    writeFileSync(path.join(dir, 'password'), 'not used: the connection is refused first\n', { mode: 0o600 });
+    const config = loadRunConfig(
+      writeConfig(dir, { target: 'sftp', host: '127.0.0.1', port, username: 'alma', password_file: 'password', host_key: `SHA256:${'A'.repeat(43)}`, remote_dir: '/upload', retries: 3, retry_delay_seconds: 0.25 }),
+    );
+    const waits: number[] = [];
+    const logger = recordingLogger();
+    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger, sleep: async (ms) => void waits.push(ms) }));
+    assert.deepEqual(waits, [250, 500, 1000]);
+    assert.equal(error.message, `127.0.0.1:${port} refused the connection (is the SFTP server running there, and is the port right?) (gave up after 4 attempts)`);
+    assert.equal(logger.warns.length, 3);
+  });
+});
