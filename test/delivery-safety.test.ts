@@ -15,6 +15,7 @@ import type { Logger } from '../src/log.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { runCli } from './helpers/run-cli.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { usersXml, writeZip } from './helpers/users-zip.js';
 import { toolMissing } from './helpers/tools.js';
 
 const folder = (name: string): string => makeTempDir(`sis2alma-safety-${name}-`);
@@ -98,7 +99,8 @@ describe('host keys against a real sshd', { skip: toolMissing(sshdMissing()) }, 
     const dir = folder('exit10');
     const wrong = `SHA256:${'A'.repeat(43)}`;
     const configFile = writeConfig(dir, sftp({ host_key: wrong }));
-    const zip = await makeZip(path.join(dir, 'users_infiniti_20261121-031500.zip'), 1000);
+    // A real users package: upload checks a zip before it connects, and this test is about the connection.
+    const zip = await writeZip(path.join(dir, 'users_infiniti_20261121-031500.zip'), [['users_infiniti_20261121-031500_0001.xml', usersXml(['a1', 'a2'])]]);
     const run = await runCli(['upload', zip, '--config', configFile]);
     assert.equal(run.code, 10, run.stderr);
     assert.equal(
