@@ -13,7 +13,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { RunError } from '../src/errors.js';
+import { RunError } from '../src/shared/errors.js';
 
 export interface GenerateOptions {
   /** Data rows in all, split about 80% students and 20% employees. */

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import yauzl from 'yauzl';
-import { PACKAGE_ROOT } from '../src/paths.js';
+import { PACKAGE_ROOT } from '../src/shared/paths.js';
 import { generate, GENERATOR_ID, MANIFEST_FILE, STUDENTS_FILE, EMPLOYEES_FILE, type Manifest } from './generate.js';
 
 const DEFAULT_SIZES = [10_000, 100_000, 1_000_000];

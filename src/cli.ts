@@ -4,10 +4,10 @@
 // messages (never a stack trace, unless SIS2ALMA_DEBUG=1).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { RunError, EXIT_CODES, describeContext } from './errors.js';
-import { TOOL_VERSION } from './paths.js';
+import { RunError, EXIT_CODES, describeContext } from './shared/errors.js';
+import { TOOL_VERSION } from './shared/paths.js';
 import { commands } from './commands/index.js';
-import { stopOnSignals } from './on-stop.js';
+import { stopOnSignals } from './shared/on-stop.js';
 
 /**
  * The commands a signal stops with their files cleaned up (src/on-stop.ts). `serve` answers its

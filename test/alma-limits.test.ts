@@ -7,10 +7,10 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkMapping, formatProblem } from '../src/mapping/load.js';
 import type { Mapping, GroupPolicy } from '../src/mapping/model.js';
-import { compileMapping, type MapResult } from '../src/map.js';
-import { mergeUsers, type MergeMember } from '../src/merge.js';
-import { addPeriod } from '../src/dates.js';
-import type { AlmaUser } from '../src/alma.js';
+import { compileMapping, type MapResult } from '../src/mapping/map.js';
+import { mergeUsers, type MergeMember } from '../src/pipeline/merge.js';
+import { addPeriod } from '../src/shared/dates.js';
+import type { AlmaUser } from '../src/shared/alma.js';
 import { convertCli, readZip, tempDir } from './helpers/run-cli.js';
 import { makeTempDir } from './helpers/tmp.js';
 

@@ -7,10 +7,10 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { convert } from '../src/convert.js';
-import { RunError } from '../src/errors.js';
-import { AlmaSchema } from '../src/validate.js';
-import { PROJECT_XSD } from '../src/paths.js';
+import { convert } from '../src/pipeline/convert.js';
+import { RunError } from '../src/shared/errors.js';
+import { AlmaSchema } from '../src/pipeline/validate.js';
+import { PROJECT_XSD } from '../src/shared/paths.js';
 import {
   BAD_FIXTURES,
   EXLIBRIS_XSD,

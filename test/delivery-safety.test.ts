@@ -8,10 +8,10 @@ import { createWriteStream, readdirSync, readFileSync, rmSync, truncateSync, wri
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import yazl from 'yazl';
-import { loadRunConfig } from '../src/config.js';
-import { createTarget, deliverTo, deliverZips, type DeliveryTarget } from '../src/deliver.js';
-import { RunError } from '../src/errors.js';
-import type { Logger } from '../src/log.js';
+import { loadRunConfig } from '../src/config/run-config.js';
+import { createTarget, deliverTo, deliverZips, type DeliveryTarget } from '../src/delivery/deliver.js';
+import { RunError } from '../src/shared/errors.js';
+import type { Logger } from '../src/shared/log.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { runCli } from './helpers/run-cli.js';
 import { makeTempDir } from './helpers/tmp.js';

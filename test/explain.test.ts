@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { explainMapping, diffMappings, formatExplanation, type Explanation, type MappingDiff } from '../src/explain.js';
+import { explainMapping, diffMappings, formatExplanation, type Explanation, type MappingDiff } from '../src/review/explain.js';
 import { validateFiles } from '../src/commands/validate.js';
-import { convert } from '../src/convert.js';
+import { convert } from '../src/pipeline/convert.js';
 import { loadMapping } from '../src/mapping/load.js';
-import { PACKAGE_ROOT } from '../src/paths.js';
+import { PACKAGE_ROOT } from '../src/shared/paths.js';
 import { makeTempDir } from './helpers/tmp.js';
 import { runMappingCommand } from './helpers/mapping-command.js';
 

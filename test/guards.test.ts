@@ -6,10 +6,10 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { EXIT_CODES } from '../src/errors.js';
-import { convert } from '../src/convert.js';
+import { EXIT_CODES } from '../src/shared/errors.js';
+import { convert } from '../src/pipeline/convert.js';
 import { BAD_FIXTURES, NOW, convertCli, leftovers, readOutputs, runCli, stackLines, tempDir } from './helpers/run-cli.js';
-import { PACKAGE_ROOT } from '../src/paths.js';
+import { PACKAGE_ROOT } from '../src/shared/paths.js';
 
 const ROWS = path.join(BAD_FIXTURES, 'rows');
 const CHECKS = path.join(ROWS, 'checks.yaml');

@@ -5,8 +5,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isWellFormedEmail } from '../src/map.js';
-import { spreadsheetSafe } from '../src/report.js';
+import { isWellFormedEmail } from '../src/mapping/map.js';
+import { spreadsheetSafe } from '../src/pipeline/report.js';
 import { convertCli, detailsInOrder, tempDir, toCsv } from './helpers/run-cli.js';
 
 const HEADER = ['username', 'givenname', 'surname', 'emailaddress', 'graduationyear', 'librarybarcode', 'enabled', 'staffmember'];

@@ -11,8 +11,8 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { checkMappingFiles } from '../src/commands/mapping.js';
 import { mappingJsonSchemaText, isMappingJsonSchemaCurrent } from '../src/mapping/json-schema.js';
-import { EXIT_CODES } from '../src/errors.js';
-import { MAPPING_JSON_SCHEMA, PACKAGE_ROOT } from '../src/paths.js';
+import { EXIT_CODES } from '../src/shared/errors.js';
+import { MAPPING_JSON_SCHEMA, PACKAGE_ROOT } from '../src/shared/paths.js';
 import { runMappingCommand } from './helpers/mapping-command.js';
 
 const BROKEN = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'mapping', 'broken');

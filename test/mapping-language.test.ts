@@ -7,10 +7,10 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkMapping, formatProblem } from '../src/mapping/load.js';
 import type { Mapping } from '../src/mapping/model.js';
-import { compileMapping, type MapResult, type MappedUser, type RejectedRow } from '../src/map.js';
-import { mergeUsers } from '../src/merge.js';
-import { explainMapping } from '../src/explain.js';
-import type { AlmaUser } from '../src/alma.js';
+import { compileMapping, type MapResult, type MappedUser, type RejectedRow } from '../src/mapping/map.js';
+import { mergeUsers } from '../src/pipeline/merge.js';
+import { explainMapping } from '../src/review/explain.js';
+import type { AlmaUser } from '../src/shared/alma.js';
 import { makeTempDir } from './helpers/tmp.js';
 
 const RUN_DATE = '2026-11-21';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { convert } from '../src/convert.js';
+import { convert } from '../src/pipeline/convert.js';
 import { readZip } from './helpers/zip.js';
 import { REPO_ROOT, problemsAgainstBoth } from './helpers/schemas.js';
 import { makeTempDir } from './helpers/tmp.js';

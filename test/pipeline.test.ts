@@ -7,11 +7,11 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, utimesSync, watch, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { emptyUser } from '../src/alma.js';
+import { emptyUser } from '../src/shared/alma.js';
 import { loadMapping } from '../src/mapping/load.js';
-import { mergeUsers } from '../src/merge.js';
-import { explainMapping } from '../src/explain.js';
-import { RunError } from '../src/errors.js';
+import { mergeUsers } from '../src/pipeline/merge.js';
+import { explainMapping } from '../src/review/explain.js';
+import { RunError } from '../src/shared/errors.js';
 import { INFINITI_MAPPING, NOW, convertCli, detailsInOrder, readOutputs, runCli, stackLines, tempDir, toCsv } from './helpers/run-cli.js';
 
 const HEADER = ['username', 'givenname', 'surname', 'middlename', 'preferredname', 'emailaddress', 'graduationyear', 'librarybarcode', 'adminsystemid', 'gender', 'password', 'formclass', 'enabled', 'staffmember', 'presentationgrouplabel'];

@@ -6,8 +6,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { maskId } from '../src/log.js';
-import { PACKAGE_ROOT } from '../src/paths.js';
+import { maskId } from '../src/shared/log.js';
+import { PACKAGE_ROOT } from '../src/shared/paths.js';
 import { BAD_FIXTURES, convertCli, runCli, tempDir } from './helpers/run-cli.js';
 
 const EXAMPLE = path.join(PACKAGE_ROOT, 'examples', 'infiniti-users.csv');

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { convert } from '../src/convert.js';
-import { RunError, EXIT_CODES } from '../src/errors.js';
-import { AlmaSchema } from '../src/validate.js';
-import { PROJECT_XSD } from '../src/paths.js';
+import { convert } from '../src/pipeline/convert.js';
+import { RunError, EXIT_CODES } from '../src/shared/errors.js';
+import { AlmaSchema } from '../src/pipeline/validate.js';
+import { PROJECT_XSD } from '../src/shared/paths.js';
 import { EXLIBRIS_XSD, INFINITI_MAPPING, NOW, convertCli, readOutputs, stackLines, tempDir, toCsv, type Outputs } from './helpers/run-cli.js';
-import { IdIndex } from '../src/merge.js';
+import { IdIndex } from '../src/pipeline/merge.js';
 
 const SEED = 20261121;
 const exlibris = AlmaSchema.load(EXLIBRIS_XSD);

@@ -10,12 +10,12 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import yauzl from 'yauzl';
 import { parse } from 'csv-parse/sync';
-import { pieces, openPieces } from '../src/read.js';
-import { csvParseOptions } from '../src/read.js';
-import { convert } from '../src/convert.js';
-import { RunError } from '../src/errors.js';
+import { pieces, openPieces } from '../src/pipeline/read.js';
+import { csvParseOptions } from '../src/pipeline/read.js';
+import { convert } from '../src/pipeline/convert.js';
+import { RunError } from '../src/shared/errors.js';
 import { BAD_FIXTURES, NOW, convertCli, readOutputs, stackLines, tempDir } from './helpers/run-cli.js';
-import { PACKAGE_ROOT } from '../src/paths.js';
+import { PACKAGE_ROOT } from '../src/shared/paths.js';
 
 const SEED = 20261121;
 const CHECKS = path.join(BAD_FIXTURES, 'rows', 'checks.yaml');

@@ -10,10 +10,10 @@ import { once } from 'node:events';
 import yazl from 'yazl';
 import yargs from 'yargs';
 import fc from 'fast-check';
-import { AlmaSchema, type XmlProblem } from '../src/validate.js';
+import { AlmaSchema, type XmlProblem } from '../src/pipeline/validate.js';
 import { createValidateCommand, validateCommand, validateFiles } from '../src/commands/validate.js';
-import { RunError } from '../src/errors.js';
-import { PACKAGE_ROOT, PROJECT_XSD } from '../src/paths.js';
+import { RunError } from '../src/shared/errors.js';
+import { PACKAGE_ROOT, PROJECT_XSD } from '../src/shared/paths.js';
 
 const FIXTURES = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'validate');
 const REFERENCE = path.resolve(PACKAGE_ROOT, '..', 'shared', 'reference', 'alma');

@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { AlmaUser } from '../src/alma.js';
-import { userXml, usersDocument } from '../src/xml.js';
-import { userXmlReference } from '../src/xml-reference.js';
+import type { AlmaUser } from '../src/shared/alma.js';
+import { userXml, usersDocument } from '../src/pipeline/xml.js';
+import { userXmlReference } from '../src/pipeline/xml-reference.js';
 import libxml from 'libxmljs2';
 import { problemsAgainstBoth } from './helpers/schemas.js';
 

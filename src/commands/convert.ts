@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { convert } from '../convert.js';
-import { createLogger } from '../log.js';
-import { RunError } from '../errors.js';
-import { parseMaxRejected } from '../report.js';
+import { convert } from '../pipeline/convert.js';
+import { createLogger } from '../shared/log.js';
+import { RunError } from '../shared/errors.js';
+import { parseMaxRejected } from '../pipeline/report.js';
 import type { Command } from './index.js';
 
 /** Options every command that converts shares (convert here; run and serve take them from the config). */

@@ -2,11 +2,11 @@
 // every problem with file:line:column; explain says what a mapping does to an input; diff says
 // what an edit changes. None of them writes a file.
 import type { Argv, CommandModule } from 'yargs';
-import { EXIT_CODES } from '../errors.js';
+import { EXIT_CODES } from '../shared/errors.js';
 import { checkMapping, formatProblem, loadMapping, type MappingProblem } from '../mapping/load.js';
-import { localDate } from '../dates.js';
-import { checkEncoding } from '../read.js';
-import { diffMappings, explainMapping, formatDiff, formatExplanation } from '../explain.js';
+import { localDate } from '../shared/dates.js';
+import { checkEncoding } from '../pipeline/read.js';
+import { diffMappings, explainMapping, formatDiff, formatExplanation } from '../review/explain.js';
 import { runTime } from './convert.js';
 
 export interface MappingCommandOptions {

@@ -2,8 +2,8 @@
 // config. The password is read from standard input, never from the command line (where `ps` and
 // shell history would show it): typed twice without echo at a terminal, or one line from a pipe.
 import type { Command } from './index.js';
-import { RunError } from '../errors.js';
-import { hashPassword } from '../passwd.js';
+import { RunError } from '../shared/errors.js';
+import { hashPassword } from '../serve/passwd.js';
 
 interface PasswdArgs {
   username?: string;

@@ -4,15 +4,15 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync, promises as fsp, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from './index.js';
-import { loadRunConfig, type RunConfig } from '../config.js';
-import { convert, type Report } from '../convert.js';
-import { createTarget, deliverZips, type DeliveredFile } from '../deliver.js';
-import { archiveFiles, pruneArchive, pruneOutput } from '../archive.js';
-import { RunError } from '../errors.js';
-import { createLogger, silentLogger, type Logger } from '../log.js';
-import { addToReport, parseMaxRejected } from '../report.js';
+import { loadRunConfig, type RunConfig } from '../config/run-config.js';
+import { convert, type Report } from '../pipeline/convert.js';
+import { createTarget, deliverZips, type DeliveredFile } from '../delivery/deliver.js';
+import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
+import { RunError } from '../shared/errors.js';
+import { createLogger, silentLogger, type Logger } from '../shared/log.js';
+import { addToReport, parseMaxRejected } from '../pipeline/report.js';
 import { runTime } from './convert.js';
-import { onStop } from '../on-stop.js';
+import { onStop } from '../shared/on-stop.js';
 
 export interface RunJobOptions {
   /** The run time, read from the clock by the caller. */

@@ -3,7 +3,7 @@
 // SIGHUP reads the config again (`systemctl reload`): new accounts or a renewed certificate need
 // no restart, and a config with problems is reported and not taken.
 import type { Command } from './index.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../shared/log.js';
 
 interface ServeArgs {
   config: string;
@@ -23,7 +23,7 @@ export const serveCommand: Command = {
     const argv = args as unknown as ServeArgs;
     const log = createLogger({ quiet: argv.quiet ?? false });
     // Loaded here, not with the CLI: the other commands need no HTTP server or form parser.
-    const { IMPORT_PATH, loadServeConfig, startServer } = await import('../serve.js');
+    const { IMPORT_PATH, loadServeConfig, startServer } = await import('../serve/config.js');
     type ServeConfig = ReturnType<typeof loadServeConfig>;
     const config = loadServeConfig(argv.config);
     const server = await startServer(config, { log });

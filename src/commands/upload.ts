@@ -5,11 +5,11 @@
 // with Alma's limits) before anything on the server is touched.
 import path from 'node:path';
 import type { Command } from './index.js';
-import { loadRunConfig } from '../config.js';
-import { deliverZips } from '../deliver.js';
-import { archiveFiles, pruneArchive, pruneOutput } from '../archive.js';
-import { RunError } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
+import { loadRunConfig } from '../config/run-config.js';
+import { deliverZips } from '../delivery/deliver.js';
+import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
+import { RunError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import { withLock } from './run.js';
 import { validateFiles } from './validate.js';
 

@@ -6,10 +6,10 @@ import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import type { Argv, CommandModule } from 'yargs';
-import { EXIT_CODES } from '../errors.js';
-import { maskId } from '../log.js';
-import { ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES } from '../package.js';
-import { AlmaSchema, type XmlProblem } from '../validate.js';
+import { EXIT_CODES } from '../shared/errors.js';
+import { maskId } from '../shared/log.js';
+import { ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES } from '../pipeline/package.js';
+import { AlmaSchema, type XmlProblem } from '../pipeline/validate.js';
 
 export interface ValidateArgs {
   file: string[];

@@ -4,7 +4,7 @@
 //   node dist/src/mapping/json-schema.js --write     (or --check: exit 1 when the file is stale)
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MAPPING_JSON_SCHEMA } from '../paths.js';
+import { MAPPING_JSON_SCHEMA } from '../shared/paths.js';
 import { mappingSchema } from './shape.js';
 
 /** The schema file's text: shape.ts as JSON, two-space indented, ending in a newline. */

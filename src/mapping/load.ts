@@ -8,10 +8,10 @@ import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
-import { RunError } from '../errors.js';
+import { RunError } from '../shared/errors.js';
 import { mappingSchema } from './shape.js';
-import { closestOf } from '../suggest.js';
-import { visitColumns } from '../map.js';
+import { closestOf } from '../shared/suggest.js';
+import { visitColumns } from './map.js';
 import {
   ADDRESS_PARTS,
   tableKey,

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { readZip } from './zip.js';
-import { PACKAGE_ROOT } from '../../src/paths.js';
+import { PACKAGE_ROOT } from '../../src/shared/paths.js';
 import { makeTempDir } from './tmp.js';
 
 export const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');

@@ -2,7 +2,7 @@
 // published rest_users.xsd (read from ../shared beside the repository, never copied into it).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AlmaSchema } from '../../src/validate.js';
+import { AlmaSchema } from '../../src/pipeline/validate.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const EXLIBRIS_XSD = path.resolve(REPO_ROOT, '../shared/reference/alma/rest_users.xsd');

@@ -3,7 +3,7 @@
 // xmlbuilder2 serialises: that is the reference (xml-reference.ts). The hot path (a million users
 // a night) uses a plain string writer instead (userXml); a property test holds it to the
 // reference's output, byte for byte, for random users with every field and every character class.
-import type { AlmaUser } from './alma.js';
+import type { AlmaUser } from '../shared/alma.js';
 
 export interface XmlElement {
   name: string;

@@ -12,16 +12,16 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type SftpClient from 'ssh2-sftp-client';
 import type ssh2Module from 'ssh2';
-import { RunError } from './errors.js';
-import { silentLogger, type Logger } from './log.js';
-import { onStop } from './on-stop.js';
+import { RunError } from '../shared/errors.js';
+import { silentLogger, type Logger } from '../shared/log.js';
+import { onStop } from '../shared/on-stop.js';
 
 // ssh2 and its SFTP client are loaded when a delivery starts, not with the command: a run keeps
 // them out of memory while it converts (several megabytes, bench/RESULTS.md).
 const require = createRequire(import.meta.url);
 const sftpClient = (): typeof SftpClient => require('ssh2-sftp-client') as typeof SftpClient;
 const ssh2 = (): typeof ssh2Module => require('ssh2') as typeof ssh2Module;
-import type { DeliveryConfig, DirDeliveryConfig, SecretSource, SftpDeliveryConfig } from './config.js';
+import type { DeliveryConfig, DirDeliveryConfig, SecretSource, SftpDeliveryConfig } from '../config/run-config.js';
 
 /** Suffix of a zip still being uploaded: Alma loads `.zip` files only, so it never takes a partial one. */
 export const PART_SUFFIX = '.part';

@@ -6,9 +6,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
-import { RunError } from './errors.js';
-import { closestOf } from './suggest.js';
-import type { Guards } from './convert.js';
+import { RunError } from '../shared/errors.js';
+import { closestOf } from '../shared/suggest.js';
+import type { Guards } from '../pipeline/convert.js';
 
 // ---- What the operator writes -------------------------------------------------------------
 

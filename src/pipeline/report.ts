@@ -7,7 +7,7 @@ import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, t
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { RunError, type RowProblem, type RowWarning, type WarningKind } from './errors.js';
+import { RunError, type RowProblem, type RowWarning, type WarningKind } from '../shared/errors.js';
 
 export interface Counts {
   rows: number;

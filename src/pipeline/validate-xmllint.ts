@@ -14,7 +14,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { RunError } from './errors.js';
+import { RunError } from '../shared/errors.js';
 import type { AlmaSchema, XmlProblem } from './validate.js';
 import { cleanMessage } from './validate.js';
 

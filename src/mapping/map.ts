@@ -2,10 +2,10 @@
 // Pure: no files, no clock, no network. The run date comes in as an argument. A mapping is
 // compiled once per input file, against that file's header, so that each row costs only
 // array look-ups.
-import { emptyUser, maxLengthOf, type Address, type AlmaUser } from './alma.js';
-import type { RowProblem, RowWarning } from './errors.js';
-import { addPeriod, isValidYmd, ymd } from './dates.js';
-import { tableKey, type AllowedCodeKind, type Condition, type DateRule, type Mapping, type Source, type Table, type ValueExpr } from './mapping/model.js';
+import { emptyUser, maxLengthOf, type Address, type AlmaUser } from '../shared/alma.js';
+import type { RowProblem, RowWarning } from '../shared/errors.js';
+import { addPeriod, isValidYmd, ymd } from '../shared/dates.js';
+import { tableKey, type AllowedCodeKind, type Condition, type DateRule, type Mapping, type Source, type Table, type ValueExpr } from './model.js';
 
 export type MapResult = MappedUser | RejectedRow;
 

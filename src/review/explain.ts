@@ -10,16 +10,16 @@
 // Memory stays flat as the input grows: the analysis holds counts, a few examples and the id
 // index, never the users. Only the rows of a person with several rows wait, slimmed to what the
 // merge decides on, until that person's last row is read.
-import { emptyUser, type AlmaUser } from './alma.js';
-import { AcrossUsers } from './across-users.js';
-import { indexPrimaryIds, labelOf, pieceFailure, tooManyRows, type IndexedInputs } from './convert.js';
-import type { RowWarning } from './errors.js';
-import { MapPool, recordValues } from './map-pool.js';
-import { compileMapping, type MapResult } from './map.js';
-import { IdIndex, PeopleInWaiting, byRealId, idKey, mergeUsers, type MergeMember } from './merge.js';
-import type { Mapping } from './mapping/model.js';
-import { maskId } from './log.js';
-import { openPieces } from './read.js';
+import { emptyUser, type AlmaUser } from '../shared/alma.js';
+import { AcrossUsers } from '../pipeline/across-users.js';
+import { indexPrimaryIds, labelOf, pieceFailure, tooManyRows, type IndexedInputs } from '../pipeline/convert.js';
+import type { RowWarning } from '../shared/errors.js';
+import { MapPool, recordValues } from '../pipeline/map-pool.js';
+import { compileMapping, type MapResult } from '../mapping/map.js';
+import { IdIndex, PeopleInWaiting, byRealId, idKey, mergeUsers, type MergeMember } from '../pipeline/merge.js';
+import type { Mapping } from '../mapping/model.js';
+import { maskId } from '../shared/log.js';
+import { openPieces } from '../pipeline/read.js';
 
 export interface AnalyseOptions {
   /** The run date (YYYY-MM-DD) that expiry dates are computed from. */

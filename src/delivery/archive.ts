@@ -3,7 +3,7 @@
 // the run time (UTC), pruned after keep_days. The run time is passed in, never read here.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { RunError } from './errors.js';
+import { RunError } from '../shared/errors.js';
 
 /** What a run leaves in output_dir: `users_<source>_<YYYYMMDD-HHMMSS>` (local time) with `.zip`, `_NN.zip`, `.report.json`, `.rejects.csv`. */
 const OUTPUT_FILE = /^users_.+_(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:(_\d{2})?\.zip|\.report\.json|\.rejects\.csv)$/;

@@ -15,8 +15,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import libxml from 'libxmljs2';
 import type { Document as XmlDocument, Element as XmlElement } from 'libxmljs2';
-import { RunError } from './errors.js';
-import { PROJECT_XSD } from './paths.js';
+import { RunError } from '../shared/errors.js';
+import { PROJECT_XSD } from '../shared/paths.js';
 
 export interface XmlProblem {
   line: number;

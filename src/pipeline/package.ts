@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 import yazl from 'yazl';
-import { RunError } from './errors.js';
+import { RunError } from '../shared/errors.js';
 import { ownerOnlyStream } from './report.js';
 import { XML_DECLARATION, USERS_OPEN, USERS_CLOSE, provenanceComment, type Provenance } from './xml.js';
 

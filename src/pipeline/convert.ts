@@ -18,13 +18,13 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { AlmaUser } from './alma.js';
-import { RunError, EXIT_CODES, type RowProblem, type RowWarning } from './errors.js';
-import { silentLogger, type Logger } from './log.js';
-import { loadMapping } from './mapping/load.js';
-import type { Mapping } from './mapping/model.js';
+import type { AlmaUser } from '../shared/alma.js';
+import { RunError, EXIT_CODES, type RowProblem, type RowWarning } from '../shared/errors.js';
+import { silentLogger, type Logger } from '../shared/log.js';
+import { loadMapping } from '../mapping/load.js';
+import type { Mapping } from '../mapping/model.js';
 import { csvProblem, openPieces, type Piece, type PieceFailure } from './read.js';
-import { compileMapping } from './map.js';
+import { compileMapping } from '../mapping/map.js';
 import { MapPool, idsText, threadCounts } from './map-pool.js';
 import { AcrossUsers } from './across-users.js';
 import { IdIndex, PeopleInWaiting, byRealId, mergeUsers, type MergeMember } from './merge.js';
@@ -34,9 +34,9 @@ import { BatchValidator, PieceRecords, type PieceSource, type ReportRow } from '
 import { startValidators, type Validators } from './validate-pool.js';
 import { Packager, timestampForNames, type ZipSummary } from './package.js';
 import { RunLog, checkGuards, summarise, type GuardTrip, type Report } from './report.js';
-import { localDate } from './dates.js';
-import { TOOL_VERSION } from './paths.js';
-import { onStop } from './on-stop.js';
+import { localDate } from '../shared/dates.js';
+import { TOOL_VERSION } from '../shared/paths.js';
+import { onStop } from '../shared/on-stop.js';
 
 export type { Report } from './report.js';
 

@@ -14,7 +14,7 @@ import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { parse } from 'csv-parse/sync';
 import { CsvError } from 'csv-parse';
 import { createRequire } from 'node:module';
-import { RunError } from './errors.js';
+import { RunError } from '../shared/errors.js';
 
 /** The largest record accepted: far above any real row, low enough that a file that is not CSV cannot exhaust memory. */
 /**

@@ -3,10 +3,10 @@
 //  - IdIndex: a compact index of ids (64-bit hashes in typed arrays), so that a million people
 //    cost tens of megabytes, not a million JavaScript objects;
 //  - mergeUsers: the pure decision of which row wins and what the merged user carries.
-import type { AlmaUser } from './alma.js';
-import type { RowWarning } from './errors.js';
-import type { GroupPolicy } from './mapping/model.js';
-import { enforceAlmaRulesWithinUser } from './map.js';
+import type { AlmaUser } from '../shared/alma.js';
+import type { RowWarning } from '../shared/errors.js';
+import type { GroupPolicy } from '../mapping/model.js';
+import { enforceAlmaRulesWithinUser } from '../mapping/map.js';
 
 let h1 = 0;
 let h2 = 0;

@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { RunError } from './errors.js';
+import { RunError } from '../shared/errors.js';
 import type { AlmaSchema, XmlProblem } from './validate.js';
 import type { BatchRequest, BatchResponse } from './validate-worker.js';
 import { XmllintValidator, xmllintAvailable } from './validate-xmllint.js';

@@ -5,13 +5,13 @@
 // outcomes (the second pass). For mapping explain and diff, which map in the main thread, it
 // only parses: the piece's records, a string each.
 import { parentPort } from 'node:worker_threads';
-import type { Mapping } from './mapping/model.js';
-import { compileMapping, type RowMapper } from './map.js';
+import type { Mapping } from '../mapping/model.js';
+import { compileMapping, type RowMapper } from '../mapping/map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
 import { parsePiece, type PieceFailure } from './read.js';
 import { ID_TEXT_SEPARATOR, FIELD_SEPARATOR } from './map-pool.js';
-import type { RowProblem, RowWarning } from './errors.js';
+import type { RowProblem, RowWarning } from '../shared/errors.js';
 
 export type { PieceFailure } from './read.js';
 

@@ -12,7 +12,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { RunError, type RowProblem, type RowWarning } from './errors.js';
+import { RunError, type RowProblem, type RowWarning } from '../shared/errors.js';
 import type { Packager } from './package.js';
 import { csvParseOptions } from './read.js';
 import type { RunLog } from './report.js';

@@ -5,7 +5,7 @@ import v8 from 'node:v8';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { IdIndex } from './merge.js';
-import type { Mapping } from './mapping/model.js';
+import type { Mapping } from '../mapping/model.js';
 import type { Piece } from './read.js';
 import type { IdsResult, MapPieceResult, ParsedPiece, WorkerRequest } from './map-worker.js';
 

@@ -2,7 +2,7 @@
 // xmlbuilder2. Its own module, so that the mapping threads, which write XML with userXml, never
 // load xmlbuilder2.
 import { create } from 'xmlbuilder2';
-import type { AlmaUser } from './alma.js';
+import type { AlmaUser } from '../shared/alma.js';
 import { userTree, type XmlElement } from './xml.js';
 
 /** The same user written by xmlbuilder2: the reference the fast writer is held to. */

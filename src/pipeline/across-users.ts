@@ -4,8 +4,8 @@
 // user it writes, and explain and diff to every user they count, in the same order (the order of
 // each person's first row, or of their last row for a person of several rows), so that all three
 // say the same.
-import type { AlmaUser, UserIdentifier } from './alma.js';
-import type { RowWarning } from './errors.js';
+import type { AlmaUser, UserIdentifier } from '../shared/alma.js';
+import type { RowWarning } from '../shared/errors.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import type { MapPieceResult } from './map-worker.js';
 import { idsText } from './map-pool.js';
