@@ -71,6 +71,13 @@ const broken: Array<{ fixture: string; problems: Array<[number, number, string, 
       [17, 44, 'statistics[0].statistic_category.map', 'no table named "departmens"; did you mean "departments"?'],
     ],
   },
+  {
+    fixture: 'key-and-code.yaml',
+    problems: [
+      [10, 12, 'user_group.default', '"VISITOR" is not in allowed_codes.user_group'],
+      [13, 3, 'fields.frist_name', 'unknown key "frist_name"; did you mean "first_name"?'],
+    ],
+  },
   { fixture: 'duplicate-key.yaml', problems: [[6, 3, '', 'YAML: Map keys must be unique']] },
   // The YAML parser notices an unclosed quote only at the end of the file.
   { fixture: 'yaml-syntax.yaml', problems: [[8, 1, '', 'YAML: Missing closing "quote']] },
