@@ -183,7 +183,7 @@ function describeErrors(errors: ErrorObject[], where: Locator): Problem[] {
     } else if (error.keyword === 'required') {
       const missing = (error.params as { missingProperty: string }).missingProperty;
       const what = schema.properties?.[missing]?.description;
-      problem = where.at(p, `missing "${missing}"${what ? ` (${what.replace(/\.$/, '')})` : ''}`);
+      problem = where.at(p, `missing "${missing}"${what ? `: ${what[0]!.toLowerCase()}${what.slice(1).replace(/\.$/, '')}` : ''}`);
     } else if (error.keyword === 'enum') {
       problem = where.at(p, `expected one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}${found}`);
     } else if (error.keyword === 'pattern') {
