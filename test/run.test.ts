@@ -11,6 +11,11 @@ import { RunError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { RunLog, addToReport } from '../src/report.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { RUN_CONFIG_JSON_SCHEMA } from '../src/paths.js';
+import { jsonSchemaText, staleJsonSchemas } from '../src/json-schema.js';
+import { runConfigSchema } from '../src/config-shape.js';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
 import { startSshd, sshdMissing, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
 
@@ -170,6 +175,26 @@ describe('run config', () => {
       assert.ok(lines.some((l) => l.endsWith('delivery.target: expected one of "sftp", "dir", found "ftp"')), error.message);
       return true;
     });
+  });
+});
+
+describe('schemas/run-config.schema.json', () => {
+  test('is the JSON of config-shape.ts, the schema the runtime check uses (run json-schema.js --write after a change)', () => {
+    assert.equal(readFileSync(RUN_CONFIG_JSON_SCHEMA, 'utf8'), jsonSchemaText(runConfigSchema));
+    assert.ok(!staleJsonSchemas().includes(RUN_CONFIG_JSON_SCHEMA));
+  });
+
+  test('an editor using it accepts the shipped example and flags the misspelt key the check names', () => {
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(RUN_CONFIG_JSON_SCHEMA, 'utf8')) as object);
+    const example = readFileSync(path.join(PACKAGE_ROOT, 'examples', 'config.yaml'), 'utf8');
+    assert.equal(validate(parseYaml(example)), true, JSON.stringify(validate.errors));
+    assert.equal(validate(parseYaml('mapping: m.yaml\ninputs: a.csv\noutput_dir: out\ndelivery:\n  target: dir\n  dri: x\n')), false);
+    const extras = (validate.errors ?? []).filter((e) => e.keyword === 'additionalProperties').map((e) => `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`);
+    assert.deepEqual(extras, ['/delivery/dri']);
+  });
+
+  test('the shipped example points editors at it', () => {
+    assert.match(readFileSync(path.join(PACKAGE_ROOT, 'examples', 'config.yaml'), 'utf8'), /^# yaml-language-server: \$schema=\.\.\/schemas\/run-config\.schema\.json$/m);
   });
 });
 

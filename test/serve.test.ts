@@ -17,6 +17,11 @@ import type { Logger } from '../src/log.js';
 import { RunError } from '../src/errors.js';
 import { readZip } from './helpers/zip.js';
 import { CLI, INFINITI_MAPPING, runCli } from './helpers/run-cli.js';
+import { PACKAGE_ROOT, SERVE_CONFIG_JSON_SCHEMA } from '../src/paths.js';
+import { jsonSchemaText, staleJsonSchemas } from '../src/json-schema.js';
+import { serveConfigSchema } from '../src/config-shape.js';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'sis2alma-serve-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -552,6 +557,26 @@ describe('serve: section of the run config', () => {
     assert.equal(parseBytes('1G'), 1024 ** 3);
     assert.equal(parseBytes(100), undefined);
     assert.equal(parseBytes('ten'), undefined);
+  });
+});
+
+describe('schemas/serve-config.schema.json', () => {
+  test('is the JSON of config-shape.ts, the schema the runtime check uses (run json-schema.js --write after a change)', () => {
+    assert.equal(readFileSync(SERVE_CONFIG_JSON_SCHEMA, 'utf8'), jsonSchemaText(serveConfigSchema));
+    assert.ok(!staleJsonSchemas().includes(SERVE_CONFIG_JSON_SCHEMA));
+  });
+
+  test('an editor using it accepts the shipped example and flags the misspelt key the check names', () => {
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(SERVE_CONFIG_JSON_SCHEMA, 'utf8')) as object);
+    const example = readFileSync(path.join(PACKAGE_ROOT, 'examples', 'serve-config.yaml'), 'utf8');
+    assert.equal(validate(parseYaml(example)), true, JSON.stringify(validate.errors));
+    assert.equal(validate(parseYaml('mapping: m.yaml\noutput_dir: out\ndelivery: { target: dir, dir: alma }\nserve:\n  prot: 8080\n  accounts: [{ username: a, password_hash: x }]\n')), false);
+    const extras = (validate.errors ?? []).filter((e) => e.keyword === 'additionalProperties').map((e) => `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`);
+    assert.deepEqual(extras, ['/serve/prot']);
+  });
+
+  test('the shipped example points editors at it', () => {
+    assert.match(readFileSync(path.join(PACKAGE_ROOT, 'examples', 'serve-config.yaml'), 'utf8'), /^# yaml-language-server: \$schema=\.\.\/schemas\/serve-config\.schema\.json$/m);
   });
 });
 
