@@ -5,12 +5,16 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { checkRunConfig, loadRunConfig } from '../src/config/run-config.js';
+import { checkRunConfig, formatProblem, loadRunConfig } from '../src/config/run-config.js';
 import { runJob, runCommand, withLock, LOCK_FILE } from '../src/commands/run.js';
 import { RunError } from '../src/shared/errors.js';
 import { silentLogger } from '../src/shared/log.js';
 import { RunLog, addToReport } from '../src/pipeline/report.js';
-import { PACKAGE_ROOT } from '../src/shared/paths.js';
+import { PACKAGE_ROOT, RUN_CONFIG_JSON_SCHEMA } from '../src/shared/paths.js';
+import { jsonSchemaText, staleJsonSchemas } from '../src/config/json-schema.js';
+import { runConfigSchema } from '../src/config/shape.js';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
 import { startSshd, sshdMissing, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
 import { usersXml, writeZip } from './helpers/users-zip.js';
@@ -27,7 +31,7 @@ function problemsOf(yamlText: string, env: NodeJS.ProcessEnv = {}): string[] {
   const dir = folder('config');
   const file = path.join(dir, 'config.yaml');
   writeFileSync(file, yamlText);
-  return checkRunConfig(yamlText, file, env).problems.map((p) => `${path.basename(p.file)}:${p.line}:${p.column}: ${p.message}`);
+  return checkRunConfig(yamlText, file, env).problems.map((p) => formatProblem({ ...p, file: path.basename(p.file) }));
 }
 
 describe('run config', () => {
@@ -35,14 +39,14 @@ describe('run config', () => {
 
   test('an unknown key is reported at its line and column with the closest valid key', () => {
     assert.deepEqual(problemsOf(`${head}delivery:\n  target: dir\n  dir: x\n  stael: rename\nguards:\n  min_user: 3\n`), [
-      'config.yaml:7:3: unknown key "stael" in "delivery" with target dir (did you mean "stale"?)',
-      'config.yaml:9:3: unknown key "min_user" in "guards" (did you mean "min_users"?)',
+      'config.yaml:7:3: delivery.stael: unknown key "stael"; did you mean "stale"?',
+      'config.yaml:9:3: guards.min_user: unknown key "min_user"; did you mean "min_users"?',
     ]);
   });
 
   test('a key far from any valid one lists the valid keys', () => {
     assert.deepEqual(problemsOf(`${head}colour: blue\ndelivery: { target: dir, dir: x }\n`), [
-      'config.yaml:4:1: unknown key "colour" in the run config (valid keys: mapping, inputs, encoding, output_dir, archive, guards, delivery)',
+      'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, delivery',
     ]);
   });
 
@@ -65,19 +69,19 @@ describe('run config', () => {
     const text = `${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  private_key_file: id_rsa\n  host_key: "SHA256:${'b'.repeat(43)}"\n  remote_dir: /production\n`;
     writeFileSync(path.join(dir, 'config.yaml'), text);
     const problems = checkRunConfig(text, path.join(dir, 'config.yaml')).problems;
-    assert.deepEqual(problems.map((p) => [p.line, p.column, p.message]), [[8, 21, `private key file ${key} is readable by others (mode 644): run chmod 600 ${key}`]]);
+    assert.deepEqual(problems.map((p) => [p.line, p.column, p.path, p.message]), [[8, 21, 'delivery.private_key_file', `private key file ${key} is readable by others (mode 644): run chmod 600 ${key}`]]);
   });
 
   test('an sftp target must pin the host key, name one login method, and find its secret', () => {
     assert.deepEqual(problemsOf(`${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  password_env: SFTP_PW\n  remote_dir: /production\n`), [
-      'config.yaml:5:3: the sftp target needs host_key (the server key\'s fingerprint, as `ssh-keygen -lf` prints it) or known_hosts (a known_hosts file)',
-      'config.yaml:8:17: environment variable SFTP_PW (the password, named by password_env) is not set',
+      'config.yaml:5:3: delivery: the sftp target needs host_key (the server key\'s fingerprint, as `ssh-keygen -lf` prints it) or known_hosts (a known_hosts file)',
+      'config.yaml:8:17: delivery.password_env: environment variable SFTP_PW (the password, named by password_env) is not set',
     ]);
   });
 
   test('a password written where its variable\'s name belongs is not repeated in the message', () => {
     const problems = problemsOf(`${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  password_env: "s3cret pass!"\n  host_key: "SHA256:${'b'.repeat(43)}"\n  remote_dir: /p\n`);
-    assert.deepEqual(problems, ['config.yaml:8:17: "password_env" must be the name of an environment variable (letters, digits and _, like SIS2ALMA_SFTP_PASSWORD), not the password itself']);
+    assert.deepEqual(problems, ['config.yaml:8:17: delivery.password_env: must be the name of an environment variable (letters, digits and _, like SIS2ALMA_SFTP_PASSWORD), not the password itself']);
   });
 
   test('host_key accepts a whole ssh-keygen -lf line and asks the server for that key type', () => {
@@ -93,13 +97,66 @@ describe('run config', () => {
 
   test('a value of the wrong kind and a YAML syntax error point at the place', () => {
     assert.deepEqual(problemsOf(`${head}delivery:\n  target: dir\n  dir: x\n  retries: many\n  stale: sometimes\n`), [
-      'config.yaml:7:12: "retries" must be a whole number between 0 and 20, not "many"',
-      'config.yaml:8:10: "stale" must be report, rename or stop, not "sometimes"',
+      'config.yaml:7:12: delivery.retries: expected a whole number, found "many"',
+      'config.yaml:8:10: delivery.stale: expected one of "stop", "rename", "report", found "sometimes"',
     ]);
     const syntax = problemsOf(`${head}delivery:\n  target: dir\n   dir: x\n`);
     assert.equal(syntax.length, 1);
     assert.match(syntax[0]!, /^config\.yaml:5:11: YAML: Nested mappings are not allowed in compact mappings$/);
   });
+
+  // Every problem of a file in one run, in file order: the schema's and the checks after it.
+  const mistakes: Array<{ what: string; yaml: string; env?: NodeJS.ProcessEnv; problems: string[] }> = [
+    {
+      what: 'a misspelt key, a wrong type and a missing required key',
+      yaml: `${head}delivery:\n  target: dir\n  stael: rename\n  retries: many\n`,
+      problems: [
+        "config.yaml:5:3: delivery: missing \"dir\": the folder Alma's server reads",
+        'config.yaml:6:3: delivery.stael: unknown key "stael"; did you mean "stale"?',
+        'config.yaml:7:12: delivery.retries: expected a whole number, found "many"',
+      ],
+    },
+    {
+      what: 'a number out of its range names the range',
+      yaml: `${head}archive: { keep_days: 0 }\ndelivery: { target: dir, dir: x, retries: 25 }\n`,
+      problems: [
+        'config.yaml:4:23: archive.keep_days: expected a whole number of 1 or more, found 0',
+        'config.yaml:5:43: delivery.retries: expected a whole number between 0 and 20, found 25',
+      ],
+    },
+    {
+      what: 'a required top-level key says what it is for',
+      yaml: 'mapping: m.yaml\noutput_dir: out\ndelivery: { target: dir, dir: x }\n',
+      problems: ['config.yaml:1:1: missing "inputs": the CSV file (or list of files) to convert, together'],
+    },
+    {
+      what: 'a fingerprint in the wrong form',
+      yaml: `${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  password_env: PW\n  host_key: [abc]\n  remote_dir: /p\n`,
+      env: { PW: 'x' },
+      problems: [
+        'config.yaml:9:14: delivery.host_key[0]: "abc" is not in the expected form (a fingerprint like SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8, or a whole line of ssh-keygen -lf)',
+      ],
+    },
+    {
+      what: 'a value where a variable name belongs is never repeated, whatever its type',
+      yaml: `${head}delivery:\n  target: sftp\n  host: h\n  username: u\n  password_env: 738201946621\n  host_key: "SHA256:${'b'.repeat(43)}"\n  remote_dir: /p\n`,
+      problems: ['config.yaml:8:17: delivery.password_env: expected a text'],
+    },
+    {
+      what: 'a schema problem does not hide a file the config names that does not exist',
+      yaml: `${head}colour: blue\ndelivery:\n  target: sftp\n  host: h\n  username: u\n  private_key_file: /nonexistent/id_rsa\n  known_hosts: /nonexistent/known_hosts\n  remote_dir: /p\n`,
+      problems: [
+        'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, delivery',
+        'config.yaml:9:21: delivery.private_key_file: private key file /nonexistent/id_rsa does not exist',
+        'config.yaml:10:16: delivery.known_hosts: known_hosts file /nonexistent/known_hosts does not exist',
+      ],
+    },
+  ];
+  for (const { what, yaml, env, problems } of mistakes) {
+    test(`every problem in one run: ${what}`, () => {
+      assert.deepEqual(problemsOf(yaml, env), problems);
+    });
+  }
 
   test('loadRunConfig throws config_invalid with every problem, one per line', () => {
     const dir = folder('load');
@@ -111,9 +168,29 @@ describe('run config', () => {
       const lines = error.message.split('\n');
       assert.ok(lines.length >= 3, error.message);
       assert.ok(lines.every((l) => l.startsWith(`${path.join(dir, 'c.yaml')}:`)), error.message);
-      assert.ok(lines.some((l) => l.endsWith('"delivery.target" must be sftp or dir, not "ftp"')), error.message);
+      assert.ok(lines.some((l) => l.endsWith('delivery.target: expected one of "sftp", "dir", found "ftp"')), error.message);
       return true;
     });
+  });
+});
+
+describe('schemas/run-config.schema.json', () => {
+  test('is the JSON of config-shape.ts, the schema the runtime check uses (run json-schema.js --write after a change)', () => {
+    assert.equal(readFileSync(RUN_CONFIG_JSON_SCHEMA, 'utf8'), jsonSchemaText(runConfigSchema));
+    assert.ok(!staleJsonSchemas().includes(RUN_CONFIG_JSON_SCHEMA));
+  });
+
+  test('an editor using it accepts the shipped example and flags the misspelt key the check names', () => {
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(RUN_CONFIG_JSON_SCHEMA, 'utf8')) as object);
+    const example = readFileSync(path.join(PACKAGE_ROOT, 'examples', 'config.yaml'), 'utf8');
+    assert.equal(validate(parseYaml(example)), true, JSON.stringify(validate.errors));
+    assert.equal(validate(parseYaml('mapping: m.yaml\ninputs: a.csv\noutput_dir: out\ndelivery:\n  target: dir\n  dri: x\n')), false);
+    const extras = (validate.errors ?? []).filter((e) => e.keyword === 'additionalProperties').map((e) => `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`);
+    assert.deepEqual(extras, ['/delivery/dri']);
+  });
+
+  test('the shipped example points editors at it', () => {
+    assert.match(readFileSync(path.join(PACKAGE_ROOT, 'examples', 'config.yaml'), 'utf8'), /^# yaml-language-server: \$schema=\.\.\/schemas\/run-config\.schema\.json$/m);
   });
 });
 
@@ -357,7 +434,7 @@ describe('sis2alma run and upload through the CLI', () => {
     writeFileSync(path.join(dir, 'c.yaml'), 'mapping: m.yaml\ninputs: [a.csv]\noutput_dir: out\ndelivery:\n  target: dir\n  dri: x\n');
     const r = spawnSync(process.execPath, [CLI, 'run', '--config', path.join(dir, 'c.yaml')], { encoding: 'utf8' });
     assert.equal(r.status, 3);
-    assert.match(r.stderr, new RegExp(`${path.join(dir, 'c.yaml').replace(/[.]/g, '\\.')}:6:3: unknown key "dri" in "delivery" with target dir \\(did you mean "dir"\\?\\)`));
+    assert.match(r.stderr, new RegExp(`${path.join(dir, 'c.yaml').replace(/[.]/g, '\\.')}:6:3: delivery\\.dri: unknown key "dri"; did you mean "dir"\\?`));
     assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
   });
 

@@ -18,6 +18,11 @@ import { RunError } from '../src/shared/errors.js';
 import { readZip } from './helpers/zip.js';
 import { CLI, INFINITI_MAPPING, runCli } from './helpers/run-cli.js';
 import { toolMissing } from './helpers/tools.js';
+import { PACKAGE_ROOT, SERVE_CONFIG_JSON_SCHEMA } from '../src/shared/paths.js';
+import { jsonSchemaText, staleJsonSchemas } from '../src/config/json-schema.js';
+import { serveConfigSchema } from '../src/config/shape.js';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'sis2alma-serve-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -460,7 +465,7 @@ describe('POST /api/import/users', () => {
 
 describe('serve: section of the run config', () => {
   const base = (serve: string, top = `mapping: ${INFINITI_MAPPING}\noutput_dir: out\ndelivery:\n  target: dir\n  dir: alma\n`) => `${top}serve:\n${serve}`;
-  const check = (text: string) => checkServeConfig(text, path.join(work, 'config.yaml')).problems.map((p) => `${p.line}:${p.column}: ${p.message}`);
+  const check = (text: string) => checkServeConfig(text, path.join(work, 'config.yaml')).problems.map((p) => `${p.line}:${p.column}: ${p.path ? p.path + ': ' : ''}${p.message}`);
 
   test('defaults: 127.0.0.1:8080, 100 MB, 300 s, every good row imported', () => {
     const { config, problems } = checkServeConfig(base(`  accounts:\n    - { username: a, password_hash: "${passwordHash}" }\n`), path.join(work, 'config.yaml'));
@@ -486,18 +491,56 @@ describe('serve: section of the run config', () => {
   test('problems carry file:line:column, also those config.ts finds below the serve section', () => {
     const text = `mapping: ${INFINITI_MAPPING}\nserve:\n  prot: 8080\n  accounts:\n    - username: "a:b"\n      password_hash: "md5$abc"\n  max_request_bytes: lots\noutput_dir: out\ndelivery:\n  target: dir\n  dri: alma\n`;
     assert.deepEqual(check(text), [
-      '3:3: unknown key "prot" in "serve" (did you mean "port"?)',
-      '5:17: the username "a:b" must not contain a colon',
-      '6:22: a password hash looks like scrypt$32768$8$1$<salt>$<hash>: make one with `sis2alma passwd`',
-      '7:22: "max_request_bytes" must be a size such as 104857600 or "100MB" (at least 1KB), not "lots"',
-      '10:3: missing key "dir"',
-      '11:3: unknown key "dri" in "delivery" with target dir (did you mean "dir"?)',
+      '3:3: serve.prot: unknown key "prot"; did you mean "port"?',
+      '5:17: serve.accounts[0].username: "a:b" is not in the expected form (a name without a colon)',
+      '6:22: serve.accounts[0].password_hash: a password hash looks like scrypt$32768$8$1$<salt>$<hash>: make one with `sis2alma passwd`',
+      '7:22: serve.max_request_bytes: must be a size such as 104857600 or "100MB" (at least 1KB), not "lots"',
+      "10:3: delivery: missing \"dir\": the folder Alma's server reads",
+      '11:3: delivery.dri: unknown key "dri"; did you mean "dir"?',
     ]);
   });
 
   test('a missing serve section or accounts list is named', () => {
-    assert.deepEqual(check(`mapping: m.yaml\noutput_dir: out\ndelivery: { target: dir, dir: alma }\n`), ['1:1: missing key "serve": the push endpoint\'s settings (host, port, accounts)']);
-    assert.deepEqual(check(base('  port: 9000\n')), ['7:3: missing key "accounts": at least one { username, password_hash } (make the hash with `sis2alma passwd`)']);
+    assert.deepEqual(check(`mapping: m.yaml\noutput_dir: out\ndelivery: { target: dir, dir: alma }\n`), ['1:1: missing "serve": the push endpoint\'s settings (host, port, accounts)']);
+    assert.deepEqual(check(base('  port: 9000\n')), ['7:3: serve: missing "accounts": at least one { username, password_hash } (make the hash with `sis2alma passwd`)']);
+  });
+
+  // Every problem in one run, in file order, as for the run config.
+  const mistakes: Array<{ what: string; text: () => string; problems: string[] }> = [
+    {
+      what: 'a misspelt key, a wrong type and a missing required key',
+      text: () => base('  hots: 0.0.0.0\n  trust_proxy: maybe\n'),
+      problems: [
+        '7:3: serve: missing "accounts": at least one { username, password_hash } (make the hash with `sis2alma passwd`)',
+        '7:3: serve.hots: unknown key "hots"; did you mean "host"?',
+        '8:16: serve.trust_proxy: expected true or false, found "maybe"',
+      ],
+    },
+    {
+      what: 'the mapping named neither at the top nor under serve',
+      text: () => `output_dir: out\ndelivery: { target: dir, dir: alma }\nserve:\n  accounts: [{ username: a, password_hash: "${passwordHash}" }]\n`,
+      problems: ['1:1: missing "mapping"'],
+    },
+    {
+      what: 'a password hash in the wrong place is not repeated',
+      text: () => base('  accounts: [{ username: a, password_hash: 12345678901234 }]\n'),
+      problems: ['7:44: serve.accounts[0].password_hash: expected a text'],
+    },
+  ];
+  for (const { what, text, problems } of mistakes) {
+    test(`every problem in one run: ${what}`, () => {
+      assert.deepEqual(check(text()), problems);
+    });
+  }
+
+  test('the mapping may be named under serve: alone', () => {
+    const { config, problems } = checkServeConfig(
+      `output_dir: out\ndelivery: { target: dir, dir: alma }\nserve:\n  mapping: ${INFINITI_MAPPING}\n  accounts: [{ username: a, password_hash: "${passwordHash}" }]\n`,
+      path.join(work, 'config.yaml'),
+    );
+    assert.deepEqual(problems, []);
+    assert.equal(config!.serve.mappingFile, INFINITI_MAPPING);
+    assert.equal(config!.run.mappingFile, '');
   });
 
   test('a TLS key readable by others is refused', () => {
@@ -506,7 +549,7 @@ describe('serve: section of the run config', () => {
     chmodSync(key, 0o644);
     const problems = check(base(`  tls: { cert_file: ${key}, key_file: ${key} }\n  accounts: [{ username: a, password_hash: "${passwordHash}" }]\n`));
     assert.equal(problems.length, 1);
-    assert.match(problems[0]!, /^7:\d+: private key file .*open-key\.pem is readable by others \(mode 644\): run chmod 600/);
+    assert.match(problems[0]!, /^7:\d+: serve\.tls\.key_file: private key file .*open-key\.pem is readable by others \(mode 644\): run chmod 600/);
   });
 
   test('sizes: bytes or K/M/G in 1024s, at least 1 KB', () => {
@@ -516,6 +559,26 @@ describe('serve: section of the run config', () => {
     assert.equal(parseBytes('1G'), 1024 ** 3);
     assert.equal(parseBytes(100), undefined);
     assert.equal(parseBytes('ten'), undefined);
+  });
+});
+
+describe('schemas/serve-config.schema.json', () => {
+  test('is the JSON of config-shape.ts, the schema the runtime check uses (run json-schema.js --write after a change)', () => {
+    assert.equal(readFileSync(SERVE_CONFIG_JSON_SCHEMA, 'utf8'), jsonSchemaText(serveConfigSchema));
+    assert.ok(!staleJsonSchemas().includes(SERVE_CONFIG_JSON_SCHEMA));
+  });
+
+  test('an editor using it accepts the shipped example and flags the misspelt key the check names', () => {
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(SERVE_CONFIG_JSON_SCHEMA, 'utf8')) as object);
+    const example = readFileSync(path.join(PACKAGE_ROOT, 'examples', 'serve-config.yaml'), 'utf8');
+    assert.equal(validate(parseYaml(example)), true, JSON.stringify(validate.errors));
+    assert.equal(validate(parseYaml('mapping: m.yaml\noutput_dir: out\ndelivery: { target: dir, dir: alma }\nserve:\n  prot: 8080\n  accounts: [{ username: a, password_hash: x }]\n')), false);
+    const extras = (validate.errors ?? []).filter((e) => e.keyword === 'additionalProperties').map((e) => `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`);
+    assert.deepEqual(extras, ['/serve/prot']);
+  });
+
+  test('the shipped example points editors at it', () => {
+    assert.match(readFileSync(path.join(PACKAGE_ROOT, 'examples', 'serve-config.yaml'), 'utf8'), /^# yaml-language-server: \$schema=\.\.\/schemas\/serve-config\.schema\.json$/m);
   });
 });
 
@@ -641,7 +704,7 @@ describe('the commands, through the CLI', () => {
     writeFileSync(s.configFile, config.replace('  port: 0', '  port: http'));
     child.kill('SIGHUP');
     await until(() => /was not reloaded/.test(stderr));
-    assert.match(stderr, /config\.yaml:\d+:\d+: "port" must be a whole number between 0 and 65535, not "http"/);
+    assert.match(stderr, /config\.yaml:\d+:\d+: serve\.port: expected a whole number, found "http"/);
     // A port, host or HTTPS change needs a restart: said, and not taken.
     writeFileSync(s.configFile, config.replace('  port: 0', '  port: 1').replace(`username: ${USER}`, 'username: school3'));
     child.kill('SIGHUP');
@@ -659,7 +722,7 @@ describe('the commands, through the CLI', () => {
     writeFileSync(file, `mapping: ${INFINITI_MAPPING}\noutput_dir: out\ndelivery: { target: dir, dir: alma }\nserve:\n  port: http\n  accounts: []\n`);
     const result = await runCli(['serve', '--config', file]);
     assert.equal(result.code, 3);
-    assert.match(result.stderr, /broken\.yaml:5:9: "port" must be a whole number between 0 and 65535, not "http"/);
+    assert.match(result.stderr, /broken\.yaml:5:9: serve\.port: expected a whole number, found "http"/);
   });
 });
 

@@ -6,11 +6,10 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import { RunError } from '../shared/errors.js';
 import { mappingSchema } from './shape.js';
 import { closestOf } from '../shared/suggest.js';
+import { checkAgainst, compileSchema, formatPath, formatProblem, inFileOrder, parseYaml, withoutEchoes, type Locator, type PathItem, type Problem } from '../shared/yaml-check.js';
 import { visitColumns } from './map.js';
 import {
   ADDRESS_PARTS,
@@ -30,14 +29,8 @@ import {
   type ValueExpr,
 } from './model.js';
 
-export interface MappingProblem {
-  file: string;
-  line: number;
-  column: number;
-  /** The YAML path, e.g. user_group.rules[2].when.program */
-  path: string;
-  message: string;
-}
+/** A problem in a mapping file, with its file:line:column and YAML path. */
+export type MappingProblem = Problem;
 
 export interface MappingCheck {
   mapping?: Mapping;
@@ -45,9 +38,7 @@ export interface MappingCheck {
   warnings: MappingProblem[];
 }
 
-export function formatProblem(p: MappingProblem): string {
-  return `${p.file}:${p.line}:${p.column}: ${p.path ? p.path + ': ' : ''}${p.message}`;
-}
+export { formatProblem };
 
 /** Reads and checks a mapping file; problems are returned, never thrown (but an unreadable file is). */
 export function checkMapping(file: string): MappingCheck {
@@ -61,24 +52,19 @@ export function checkMapping(file: string): MappingCheck {
 }
 
 export function checkMappingText(text: string, file: string): MappingCheck {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const where = new Locator(doc, lineCounter, file);
-  const problems: MappingProblem[] = [];
-  for (const error of doc.errors) {
-    const pos = lineCounter.linePos(error.pos[0]);
-    problems.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML: ${error.message.split('\n')[0]}` });
-  }
-  if (problems.length) return { problems, warnings: [] };
-  const written = doc.toJS() as unknown;
+  const { written, where, problems: syntax } = parseYaml(text, file);
+  if (syntax.length) return { problems: syntax, warnings: [] };
   if (written === null || typeof written !== 'object' || Array.isArray(written)) {
     return { problems: [{ file, line: 1, column: 1, path: '', message: 'a mapping file is a YAML mapping (key: value lines), with at least source, fields and user_group' }], warnings: [] };
   }
-  problems.push(...shapeProblems(written, where));
-  if (problems.length) return { problems, warnings: [] };
-  const normaliser = new Normaliser(written as Written, where, file, text);
+  // The normaliser runs on what the schema let through, so that a typo and a code outside
+  // allowed_codes are both reported in one pass; it needs every required part to be there.
+  const shape = checkAgainst(validateShape, written, where);
+  if (!shape.complete || !shape.rest) return { problems: inFileOrder(shape.problems), warnings: [] };
+  const normaliser = new Normaliser(shape.rest as Written, where, file, text);
   const mapping = normaliser.run();
-  return normaliser.problems.length ? { problems: normaliser.problems, warnings: normaliser.warnings } : { mapping, problems: [], warnings: normaliser.warnings };
+  const problems = inFileOrder([...shape.problems, ...withoutEchoes(normaliser.problems, shape.refused)]);
+  return problems.length ? { problems, warnings: normaliser.warnings } : { mapping, problems: [], warnings: normaliser.warnings };
 }
 
 /** Loads a mapping for a run: any problem stops the run with all problems listed. */
@@ -93,122 +79,12 @@ export function loadMapping(file: string): Mapping {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Positions: a YAML path → file:line:column.
-
-type PathItem = string | number;
-
-class Locator {
-  constructor(
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
-    readonly file: string,
-  ) {}
-
-  /** The position of the value at `p`, or of its key when `key` is set. */
-  at(p: PathItem[], message: string, key = false): MappingProblem {
-    let offset = 0;
-    const parentPath = p.slice(0, -1);
-    const last = p[p.length - 1];
-    const parent = this.doc.getIn(parentPath, true) as YamlNode | undefined;
-    if (key && isMap(parent)) {
-      const pair = parent.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(last));
-      const keyNode = pair?.key as YamlNode | undefined;
-      if (keyNode?.range) offset = keyNode.range[0];
-    } else {
-      for (let depth = p.length; depth >= 0; depth--) {
-        const node = this.doc.getIn(p.slice(0, depth), true) as YamlNode | undefined;
-        if (node && typeof node === 'object' && 'range' in node && node.range) {
-          offset = node.range[0];
-          break;
-        }
-      }
-    }
-    const pos = this.lines.linePos(offset);
-    return { file: this.file, line: pos.line, column: pos.col, path: formatPath(p), message };
-  }
-}
-
-function formatPath(p: PathItem[]): string {
-  return p.map((item, i) => (typeof item === 'number' ? `[${item}]` : i === 0 ? item : `.${item}`)).join('');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shape: the JSON Schema (shape.ts), with ajv's errors turned into a librarian's words.
+// Shape: the JSON Schema (shape.ts), checked by shared/yaml-check.ts, which words ajv's errors for a librarian.
 
 /** How many rows of one primary id a mapping allows when it does not say: a person with more is a broken export. */
 export const DEFAULT_MAX_ROWS_PER_PERSON = 20;
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
-const validateShape = ajv.compile(mappingSchema);
-
-function shapeProblems(written: unknown, where: Locator): MappingProblem[] {
-  if (validateShape(written)) return [];
-  const errors = pruneAlternatives(validateShape.errors ?? []);
-  const seen = new Set<string>();
-  const out: MappingProblem[] = [];
-  for (const error of errors) {
-    const p = pointerToPath(error.instancePath);
-    let problem: MappingProblem;
-    if (error.keyword === 'additionalProperties') {
-      const extra = String((error.params as { additionalProperty: string }).additionalProperty);
-      const known = Object.keys(((error.parentSchema as { properties?: object })?.properties ?? {}) as object);
-      const closest = closestOf(extra, known);
-      problem = where.at([...p, extra], `unknown key "${extra}"${closest ? `; did you mean "${closest}"?` : known.length ? `; expected one of: ${known.join(', ')}` : ''}`, true);
-    } else if (error.keyword === 'required') {
-      problem = where.at(p, `missing "${(error.params as { missingProperty: string }).missingProperty}"`);
-    } else if (error.keyword === 'enum') {
-      problem = where.at(p, `expected one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}, found ${JSON.stringify(error.data)}`);
-    } else if (error.keyword === 'pattern') {
-      const description = (error.parentSchema as { description?: string })?.description;
-      problem = where.at(p, `${JSON.stringify(error.data)} is not in the expected form${description ? ` (${description})` : ` (${error.message})`}`);
-    } else if (error.keyword === 'type') {
-      problem = where.at(p, `expected ${describeType((error.params as { type: string | string[] }).type)}, found ${describeData(error.data)}`);
-    } else {
-      problem = where.at(p, error.message ?? error.keyword);
-    }
-    const key = `${problem.line}:${problem.column}:${problem.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(problem);
-    }
-  }
-  return out;
-}
-
-/** ajv reports every failed branch of a oneOf; keep the errors of the branch that fits the data's type. */
-function pruneAlternatives(errors: ErrorObject[]): ErrorObject[] {
-  const hasDeeperOrSibling = (e: ErrorObject) =>
-    errors.some((o) => o !== e && o.keyword !== 'oneOf' && o.keyword !== 'type' && (o.instancePath === e.instancePath || o.instancePath.startsWith(e.instancePath + '/')));
-  return errors.filter((e) => {
-    if (e.keyword === 'oneOf') return !hasDeeperOrSibling(e);
-    if (e.keyword === 'type') {
-      // A scalar branch failing for an object (or the reverse) is noise when the other branch spoke.
-      return !hasDeeperOrSibling(e);
-    }
-    return true;
-  });
-}
-
-function pointerToPath(pointer: string): PathItem[] {
-  if (!pointer) return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
-
-function describeType(type: string | string[]): string {
-  const names: Record<string, string> = { string: 'a text', object: 'a mapping (key: value)', array: 'a list', boolean: 'true or false', number: 'a number', integer: 'a whole number' };
-  return (Array.isArray(type) ? type : [type]).map((t) => names[t] ?? t).join(' or ');
-}
-
-function describeData(data: unknown): string {
-  if (Array.isArray(data)) return 'a list';
-  if (data === null) return 'nothing';
-  if (typeof data === 'object') return 'a mapping';
-  return JSON.stringify(data);
-}
+const validateShape = compileSchema(mappingSchema);
 
 // ---------------------------------------------------------------------------------------------
 // Normalising: shorthands spelled out, tables loaded, codes checked against allowed_codes.

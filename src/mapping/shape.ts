@@ -1,7 +1,7 @@
 // The shape of a mapping file, as a JSON Schema. This object is the one source of truth: the
 // runtime check (ajv, in load.ts) uses it, and `schemas/mapping.schema.json`, which editors use
-// to complete and check mapping files, is written from it by src/mapping/json-schema.ts
-// (node dist/src/mapping/json-schema.js --write); a test keeps the two in step.
+// to complete and check mapping files, is written from it by src/config/json-schema.ts
+// (node dist/src/config/json-schema.js --write); a test keeps the two in step.
 
 type Schema = Record<string, unknown>;
 

@@ -1,0 +1,203 @@
+// The shape of the run config and of the serve config, as JSON Schemas. These objects are the one
+// definition of the two files' keys, types and defaults: the runtime check (ajv, through
+// shared/yaml-check.ts) uses them, and schemas/run-config.schema.json and serve-config.schema.json,
+// which editors use, are written from them by src/config/json-schema.ts (a test keeps them in step).
+// What a schema cannot say (files exist and are private, secrets are set, one login method)
+// config.ts and serve.ts check afterwards.
+
+type Schema = Record<string, unknown>;
+
+const text = { type: 'string', minLength: 1 } as const;
+const file = (description: string): Schema => ({ ...text, description });
+/** A value that names where a secret is: never repeated in a message, as someone may have written the secret itself. */
+const secretName = (description: string): Schema => ({ ...text, writeOnly: true, description });
+
+/** Defaults the schemas state and the normalising code applies. */
+export const DEFAULTS = {
+  port: 22,
+  retries: 3,
+  retryDelaySeconds: 30,
+  timeoutSeconds: 30,
+  keepDays: 30,
+  stale: 'stop' as 'report' | 'rename' | 'stop',
+};
+
+export const SERVE_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  maxRequestBytes: 100 * 1024 * 1024,
+  requestTimeoutSeconds: 300,
+  maxRejected: '100%',
+};
+
+const guards = (maxRejectedDefault?: string): Schema => ({
+  type: 'object',
+  additionalProperties: false,
+  description: 'When one trips, nothing is delivered.',
+  properties: {
+    max_rejected: {
+      type: ['integer', 'string'],
+      minimum: 0,
+      pattern: '^\\s*(\\d+(\\.\\d+)?%|\\d+)\\s*$',
+      description: 'Stop when more rows are rejected: a count (25) or a share of all rows ("5%").',
+      ...(maxRejectedDefault ? { default: maxRejectedDefault } : {}),
+    },
+    min_users: { type: 'integer', minimum: 0, description: 'Stop when fewer users would be written.' },
+  },
+});
+
+const deliveryCommon: Record<string, Schema> = {
+  retries: { type: 'integer', minimum: 0, maximum: 20, default: DEFAULTS.retries, description: 'Extra attempts after a lost connection, refused connection or timeout.' },
+  retry_delay_seconds: { type: 'number', minimum: 0, default: DEFAULTS.retryDelaySeconds, description: 'Wait before the first retry, doubled before each next one.' },
+  stale: {
+    enum: ['stop', 'rename', 'report'],
+    default: DEFAULTS.stale,
+    description: 'Zips of an earlier run still waiting in the remote folder: stop (fail the run), rename (to NAME.zip.stale, which Alma skips) or report (leave them, warn).',
+  },
+};
+
+const FINGERPRINT = '(SHA256:[A-Za-z0-9+/]{43}=?|MD5:([0-9a-fA-F]{2}:){15}[0-9a-fA-F]{2})';
+const fingerprint: Schema = {
+  type: 'string',
+  pattern: `(^|\\s)${FINGERPRINT}(\\s|$)`,
+  description: 'a fingerprint like SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8, or a whole line of ssh-keygen -lf',
+};
+
+const sftpDelivery: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['host', 'username', 'remote_dir'],
+  properties: {
+    target: { const: 'sftp' },
+    host: { ...text, description: 'The SFTP server.' },
+    port: { type: 'integer', minimum: 1, maximum: 65535, default: DEFAULTS.port },
+    username: { ...text, description: 'The account.' },
+    private_key_file: file('A private key (OpenSSH or PEM format, mode 600).'),
+    passphrase_env: secretName('The environment variable holding the private key\'s passphrase.'),
+    passphrase_file: file('A file (mode 600) holding the private key\'s passphrase.'),
+    password_env: secretName('The environment variable holding the password.'),
+    password_file: file('A file (mode 600) holding the password.'),
+    host_key: {
+      description: "The server's host key fingerprint as ssh-keygen -lf prints it, a list of them, or a whole ssh-keygen -lf line.",
+      oneOf: [fingerprint, { type: 'array', items: fingerprint, minItems: 1 }],
+    },
+    known_hosts: file('A known_hosts file that holds the server\'s key.'),
+    remote_dir: { ...text, description: 'The folder Alma reads, e.g. /production/users.' },
+    timeout_seconds: { type: 'number', minimum: 0.1, default: DEFAULTS.timeoutSeconds, description: 'How long to wait for the server.' },
+    ...deliveryCommon,
+  },
+};
+
+const dirDelivery: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['dir'],
+  properties: {
+    target: { const: 'dir' },
+    dir: { ...text, description: "The folder Alma's server reads." },
+    create_dir: { type: 'boolean', default: false, description: 'Make the folder if it is missing (off: for a mounted share, a missing folder should stop the run).' },
+    ...deliveryCommon,
+  },
+};
+
+const delivery: Schema = {
+  type: 'object',
+  required: ['target'],
+  description: 'Where the zips go (target: sftp or target: dir).',
+  properties: { target: { enum: ['sftp', 'dir'], description: 'sftp (a server) or dir (a local or mounted folder).' } },
+  allOf: [
+    { if: { required: ['target'], properties: { target: { const: 'sftp' } } }, then: sftpDelivery },
+    { if: { required: ['target'], properties: { target: { const: 'dir' } } }, then: dirDelivery },
+  ],
+};
+
+const runProperties: Record<string, Schema> = {
+  mapping: file('The mapping file.'),
+  inputs: {
+    description: 'The CSV file (or list of files) to convert, together.',
+    oneOf: [text, { type: 'array', items: text, minItems: 1 }],
+  },
+  encoding: { ...text, default: 'utf-8', description: 'The encoding of the CSV files.' },
+  output_dir: file('Where the XML, zips, report and rejected rows go; holds the lock file.'),
+  archive: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      dir: file('The archive (default <output_dir>/archive).'),
+      keep_days: { type: 'integer', minimum: 1, default: DEFAULTS.keepDays, description: 'Days an archive folder is kept.' },
+    },
+  },
+  guards: guards(),
+  delivery,
+};
+
+export const runConfigSchema: Schema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://sis2alma.example/schemas/run-config.schema.json',
+  title: 'sis2alma run config',
+  description: 'What `sis2alma run` converts and where it delivers. Relative paths are read from this file\'s folder. No secret goes in this file.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['mapping', 'inputs', 'output_dir', 'delivery'],
+  properties: runProperties,
+};
+
+const serveSection: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['accounts'],
+  description: "The push endpoint's settings (host, port, accounts).",
+  properties: {
+    host: { ...text, default: SERVE_DEFAULTS.host, description: 'The address to listen on.' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: SERVE_DEFAULTS.port },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cert_file', 'key_file'],
+      description: 'HTTPS done by sis2alma itself.',
+      properties: {
+        cert_file: file('The certificate chain (PEM).'),
+        key_file: file('The private key (PEM, mode 600).'),
+      },
+    },
+    accounts: {
+      type: 'array',
+      minItems: 1,
+      description: 'at least one { username, password_hash } (make the hash with `sis2alma passwd`)',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['username', 'password_hash'],
+        properties: {
+          // Basic auth sends `name:password`, so a colon in the name would make it unreachable.
+          username: { type: 'string', pattern: '^[^:]+$', description: 'a name without a colon' },
+          password_hash: { ...text, writeOnly: true, description: 'A hash from `sis2alma passwd`: scrypt$32768$8$1$<salt>$<hash>.' },
+        },
+      },
+    },
+    max_request_bytes: {
+      type: ['integer', 'string'],
+      default: '100MB',
+      description: 'The largest request taken: a count of bytes, or with KB/MB/GB (in 1024s); at least 1KB.',
+    },
+    request_timeout_seconds: { type: 'number', minimum: 1, maximum: 86400, default: SERVE_DEFAULTS.requestTimeoutSeconds, description: 'Time to receive one upload.' },
+    mapping: file('Another mapping for pushes than the top-level mapping.'),
+    source: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'names the output files: letters, digits, - and _ only' },
+    guards: guards(SERVE_DEFAULTS.maxRejected),
+    trust_proxy: { type: 'boolean', default: false, description: 'Take the client address from X-Forwarded-For (only behind a reverse proxy that sets it).' },
+  },
+};
+
+export const serveConfigSchema: Schema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://sis2alma.example/schemas/serve-config.schema.json',
+  title: 'sis2alma serve config',
+  description: 'A run config with a serve: section, for `sis2alma serve`; inputs: is not needed (the pushed file is the input).',
+  type: 'object',
+  additionalProperties: false,
+  required: ['output_dir', 'delivery', 'serve'],
+  properties: { ...runProperties, serve: serveSection },
+  // The mapping may be named in the serve section instead.
+  if: { required: ['serve'], properties: { serve: { required: ['mapping'] } } },
+  else: { required: ['mapping'] },
+};
