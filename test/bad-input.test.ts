@@ -24,6 +24,7 @@ import {
   tempDir,
   type Outputs,
 } from './helpers/run-cli.js';
+import { pythonDataRows } from './helpers/python-csv.js';
 
 const FILE = path.join(BAD_FIXTURES, 'file');
 const ROWS = path.join(BAD_FIXTURES, 'rows');
@@ -438,4 +439,46 @@ describe('row checks through convert()', () => {
     await assert.rejects(convert({ mappingFile: INFINITI_MAPPING, inputs: [good, bad], outDir, now: new Date(NOW) }), { name: 'RunError', code: 'input_invalid' });
     assert.deepEqual((await readOutputs(outDir)).files, []);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Line endings: LF, CRLF and lone CR (old Mac exports, some report writers), mixed in any way in
+// one file, each end a record; every row is read whatever the mix and wherever the pieces are
+// cut, as Python's csv module reads the same file.
+
+describe('line endings through the CLI', { concurrency: 2 }, () => {
+  const header = 'username,givenname,surname,middlename,preferredname,emailaddress,graduationyear,librarybarcode,adminsystemid,gender,password,formclass,enabled,staffmember,presentationgrouplabel';
+  const row = (i: number) => `stu${i},Aroha,Ngata,,Ro,stu${i}@school.example.nz,2027,B${100000 + i},SIS${1000 + i},F,,10A,Y,N,Year 10`;
+  const ROWS = 400;
+  /** The header and ROWS rows, line i ending in endings[i] (0: the header). */
+  const write = (endings: string[]) => {
+    const file = path.join(tempDir(), 'endings.csv');
+    writeFileSync(file, [header, ...Array.from({ length: ROWS }, (_, i) => row(i + 1))].map((line, i) => line + endings[i]!).join(''));
+    return file;
+  };
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const lines = (eol: (i: number) => string) => Array.from({ length: ROWS + 1 }, (_, i) => eol(i));
+  const cases: [string, string[]][] = [
+    ['LF, the second line alone in CRLF', lines((i) => (i === 1 ? '\r\n' : '\n'))],
+    ['LF, one line in 20 in CRLF', lines(() => (random() < 0.05 ? '\r\n' : '\n'))],
+    ['CRLF, one line in 20 in LF', lines(() => (random() < 0.05 ? '\n' : '\r\n'))],
+    ['a lone CR (old Mac)', lines(() => '\r')],
+    ['LF, CRLF and lone CR at random', lines(() => ['\n', '\r\n', '\r'][Math.floor(random() * 3)]!)],
+  ];
+  for (const [name, endings] of cases) {
+    for (const pieceBytes of ['', '1', '700']) {
+      test(`${name}${pieceBytes ? `, in pieces of ${pieceBytes} bytes` : ''}: all ${ROWS} rows are read and written`, async () => {
+        const input = write(endings);
+        assert.equal(pythonDataRows(input), ROWS, "Python's csv module reads every row");
+        const run = await convertCli({ inputs: [input], args: ['--quiet'], env: pieceBytes ? { SIS2ALMA_PIECE_BYTES: pieceBytes } : {} });
+        assert.equal(run.code, 0, run.stderr);
+        assertSound(run.outputs, run.stderr);
+        assert.deepEqual(run.outputs.report!.counts, { rows: ROWS, users: ROWS, merged: 0, rejected: 0, warnings: 0 });
+        const xml = run.outputs.xml.map((x) => x.text).join('');
+        assert.equal((xml.match(/<primary_id>stu\d+<\/primary_id>/g) ?? []).length, ROWS);
+        assert.match(xml, new RegExp(`<primary_id>stu${ROWS}</primary_id>`));
+      });
+    }
+  }
 });
