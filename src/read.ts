@@ -9,7 +9,7 @@
 // opens a quoted field only as the first character of a field, as csv-parse reads it with
 // relax_quotes; inside one, "" is a quote and the next single " closes it. The pieces are UTF-8 bytes: a file in another encoding is
 // decoded and encoded again on the way; a file declared UTF-8 is checked, never decoded twice.
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { parse } from 'csv-parse/sync';
@@ -76,16 +76,38 @@ export function checkHeader(file: string, header: string[], requiredColumns: str
       { file },
     );
   }
+  // One name twice (or in two cases, which the required columns do not tell apart): which of the
+  // two a mapping would read is chance. A column with no name is read by none.
+  const first = new Map<string, number>();
+  header.forEach((name, i) => {
+    if (!name) return;
+    const seen = first.get(name.toLowerCase());
+    if (seen === undefined) return first.set(name.toLowerCase(), i);
+    throw new RunError(
+      'input_invalid',
+      `${file}: the header has the column ${header[seen]} twice: column ${seen + 1} (${header[seen]}) and column ${i + 1} (${name}); rename or remove one`,
+      { file },
+    );
+  });
 }
 
 export async function checkReadable(file: string, encoding: string | undefined): Promise<void> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    // Without O_NONBLOCK, opening a FIFO waits for a writer, for ever when none comes.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stats = await handle.stat();
+    if (stats.isDirectory()) throw new RunError('input_unreadable', `cannot read input ${file}: it is a folder`, { file });
+    // The inputs are read twice (once to index the primary ids, once to convert): a pipe or a
+    // device would give its bytes once, or never end.
+    if (!stats.isFile())
+      throw new RunError('input_unreadable', `cannot read input ${file}: it is ${stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isSocket() ? 'a socket' : 'a device'}, not a file; sis2alma reads each input twice: save the export to a file and give that`, { file });
     const head = Buffer.alloc(4);
     const { bytesRead } = await handle.read(head, 0, 4, 0);
-    if (isUtf8(encoding) && bytesRead >= 2 && ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)))
-      throw new RunError('input_invalid', `${file}: the file is UTF-16 (it starts with a UTF-16 byte order mark); run with --encoding ${head[0] === 0xff ? 'utf-16le' : 'utf-16be'}`, { file });
+    if (isUtf8(encoding)) {
+      const unicode = wideUnicode(head.subarray(0, bytesRead));
+      if (unicode) throw new RunError('input_invalid', `${file}: the file is ${unicode.name} (${unicode.why}); run with --encoding ${unicode.encoding}`, { file });
+    }
   } catch (error) {
     if (error instanceof RunError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -94,6 +116,25 @@ export async function checkReadable(file: string, encoding: string | undefined):
   } finally {
     await handle?.close();
   }
+}
+
+/**
+ * UTF-16 or UTF-32, from the first 4 bytes of a file: a byte order mark (UTF-32's before UTF-16's,
+ * which begins it), or, for UTF-16 without one, two characters of a header (ASCII) each with a
+ * zero byte.
+ */
+function wideUnicode(head: Buffer): { name: string; why: string; encoding: string } | undefined {
+  const [a, b, c, d] = [head[0], head[1], head[2], head[3]];
+  const bom = (name: string, encoding: string) => ({ name, why: `it starts with a ${name} byte order mark`, encoding });
+  if (head.length === 4 && a === 0xff && b === 0xfe && c === 0 && d === 0) return bom('UTF-32', 'utf-32le');
+  if (head.length === 4 && a === 0 && b === 0 && c === 0xfe && d === 0xff) return bom('UTF-32', 'utf-32be');
+  if (a === 0xff && b === 0xfe) return bom('UTF-16', 'utf-16le');
+  if (a === 0xfe && b === 0xff) return bom('UTF-16', 'utf-16be');
+  if (head.length < 4) return undefined;
+  const why = 'it has no byte order mark, and every other byte of its first characters is 0';
+  if (a && !b && c && !d) return { name: 'UTF-16', why, encoding: 'utf-16le' };
+  if (!a && b && !c && d) return { name: 'UTF-16', why, encoding: 'utf-16be' };
+  return undefined;
 }
 
 /** C0 controls other than tab, CR and LF: never in a header a person wrote. */

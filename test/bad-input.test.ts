@@ -7,6 +7,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { convert } from '../src/convert.js';
 import { RunError } from '../src/errors.js';
 import { AlmaSchema } from '../src/validate.js';
@@ -123,6 +124,32 @@ const fileCases: FileCase[] = [
     code: 4,
     stderr: 'sis2alma: <file>: the file is UTF-16 (it starts with a UTF-16 byte order mark); run with --encoding utf-16le\n',
   },
+  {
+    name: 'a UTF-16 file without a byte order mark: the run stops and names the --encoding to use',
+    fixture: 'utf16-no-bom.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the file is UTF-16 (it has no byte order mark, and every other byte of its first characters is 0); run with --encoding utf-16le\n',
+  },
+  { name: 'the UTF-16 file without a byte order mark, with --encoding utf-16le, converts', fixture: 'utf16-no-bom.csv', args: ['--encoding', 'utf-16le'], code: 0, stderr: '', details: { '1': 'User written' } },
+  {
+    name: 'a UTF-32 file (its byte order mark begins with UTF-16\'s) is called UTF-32',
+    fixture: 'utf32.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the file is UTF-32 (it starts with a UTF-32 byte order mark); run with --encoding utf-32le\n',
+  },
+  { name: 'the UTF-32 file with --encoding utf-32le converts', fixture: 'utf32.csv', args: ['--encoding', 'utf-32le'], code: 0, stderr: '', details: { '1': 'User written' } },
+  {
+    name: 'a header with one column name twice: the run stops naming both columns',
+    fixture: 'duplicate-column.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the header has the column username twice: column 1 (username) and column 4 (username); rename or remove one\n',
+  },
+  {
+    name: 'a header with one column name in two cases: the run stops naming both columns',
+    fixture: 'duplicate-column-case.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the header has the column username twice: column 1 (username) and column 15 (USERNAME); rename or remove one\n',
+  },
   { name: 'an input that does not exist: exit 4 naming it', fixture: 'no-such-file.csv', code: 4, stderr: 'sis2alma: cannot read input <file>: no such file\n' },
   { name: 'an input that is a folder: exit 4 naming it', fixture: '.', code: 4, stderr: 'sis2alma: cannot read input <file>: it is a folder\n' },
   { name: 'the same UTF-16 file with --encoding utf-16le converts', fixture: 'utf16.csv', args: ['--encoding', 'utf-16le'], code: 0, stderr: '', details: { '1': 'User written' } },
@@ -175,6 +202,17 @@ for (const [cut, env] of [['', {}], [' (one record a piece)', { SIS2ALMA_PIECE_B
       assert.equal(run.outputs.report.success, !Object.values(c.details ?? {}).some((d) => d.startsWith('Rejected')));
     });
   }
+
+  test('a named pipe (FIFO) as input: refused at once, exit 4, since the inputs are read twice', { timeout: 120_000 }, async () => {
+    const fifo = path.join(tempDir(), 'export.csv');
+    execFileSync('mkfifo', [fifo]);
+    // No writer ever opens it: opening it for reading alone would wait for one for ever.
+    const run = await convertCli({ inputs: [fifo], args: ['--quiet'], env });
+    assert.equal(run.code, 4, run.stderr);
+    assert.equal(run.stderr, `sis2alma: cannot read input ${fifo}: it is a named pipe (FIFO), not a file; sis2alma reads each input twice: save the export to a file and give that\n`);
+    assertSound(run.outputs, run.stderr);
+    assert.deepEqual(run.outputs.files, []);
+  });
 
   test('an output folder that cannot be made: exit 8 naming it, before any row is read', async () => {
     const dir = tempDir();
