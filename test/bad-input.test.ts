@@ -7,6 +7,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { convert } from '../src/pipeline/convert.js';
 import { RunError } from '../src/shared/errors.js';
 import { AlmaSchema } from '../src/pipeline/validate.js';
@@ -24,6 +25,7 @@ import {
   tempDir,
   type Outputs,
 } from './helpers/run-cli.js';
+import { pythonDataRows } from './helpers/python-csv.js';
 
 const FILE = path.join(BAD_FIXTURES, 'file');
 const ROWS = path.join(BAD_FIXTURES, 'rows');
@@ -122,6 +124,32 @@ const fileCases: FileCase[] = [
     code: 4,
     stderr: 'sis2alma: <file>: the file is UTF-16 (it starts with a UTF-16 byte order mark); run with --encoding utf-16le\n',
   },
+  {
+    name: 'a UTF-16 file without a byte order mark: the run stops and names the --encoding to use',
+    fixture: 'utf16-no-bom.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the file is UTF-16 (it has no byte order mark, and every other byte of its first characters is 0); run with --encoding utf-16le\n',
+  },
+  { name: 'the UTF-16 file without a byte order mark, with --encoding utf-16le, converts', fixture: 'utf16-no-bom.csv', args: ['--encoding', 'utf-16le'], code: 0, stderr: '', details: { '1': 'User written' } },
+  {
+    name: 'a UTF-32 file (its byte order mark begins with UTF-16\'s) is called UTF-32',
+    fixture: 'utf32.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the file is UTF-32 (it starts with a UTF-32 byte order mark); run with --encoding utf-32le\n',
+  },
+  { name: 'the UTF-32 file with --encoding utf-32le converts', fixture: 'utf32.csv', args: ['--encoding', 'utf-32le'], code: 0, stderr: '', details: { '1': 'User written' } },
+  {
+    name: 'a header with one column name twice: the run stops naming both columns',
+    fixture: 'duplicate-column.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the header has the column username twice: column 1 (username) and column 4 (username); rename or remove one\n',
+  },
+  {
+    name: 'a header with one column name in two cases: the run stops naming both columns',
+    fixture: 'duplicate-column-case.csv',
+    code: 4,
+    stderr: 'sis2alma: <file>: the header has the column username twice: column 1 (username) and column 15 (USERNAME); rename or remove one\n',
+  },
   { name: 'an input that does not exist: exit 4 naming it', fixture: 'no-such-file.csv', code: 4, stderr: 'sis2alma: cannot read input <file>: no such file\n' },
   { name: 'an input that is a folder: exit 4 naming it', fixture: '.', code: 4, stderr: 'sis2alma: cannot read input <file>: it is a folder\n' },
   { name: 'the same UTF-16 file with --encoding utf-16le converts', fixture: 'utf16.csv', args: ['--encoding', 'utf-16le'], code: 0, stderr: '', details: { '1': 'User written' } },
@@ -174,6 +202,17 @@ for (const [cut, env] of [['', {}], [' (one record a piece)', { SIS2ALMA_PIECE_B
       assert.equal(run.outputs.report.success, !Object.values(c.details ?? {}).some((d) => d.startsWith('Rejected')));
     });
   }
+
+  test('a named pipe (FIFO) as input: refused at once, exit 4, since the inputs are read twice', { timeout: 120_000 }, async () => {
+    const fifo = path.join(tempDir(), 'export.csv');
+    execFileSync('mkfifo', [fifo]);
+    // No writer ever opens it: opening it for reading alone would wait for one for ever.
+    const run = await convertCli({ inputs: [fifo], args: ['--quiet'], env });
+    assert.equal(run.code, 4, run.stderr);
+    assert.equal(run.stderr, `sis2alma: cannot read input ${fifo}: it is a named pipe (FIFO), not a file; sis2alma reads each input twice: save the export to a file and give that\n`);
+    assertSound(run.outputs, run.stderr);
+    assert.deepEqual(run.outputs.files, []);
+  });
 
   test('an output folder that cannot be made: exit 8 naming it, before any row is read', async () => {
     const dir = tempDir();
@@ -440,4 +479,46 @@ describe('row checks through convert()', () => {
     await assert.rejects(convert({ mappingFile: INFINITI_MAPPING, inputs: [good, bad], outDir, now: new Date(NOW) }), { name: 'RunError', code: 'input_invalid' });
     assert.deepEqual((await readOutputs(outDir)).files, []);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Line endings: LF, CRLF and lone CR (old Mac exports, some report writers), mixed in any way in
+// one file, each end a record; every row is read whatever the mix and wherever the pieces are
+// cut, as Python's csv module reads the same file.
+
+describe('line endings through the CLI', { concurrency: 2 }, () => {
+  const header = 'username,givenname,surname,middlename,preferredname,emailaddress,graduationyear,librarybarcode,adminsystemid,gender,password,formclass,enabled,staffmember,presentationgrouplabel';
+  const row = (i: number) => `stu${i},Aroha,Ngata,,Ro,stu${i}@school.example.nz,2027,B${100000 + i},SIS${1000 + i},F,,10A,Y,N,Year 10`;
+  const ROWS = 400;
+  /** The header and ROWS rows, line i ending in endings[i] (0: the header). */
+  const write = (endings: string[]) => {
+    const file = path.join(tempDir(), 'endings.csv');
+    writeFileSync(file, [header, ...Array.from({ length: ROWS }, (_, i) => row(i + 1))].map((line, i) => line + endings[i]!).join(''));
+    return file;
+  };
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const lines = (eol: (i: number) => string) => Array.from({ length: ROWS + 1 }, (_, i) => eol(i));
+  const cases: [string, string[]][] = [
+    ['LF, the second line alone in CRLF', lines((i) => (i === 1 ? '\r\n' : '\n'))],
+    ['LF, one line in 20 in CRLF', lines(() => (random() < 0.05 ? '\r\n' : '\n'))],
+    ['CRLF, one line in 20 in LF', lines(() => (random() < 0.05 ? '\n' : '\r\n'))],
+    ['a lone CR (old Mac)', lines(() => '\r')],
+    ['LF, CRLF and lone CR at random', lines(() => ['\n', '\r\n', '\r'][Math.floor(random() * 3)]!)],
+  ];
+  for (const [name, endings] of cases) {
+    for (const pieceBytes of ['', '1', '700']) {
+      test(`${name}${pieceBytes ? `, in pieces of ${pieceBytes} bytes` : ''}: all ${ROWS} rows are read and written`, async () => {
+        const input = write(endings);
+        assert.equal(pythonDataRows(input), ROWS, "Python's csv module reads every row");
+        const run = await convertCli({ inputs: [input], args: ['--quiet'], env: pieceBytes ? { SIS2ALMA_PIECE_BYTES: pieceBytes } : {} });
+        assert.equal(run.code, 0, run.stderr);
+        assertSound(run.outputs, run.stderr);
+        assert.deepEqual(run.outputs.report!.counts, { rows: ROWS, users: ROWS, merged: 0, rejected: 0, warnings: 0 });
+        const xml = run.outputs.xml.map((x) => x.text).join('');
+        assert.equal((xml.match(/<primary_id>stu\d+<\/primary_id>/g) ?? []).length, ROWS);
+        assert.match(xml, new RegExp(`<primary_id>stu${ROWS}</primary_id>`));
+      });
+    }
+  }
 });

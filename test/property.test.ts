@@ -15,6 +15,7 @@ import { AlmaSchema } from '../src/pipeline/validate.js';
 import { PROJECT_XSD } from '../src/shared/paths.js';
 import { EXLIBRIS_XSD, INFINITI_MAPPING, NOW, convertCli, readOutputs, stackLines, tempDir, toCsv, type Outputs } from './helpers/run-cli.js';
 import { IdIndex } from '../src/pipeline/merge.js';
+import { pythonDataRows } from './helpers/python-csv.js';
 
 const SEED = 20261121;
 const exlibris = AlmaSchema.load(EXLIBRIS_XSD);
@@ -185,6 +186,38 @@ describe('generated CSV files with hostile characters in every column', () => {
       assert.doesNotMatch(run.stderr, /internal error/);
       assertAccounted(run.outputs, `sample ${i}`);
     }
+  });
+});
+
+// Line endings: LF, CRLF and lone CR at random after each record and inside quoted values, blank
+// lines between records, the pieces cut small (down to a record each) so that cuts fall at and
+// inside line breaks. Every record is read: the count is the one Python's csv module gives.
+describe('generated CSV files with random line endings', () => {
+  const eol = fc.constantFrom('\n', '\r\n', '\r');
+  const value = fc.string({ unit: fc.oneof({ weight: 6, arbitrary: plain }, { weight: 1, arbitrary: fc.constantFrom('\n', '\r\n', '\r', ',', '"', ' ', 'é') }), maxLength: 12 });
+  const record = fc.tuple(fc.tuple(id, word, word), fc.array(value, { minLength: 12, maxLength: 12 }), eol, fc.constantFrom('', '', '', '\n', '\r\n', '\r'));
+  const quoted = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+
+  test("convert(): as many rows as Python's csv module reads, whatever the endings and wherever the pieces are cut", async () => {
+    const dir = tempDir('sis2alma-property-eol-');
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(eol, fc.array(record, { minLength: 1, maxLength: 30 }), fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 400 })), async (headerEnd, records, pieceBytes) => {
+        run++;
+        const input = path.join(dir, `eol-${run}.csv`);
+        const text = HEADER.join(',') + headerEnd + records.map(([[username, first, last], rest, end, blank]) => [username, first, last, ...rest].map(quoted).join(',') + end + blank).join('');
+        writeFileSync(input, text);
+        const expected = pythonDataRows(input);
+        assert.equal(expected, records.length, `run ${run}: Python reads every generated record`);
+        const outDir = path.join(dir, `out-eol-${run}`);
+        const result = await convert({ mappingFile: INFINITI_MAPPING, inputs: [input], outDir, now: new Date(NOW), guards: { maxRejected: '100%' }, pieceBytes });
+        assert.equal(result.exitCode, 0, `run ${run}`);
+        const outputs = await readOutputs(outDir);
+        assert.equal(outputs.report?.counts.rows, expected, `run ${run} (pieces of ${pieceBytes ?? 'default'} bytes): ${JSON.stringify(text)}`);
+        assertAccounted(outputs, `run ${run}`);
+      }),
+      { seed: SEED, numRuns: 80, endOnFailure: true },
+    );
   });
 });
 

@@ -36,19 +36,18 @@ const field = fc
   });
 
 describe('pieces', () => {
-  test('random CSV (quoted line breaks, "" escapes, bare quotes, CRLF, blank lines), cut at every size: same records as the whole file', async () => {
+  test('random CSV (quoted line breaks, "" escapes, bare quotes, LF, CRLF and lone CR mixed, blank lines), cut at every size: same records as the whole file', async () => {
     const dir = tempDir();
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.array(field, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
-        fc.constantFrom('\n', '\r\n'),
+        fc.array(fc.tuple(fc.array(field, { minLength: 1, maxLength: 4 }), fc.constantFrom('\n', '\r\n', '\r')), { minLength: 1, maxLength: 12 }),
         fc.constantFrom(',', ';', '§'),
         fc.boolean(),
         fc.integer({ min: 1, max: 64 }),
-        async (rows, eol, delimiter, blankLine, size) => {
-          const lines = rows.map((r) => r.join(delimiter));
-          if (blankLine) lines.splice(1, 0, '');
-          const text = lines.join(eol) + eol;
+        async (rows, delimiter, blankLine, size) => {
+          const lines = rows.map(([r, eol]) => r.join(delimiter) + eol);
+          if (blankLine) lines.splice(1, 0, rows[0]![1]);
+          const text = lines.join('');
           const file = path.join(dir, 'random.csv');
           writeFileSync(file, text);
           const options = { ...csvParseOptions(delimiter), max_record_size: undefined };
@@ -82,6 +81,16 @@ describe('pieces', () => {
     const got: [string, number][] = [];
     for await (const piece of csv.pieces) got.push([String(piece.bytes), piece.line]);
     assert.deepEqual(got, [['1,x\n', 5], ['2,y\n', 6]]);
+  });
+
+  test('a lone CR and a CRLF each end a line as an LF does: the pieces start at the lines of the file', async () => {
+    const file = path.join(tempDir(), 'endings.csv');
+    writeFileSync(file, '\r\nid,"na\rme"\r1,x\r\n\r2,"y\r\nz"\n3,z\r');
+    const csv = await openPieces(file, { size: 1 });
+    assert.deepEqual(csv.header, ['id', 'na\rme']);
+    const got: [string, number][] = [];
+    for await (const piece of csv.pieces) got.push([String(piece.bytes), piece.line]);
+    assert.deepEqual(got, [['1,x\r\n', 4], ['\r', 5], ['2,"y\r\nz"\n', 6], ['3,z\r', 8]]);
   });
 });
 

@@ -4,11 +4,12 @@
 // wrong with the file as a whole (unreadable, wrong encoding, missing columns, broken quoting)
 // stops the run with a RunError naming the file and, where there is one, the row, line and column.
 //
-// A record ends at a line feed outside a quoted field. A quote opens a quoted field only as the
-// first character of a field, as csv-parse reads it with relax_quotes; inside one, "" is a quote
-// and the next single " closes it. The pieces are UTF-8 bytes: a file in another encoding is
+// A record ends at a line break outside a quoted field: LF, CRLF or a lone CR (old Mac exports),
+// mixed in any way in one file, as Python's csv module reads them; each ends a line. A quote
+// opens a quoted field only as the first character of a field, as csv-parse reads it with
+// relax_quotes; inside one, "" is a quote and the next single " closes it. The pieces are UTF-8 bytes: a file in another encoding is
 // decoded and encoded again on the way; a file declared UTF-8 is checked, never decoded twice.
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isUtf8 as isUtf8Bytes } from 'node:buffer';
 import { parse } from 'csv-parse/sync';
@@ -28,9 +29,16 @@ function iconv(): typeof import('iconv-lite') {
 
 export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Every line break that ends a record, CRLF before CR so that a CRLF is one break. Left to itself
+ * csv-parse takes the first break it meets for the only one, per piece: after a CRLF, LF rows were
+ * glued into one, and a CR-only file was one record.
+ */
+export const RECORD_DELIMITERS: readonly string[] = ['\r\n', '\n', '\r'];
+
 /** How every reader of an export has csv-parse read it. */
-export function csvParseOptions(delimiter = ',') {
-  return { delimiter, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, max_record_size: MAX_RECORD_BYTES } as const;
+export function csvParseOptions(delimiter = ',', recordDelimiters: readonly string[] = RECORD_DELIMITERS) {
+  return { delimiter, record_delimiter: [...recordDelimiters], relax_column_count: true, relax_quotes: true, skip_empty_lines: true, max_record_size: MAX_RECORD_BYTES };
 }
 
 export function isUtf8(encoding: string | undefined): boolean {
@@ -68,16 +76,38 @@ export function checkHeader(file: string, header: string[], requiredColumns: str
       { file },
     );
   }
+  // One name twice (or in two cases, which the required columns do not tell apart): which of the
+  // two a mapping would read is chance. A column with no name is read by none.
+  const first = new Map<string, number>();
+  header.forEach((name, i) => {
+    if (!name) return;
+    const seen = first.get(name.toLowerCase());
+    if (seen === undefined) return first.set(name.toLowerCase(), i);
+    throw new RunError(
+      'input_invalid',
+      `${file}: the header has the column ${header[seen]} twice: column ${seen + 1} (${header[seen]}) and column ${i + 1} (${name}); rename or remove one`,
+      { file },
+    );
+  });
 }
 
 export async function checkReadable(file: string, encoding: string | undefined): Promise<void> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    // Without O_NONBLOCK, opening a FIFO waits for a writer, for ever when none comes.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stats = await handle.stat();
+    if (stats.isDirectory()) throw new RunError('input_unreadable', `cannot read input ${file}: it is a folder`, { file });
+    // The inputs are read twice (once to index the primary ids, once to convert): a pipe or a
+    // device would give its bytes once, or never end.
+    if (!stats.isFile())
+      throw new RunError('input_unreadable', `cannot read input ${file}: it is ${stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isSocket() ? 'a socket' : 'a device'}, not a file; sis2alma reads each input twice: save the export to a file and give that`, { file });
     const head = Buffer.alloc(4);
     const { bytesRead } = await handle.read(head, 0, 4, 0);
-    if (isUtf8(encoding) && bytesRead >= 2 && ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)))
-      throw new RunError('input_invalid', `${file}: the file is UTF-16 (it starts with a UTF-16 byte order mark); run with --encoding ${head[0] === 0xff ? 'utf-16le' : 'utf-16be'}`, { file });
+    if (isUtf8(encoding)) {
+      const unicode = wideUnicode(head.subarray(0, bytesRead));
+      if (unicode) throw new RunError('input_invalid', `${file}: the file is ${unicode.name} (${unicode.why}); run with --encoding ${unicode.encoding}`, { file });
+    }
   } catch (error) {
     if (error instanceof RunError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -86,6 +116,25 @@ export async function checkReadable(file: string, encoding: string | undefined):
   } finally {
     await handle?.close();
   }
+}
+
+/**
+ * UTF-16 or UTF-32, from the first 4 bytes of a file: a byte order mark (UTF-32's before UTF-16's,
+ * which begins it), or, for UTF-16 without one, two characters of a header (ASCII) each with a
+ * zero byte.
+ */
+function wideUnicode(head: Buffer): { name: string; why: string; encoding: string } | undefined {
+  const [a, b, c, d] = [head[0], head[1], head[2], head[3]];
+  const bom = (name: string, encoding: string) => ({ name, why: `it starts with a ${name} byte order mark`, encoding });
+  if (head.length === 4 && a === 0xff && b === 0xfe && c === 0 && d === 0) return bom('UTF-32', 'utf-32le');
+  if (head.length === 4 && a === 0 && b === 0 && c === 0xfe && d === 0xff) return bom('UTF-32', 'utf-32be');
+  if (a === 0xff && b === 0xfe) return bom('UTF-16', 'utf-16le');
+  if (a === 0xfe && b === 0xff) return bom('UTF-16', 'utf-16be');
+  if (head.length < 4) return undefined;
+  const why = 'it has no byte order mark, and every other byte of its first characters is 0';
+  if (a && !b && c && !d) return { name: 'UTF-16', why, encoding: 'utf-16le' };
+  if (!a && b && !c && d) return { name: 'UTF-16', why, encoding: 'utf-16be' };
+  return undefined;
 }
 
 /** C0 controls other than tab, CR and LF: never in a header a person wrote. */
@@ -172,8 +221,10 @@ export async function openPieces(file: string, options: { encoding?: string; del
     try {
       records = parse(bytes, csvParseOptions(delimiter)) as string[][];
     } catch (error) {
-      throw csvFailure(error, file, 0, piece.line + countLineFeeds(piece.bytes.subarray(0, start)));
+      throw csvFailure(error, file, 0, piece.line + countLineEnds(piece.bytes.subarray(0, start)));
     }
+    // One record: the scan above and csv-parse must agree on where it ends, or rows would be lost.
+    if (records.length > 1) throw new Error(`${file}: the header was read as ${records.length} records (sis2alma cut the file where csv-parse does not)`);
     if (records.length) {
       header = records[0]!.map((name) => name.trim());
       checkHeader(file, header, options.requiredColumns ?? [], !isUtf8Bytes(bytes));
@@ -184,7 +235,7 @@ export async function openPieces(file: string, options: { encoding?: string; del
     await all.return(undefined);
     return { file, header: header ?? [], pieces: (async function* () {})() };
   }
-  const rest = { bytes: piece.bytes.subarray(start), line: piece.line + countLineFeeds(piece.bytes.subarray(0, start)) };
+  const rest = { bytes: piece.bytes.subarray(start), line: piece.line + countLineEnds(piece.bytes.subarray(0, start)) };
   return {
     file,
     header,
@@ -222,16 +273,40 @@ export function parsePiece(bytes: Buffer, delimiter: string): Parsed {
   try {
     // csv-parse's max_record_size costs it about a tenth of its time; only a piece cut at the
     // limit because no record ended in it (pieces, above) can hold a record that large.
-    const options = csvParseOptions(delimiter);
+    const options = csvParseOptions(delimiter, breaksIn(bytes));
     records = parse(bytes, bytes.length > MAX_RECORD_BYTES ? options : { ...options, max_record_size: undefined }) as string[][];
   } catch (error) {
     const e = error as { code?: string; message?: string; lines?: number; records?: number };
     if (!e.code) return { records: [], failure: { kind: 'internal', message: e.message ?? String(error) } };
     return { records: [], failure: { kind: 'csv', code: e.code, message: e.message ?? '', lines: e.lines, records: e.records ?? 0 } };
   }
+  // Bytes beyond line breaks always make a record: none here would be rows lost without a word.
+  if (!records.length && bytes.some((b) => b !== CR && b !== LF)) return { records, failure: { kind: 'internal', message: `a piece of ${bytes.length} bytes was read as no row` } };
   // A file declared UTF-8 that is not: name the row and column of the first byte that is not.
   if (!isUtf8Bytes(bytes)) return { records, failure: notUtf8(bytes, records, delimiter) };
   return { records };
+}
+
+/**
+ * The line breaks a piece holds (quoted or not), for csv-parse: a break the piece does not hold
+ * changes nothing, and each one more to try costs the parser about 5% of its time, at every
+ * character (a file of one kind of break reads as fast as before they were all accepted).
+ */
+function breaksIn(bytes: Buffer): readonly string[] {
+  let crlf = false;
+  let cr = false;
+  for (let at = bytes.indexOf(CR); at >= 0 && !(crlf && cr); at = bytes.indexOf(CR, at + 1)) {
+    if (bytes[at + 1] === LF) crlf = true;
+    else cr = true;
+  }
+  let lf = !crlf && bytes.indexOf(LF) >= 0;
+  if (crlf) for (let at = bytes.indexOf(LF); at >= 0 && !lf; at = bytes.indexOf(LF, at + 1)) lf = bytes[at - 1] !== CR;
+  if (crlf && lf && cr) return RECORD_DELIMITERS;
+  const breaks: string[] = [];
+  if (crlf) breaks.push('\r\n');
+  if (lf) breaks.push('\n');
+  if (cr) breaks.push('\r');
+  return breaks.length ? breaks : ['\n'];
 }
 
 /** Where the first byte that is not UTF-8 is: its row (0-based in the piece), column and character. */
@@ -268,7 +343,7 @@ export async function* pieces(file: string, options: { encoding?: string; delimi
   let bomChecked = false;
   const cut = (bytes: Buffer, at: number): Piece => {
     const piece = { bytes: bytes.subarray(0, at), line };
-    line += countLineFeeds(piece.bytes);
+    line += countLineEnds(piece.bytes);
     return piece;
   };
   for await (const chunk of readUtf8(file, options.encoding, options.size)) {
@@ -300,28 +375,35 @@ export async function* pieces(file: string, options: { encoding?: string; delimi
   if (carry.length) yield cut(carry, carry.length);
 }
 
-/** Just past the first record (its line feed), or the end of bytes when it has none. */
+/** Just past the first record (its line break), or the end of bytes when it has none. */
 export function firstRecordEnd(bytes: Buffer, delimiter: string): number {
   return scan(bytes, lastByteOf(delimiter), true) || bytes.length;
 }
 
-/** Just past the last line feed that ends a record, or 0 when bytes end inside the first record. */
+/**
+ * Just past the last line break that ends a record, or 0 when bytes end inside the first record.
+ * A CR that is the last byte may be the first half of a CRLF whose LF is still to be read: it is
+ * not taken for a break, so that a CRLF is never cut in two (its halves would be two lines).
+ */
 export function lastRecordEnd(bytes: Buffer, delimiter: number): number {
-  return scan(bytes, delimiter, false);
+  return scan(bytes[bytes.length - 1] === CR ? bytes.subarray(0, bytes.length - 1) : bytes, delimiter, false);
 }
 
 function scan(bytes: Buffer, delimiter: number, stopAtFirst: boolean): number {
-  let safe = 0; // just past the last record-ending line feed found so far
+  let safe = 0; // just past the last record-ending line break found so far
   let pos = 0;
   for (;;) {
     const quote = bytes.indexOf(QUOTE, pos);
     const stretch = quote < 0 ? bytes.length : quote; // unquoted bytes from pos
     if (stopAtFirst) {
-      const lf = bytes.indexOf(LF, pos);
-      if (lf >= 0 && lf < stretch) return lf + 1;
+      const end = firstBreakEnd(bytes, pos, stretch);
+      if (end > 0) return end;
     } else if (stretch > pos) {
       const lf = bytes.lastIndexOf(LF, stretch - 1);
-      if (lf >= pos) safe = lf + 1;
+      // A CR after the last LF is a lone CR: it ends a record too.
+      const cr = bytes.lastIndexOf(CR, stretch - 1);
+      const end = Math.max(lf, cr);
+      if (end >= pos) safe = end + 1;
     }
     if (quote < 0) return safe;
     const before = quote === 0 ? LF : bytes[quote - 1]!;
@@ -342,15 +424,26 @@ function scan(bytes: Buffer, delimiter: number, stopAtFirst: boolean): number {
   }
 }
 
+/** Just past the first line break in bytes[from, to) (a CRLF whole), or 0 when there is none. */
+function firstBreakEnd(bytes: Buffer, from: number, to: number): number {
+  const lf = bytes.indexOf(LF, from);
+  const cr = bytes.indexOf(CR, from);
+  const at = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+  if (at < 0 || at >= to) return 0;
+  return bytes[at] === CR && bytes[at + 1] === LF ? at + 2 : at + 1;
+}
+
 /** The byte before a field's first character: the delimiter's last byte (it may be a character of several bytes). */
 export function lastByteOf(delimiter: string): number {
   const bytes = Buffer.from(delimiter);
   return bytes[bytes.length - 1]!;
 }
 
-function countLineFeeds(bytes: Buffer): number {
+/** Lines ended in bytes: at each LF, and at each CR not followed by LF (a CRLF is one). */
+export function countLineEnds(bytes: Buffer): number {
   let n = 0;
   for (let at = bytes.indexOf(LF); at >= 0; at = bytes.indexOf(LF, at + 1)) n++;
+  for (let at = bytes.indexOf(CR); at >= 0; at = bytes.indexOf(CR, at + 1)) if (bytes[at + 1] !== LF) n++;
   return n;
 }
 
