@@ -10,7 +10,7 @@ import { deliverZips } from '../delivery/deliver.js';
 import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
 import { RunError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
-import { withLock } from './run.js';
+import { withLock } from '../job/lock.js';
 import { validateFiles } from './validate.js';
 
 interface UploadArgs {

@@ -25,7 +25,7 @@ import { checkRunConfig, formatProblem, keyOffset, readConfigText, type ConfigPr
 import type { Guards } from '../pipeline/convert.js';
 import { archiveFiles } from '../delivery/archive.js';
 import { createTarget } from '../delivery/deliver.js';
-import { runJob, type RunJobResult } from '../commands/run.js';
+import { runJob, type RunJobResult } from '../job/run-job.js';
 import { RunError } from '../shared/errors.js';
 import { loadMapping } from '../mapping/load.js';
 import { silentLogger, type Logger } from '../shared/log.js';
