@@ -1,5 +1,5 @@
-// The `dir` target: a local or mounted folder (an NFS or SMB share that Alma's SFTP server
-// serves). A copy is flushed to disk before the delivery loop renames it into view.
+// The `dir` target: a local or mounted folder. A copy is flushed to disk before the delivery loop
+// renames it into view.
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { DirDeliveryConfig } from '../config/run-config.js';
