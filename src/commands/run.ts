@@ -1,6 +1,6 @@
 // `sis2alma run --config FILE`: the nightly job, unattended. It reads as the job's design card:
 // lock → convert (read, map, write, validate, zip, guards) → deliver → archive → record in report.
-import type { Command } from './index.js';
+import type { Command } from './command.js';
 import { loadRunConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';

@@ -4,7 +4,7 @@
 // pending zips aside, so each zip is checked to be an Alma users package (`validate`'s checks,
 // with Alma's limits) before anything on the server is touched.
 import path from 'node:path';
-import type { Command } from './index.js';
+import type { Command } from './command.js';
 import { loadRunConfig } from '../config/run-config.js';
 import { deliverZips } from '../delivery/deliver.js';
 import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
