@@ -82,7 +82,7 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
   };
   // Each step below is safe to repeat after a lost connection: a retry lists nothing twice, and
   // an upload restarts its `.part` file from the beginning.
-  // Set by a signal (src/on-stop.ts): no step starts after it, no retry, no rename.
+  // Set by a signal (src/shared/on-stop.ts): no step starts after it, no retry, no rename.
   let stopped = false;
   const withRetries = async (what: string, step: (s: DeliverySession) => Promise<void>) => {
     for (let attempt = 0; ; attempt++) {

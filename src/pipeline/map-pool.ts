@@ -1,4 +1,4 @@
-// The mapping threads (src/map-worker.ts), seen from the main thread: pieces of an export go out
+// The mapping threads (src/pipeline/map-worker.ts), seen from the main thread: pieces of an export go out
 // in turn and come back in the order they went, so that rows keep their order and numbers.
 import { Worker } from 'node:worker_threads';
 import v8 from 'node:v8';
