@@ -10,7 +10,7 @@ import { commands } from './commands/index.js';
 import { stopOnSignals } from './shared/on-stop.js';
 
 /**
- * The commands a signal stops with their files cleaned up (src/on-stop.ts). `serve` answers its
+ * The commands a signal stops with their files cleaned up (src/shared/on-stop.ts). `serve` answers its
  * own signals (SIGHUP reloads it); `passwd` may have turned the terminal's echo off.
  */
 const STOPPED_BY_SIGNALS = new Set(['convert', 'run', 'upload', 'mapping', 'validate']);

@@ -10,7 +10,7 @@ import { constants } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from '../bench/generate.js';
-import { LOCK_FILE } from '../src/commands/run.js';
+import { LOCK_FILE } from '../src/job/lock.js';
 import { PACKAGE_ROOT } from '../src/shared/paths.js';
 import { CLI, NOW } from './helpers/run-cli.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';

@@ -4,7 +4,7 @@ import { convert } from '../pipeline/convert.js';
 import { createLogger } from '../shared/log.js';
 import { RunError } from '../shared/errors.js';
 import { parseMaxRejected } from '../pipeline/report.js';
-import type { Command } from './index.js';
+import type { Command } from './command.js';
 
 /** Options every command that converts shares (convert here; run and serve take them from the config). */
 export function runTime(now: string | undefined): Date {

@@ -1,7 +1,7 @@
 // `sis2alma passwd`: makes the password hash of a push account, for `serve.accounts` in the run
 // config. The password is read from standard input, never from the command line (where `ps` and
 // shell history would show it): typed twice without echo at a terminal, or one line from a pipe.
-import type { Command } from './index.js';
+import type { Command } from './command.js';
 import { RunError } from '../shared/errors.js';
 import { hashPassword } from '../serve/passwd.js';
 

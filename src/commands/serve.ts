@@ -2,7 +2,7 @@
 // taking requests and lets the imports that are running finish, so that no zip is left half made.
 // SIGHUP reads the config again (`systemctl reload`): new accounts or a renewed certificate need
 // no restart, and a config with problems is reported and not taken.
-import type { Command } from './index.js';
+import type { Command } from './command.js';
 import { createLogger } from '../shared/log.js';
 
 interface ServeArgs {
@@ -23,7 +23,7 @@ export const serveCommand: Command = {
     const argv = args as unknown as ServeArgs;
     const log = createLogger({ quiet: argv.quiet ?? false });
     // Loaded here, not with the CLI: the other commands need no HTTP server or form parser.
-    const { IMPORT_PATH, loadServeConfig, startServer } = await import('../serve/config.js');
+    const [{ loadServeConfig }, { IMPORT_PATH, startServer }] = await Promise.all([import('../serve/config.js'), import('../serve/server.js')]);
     type ServeConfig = ReturnType<typeof loadServeConfig>;
     const config = loadServeConfig(argv.config);
     const server = await startServer(config, { log });

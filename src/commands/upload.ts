@@ -4,13 +4,13 @@
 // pending zips aside, so each zip is checked to be an Alma users package (`validate`'s checks,
 // with Alma's limits) before anything on the server is touched.
 import path from 'node:path';
-import type { Command } from './index.js';
+import type { Command } from './command.js';
 import { loadRunConfig } from '../config/run-config.js';
 import { deliverZips } from '../delivery/deliver.js';
 import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
 import { RunError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
-import { withLock } from './run.js';
+import { withLock } from '../job/lock.js';
 import { validateFiles } from './validate.js';
 
 interface UploadArgs {

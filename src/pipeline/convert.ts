@@ -87,7 +87,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   await makeOutDir(options.outDir);
   // Batches on their way to the validator and rows that wait for the rest of their person.
   const temp = makeTempDir(stem);
-  // On a signal (src/on-stop.ts), newest first: the validators end, then their folder goes, and
+  // On a signal (src/shared/on-stop.ts), newest first: the validators end, then their folder goes, and
   // the partial files in the output folder (registered below).
   const forgetTemp = onStop(() => rmSync(temp, { recursive: true, force: true }));
 

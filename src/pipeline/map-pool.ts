@@ -1,4 +1,4 @@
-// The mapping threads (src/map-worker.ts), seen from the main thread: pieces of an export go out
+// The mapping threads (src/pipeline/map-worker.ts), seen from the main thread: pieces of an export go out
 // in turn and come back in the order they went, so that rows keep their order and numbers.
 import { Worker } from 'node:worker_threads';
 import v8 from 'node:v8';
@@ -8,6 +8,7 @@ import type { IdIndex } from './merge.js';
 import type { Mapping } from '../mapping/model.js';
 import type { Piece } from './read.js';
 import type { IdsResult, MapPieceResult, ParsedPiece, WorkerRequest } from './map-worker.js';
+import { FIELD_SEPARATOR, ID_TEXT_SEPARATOR } from './map-separators.js';
 
 const WORKER = fileURLToPath(new URL('./map-worker.js', import.meta.url));
 const YOUNG_GENERATION_MB = 32;
@@ -24,16 +25,10 @@ export function threadCounts(): { first: number; second: number } {
   return { first: Math.min(4, cores), second: Math.max(1, Math.min(4, cores - 2)) };
 }
 
-/** The separator of fields in MapPieceResult.idText: a character XML forbids, so no value holds it. */
-export const ID_TEXT_SEPARATOR = '\u0001';
-
 /** Row i's ids, from a piece's answer: [primary_id, then id_type, value, note of each identifier]. */
 export function idsText(result: MapPieceResult, i: number): string[] {
   return result.idText.slice(i === 0 ? 0 : result.idTextEnds[i - 1], result.idTextEnds[i]).split(ID_TEXT_SEPARATOR);
 }
-
-/** The separator of a record's fields in ParsedPiece.records (a record whose values hold it comes as an array). */
-export const FIELD_SEPARATOR = '\u0000';
 
 /** Record i's values, from a parsed piece. */
 export function recordValues(piece: ParsedPiece, i: number): string[] {

@@ -10,7 +10,7 @@ import { compileMapping, type RowMapper } from '../mapping/map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
 import { parsePiece, type PieceFailure } from './read.js';
-import { ID_TEXT_SEPARATOR, FIELD_SEPARATOR } from './map-pool.js';
+import { ID_TEXT_SEPARATOR, FIELD_SEPARATOR } from './map-separators.js';
 import type { RowProblem, RowWarning } from '../shared/errors.js';
 
 export type { PieceFailure } from './read.js';

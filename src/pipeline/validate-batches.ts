@@ -1,4 +1,4 @@
-// Validation and packaging in batches, the last stage of convert (src/convert.ts): users go to
+// Validation and packaging in batches, the last stage of convert (src/pipeline/convert.ts): users go to
 // the validator (xmllint, or libxmljs2's processes: validate-pool.ts) a batch at a time, each
 // batch as a temporary file, and into the zip in row order once it has answered; a user the XSD
 // refuses is rejected against its CSV rows and left out.

@@ -19,7 +19,7 @@ export interface Validators {
   /** Validates the <users> document in this file (written by userXml, one user after another). */
   validate(file: string): Promise<XmlProblem[]>;
   close(): Promise<void>;
-  /** Ends its processes at once, for a run stopped by a signal (src/on-stop.ts): nothing reads the batches after it. */
+  /** Ends its processes at once, for a run stopped by a signal (src/shared/on-stop.ts): nothing reads the batches after it. */
   kill(): void;
 }
 

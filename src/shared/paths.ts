@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 
-/** The package's root folder (where package.json, schemas/ and mappings/ are), from src/ or dist/src/. */
+/** The package's root folder (where package.json, schemas/ and mappings/ are), from src/shared/ or dist/src/shared/. */
 export const PACKAGE_ROOT: string = (() => {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {

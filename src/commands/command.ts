@@ -1,0 +1,7 @@
+// What a command is: a yargs command module. A handler returns nothing, or sets `argv.exitCode` to
+// end with another code than 0; it throws RunError to stop with a message. A file of its own, so
+// that the commands and the list of them (index.ts) do not import each other.
+import type { CommandModule } from 'yargs';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Command = CommandModule<object, any>;

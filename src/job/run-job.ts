@@ -1,0 +1,135 @@
+// The nightly job for one run config, as `sis2alma run` and the push endpoint both run it:
+// lock → convert (read, map, write, validate, zip, guards) → deliver → archive → record in report.
+import path from 'node:path';
+import type { RunConfig } from '../config/run-config.js';
+import { convert, type Report } from '../pipeline/convert.js';
+import { createTarget, deliverZips, type DeliveredFile } from '../delivery/deliver.js';
+import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
+import { RunError } from '../shared/errors.js';
+import { silentLogger, type Logger } from '../shared/log.js';
+import { addToReport } from '../pipeline/report.js';
+import { withLock } from './lock.js';
+
+export interface RunJobOptions {
+  /** The run time, read from the clock by the caller. */
+  now: Date;
+  /** Convert and check everything, connect and list the remote folder, but upload nothing. */
+  dryRun?: boolean;
+  log?: Logger;
+  /** Input files in place of the config's `inputs` (the push endpoint passes the file it received). */
+  inputs?: string[];
+  /** A name for the output files in place of the mapping's `source`. */
+  source?: string;
+}
+
+export interface RunJobResult {
+  /** 0, the guard's code (5), or the delivery failure's code (6). */
+  exitCode: number;
+  report: Report;
+  reportFile: string;
+  zips: string[];
+  delivered: DeliveredFile[];
+  /** Zips found waiting in the remote folder before the upload. */
+  stale: string[];
+  /** The archive folder of this delivery, when something was delivered. */
+  archiveFolder?: string;
+  /** Set when the delivery failed: the one-line reason. The run's output stays in output_dir. */
+  deliveryError?: RunError;
+  /** One line for the operator's log. */
+  summary: string;
+}
+
+
+/**
+ * The whole job for one run config. Errors in the config, mapping or inputs throw RunError; a guard
+ * that trips or a failed delivery is returned in `exitCode` so that the report is still written.
+ */
+export async function runJob(config: RunConfig, options: RunJobOptions): Promise<RunJobResult> {
+  const log = options.log ?? silentLogger;
+  return withLock(config.outputDir, options.now, async () => {
+    const converted = await convert({
+      mappingFile: config.mappingFile,
+      inputs: options.inputs ?? config.inputs,
+      outDir: config.outputDir,
+      now: options.now,
+      guards: config.guards,
+      log,
+      ...(config.encoding ? { encoding: config.encoding } : {}),
+      ...(options.source ? { source: options.source } : {}),
+    });
+    const base = { report: converted.report, reportFile: converted.reportFile, zips: converted.zips, delivered: [] as DeliveredFile[], stale: [] as string[] };
+    const counts = describeCounts(converted.report);
+
+    // A tripped guard leaves no zip: the previous night's data stays in Alma, untouched.
+    if (converted.exitCode !== 0 || converted.zips.length === 0) {
+      const guard = (converted.report as { guard?: { guard?: string } }).guard?.guard;
+      const why = converted.exitCode !== 0 ? `guard ${guard ?? ''} tripped`.replace('  ', ' ') : 'no users to deliver';
+      return { ...base, exitCode: converted.exitCode, summary: `${counts}; ${why}; nothing delivered` };
+    }
+
+    let delivered: DeliveredFile[] = [];
+    let stale: string[] = [];
+    let deliveryError: RunError | undefined;
+    try {
+      const result = await deliverZips(config.delivery, converted.zips, { log, dryRun: options.dryRun ?? false });
+      delivered = result.delivered;
+      stale = result.stale;
+    } catch (error) {
+      if (!(error instanceof RunError)) throw error;
+      deliveryError = error;
+    }
+
+    await recordDelivery(converted.reportFile, {
+      delivered,
+      delivery: {
+        target: createTarget(config.delivery).label,
+        dry_run: options.dryRun ?? false,
+        stale_found: stale,
+        ...(deliveryError ? { error: deliveryError.message } : {}),
+      },
+    });
+
+    let archiveFolder: string | undefined;
+    if (delivered.length > 0) {
+      // The zips are delivered: failing the run now would make cron or a pushing SIS send them
+      // again, and Alma load them twice. A failed archive is a warning.
+      try {
+        archiveFolder = await archiveFiles(config.archive, [...delivered.map((d) => d.file), converted.reportFile], options.now);
+        await pruneOutput(config.outputDir, config.archive, options.now, [...converted.zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])]);
+        await pruneArchive(config.archive, options.now);
+      } catch (error) {
+        log.warn(`sis2alma: delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+
+    const names = converted.zips.map((z) => path.basename(z)).join(', ');
+    const summary = deliveryError
+      ? `${counts}; delivery of ${names} failed`
+      : options.dryRun
+        ? `${counts}; dry run: ${names} not uploaded`
+        : `${counts}; delivered ${names} to ${delivered[0]?.target ?? ''}`;
+    return {
+      ...base,
+      delivered,
+      stale,
+      exitCode: deliveryError ? deliveryError.exitCode : 0,
+      summary,
+      ...(archiveFolder ? { archiveFolder } : {}),
+      ...(deliveryError ? { deliveryError } : {}),
+    };
+  });
+}
+
+function describeCounts(report: Report): string {
+  const c = report.counts;
+  return `${c.users} users from ${c.rows} rows, ${c.rejected} rejected`;
+}
+
+/** Adds the delivery to report.json, replacing the file in one step. */
+async function recordDelivery(reportFile: string, fields: Record<string, unknown>): Promise<void> {
+  try {
+    await addToReport(reportFile, fields);
+  } catch (error) {
+    throw new RunError('output_failed', `cannot record the delivery in ${reportFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: reportFile });
+  }
+}
