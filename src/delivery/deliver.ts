@@ -12,7 +12,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { RunError } from '../shared/errors.js';
 import { silentLogger, type Logger } from '../shared/log.js';
-import { onStop } from '../shared/on-stop.js';
+import { onStop, stopping } from '../shared/on-stop.js';
 import type { DeliveryConfig } from '../config/run-config.js';
 import { DeliveryError, firstLine, formatSeconds, type DeliverySession, type DeliveryTarget } from './target.js';
 import { DirTarget } from './dir.js';
@@ -82,14 +82,17 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
   };
   // Each step below is safe to repeat after a lost connection: a retry lists nothing twice, and
   // an upload restarts its `.part` file from the beginning.
-  // Set by a signal (src/shared/on-stop.ts): no step starts after it, no retry, no rename.
+  // Set by a signal (src/shared/on-stop.ts): no step starts after it, no retry, no rename. A
+  // signal that came before this upload registered its undo step (convert was ending) is seen
+  // through stopping(): the undo steps have already run, and no new one would.
   let stopped = false;
+  const halted = () => stopped || stopping() !== undefined;
   const withRetries = async (what: string, step: (s: DeliverySession) => Promise<void>) => {
     for (let attempt = 0; ; attempt++) {
-      if (stopped) throw new Error('stopped by a signal');
+      if (halted()) throw new Error('stopped by a signal');
       try {
         session ??= await target.open({ dryRun: options.dryRun ?? false });
-        if (stopped) throw new Error('stopped by a signal');
+        if (halted()) throw new Error('stopped by a signal');
         await step(session);
         return;
       } catch (error) {
@@ -128,7 +131,10 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
         try {
           const s = await target.open();
           try {
-            await s.remove(part);
+            // A signal during the rename: the .part is already the zip, and nothing is left behind.
+            await s.remove(part).catch(async (error: unknown) => {
+              if ((await s.size(part).catch(() => 0)) !== undefined) throw error;
+            });
           } finally {
             await s.close();
           }
@@ -147,7 +153,7 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
             await s.remove(part).catch(() => {});
             throw new DeliveryError('delivery_failed', `${target.label} kept only ${seen} of ${total} bytes of ${target.remotePath(part)} (the disk there may be full or a quota reached)`, false);
           }
-          if (stopped) throw new Error('stopped by a signal');
+          if (halted()) throw new Error('stopped by a signal');
           await s.rename(part, name);
         });
       } finally {

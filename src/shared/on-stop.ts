@@ -9,7 +9,7 @@
 // The undo steps are synchronous where they can be: then they all run, and the process ends,
 // before any more of the run's own code does. Only the removal of a remote `.part` needs the
 // network; while it runs, the rest of the run may still wake up, so nothing it prints is shown
-// and nothing it does may start anything new (deliver.ts asks stopping() before each step).
+// and nothing it does may start anything new (deliver.ts asks stopping() before each step, so that a step registered after the signal starts nothing either).
 import { access } from 'node:fs/promises';
 import { constants } from 'node:os';
 
