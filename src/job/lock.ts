@@ -50,7 +50,14 @@ function takeLock(outputDir: string, now: Date): { release: () => void } {
     if (flock.status !== 0) {
       closeSync(fd);
       if (flock.status === LOCK_HELD) {
-        const [pid, started] = readFileSync(file, 'utf8').trim().split(' ');
+        // The holder may be releasing the lock (removing the file) or still writing its line.
+        let holder = '';
+        try {
+          holder = readFileSync(file, 'utf8');
+        } catch {
+          // Gone: the holder has just ended. It held the lock a moment ago, so this run is still refused; the next one gets it.
+        }
+        const [pid, started] = holder.trim().split(' ');
         throw new RunError('busy', `another sis2alma run (pid ${pid || '?'}, started ${started ?? '?'}) is using ${outputDir}: it holds the lock ${file}`, { file });
       }
       throw fail(flock.error ? `flock (util-linux) cannot be started: ${(flock.error as NodeJS.ErrnoException).code ?? flock.error.message}` : `flock: ${flock.stderr.trim().split('\n')[0] ?? `exit code ${flock.status}`}`);
