@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Command } from './command.js';
 import { loadRunConfig } from '../config/run-config.js';
 import { deliverZips } from '../delivery/deliver.js';
-import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
+import { keepDelivered } from '../delivery/archive.js';
 import { RunError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { withLock } from '../job/lock.js';
@@ -40,11 +40,12 @@ export const uploadCommand: Command = {
     if (bad) throw new RunError('usage', `${bad} is not a .zip file: Alma's user import loads zip files`);
     await checkPackages(zips, argv.schema, log);
     const now = new Date();
-    const result = await withLock(config.outputDir, now, () => deliverZips(config.delivery, zips, { log }));
-    const folder = await archiveFiles(config.archive, zips, now);
-    await pruneOutput(config.outputDir, config.archive, now, zips);
-    await pruneArchive(config.archive, now);
-    log.info(`upload: delivered ${result.delivered.map((d) => path.basename(d.file)).join(', ')} to ${result.delivered[0]?.target ?? ''}; archived in ${folder}`);
+    // The archive and the pruning touch output_dir too: under the lock, as a run's do.
+    const { result, folder } = await withLock(config.outputDir, now, async () => {
+      const result = await deliverZips(config.delivery, zips, { log });
+      return { result, folder: await keepDelivered(config.archive, config.outputDir, zips, zips, now, (m) => log.warn(m)) };
+    });
+    log.info(`upload: delivered ${result.delivered.map((d) => path.basename(d.file)).join(', ')} to ${result.delivered[0]?.target ?? ''}${folder ? `; archived in ${folder}` : ''}`);
     argv.exitCode = 0;
   },
 };

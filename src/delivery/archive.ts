@@ -116,3 +116,28 @@ async function archivedZips(dir: string): Promise<Map<string, Set<number>>> {
   }
   return out;
 }
+
+/**
+ * After a delivery: copies `files` (the zips delivered, and the run's report) into the archive,
+ * then prunes the output folder (keeping `current`, this run's own files) and the archive. The zips
+ * are already on the server: failing the run now would make cron or a pushing SIS send them again,
+ * and Alma load them twice, so a failure here is a warning, and the archive folder is undefined.
+ */
+export async function keepDelivered(
+  settings: ArchiveSettings,
+  outputDir: string,
+  files: string[],
+  current: string[],
+  now: Date,
+  warn: (message: string) => void,
+): Promise<string | undefined> {
+  try {
+    const folder = await archiveFiles(settings, files, now);
+    await pruneOutput(outputDir, settings, now, current);
+    await pruneArchive(settings, now);
+    return folder;
+  } catch (error) {
+    warn(`sis2alma: delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}

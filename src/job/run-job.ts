@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { RunConfig } from '../config/run-config.js';
 import { convert, type Report } from '../pipeline/convert.js';
 import { createTarget, deliverZips, type DeliveredFile } from '../delivery/deliver.js';
-import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
+import { keepDelivered } from '../delivery/archive.js';
 import { RunError } from '../shared/errors.js';
 import { silentLogger, type Logger } from '../shared/log.js';
 import { addToReport } from '../pipeline/report.js';
@@ -89,18 +89,10 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
       },
     });
 
-    let archiveFolder: string | undefined;
-    if (delivered.length > 0) {
-      // The zips are delivered: failing the run now would make cron or a pushing SIS send them
-      // again, and Alma load them twice. A failed archive is a warning.
-      try {
-        archiveFolder = await archiveFiles(config.archive, [...delivered.map((d) => d.file), converted.reportFile], options.now);
-        await pruneOutput(config.outputDir, config.archive, options.now, [...converted.zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])]);
-        await pruneArchive(config.archive, options.now);
-      } catch (error) {
-        log.warn(`sis2alma: delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
+    const archiveFolder =
+      delivered.length > 0
+        ? await keepDelivered(config.archive, config.outputDir, [...delivered.map((d) => d.file), converted.reportFile], [...converted.zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])], options.now, (m) => log.warn(m))
+        : undefined;
 
     const names = converted.zips.map((z) => path.basename(z)).join(', ');
     const summary = deliveryError
