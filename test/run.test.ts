@@ -177,7 +177,7 @@ describe('run config', () => {
 });
 
 describe('schemas/run-config.schema.json', () => {
-  test('is the JSON of config-shape.ts, the schema the runtime check uses (run json-schema.js --write after a change)', () => {
+  test('is the JSON of src/config/shape.ts, the schema the runtime check uses (run node dist/src/config/json-schema.js --write after a change)', () => {
     assert.equal(readFileSync(RUN_CONFIG_JSON_SCHEMA, 'utf8'), jsonSchemaText(runConfigSchema));
     assert.ok(!staleJsonSchemas().includes(RUN_CONFIG_JSON_SCHEMA));
   });

@@ -494,7 +494,7 @@ describe('serve: section of the run config', () => {
     const text = `mapping: ${INFINITI_MAPPING}\nserve:\n  prot: 8080\n  accounts:\n    - username: "a:b"\n      password_hash: "md5$abc"\n  max_request_bytes: lots\noutput_dir: out\ndelivery:\n  target: dir\n  dri: alma\n`;
     assert.deepEqual(check(text), [
       '3:3: serve.prot: unknown key "prot"; did you mean "port"?',
-      '5:17: serve.accounts[0].username: "a:b" is not in the expected form (a name without a colon)',
+      '5:17: serve.accounts[0].username: the value is not in the expected form (a name without a colon)',
       '6:22: serve.accounts[0].password_hash: a password hash looks like scrypt$32768$8$1$<salt>$<hash>: make one with `sis2alma passwd`',
       '7:22: serve.max_request_bytes: must be a size such as 104857600 or "100MB" (at least 1KB), not "lots"',
       "10:3: delivery: missing \"dir\": the folder Alma's server reads",
@@ -565,7 +565,7 @@ describe('serve: section of the run config', () => {
 });
 
 describe('schemas/serve-config.schema.json', () => {
-  test('is the JSON of config-shape.ts, the schema the runtime check uses (run json-schema.js --write after a change)', () => {
+  test('is the JSON of src/config/shape.ts, the schema the runtime check uses (run node dist/src/config/json-schema.js --write after a change)', () => {
     assert.equal(readFileSync(SERVE_CONFIG_JSON_SCHEMA, 'utf8'), jsonSchemaText(serveConfigSchema));
     assert.ok(!staleJsonSchemas().includes(SERVE_CONFIG_JSON_SCHEMA));
   });
@@ -755,7 +755,7 @@ function sendAllThenRead(port: number, headers: string[], body: Buffer): Promise
   });
 }
 
-describe('HTTPS', () => {
+describe('HTTPS', { skip: noOpenssl }, () => {
   /** The suite the server chose, or the error code of a refused handshake. */
   const handshake = (port: number, ciphers?: string) =>
     new Promise<string>((resolve) => {
@@ -766,8 +766,8 @@ describe('HTTPS', () => {
       socket.on('error', (error: NodeJS.ErrnoException) => resolve(`refused: ${error.code}`));
     });
 
-  test('a client that sends its whole body before reading gets its 401 or 413 in JSON, not a closed connection', async (t) => {
-    if (!cert) return t.skip('openssl could not make a test certificate');
+  test('a client that sends its whole body before reading gets its 401 or 413 in JSON, not a closed connection', async () => {
+    assert.ok(cert, 'openssl made a test certificate');
     const s = await site({ tls: true, maxBytes: 4096 });
     // 8 MB: more than the socket buffers hold, so the client is still writing when the answer comes.
     const body = Buffer.alloc(8 * 1024 * 1024, 'a');
@@ -779,8 +779,8 @@ describe('HTTPS', () => {
     assert.deepEqual(zipsIn(s.alma), []);
   });
 
-  test('what a refused client still sends is read up to a bound: one that sends without end, or not at all, is cut off', async (t) => {
-    if (!cert) return t.skip('openssl could not make a test certificate');
+  test('what a refused client still sends is read up to a bound: one that sends without end, or not at all, is cut off', async () => {
+    assert.ok(cert, 'openssl made a test certificate');
     const s = await site({ tls: true, maxBytes: 4096, extra: '  request_timeout_seconds: 1' });
     const head = ['POST /api/import/users HTTP/1.1', 'Host: 127.0.0.1', `Authorization: ${s.auth}`, 'Content-Type: multipart/form-data; boundary=x'];
     // Without end (chunked): read and dropped until the bound in bytes, then the connection is cut.
@@ -817,8 +817,8 @@ describe('HTTPS', () => {
     assert.match(silent, /^HTTP\/1\.1 413 [^]*\r\n\r\n\{"success":false,"summary":"The request is larger than this server accepts \(4 KB\)/);
   });
 
-  test('TLS 1.2 offers only ECDHE with AEAD suites: CBC-SHA1, ARIA and CCM8 are refused, also after a reload', async (t) => {
-    if (!cert) return t.skip('openssl could not make a test certificate');
+  test('TLS 1.2 offers only ECDHE with AEAD suites: CBC-SHA1, ARIA and CCM8 are refused, also after a reload', async () => {
+    assert.ok(cert, 'openssl made a test certificate');
     const s = await site({ tls: true });
     const refused = 'refused: ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE';
     const expected = {

@@ -170,7 +170,9 @@ const serveSection: Schema = {
         required: ['username', 'password_hash'],
         properties: {
           // Basic auth sends `name:password`, so a colon in the name would make it unreachable.
-          username: { type: 'string', pattern: '^[^:]+$', description: 'a name without a colon' },
+          // writeOnly: a name with a colon is most likely `user:password` pasted from curl's -u, and
+          // the message that refuses it must not print the password (at start, and on every reload).
+          username: { type: 'string', pattern: '^[^:]+$', writeOnly: true, description: 'a name without a colon' },
           password_hash: { ...text, writeOnly: true, description: 'A hash from `sis2alma passwd`: scrypt$32768$8$1$<salt>$<hash>.' },
         },
       },
