@@ -33,7 +33,7 @@ import { AlmaSchema } from './validate.js';
 import { BatchValidator, PieceRecords, type PieceSource, type ReportRow } from './validate-batches.js';
 import { startValidators, type Validators } from './validate-pool.js';
 import { Packager, timestampForNames, type ZipSummary } from './package.js';
-import { RunLog, checkGuards, summarise, type GuardTrip, type Report } from './report.js';
+import { RunLog, checkGuards, secretPositions, summarise, type GuardTrip, type Report } from './report.js';
 import { localDate } from '../shared/dates.js';
 import { TOOL_VERSION } from '../shared/paths.js';
 import { onStop } from '../shared/on-stop.js';
@@ -355,6 +355,10 @@ async function mapAndMergeRows(
     sameFile(input.file, input.read, await statOf(input.file), 'between the two readings');
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: options.pieceBytes });
     const reading = new Reading(csv.header, input);
+    // A waiting row sits in a temporary file until its person is complete: the sensitive columns,
+    // which the mapping may not read, are left out of it as they are of the rejects file.
+    const secret = secretPositions(csv.header, csv.header.length, new Set(mapping.sensitiveColumns.map((c) => c.toLowerCase())));
+    const withoutSecrets = (values: string[]) => (secret.size ? values.map((v, i) => (secret.has(i) ? '' : v)) : values);
     threads.startFile(mapping, csv.header, runDate);
     let ordinal = input.firstOrdinal - 1;
     let row = 0;
@@ -385,7 +389,7 @@ async function mapAndMergeRows(
           runLog.rejected(labelOf(inputs.files, ordinal), problems, outcome.k === 'r' ? outcome.warnings : [], { file: input.file, row, header: csv.header, values: outcome.values });
           if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
         } else {
-          await arrive(outcome.slot, outcome.expected, { ordinal, input: fileIndex, ...waiting.put(outcome.values) });
+          await arrive(outcome.slot, outcome.expected, { ordinal, input: fileIndex, ...waiting.put(withoutSecrets(outcome.values)) });
         }
       }
       // Every user of the piece has been copied into its batch.

@@ -211,7 +211,7 @@ export async function addToReport(file: string, fields: Record<string, unknown>)
  * the fields it has too many or too few, so the value may sit anywhere from its own column to
  * that many columns away: those are left out too.
  */
-function secretPositions(header: string[], fields: number, sensitive: Set<string>): Set<number> {
+export function secretPositions(header: string[], fields: number, sensitive: Set<string>): Set<number> {
   const positions = new Set<number>();
   const shift = fields - header.length;
   header.forEach((name, at) => {
