@@ -178,9 +178,7 @@ export function checkWrittenConfig(
   if (problems.length > 0 || !shape.complete || !delivery) return result;
   const outputAbs = resolvePath(w.output_dir!);
   const inputs = w.inputs === undefined ? [] : typeof w.inputs === 'string' ? [w.inputs] : w.inputs;
-  const guards: Guards = {};
-  if (w.guards?.max_rejected !== undefined) guards.maxRejected = String(w.guards.max_rejected).trim();
-  if (w.guards?.min_users !== undefined) guards.minUsers = w.guards.min_users;
+  const guards = guardsOf(w.guards);
   return {
     ...result,
     config: {
@@ -339,4 +337,13 @@ function secretSource(
     return abs ? { file: abs } : undefined;
   }
   return undefined;
+}
+
+/** The guards as written (a share may be written as a number or a string), for a run or for the push endpoint, whose default share differs. */
+export function guardsOf(written: { max_rejected?: string | number; min_users?: number } | undefined, maxRejected?: string): Guards {
+  const guards: Guards = {};
+  if (written?.max_rejected !== undefined) guards.maxRejected = String(written.max_rejected).trim();
+  else if (maxRejected !== undefined) guards.maxRejected = maxRejected;
+  if (written?.min_users !== undefined) guards.minUsers = written.min_users;
+  return guards;
 }

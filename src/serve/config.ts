@@ -3,7 +3,7 @@
 // (src/config/run-config.ts checks the rest of the file).
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { checkWrittenConfig, formatProblem, readConfigText, secretFile, type ConfigProblem, type RunConfig } from '../config/run-config.js';
+import { checkWrittenConfig, formatProblem, guardsOf, readConfigText, secretFile, type ConfigProblem, type RunConfig } from '../config/run-config.js';
 import { SERVE_DEFAULTS, serveConfigSchema } from '../config/shape.js';
 import { compileSchema, inFileOrder, parseYaml, withoutEchoes, type Locator, type PathItem } from '../shared/yaml-check.js';
 import type { Guards } from '../pipeline/convert.js';
@@ -109,8 +109,7 @@ function serveSettingsOf(
     if (bytes === undefined) note(['max_request_bytes'], `must be a size such as 104857600 or "100MB" (at least 1KB), not ${JSON.stringify(w.max_request_bytes)}`);
     else maxRequestBytes = bytes;
   }
-  const guards: Guards = { maxRejected: w.guards?.max_rejected === undefined ? SERVE_DEFAULTS.maxRejected : String(w.guards.max_rejected).trim() };
-  if (w.guards?.min_users !== undefined) guards.minUsers = w.guards.min_users;
+  const guards = guardsOf(w.guards, SERVE_DEFAULTS.maxRejected);
   if (!ok) return undefined;
   return {
     host: w.host ?? SERVE_DEFAULTS.host,
