@@ -17,7 +17,6 @@ import { CsvError } from 'csv-parse';
 import { createRequire } from 'node:module';
 import { RunError } from '../shared/errors.js';
 
-/** The largest record accepted: far above any real row, low enough that a file that is not CSV cannot exhaust memory. */
 /**
  * iconv-lite, loaded on first use: only exports in another encoding than UTF-8 need it, and the
  * mapping threads, which import this module for parsePiece, would otherwise each load its tables.
@@ -27,6 +26,7 @@ function iconv(): typeof import('iconv-lite') {
   return (iconvModule ??= createRequire(import.meta.url)('iconv-lite') as typeof import('iconv-lite'));
 }
 
+/** The largest record accepted: far above any real row, low enough that a file that is not CSV cannot exhaust memory. */
 export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 
 /**
