@@ -108,6 +108,27 @@ describe('AcrossUsers.check', () => {
     assert.deepEqual(warnings, [primaryOf('UNIV_ID', 'p3', 'staff.csv:3')]);
   });
 
+  test('the primary id in the index’s first slot is found like any other', () => {
+    // A key whose hash puts it in slot 0 of an empty index of 22 slots (IdIndex(16)).
+    const out = new Uint32Array(2);
+    let key = '';
+    for (let k = 0; ; k++) {
+      hashInto(`z${k}`, out, 0);
+      if (out[0]! % 22 === 0) {
+        key = `z${k}`;
+        break;
+      }
+    }
+    const index = primaryIndex([key, 'P2']);
+    assert.equal(index.find(key), 0);
+    const rules = new AcrossUsers(index, label, 16);
+    const u = user('P2', [['UNIV_ID', key.toUpperCase()]]);
+    const warnings: RowWarning[] = [];
+    rules.check(u, 2, warnings);
+    assert.deepEqual(u.user_identifiers, []);
+    assert.deepEqual(warnings, [primaryOf('UNIV_ID', key.toUpperCase(), 'staff.csv:1')]);
+  });
+
   test('the first row to carry a value keeps it; a later one loses it, whatever its case', () => {
     const rules = across(['P1', 'P2', 'P3']);
     const first: RowWarning[] = [];

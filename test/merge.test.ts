@@ -91,6 +91,15 @@ describe('IdIndex', () => {
     assert.equal(index.size, 1000);
   });
 
+  test('an index of 16 slots holds 12 keys and grows to 24 at the 13th', () => {
+    const index = new IdIndex(1);
+    for (let k = 0; k < 12; k++) index.upsert(`id${k}`);
+    assert.equal(index.bytes, 16 * 4 * 4);
+    index.upsert('id12');
+    assert.equal(index.bytes, 24 * 4 * 4);
+    for (let k = 0; k < 13; k++) assert.ok(index.find(`id${k}`) >= 0);
+  });
+
   test('reserve makes room for a capacity in one step, and never shrinks', () => {
     const index = new IdIndex(16);
     for (let k = 0; k < 10; k++) index.set(index.upsert(`id${k}`).slot, k + 1, 0);
@@ -104,6 +113,16 @@ describe('IdIndex', () => {
     const small = new IdIndex(16);
     small.reserve(12); // 16 slots: fewer than it has
     assert.equal(small.bytes, 22 * 4 * 4);
+  });
+
+  test('reserve that needs no more room keeps the table, so a view of it stays valid', () => {
+    const index = new IdIndex(1); // 16 slots
+    const slots = new Map<string, number>();
+    for (let k = 0; k < 12; k++) slots.set(`id${k}`, index.upsert(`id${k}`).slot);
+    const table = index.memory.table;
+    index.reserve(12); // ceil(12 / 0.75) = 16: room enough
+    assert.equal(index.memory.table, table);
+    for (const [key, slot] of slots) assert.equal(index.find(key), slot);
   });
 
   test('a shared index lives in shared memory, another in ordinary memory', () => {
@@ -162,14 +181,17 @@ describe('IdIndex', () => {
   });
 
   test('different keys get different hashes, and the second hash is never 0', () => {
-    const seen = new Set<string>();
+    const firsts = new Set<number>();
+    const seconds = new Set<number>();
     const out = new Uint32Array(2);
     for (const key of ['', 'a', 'b', 'ab', 'ba', 'abc', 'acb', 'x'.repeat(100), 'x'.repeat(101)]) {
       hashInto(key, out, 0);
       assert.notEqual(out[1], 0);
-      seen.add(`${out[0]} ${out[1]}`);
+      firsts.add(out[0]!);
+      seconds.add(out[1]!);
     }
-    assert.equal(seen.size, 9);
+    assert.equal(firsts.size, 9);
+    assert.equal(seconds.size, 9);
   });
 });
 
