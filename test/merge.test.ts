@@ -180,6 +180,19 @@ describe('IdIndex', () => {
     assert.deepEqual(other.upsert('id7'), { slot, isNew: false });
   });
 
+  test('the two hashes are cyrb53’s: its published values for a, b, revenge and revenue', () => {
+    // cyrb53 (bryc, public domain) returns 2^32 · (h2 & (2^21 - 1)) + h1 of these two halves.
+    const out = new Uint32Array(2);
+    const cyrb53 = (key: string) => {
+      hashInto(key, out, 0);
+      return 4294967296 * (2097151 & out[1]!) + out[0]!;
+    };
+    assert.equal(cyrb53('a'), 7929297801672961);
+    assert.equal(cyrb53('b'), 8684336938537663);
+    assert.equal(cyrb53('revenge'), 4051478007546757);
+    assert.equal(cyrb53('revenue'), 8309097637345594);
+  });
+
   test('different keys get different hashes, and the second hash is never 0', () => {
     const firsts = new Set<number>();
     const seconds = new Set<number>();
