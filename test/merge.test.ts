@@ -436,6 +436,31 @@ describe('mergeUsers: what the user carries', () => {
     assert.deepEqual(d.user.user_notes, [note('OTHER', 'hello'), note('OTHER', 'Hello'), note('POPUP', 'hello')]);
   });
 
+  test('the parts of a key never run together: two items that would spell the same joined text are both kept', () => {
+    const note = (note_type: string, note_text: string) => ({ note_type, note_text, user_viewable: false, popup_note: false });
+    const d = mergeUsers(
+      [
+        member(1, {
+          user_identifiers: [{ id_type: 'T1', value: '23' }],
+          contact_info: { emails: [], phones: [], addresses: [address('1 Main', '12345')] },
+          user_statistics: [{ statistic_category: 'AB', category_type: 'C' }],
+          user_notes: [note('OTHER', 'x')],
+        }),
+        member(2, {
+          user_identifiers: [{ id_type: 'T12', value: '3' }],
+          contact_info: { emails: [], phones: [], addresses: [address('1 Main1', '2345')] },
+          user_statistics: [{ statistic_category: 'A', category_type: 'BC' }],
+          user_notes: [note('OTHE', 'Rx')],
+        }),
+      ],
+      policy(),
+    );
+    assert.deepEqual(d.user.user_identifiers, [{ id_type: 'T1', value: '23' }, { id_type: 'T12', value: '3' }]);
+    assert.deepEqual(d.user.contact_info.addresses, [address('1 Main', '12345', true), address('1 Main1', '2345')]);
+    assert.deepEqual(d.user.user_statistics, [{ statistic_category: 'AB', category_type: 'C' }, { statistic_category: 'A', category_type: 'BC' }]);
+    assert.deepEqual(d.user.user_notes, [note('OTHER', 'x'), note('OTHE', 'Rx')]);
+  });
+
   test('a value another row carries as an identifier of another type is left out, with Alma’s rule within a user', () => {
     const d = mergeUsers(
       [member(1, { user_identifiers: [{ id_type: 'BARCODE', value: 'B1' }] }), member(2, { user_identifiers: [{ id_type: 'UNIV_ID', value: 'b1' }, { id_type: 'OTHER', value: 'p1' }] })],
