@@ -35,7 +35,7 @@ export const GROUPS: Record<string, Group> = {
   core: {
     about: 'the mapping core and its checks, dates, merge and the rules across users',
     modules: ['src/mapping/map.ts', 'src/mapping/load.ts', 'src/mapping/model.ts', 'src/shared/dates.ts', 'src/pipeline/merge.ts', 'src/pipeline/across-users.ts'],
-    tests: ['mapping-language', 'mapping-check', 'golden', 'explain', 'property'],
+    tests: ['dates', 'across-users', 'merge', 'mapping-language', 'mapping-check', 'golden', 'explain', 'property'],
     target: 85,
   },
   xml: {

@@ -83,6 +83,7 @@ export class IdIndex {
     const t = this.table;
     const w = this.width;
     const slots = this.slots;
+    // Stryker disable next-line ArithmeticOperator: slot - 1 === slots visits one slot past the end before wrapping; it reads undefined there, which is neither empty nor a match, so the probe goes on as before
     for (let slot = a % slots; ; slot = slot + 1 === slots ? 0 : slot + 1) {
       const at = slot * w;
       if (t[at + 1] === 0) return -1;
@@ -101,6 +102,7 @@ export class IdIndex {
     const t = this.table;
     const w = this.width;
     const slots = this.slots;
+    // Stryker disable next-line ArithmeticOperator: slot - 1 === slots visits one slot past the end before wrapping; it reads undefined there, which is neither empty nor a match, so the probe goes on as before
     for (let slot = a % slots; ; slot = slot + 1 === slots ? 0 : slot + 1) {
       const at = slot * w;
       if (t[at + 1] === 0) {
@@ -149,8 +151,10 @@ export class IdIndex {
     const t = (this.table = this.allocate(slots));
     this.slots = slots;
     for (let at = 0; at < old.length; at += w) {
+      // Stryker disable next-line ConditionalExpression: copying an empty slot (all zeros) writes zeros into an empty slot of the new table: the same table
       if (old[at + 1] === 0) continue;
       let slot = old[at]! % slots;
+      // Stryker disable next-line ArithmeticOperator: slot - 1 === slots visits one slot past the end before wrapping; undefined there is not 0, so it is skipped as a full one
       while (t[slot * w + 1] !== 0) slot = slot + 1 === slots ? 0 : slot + 1;
       const to = slot * w;
       for (let k = 0; k < w; k++) t[to + k] = old[at + k]!;
@@ -256,25 +260,31 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
     winner = ordered.find((m) => m.user.user_group === exception.group) ?? winner;
     reason = `exception "${exception.name}" gives ${exception.group}`;
   }
+  // Stryker disable next-line MethodExpression,ConditionalExpression: with the winner among the rest, it fills nothing (its own fields), adds only repeats, no later date, and is the keeper or has no preferred item: the same user and warnings
   const rest = ordered.filter((m) => m !== winner);
   const user = structuredClone(winner.user);
   user.user_group = group;
   const fields = user as unknown as Record<string, unknown>;
   for (const other of rest) {
     for (const [key, value] of Object.entries(other.user)) {
+      // Stryker disable next-line ConditionalExpression: every field of AlmaUser that is not a string (contact_info and the lists) is required, so the winner never leaves one undefined
       if (typeof value === 'string' && fields[key] === undefined) fields[key] = value;
     }
   }
   // One set of keys a list, made once: a person of n rows costs n steps, not n² (a set rebuilt
   // for every row took 20,000 rows of one id past two minutes).
   const identifiers = unique(user.user_identifiers, (i) => `${i.id_type}\u0000${idKey(i.value)}`);
+  // Stryker disable next-line MethodExpression: toUpperCase compares emails without case just as well (the key is never shown)
   const emails = unique(user.contact_info.emails, (e) => e.email_address.toLowerCase());
   const phones = unique(user.contact_info.phones, (p) => p.phone_number.replace(/\D/g, '') || p.phone_number);
+  // Stryker disable next-line MethodExpression: toUpperCase compares addresses without case just as well (the key is never shown)
   const addresses = unique(user.contact_info.addresses, (a) => `${a.line1}\u0000${a.postal_code ?? ''}`.toLowerCase());
   const statistics = unique(user.user_statistics, (s) => `${s.statistic_category}\u0000${s.category_type ?? ''}`);
   const notes = unique(user.user_notes, (n) => `${n.note_type}\u0000${n.note_text}`);
   for (const other of rest) {
+    // Stryker disable next-line EqualityOperator: >= differs only for an equal date, which it replaces by the same date
     if (other.user.expiry_date && (!user.expiry_date || other.user.expiry_date > user.expiry_date)) user.expiry_date = other.user.expiry_date;
+    // Stryker disable next-line EqualityOperator: >= differs only for an equal date, which it replaces by the same date
     if (other.user.purge_date && (!user.purge_date || other.user.purge_date > user.purge_date)) user.purge_date = other.user.purge_date;
     identifiers.add(other.user.user_identifiers);
     emails.add(other.user.contact_info.emails);
@@ -295,11 +305,13 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
     const preferredOf = (m: M) => {
       const list = kind === 'address' ? m.user.contact_info.addresses : kind === 'email' ? m.user.contact_info.emails : m.user.contact_info.phones;
       const i = list.findIndex((x) => x.preferred);
+      // Stryker disable next-line ConditionalExpression: values(m.user)[-1] is undefined too
       return i < 0 ? undefined : values(m.user)[i];
     };
     const keeper = [winner, ...rest].find((m) => preferredOf(m) !== undefined);
     for (const other of rest) {
       const value = preferredOf(other);
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: with no keeper no row has a preferred value (value is undefined), and the keeper's value equals its own: the last two tests already skip what the first two do
       if (!keeper || other === keeper || value === undefined || value.toLowerCase() === preferredOf(keeper)!.toLowerCase()) continue;
       warnings.push({
         kind: 'extra_preferred',
