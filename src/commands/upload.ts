@@ -4,12 +4,12 @@
 // pending zips aside, so each zip is checked to be an Alma users package (`validate`'s checks,
 // with Alma's limits) before anything on the server is touched.
 import path from 'node:path';
-import type { Command } from './command.js';
+import { logFormatOption, type Command } from './command.js';
 import { loadRunConfig } from '../config/run-config.js';
 import { deliverZips } from '../delivery/deliver.js';
 import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
 import { RunError } from '../shared/errors.js';
-import { createLogger, type Logger } from '../shared/log.js';
+import { createLogger, type LogFormat, type Logger } from '../shared/log.js';
 import { withLock } from '../job/lock.js';
 import { validateFiles } from './validate.js';
 
@@ -18,6 +18,7 @@ interface UploadArgs {
   config: string;
   schema?: string;
   quiet?: boolean;
+  logFormat?: LogFormat;
   exitCode?: number;
 }
 
@@ -25,7 +26,7 @@ export const uploadCommand: Command = {
   command: 'upload <zips..>',
   describe: 'Deliver zip files to the target in a run config (atomically, with stale-file checks and retries)',
   builder: (yargs) =>
-    yargs
+    logFormatOption(yargs)
       .positional('zips', { type: 'string', array: true, describe: 'The zip files to deliver, in the order Alma should load them' })
       .option('config', { type: 'string', demandOption: true, describe: 'The run config (YAML) that names the delivery target' })
       .option('schema', { type: 'string', describe: "XSD the users are checked against before anything is sent (default: sis2alma's schemas/alma_users.xsd); e.g. Ex Libris' rest_users.xsd" })
@@ -33,7 +34,7 @@ export const uploadCommand: Command = {
       .example('$0 upload out/infiniti-20261121T031500.zip --config /etc/sis2alma/config.yaml', 'deliver one zip'),
   handler: async (args) => {
     const argv = args as unknown as UploadArgs;
-    const log = createLogger({ quiet: argv.quiet ?? false });
+    const log = createLogger({ command: 'upload', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false });
     const config = loadRunConfig(argv.config);
     const zips = argv.zips.map((z) => path.resolve(z));
     const bad = zips.find((z) => !z.toLowerCase().endsWith('.zip'));
@@ -44,7 +45,7 @@ export const uploadCommand: Command = {
     const folder = await archiveFiles(config.archive, zips, now);
     await pruneOutput(config.outputDir, config.archive, now, zips);
     await pruneArchive(config.archive, now);
-    log.info(`upload: delivered ${result.delivered.map((d) => path.basename(d.file)).join(', ')} to ${result.delivered[0]?.target ?? ''}; archived in ${folder}`);
+    log.info(`delivered ${result.delivered.map((d) => path.basename(d.file)).join(', ')} to ${result.delivered[0]?.target ?? ''}; archived in ${folder}`);
     argv.exitCode = 0;
   },
 };
@@ -57,7 +58,7 @@ async function checkPackages(zips: string[], schema: string | undefined, log: Lo
     const result = await validateFiles([zip], {
       ...(schema !== undefined ? { schema } : {}),
       almaPackage: true,
-      write: (line, kind) => (kind === 'problem' ? problems.push(line) : log.info(`upload: ${line}`)),
+      write: (line, kind) => (kind === 'problem' ? problems.push(line) : log.info(line)),
     });
     if (result.failed > 0) refused.push({ zip, problems });
   }

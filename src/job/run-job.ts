@@ -98,7 +98,7 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
         await pruneOutput(config.outputDir, config.archive, options.now, [...converted.zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])]);
         await pruneArchive(config.archive, options.now);
       } catch (error) {
-        log.warn(`sis2alma: delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
+        log.warn(`delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
 
