@@ -1,6 +1,5 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { convert } from '../pipeline/convert.js';
 import { createLogger } from '../shared/log.js';
 import { RunError } from '../shared/errors.js';
 import { parseMaxRejected } from '../pipeline/report.js';
@@ -43,6 +42,7 @@ export const convertCommand: Command = {
         return true;
       }),
   handler: async (argv) => {
+    const { convert } = await import('../pipeline/convert.js');
     const log = createLogger({ command: 'convert', format: argv['log-format'], showPii: argv['show-pii'], quiet: argv.quiet });
     const result = await convert({
       mappingFile: argv.mapping,

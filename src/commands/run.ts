@@ -1,12 +1,10 @@
 // `sis2alma run --config FILE`: the nightly job, unattended. It reads as the job's design card:
 // lock → convert (read, map, write, validate, zip, guards) → deliver → archive → record in report.
 import { logFormatOption, type Command } from './command.js';
-import { loadRunConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { createLogger, type LogFormat } from '../shared/log.js';
 import { parseMaxRejected } from '../pipeline/report.js';
 import { runTime } from './convert.js';
-import { runJob } from '../job/run-job.js';
 
 interface RunArgs {
   config: string;
@@ -44,6 +42,7 @@ export const runCommand: Command = {
   handler: async (args) => {
     const argv = args as unknown as RunArgs;
     const log = createLogger({ command: 'run', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false, showPii: argv.showPii ?? false });
+    const [{ loadRunConfig }, { runJob }] = await Promise.all([import('../config/run-config.js'), import('../job/run-job.js')]);
     const config = loadRunConfig(argv.config);
     // The command line overrides the config's guards, e.g. to push through a known-bad night by hand.
     if (argv.maxRejected !== undefined) config.guards = { ...config.guards, maxRejected: argv.maxRejected };

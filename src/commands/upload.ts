@@ -5,12 +5,8 @@
 // with Alma's limits) before anything on the server is touched.
 import path from 'node:path';
 import { logFormatOption, type Command } from './command.js';
-import { loadRunConfig } from '../config/run-config.js';
-import { deliverZips } from '../delivery/deliver.js';
-import { archiveFiles, pruneArchive, pruneOutput } from '../delivery/archive.js';
 import { RunError } from '../shared/errors.js';
 import { createLogger, type LogFormat, type Logger } from '../shared/log.js';
-import { withLock } from '../job/lock.js';
 import { validateFiles } from './validate.js';
 
 interface UploadArgs {
@@ -35,6 +31,12 @@ export const uploadCommand: Command = {
   handler: async (args) => {
     const argv = args as unknown as UploadArgs;
     const log = createLogger({ command: 'upload', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false });
+    const [{ loadRunConfig }, { deliverZips }, { archiveFiles, pruneArchive, pruneOutput }, { withLock }] = await Promise.all([
+      import('../config/run-config.js'),
+      import('../delivery/deliver.js'),
+      import('../delivery/archive.js'),
+      import('../job/lock.js'),
+    ]);
     const config = loadRunConfig(argv.config);
     const zips = argv.zips.map((z) => path.resolve(z));
     const bad = zips.find((z) => !z.toLowerCase().endsWith('.zip'));
