@@ -20,6 +20,7 @@ import { makeTempDir } from './helpers/tmp.js';
 import { usersXml, writeZip } from './helpers/users-zip.js';
 import { runCli, stackLines, EXLIBRIS_XSD } from './helpers/run-cli.js';
 import { skipForTool, toolMissing } from './helpers/tools.js';
+import { untimed } from './helpers/log-lines.js';
 
 const missing = toolMissing(sshdMissing());
 /** A fresh folder for one test, removed when the test process ends. */
@@ -358,7 +359,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     // The same config, with only the good zip: the check passes it and the delivery goes on.
     const r = await runCli(['upload', good, '--config', configFile]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^upload: ${good.replace(/[.]/g, '\\.')}!good_0001\\.xml: 2 users, valid$`, 'm'));
+    assert.match(untimed(r.stdout), new RegExp(`^<time> INFO  sis2alma upload: ${good.replace(/[.]/g, '\\.')}!good_0001\\.xml: 2 users, valid$`, 'm'));
     assert.deepEqual(readdirSync(server.remoteDir).sort(), ['good.zip', 'older.zip.handled', `${pending}.stale`]);
   });
 });

@@ -10,6 +10,7 @@ import { EXIT_CODES } from '../src/shared/errors.js';
 import { convert } from '../src/pipeline/convert.js';
 import { BAD_FIXTURES, NOW, convertCli, leftovers, readOutputs, runCli, stackLines, tempDir } from './helpers/run-cli.js';
 import { PACKAGE_ROOT } from '../src/shared/paths.js';
+import { untimed } from './helpers/log-lines.js';
 
 const ROWS = path.join(BAD_FIXTURES, 'rows');
 const CHECKS = path.join(ROWS, 'checks.yaml');
@@ -41,7 +42,7 @@ describe('guards through the CLI', { concurrency: 4 }, () => {
     assert.equal(report.summary, '2 rows processed. 1 user written. 0 rows merged. 1 row failed. Not delivered: 1 of 2 rows were rejected (50.0%), over the limit of 5% (max_rejected).');
     assert.deepEqual(report.details, { '1': 'User written', '2': "Rejected: Field (email) is not a well-formed email address: 'ben@@uni.example'" });
     assert.equal(run.outputs.rejects?.length, 2, 'the rejects file is still written, for the fix');
-    assert.match(run.stderr, /^sis2alma: guard max_rejected tripped: 1 of 2 rows were rejected \(50\.0%\), over the limit of 5% \(max_rejected\)\. Nothing was packaged for delivery; see .*\.report\.json\n$/);
+    assert.match(untimed(run.stderr), /^<time> WARN  sis2alma convert: guard max_rejected tripped: 1 of 2 rows were rejected \(50\.0%\), over the limit of 5% \(max_rejected\)\. Nothing was packaged for delivery; see .*\.report\.json\n$/);
     assert.deepEqual(stackLines(run.stderr), []);
   });
 

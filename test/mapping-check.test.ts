@@ -25,7 +25,7 @@ const run = runMappingCommand;
 describe('the shipped mappings', () => {
   for (const file of SHIPPED) {
     test(`${path.basename(file)} passes mapping check without warnings`, async () => {
-      const result = checkMappingFiles([file]);
+      const result = await checkMappingFiles([file]);
       assert.deepEqual(result.files[0]!.problems, []);
       assert.deepEqual(result.files[0]!.warnings, []);
       assert.equal(result.exitCode, EXIT_CODES.ok);
@@ -91,9 +91,9 @@ const broken: Array<{ fixture: string; problems: Array<[number, number, string, 
 
 describe('mapping check on broken mappings', () => {
   for (const { fixture, problems } of broken) {
-    test(`${fixture}: every problem with line, column and path`, () => {
+    test(`${fixture}: every problem with line, column and path`, async () => {
       const file = path.join(BROKEN, fixture);
-      const result = checkMappingFiles([file]);
+      const result = await checkMappingFiles([file]);
       assert.equal(result.exitCode, EXIT_CODES.mapping_invalid);
       assert.equal(result.files[0]!.valid, false);
       const found = result.files[0]!.problems;

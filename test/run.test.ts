@@ -21,6 +21,7 @@ import { startSshd, sshdMissing, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
 import { usersXml, writeZip } from './helpers/users-zip.js';
 import { toolMissing } from './helpers/tools.js';
+import { untimed } from './helpers/log-lines.js';
 
 /** A fresh folder for one test, removed when the test process ends. */
 const folder = (name: string): string => makeTempDir(`sis2alma-run-${name}-`);
@@ -256,7 +257,7 @@ describe('run with the real convert', () => {
     assert.equal(result.exitCode, 0);
     assert.deepEqual(readdirSync(path.join(root, 'out', 'delivered')), [path.basename(result.zips[0]!)]);
     assert.equal(result.archiveFolder, undefined);
-    assert.equal(warnings.filter((w) => w.startsWith('sis2alma: delivered, but the local archive could not be kept')).length, 1, warnings.join('\n'));
+    assert.equal(warnings.filter((w) => w.startsWith('delivered, but the local archive could not be kept')).length, 1, warnings.join('\n'));
   });
 
   test('a failed delivery ends with 6, keeps the zip in output_dir and says why in the report', async () => {
@@ -412,7 +413,7 @@ describe('sis2alma run and upload through the CLI', () => {
     const root = exampleTree();
     const r = spawnSync(process.execPath, [CLI, 'run', '--config', path.join(root, 'examples', 'config.yaml'), '--dry-run'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^run: .*dry run: users_.*\.zip not uploaded$/m);
+    assert.match(untimed(r.stdout), /^<time> INFO  sis2alma run: .*dry run: users_.*\.zip not uploaded$/m);
     assert.ok(!existsSync(path.join(root, 'out', 'delivered')));
   });
 
@@ -455,7 +456,7 @@ describe('sis2alma run and upload through the CLI', () => {
     const r = spawnSync(process.execPath, [CLI, 'upload', path.join(dir, 'a.zip'), '--config', path.join(dir, 'c.yaml')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(readdirSync(path.join(dir, 'drop')).sort(), ['a.zip', 'pending.zip.stale']);
-    assert.match(r.stdout, /^upload: delivered a\.zip to dir /m);
+    assert.match(untimed(r.stdout), /^<time> INFO  sis2alma upload: delivered a\.zip to dir /m);
   });
 });
 

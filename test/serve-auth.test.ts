@@ -153,7 +153,7 @@ describe('the push endpoint over HTTPS', { skip: toolMissing(noOpenssl) }, () =>
     const [headers, body] = response.split('\r\n\r\n');
     assert.equal(headers!.split('\r\n')[0], 'HTTP/1.1 413 Payload Too Large');
     assert.deepEqual(JSON.parse(body!), { success: false, summary: 'The request is larger than this server accepts (1 MB). Ask the library to raise serve.max_request_bytes.' });
-    assert.equal(site.lines.filter((l) => l.endsWith(`import by "${USER}" from 127.0.0.1: 413, ${announced} bytes announced`)).length, 1, site.lines.join('\n'));
+    assert.equal(site.lines.filter((l) => l === `import by "${USER}" from 127.0.0.1: 413, ${announced} bytes announced`).length, 1, site.lines.join('\n'));
     assert.deepEqual(existsSync(site.out) ? readdirSync(site.out).filter((f) => f.startsWith('.upload-')) : [], []);
   });
 });

@@ -20,6 +20,7 @@ import { RunError } from '../src/shared/errors.js';
 import { readZip } from './helpers/zip.js';
 import { CLI, INFINITI_MAPPING, runCli } from './helpers/run-cli.js';
 import { toolMissing } from './helpers/tools.js';
+import { untimed } from './helpers/log-lines.js';
 import { PACKAGE_ROOT, SERVE_CONFIG_JSON_SCHEMA } from '../src/shared/paths.js';
 import { jsonSchemaText, staleJsonSchemas } from '../src/config/json-schema.js';
 import { serveConfigSchema } from '../src/config/shape.js';
@@ -175,7 +176,7 @@ describe('POST /api/import/users', () => {
     assert.deepEqual(await primaryIds(path.join(s.alma, zips[0]!)), ['astu1', 'bstu2', 'cstaff1', 'dstu3', 'gstu6']);
     // The log line has the status and counts, and no patron data.
     const line = s.lines.find((l) => l.includes('import by'));
-    assert.match(line ?? '', /import by "infiniti" from 127\.0\.0\.1, \d+ bytes: 200, rows 6, users 5, merged 1, rejected 0; delivered users_infiniti_\d{8}-\d{6}\.zip/);
+    assert.match(line ?? '', /^import by "infiniti" from 127\.0\.0\.1, \d+ bytes: 200, rows 6, users 5, merged 1, rejected 0; delivered users_infiniti_\d{8}-\d{6}\.zip/);
     assert.doesNotMatch(s.lines.join('\n'), /astu1|Aroha|school\.example/);
     const reports = archivedReports(s);
     assert.equal(reports.length, 1);
@@ -256,7 +257,7 @@ describe('POST /api/import/users', () => {
       assert.match(res.headers.get('www-authenticate') ?? '', /^Basic realm="sis2alma"/);
     }
     assert.deepEqual(zipsIn(s.alma), []);
-    assert.equal(s.lines.filter((l) => / refused login from 127\.0\.0\.1: 401/.test(l)).length, 4);
+    assert.equal(s.lines.filter((l) => /^refused login from 127\.0\.0\.1: 401$/.test(l)).length, 4);
   });
 
   test('parallel guesses from one address: one is checked at a time, the others get 429 at once with Retry-After and cost no hash', async () => {
@@ -283,8 +284,8 @@ describe('POST /api/import/users', () => {
     for (let i = 0; i < 400 && !s.lines.some((l) => /closed the connection before its password was checked/.test(l)); i++) await new Promise((r) => setTimeout(r, 25));
     assert.equal(answers.length, 19);
     assert.equal(gate.hashes, 0);
-    assert.equal(s.lines.filter((l) => /refused login from 127\.0\.0\.1: 429, another login from this address is being checked$/.test(l)).length, 19);
-    assert.equal(s.lines.filter((l) => /login from 127\.0\.0\.1: the client closed the connection before its password was checked$/.test(l)).length, 1);
+    assert.equal(s.lines.filter((l) => /^refused login from 127\.0\.0\.1: 429, another login from this address is being checked$/.test(l)).length, 19);
+    assert.equal(s.lines.filter((l) => /^login from 127\.0\.0\.1: the client closed the connection before its password was checked$/.test(l)).length, 1);
   });
 
   test('guesses from many addresses at once: the hashes run one at a time here, and those beyond the line get 503 without one', async () => {
@@ -422,7 +423,7 @@ describe('POST /api/import/users', () => {
     abort.abort();
     await assert.rejects(pending);
     for (let i = 0; i < 200 && !s.lines.some((l) => /closed the connection/.test(l)); i++) await new Promise((r) => setTimeout(r, 25));
-    assert.ok(s.lines.some((l) => /import by "infiniti" from 127\.0\.0\.1: the client closed the connection during the upload/.test(l)), s.lines.join('\n'));
+    assert.ok(s.lines.some((l) => /^import by "infiniti" from 127\.0\.0\.1: the client closed the connection during the upload$/.test(l)), s.lines.join('\n'));
     const next = await post(s, form(GOOD_CSV));
     assert.equal(next.status, 200);
     assert.deepEqual(readdirSync(s.out).filter((f) => f.startsWith('.upload-')), []);
@@ -434,13 +435,13 @@ describe('POST /api/import/users', () => {
     for (let i = 0; i < 5; i++) assert.equal((await post(s, form(GOOD_CSV))).status, 200);
     const zips = zipsIn(s.alma);
     assert.equal(zips.length, 5);
-    const imports = s.lines.filter((l) => l.includes(' import by '));
+    const imports = s.lines.filter((l) => l.startsWith('import by '));
     assert.equal(imports.length, 5);
     assert.doesNotMatch(imports[0]!, /waiting/);
     assert.match(imports[1]!, new RegExp(`; delivered ${zips[1]}; 1 zip Alma had not loaded yet was waiting in ${s.alma} \\(left for Alma to load\\): ${zips[0]}; report in `));
     assert.match(imports[4]!, new RegExp(`; delivered ${zips[4]}; 4 zips Alma had not loaded yet were waiting in ${s.alma} \\(left for Alma to load\\): ${zips[0]}, ${zips[1]}, \\.\\.\\. \\(1 more\\), ${zips[3]}; report in `));
     // No other line lists them, and none says `dir X:X`.
-    assert.deepEqual(s.lines.filter((l) => !l.includes(' import by ')), []);
+    assert.deepEqual(s.lines.filter((l) => !l.startsWith('import by ')), []);
   });
 
   test('the delivery fails: 502 with the JSON answer, and the report is still archived', async () => {
@@ -643,6 +644,44 @@ describe('the commands, through the CLI', () => {
     assert.equal(zipsIn(s.alma).length, 1);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
+    // Every line dated, with its level and one prefix; the import's line has no patron data.
+    const lines = untimed(stdout).trimEnd().split('\n');
+    assert.equal(lines.length, 3, stdout);
+    assert.equal(lines[0], `<time> INFO  sis2alma serve: listening on ${url} (1 account)`);
+    assert.match(lines[1]!, /^<time> INFO  sis2alma serve: import by "infiniti" from 127\.0\.0\.1, \d+ bytes: 200, rows 6, users 5, merged 1, rejected 0; delivered users_infiniti_\d{8}-\d{6}\.zip; report in \S+$/);
+    assert.equal(lines[2], '<time> INFO  sis2alma serve: SIGTERM: finishing running imports, then stopping');
+  });
+
+  test('sis2alma serve --log-format json: one JSON object a line, the same messages', async () => {
+    const s = await site();
+    await s.server.close();
+    const child = spawn(process.execPath, [CLI, 'serve', '--config', s.configFile, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    for (let i = 0; i < 200 && !/listening on/.test(stdout); i++) await new Promise((r) => setTimeout(r, 25));
+    const url = /listening on ([^\s"]+)/.exec(stdout)?.[1];
+    assert.ok(url, stdout);
+    writeFileSync(path.join(s.dir, 'users.csv'), GOOD_CSV);
+    const refused = await curl(['-s', '-X', 'POST', '-F', 'file=@users.csv', url.replace('://', `://${USER}:wrong-password@`)], s.dir);
+    assert.equal(JSON.parse(refused.stdout).success, false);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    const records = (stdout + stderr).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    for (const r of records) {
+      assert.deepEqual(Object.keys(r), ['level', 'time', 'command', 'msg']);
+      assert.equal(new Date(String(r.time)).toISOString(), r.time);
+    }
+    assert.deepEqual(
+      records.map(({ level, command, msg }) => ({ level, command, msg })),
+      [
+        { level: 'info', command: 'serve', msg: `listening on ${url} (1 account)` },
+        { level: 'info', command: 'serve', msg: 'SIGTERM: finishing running imports, then stopping' },
+        { level: 'warn', command: 'serve', msg: 'refused login from 127.0.0.1: 401' },
+      ],
+    );
   });
 
   test('sis2alma serve reads its config again on SIGHUP: accounts and a renewed certificate; a config it cannot take is reported and left', { skip: noOpenssl }, async () => {
@@ -706,7 +745,7 @@ describe('the commands, through the CLI', () => {
     writeFileSync(s.configFile, config.replace('  port: 0', '  port: http'));
     child.kill('SIGHUP');
     await until(() => /was not reloaded/.test(stderr));
-    assert.match(stderr, /config\.yaml:\d+:\d+: serve\.port: expected a whole number, found "http"/);
+    assert.match(untimed(stderr), /^<time> WARN  sis2alma serve: \S+config\.yaml:\d+:\d+: serve\.port: expected a whole number, found "http"$/m);
     // A port, host or HTTPS change needs a restart: said, and not taken.
     writeFileSync(s.configFile, config.replace('  port: 0', '  port: 1').replace(`username: ${USER}`, 'username: school3'));
     child.kill('SIGHUP');

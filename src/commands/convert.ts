@@ -1,10 +1,9 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { convert } from '../pipeline/convert.js';
 import { createLogger } from '../shared/log.js';
 import { RunError } from '../shared/errors.js';
 import { parseMaxRejected } from '../pipeline/report.js';
-import type { Command } from './command.js';
+import { logFormatOption, type Command } from './command.js';
 
 /** Options every command that converts shares (convert here; run and serve take them from the config). */
 export function runTime(now: string | undefined): Date {
@@ -24,7 +23,7 @@ export const convertCommand: Command = {
   command: 'convert',
   describe: 'Turn SIS CSV exports into a validated zip of Alma user XML, with a report',
   builder: (y: Argv) =>
-    y
+    logFormatOption(y)
       .option('mapping', { type: 'string', demandOption: true, describe: 'The mapping file (YAML)' })
       .option('input', { type: 'string', array: true, demandOption: true, describe: 'A CSV export; repeat for several (e.g. students and staff)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Folder for the zip, report and rejects files' })
@@ -43,7 +42,8 @@ export const convertCommand: Command = {
         return true;
       }),
   handler: async (argv) => {
-    const log = createLogger({ showPii: argv['show-pii'], quiet: argv.quiet });
+    const { convert } = await import('../pipeline/convert.js');
+    const log = createLogger({ command: 'convert', format: argv['log-format'], showPii: argv['show-pii'], quiet: argv.quiet });
     const result = await convert({
       mappingFile: argv.mapping,
       inputs: argv.input,

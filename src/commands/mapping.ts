@@ -3,10 +3,8 @@
 // what an edit changes. None of them writes a file.
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT_CODES } from '../shared/errors.js';
-import { checkMapping, formatProblem, loadMapping, type MappingProblem } from '../mapping/load.js';
+import type { MappingProblem } from '../mapping/load.js';
 import { localDate } from '../shared/dates.js';
-import { checkEncoding } from '../pipeline/read.js';
-import { diffMappings, explainMapping, formatDiff, formatExplanation } from '../review/explain.js';
 import { runTime } from './convert.js';
 
 export interface MappingCommandOptions {
@@ -20,7 +18,9 @@ export interface CheckResult {
 }
 
 /** Checks each mapping file; every problem and warning as `file:line:column: path: message`. */
-export function checkMappingFiles(files: readonly string[]): CheckResult {
+export async function checkMappingFiles(files: readonly string[]): Promise<CheckResult> {
+  // Loaded here, not with the CLI, as each command's wings (src/commands/index.ts).
+  const { checkMapping, formatProblem } = await import('../mapping/load.js');
   const out: CheckResult['files'] = [];
   for (const file of files) {
     try {
@@ -75,8 +75,8 @@ export function createMappingCommand(options: MappingCommandOptions = {}): Comma
       y
         .positional('file', { type: 'string', array: true, demandOption: true, describe: 'Mapping files (YAML)' })
         .option('json', { type: 'boolean', default: false, describe: 'Print JSON for machines instead of text' }) as unknown as Argv<CheckArgs>,
-    handler: (argv) => {
-      const result = checkMappingFiles(argv.file);
+    handler: async (argv) => {
+      const result = await checkMappingFiles(argv.file);
       if (argv.json) write(JSON.stringify(result.files, null, 2));
       else
         for (const f of result.files) {
@@ -97,6 +97,7 @@ export function createMappingCommand(options: MappingCommandOptions = {}): Comma
     describe: 'Say what a mapping does to an input, writing nothing: users per group, unmapped values, expiry dates, merges, rejections',
     builder: (y) => inputOptions(y.option('mapping', { type: 'string', demandOption: true, describe: 'The mapping file (YAML)' })) as unknown as Argv<ExplainArgs>,
     handler: async (argv) => {
+      const [{ checkEncoding }, { loadMapping }, { explainMapping, formatExplanation }] = await Promise.all([import('../pipeline/read.js'), import('../mapping/load.js'), import('../review/explain.js')]);
       checkEncoding(argv.encoding);
       const mapping = loadMapping(argv.mapping);
       const x = await explainMapping(mapping, argv.input, { runDate: localDate(runTime(argv.now)), encoding: argv.encoding, showPii: argv['show-pii'] });
@@ -116,6 +117,7 @@ export function createMappingCommand(options: MappingCommandOptions = {}): Comma
           .positional('new', { type: 'string', demandOption: true, describe: 'The edited mapping (YAML)' }),
       ) as unknown as Argv<DiffArgs>,
     handler: async (argv) => {
+      const [{ checkEncoding }, { loadMapping }, { diffMappings, formatDiff }] = await Promise.all([import('../pipeline/read.js'), import('../mapping/load.js'), import('../review/explain.js')]);
       checkEncoding(argv.encoding);
       const before = loadMapping(argv.old);
       const after = loadMapping(argv.new);

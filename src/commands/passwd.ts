@@ -3,7 +3,6 @@
 // shell history would show it): typed twice without echo at a terminal, or one line from a pipe.
 import type { Command } from './command.js';
 import { RunError } from '../shared/errors.js';
-import { hashPassword } from '../serve/passwd.js';
 
 interface PasswdArgs {
   username?: string;
@@ -23,6 +22,7 @@ export const passwdCommand: Command = {
       throw new RunError('usage', `--username must be a non-empty name without a colon, not '${argv.username}'`);
     }
     const password = await readPassword(process.stdin, process.stderr);
+    const { hashPassword } = await import('../serve/passwd.js');
     const hash = await hashPassword(password);
     process.stdout.write(argv.username ? `- username: ${JSON.stringify(argv.username)}\n  password_hash: "${hash}"\n` : `${hash}\n`);
   },

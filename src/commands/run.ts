@@ -1,12 +1,10 @@
 // `sis2alma run --config FILE`: the nightly job, unattended. It reads as the job's design card:
 // lock → convert (read, map, write, validate, zip, guards) → deliver → archive → record in report.
-import type { Command } from './command.js';
-import { loadRunConfig } from '../config/run-config.js';
+import { logFormatOption, type Command } from './command.js';
 import { RunError } from '../shared/errors.js';
-import { createLogger } from '../shared/log.js';
+import { createLogger, type LogFormat } from '../shared/log.js';
 import { parseMaxRejected } from '../pipeline/report.js';
 import { runTime } from './convert.js';
-import { runJob } from '../job/run-job.js';
 
 interface RunArgs {
   config: string;
@@ -15,6 +13,7 @@ interface RunArgs {
   maxRejected?: string;
   minUsers?: number;
   showPii?: boolean;
+  logFormat?: LogFormat;
   now?: string;
   exitCode?: number;
 }
@@ -23,7 +22,7 @@ export const runCommand: Command = {
   command: 'run',
   describe: 'The nightly job: convert the inputs named in a run config, check the guards, and deliver the zips to Alma',
   builder: (yargs) =>
-    yargs
+    logFormatOption(yargs)
       .option('config', { type: 'string', demandOption: true, describe: 'The run config (YAML): mapping, inputs, folders, guards, delivery target' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Do everything but the upload: convert, check guards, connect and list the remote folder' })
       .option('quiet', { type: 'boolean', default: false, describe: 'Print only warnings and errors' })
@@ -42,17 +41,18 @@ export const runCommand: Command = {
       .example('$0 run --config /etc/sis2alma/config.yaml --dry-run', 'check everything without uploading'),
   handler: async (args) => {
     const argv = args as unknown as RunArgs;
-    const log = createLogger({ quiet: argv.quiet ?? false, showPii: argv.showPii ?? false });
+    const log = createLogger({ command: 'run', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false, showPii: argv.showPii ?? false });
+    const [{ loadRunConfig }, { runJob }] = await Promise.all([import('../config/run-config.js'), import('../job/run-job.js')]);
     const config = loadRunConfig(argv.config);
     // The command line overrides the config's guards, e.g. to push through a known-bad night by hand.
     if (argv.maxRejected !== undefined) config.guards = { ...config.guards, maxRejected: argv.maxRejected };
     if (argv.minUsers !== undefined) config.guards = { ...config.guards, minUsers: argv.minUsers };
     const result = await runJob(config, { now: runTime(argv.now), dryRun: argv.dryRun ?? false, log });
     if (result.deliveryError) {
-      log.warn(`run: ${result.summary}`);
+      log.warn(result.summary);
       throw result.deliveryError;
     }
-    (result.exitCode === 0 ? log.info : log.warn)(`run: ${result.summary}`);
+    (result.exitCode === 0 ? log.info : log.warn)(result.summary);
     argv.exitCode = result.exitCode;
   },
 };

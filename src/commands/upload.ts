@@ -4,13 +4,9 @@
 // pending zips aside, so each zip is checked to be an Alma users package (`validate`'s checks,
 // with Alma's limits) before anything on the server is touched.
 import path from 'node:path';
-import type { Command } from './command.js';
-import { loadRunConfig } from '../config/run-config.js';
-import { deliverZips } from '../delivery/deliver.js';
-import { keepDelivered } from '../delivery/archive.js';
+import { logFormatOption, type Command } from './command.js';
 import { RunError } from '../shared/errors.js';
-import { createLogger, type Logger } from '../shared/log.js';
-import { withLock } from '../job/lock.js';
+import { createLogger, type LogFormat, type Logger } from '../shared/log.js';
 import { validateFiles } from './validate.js';
 
 interface UploadArgs {
@@ -18,6 +14,7 @@ interface UploadArgs {
   config: string;
   schema?: string;
   quiet?: boolean;
+  logFormat?: LogFormat;
   exitCode?: number;
 }
 
@@ -25,7 +22,7 @@ export const uploadCommand: Command = {
   command: 'upload <zips..>',
   describe: 'Deliver zip files to the target in a run config (atomically, with stale-file checks and retries)',
   builder: (yargs) =>
-    yargs
+    logFormatOption(yargs)
       .positional('zips', { type: 'string', array: true, describe: 'The zip files to deliver, in the order Alma should load them' })
       .option('config', { type: 'string', demandOption: true, describe: 'The run config (YAML) that names the delivery target' })
       .option('schema', { type: 'string', describe: "XSD the users are checked against before anything is sent (default: sis2alma's schemas/alma_users.xsd); e.g. Ex Libris' rest_users.xsd" })
@@ -33,7 +30,13 @@ export const uploadCommand: Command = {
       .example('$0 upload out/infiniti-20261121T031500.zip --config /etc/sis2alma/config.yaml', 'deliver one zip'),
   handler: async (args) => {
     const argv = args as unknown as UploadArgs;
-    const log = createLogger({ quiet: argv.quiet ?? false });
+    const log = createLogger({ command: 'upload', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false });
+    const [{ loadRunConfig }, { deliverZips }, { keepDelivered }, { withLock }] = await Promise.all([
+      import('../config/run-config.js'),
+      import('../delivery/deliver.js'),
+      import('../delivery/archive.js'),
+      import('../job/lock.js'),
+    ]);
     const config = loadRunConfig(argv.config);
     const zips = argv.zips.map((z) => path.resolve(z));
     const bad = zips.find((z) => !z.toLowerCase().endsWith('.zip'));
@@ -45,7 +48,7 @@ export const uploadCommand: Command = {
       const result = await deliverZips(config.delivery, zips, { log });
       return { result, folder: await keepDelivered(config.archive, config.outputDir, zips, zips, now, (m) => log.warn(m)) };
     });
-    log.info(`upload: delivered ${result.delivered.map((d) => path.basename(d.file)).join(', ')} to ${result.delivered[0]?.target ?? ''}${folder ? `; archived in ${folder}` : ''}`);
+    log.info(`delivered ${result.delivered.map((d) => path.basename(d.file)).join(', ')} to ${result.delivered[0]?.target ?? ''}${folder ? `; archived in ${folder}` : ''}`);
     argv.exitCode = 0;
   },
 };
@@ -58,7 +61,7 @@ async function checkPackages(zips: string[], schema: string | undefined, log: Lo
     const result = await validateFiles([zip], {
       ...(schema !== undefined ? { schema } : {}),
       almaPackage: true,
-      write: (line, kind) => (kind === 'problem' ? problems.push(line) : log.info(`upload: ${line}`)),
+      write: (line, kind) => (kind === 'problem' ? problems.push(line) : log.info(line)),
     });
     if (result.failed > 0) refused.push({ zip, problems });
   }

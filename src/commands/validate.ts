@@ -4,12 +4,11 @@
 // SIS load sees it.
 import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT_CODES } from '../shared/errors.js';
 import { maskId } from '../shared/log.js';
-import { ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES } from '../pipeline/package.js';
-import { AlmaSchema, type XmlProblem } from '../pipeline/validate.js';
+import type { XmlProblem } from '../pipeline/validate.js';
 
 export interface ValidateArgs {
   file: string[];
@@ -47,6 +46,8 @@ export interface ValidateFilesResult {
  */
 export async function validateFiles(files: readonly string[], options: ValidateFilesOptions = {}): Promise<ValidateFilesResult> {
   const write = options.write ?? stdoutWriter();
+  // Loaded here, not with the CLI: libxmljs2 and the zip packages are for the commands that check.
+  const [{ AlmaSchema }, limits, { default: zipReader }] = await Promise.all([import('../pipeline/validate.js'), import('../pipeline/package.js'), import('yauzl')]);
   const schema = AlmaSchema.load(options.schema);
   const show = (id: string) => (options.showPii ? id : maskId(id));
   const result: ValidateFilesResult = { checked: 0, failed: 0 };
@@ -83,7 +84,7 @@ export async function validateFiles(files: readonly string[], options: ValidateF
       continue;
     }
     if (isZip(head.bytes)) {
-      await checkZip(file, head.size, checkXml, write, result, options.almaPackage ?? false);
+      await checkZip(file, head.size, checkXml, write, result, options.almaPackage ?? false, { ...limits, yauzl: zipReader });
     } else if (/\.zip$/i.test(file) || options.almaPackage) {
       write(`${file}: not a zip file (it does not start with a zip header)`, 'problem');
       result.failed++;
@@ -137,6 +138,7 @@ async function checkZip(
   write: (line: string, kind: LineKind) => void,
   result: ValidateFilesResult,
   almaPackage: boolean,
+  { ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES, yauzl }: { ALMA_MAX_FILES_PER_ZIP: number; ALMA_MAX_ZIP_BYTES: number; yauzl: typeof import('yauzl') },
 ): Promise<void> {
   const refuse = (line: string) => {
     write(line, 'problem');

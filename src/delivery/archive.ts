@@ -137,7 +137,7 @@ export async function keepDelivered(
     await pruneArchive(settings, now);
     return folder;
   } catch (error) {
-    warn(`sis2alma: delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
+    warn(`delivered, but the local archive could not be kept: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;
   }
 }

@@ -100,7 +100,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     throw error;
   }
   const forgetValidators = onStop(() => validators.kill());
-  log.info(`sis2alma: validating with ${validators.name}`);
+  log.info(`validating with ${validators.name}`);
   const threads = new MapPool();
   let inputs: IndexedInputs;
   let runLog: RunLog;
@@ -151,7 +151,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     // A rerun under the same run time must not leave an earlier run's files beside this report.
     await removeStale(options.outDir, stem, { zips: !!trip, rejects: !rejectsFile });
     log.info(report.summary);
-    if (trip) log.warn(`sis2alma: guard ${trip.guard} tripped: ${trip.message}. Nothing was packaged for delivery; see ${reportFile}`);
+    if (trip) log.warn(`guard ${trip.guard} tripped: ${trip.message}. Nothing was packaged for delivery; see ${reportFile}`);
     return { report, reportFile, zips, rejectsFile, exitCode: trip ? EXIT_CODES.guard_tripped : EXIT_CODES.ok };
   } catch (error) {
     await packager.abort();

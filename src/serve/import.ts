@@ -33,7 +33,7 @@ export interface ImportContext {
 export async function runImport(ctx: ImportContext, temp: string, file: ReceivedFile, account: string, client: string): Promise<{ status: number; body: PushAnswer; line: string }> {
   const { config, log } = ctx;
   const now = ctx.now();
-  const head = `${timestamp(now)} import by ${JSON.stringify(account)} from ${client}, ${file.bytes} bytes`;
+  const head = `import by ${JSON.stringify(account)} from ${client}, ${file.bytes} bytes`;
   const pushConfig: RunConfig = { ...config.run, mappingFile: config.serve.mappingFile, guards: config.serve.guards };
   // runJob's own log lines are about the files, never the patrons; warnings (retries) are kept,
   // but not the delivery's list of the zips waiting in Alma's folder: with `stale: report` it
@@ -41,7 +41,7 @@ export async function runImport(ctx: ImportContext, temp: string, file: Received
   const jobLog: Logger = {
     info: () => {},
     warn: (m) => {
-      if (!STALE_REPORT.test(m)) log.warn(`serve: ${m}`);
+      if (!STALE_REPORT.test(m)) log.warn(m);
     },
     id: log.id,
   };
@@ -119,8 +119,4 @@ function waitingZips(names: string[], run: RunConfig): string {
 async function copyOver(from: string, to: string): Promise<void> {
   await fsp.copyFile(from, `${to}.tmp`);
   await fsp.rename(`${to}.tmp`, to);
-}
-
-export function timestamp(now: Date): string {
-  return now.toISOString();
 }

@@ -28,7 +28,7 @@ import { decoyHash } from './passwd.js';
 import type { ServeConfig } from './config.js';
 import { LoginGate, LoginThrottle, authenticate, type LoginContext } from './login.js';
 import { receiveUpload, removeLeftoverUploads, tooLarge } from './upload.js';
-import { runImport, timestamp, type ImportContext, type PushAnswer } from './import.js';
+import { runImport, type ImportContext, type PushAnswer } from './import.js';
 
 export const IMPORT_PATH = '/api/import/users';
 
@@ -103,7 +103,7 @@ export async function startServer(config: ServeConfig, options: ServerOptions = 
   const onRequest = (expectContinue: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
     // The request keeps the config it came in under, whatever a reload does meanwhile.
     const work = handle(req, res, { ...context }, expectContinue).catch((error: unknown) => {
-      log.warn(`serve: internal error: ${error instanceof Error ? error.message : String(error)}`);
+      log.warn(`internal error: ${error instanceof Error ? error.message : String(error)}`);
       if (!res.headersSent) answer(req, res, 500, { success: false, summary: 'The server failed while handling the import. Ask the library to check the sis2alma log.' });
       else res.destroy();
     });
@@ -199,19 +199,19 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
 
   const login = await authenticate(req, client, ctx);
   if (login.refused === 'gone') {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} login from ${client}: the client closed the connection before its password was checked`);
+    ctx.log.warn(`login from ${client}: the client closed the connection before its password was checked`);
     return;
   }
   if (login.refused === 'address busy') {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 429, another login from this address is being checked`);
+    ctx.log.warn(`refused login from ${client}: 429, another login from this address is being checked`);
     return reply(429, { success: false, summary: 'Another login from this address is being checked. Send one request at a time.' }, { 'Retry-After': String(login.retryAfter) });
   }
   if (login.refused === 'server busy') {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 503, too many logins are waiting to be checked`);
+    ctx.log.warn(`refused login from ${client}: 503, too many logins are waiting to be checked`);
     return reply(503, { success: false, summary: 'The server is checking too many logins. Try again shortly.' }, { 'Retry-After': String(login.retryAfter) });
   }
   if (login.refused) {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} refused login from ${client}: 401`);
+    ctx.log.warn(`refused login from ${client}: 401`);
     return reply(401, { success: false, summary: 'Unauthorised. Check credentials.' }, { 'WWW-Authenticate': 'Basic realm="sis2alma", charset="UTF-8"' });
   }
   const { account } = login;
@@ -219,17 +219,17 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
 
   const length = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(length) && length > serve.maxRequestBytes) {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 413, ${length} bytes announced`);
+    ctx.log.warn(`import by ${who}: 413, ${length} bytes announced`);
     return reply(413, tooLarge(serve.maxRequestBytes));
   }
   if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 400, not multipart/form-data`);
+    ctx.log.warn(`import by ${who}: 400, not multipart/form-data`);
     return reply(400, { success: false, summary: 'Send the CSV file as multipart/form-data, e.g. curl -F "file=@users.csv".' });
   }
 
   const lockKey = ctx.config.run.outputDir;
   if (running.has(lockKey)) {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 409, another import of this source is running`);
+    ctx.log.warn(`import by ${who}: 409, another import of this source is running`);
     return reply(409, { success: false, summary: 'Another import of this source is running. Try again when it has finished.' });
   }
   running.add(lockKey);
@@ -262,18 +262,18 @@ async function receiveAndImport(
   const upload = await receiveUpload(req, temp, serve.maxRequestBytes, serve.requestTimeoutMs);
   if (!upload.ok) {
     if (upload.status === 0) {
-      ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: the client closed the connection during the upload`);
+      ctx.log.warn(`import by ${who}: the client closed the connection during the upload`);
       return undefined;
     }
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: ${upload.status}, ${upload.log}`);
+    ctx.log.warn(`import by ${who}: ${upload.status}, ${upload.log}`);
     return { status: upload.status, body: { success: false, summary: upload.summary } };
   }
   if (!upload.file) {
-    ctx.log.warn(`serve: ${timestamp(ctx.now())} import by ${who}: 400, no file part`);
+    ctx.log.warn(`import by ${who}: 400, no file part`);
     return { status: 400, body: { success: false, summary: 'No file was sent: send the CSV as a file part, e.g. curl -F "file=@users.csv".' } };
   }
   const { status, body, line } = await runImport(ctx, temp, upload.file, account, client);
-  (status === 200 && body.success ? ctx.log.info : ctx.log.warn)(`serve: ${line}`);
+  (status === 200 && body.success ? ctx.log.info : ctx.log.warn)(line);
   return { status, body };
 }
 

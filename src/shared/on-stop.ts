@@ -19,6 +19,7 @@ export type Undo = () => void | Promise<void>;
 const steps: { undo: Undo }[] = [];
 let signalled: NodeJS.Signals | undefined;
 let installed = false;
+let finalLine: (message: string) => string;
 
 /**
  * A new SFTP login on a slow link takes seconds; a stop that hangs on a server that does not
@@ -52,10 +53,11 @@ export function stopping(): NodeJS.Signals | undefined {
 
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** From now on, SIGINT, SIGTERM and SIGHUP stop the process this way. */
-export function stopOnSignals(): void {
+/** From now on, SIGINT, SIGTERM and SIGHUP stop the process this way; `line` words its last line. */
+export function stopOnSignals(line: (message: string) => string = (message) => `sis2alma: ${message}\n`): void {
   if (installed) return;
   installed = true;
+  finalLine = line;
   for (const signal of STOP_SIGNALS) process.on(signal, () => void stop(signal));
 }
 
@@ -99,7 +101,7 @@ async function stop(signal: NodeJS.Signals): Promise<void> {
   }
   const outcome = left.length ? `left behind: ${left.join('; ')}` : 'temporary and partial files removed, lock released';
   try {
-    stderr(`sis2alma: stopped by ${signal}; ${outcome}\n`);
+    stderr(finalLine(`stopped by ${signal}; ${outcome}`));
   } catch {
     /* a closed terminal (SIGHUP) may not take it */
   }
