@@ -95,6 +95,10 @@ export class BatchValidator {
   /** Batches sent to the validators, oldest first; written to the zip in this order. */
   private inFlight: SentBatch[] = [];
   private sent = 0;
+  /** Users taken, users whose batch the validator has answered, and users put into the zip: for progress. */
+  added = 0;
+  checked = 0;
+  zipped = 0;
 
   constructor(
     private readonly validators: Validators,
@@ -116,6 +120,7 @@ export class BatchValidator {
       this.filling = new BatchFile(path.join(this.dir, `batch-${++this.sent}.xml`), this.writeBuffer);
       this.filling.append(USERS_OPEN_BYTES);
     }
+    this.added++;
     if (detail) batch.details.set(batch.ordinals.length, detail);
     batch.ordinals.push(ordinal);
     batch.sources.push(source);
@@ -130,10 +135,18 @@ export class BatchValidator {
     this.filling = undefined;
   }
 
-  /** Sends what is left and writes every batch still in flight. */
-  async flush(): Promise<void> {
+  /** Users validated and zipped so far, as progress shows them. */
+  counts(): Record<string, number> {
+    return { validated: this.checked, zipped: this.zipped };
+  }
+
+  /** Sends what is left and writes every batch still in flight; `onBatch` after each. */
+  async flush(onBatch?: () => void): Promise<void> {
     await this.send();
-    while (this.inFlight.length) await this.writeOldest();
+    while (this.inFlight.length) {
+      await this.writeOldest();
+      onBatch?.();
+    }
   }
 
   private async send(): Promise<void> {
@@ -153,7 +166,9 @@ export class BatchValidator {
   private async writeOldest(): Promise<void> {
     const { file, ordinals, ends, sources, details, problems } = this.inFlight.shift()!;
     const failures = new Map<number, string[]>();
-    for (const problem of await problems) {
+    const answered = await problems;
+    this.checked += ordinals.length;
+    for (const problem of answered) {
       const index = problem.userIndex ?? -1;
       // Outside any user, the fault is in the XML this tool writes, not in the data: an internal error.
       if (index < 0) throw new Error(`the XML written does not fit the schema ${this.schemaPath} outside any user (line ${problem.line}: ${problem.message})`);
@@ -196,6 +211,7 @@ export class BatchValidator {
       }
       const wait = this.packager.add(userXml);
       if (wait) await wait;
+      this.zipped++;
       const rows = detail?.rows;
       const label = rows ? rows[0]!.label : this.labelOf(ordinals[i]!);
       this.runLog.written(label, warnings);

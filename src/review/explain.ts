@@ -20,6 +20,7 @@ import { IdIndex, PeopleInWaiting, byRealId, idKey, mergeUsers, type MergeMember
 import type { Mapping } from '../mapping/model.js';
 import { maskId } from '../shared/log.js';
 import { openPieces } from '../pipeline/read.js';
+import { noProgress, type Progress, type ProgressStage } from '../shared/progress.js';
 
 export interface AnalyseOptions {
   /** The run date (YYYY-MM-DD) that expiry dates are computed from. */
@@ -29,6 +30,8 @@ export interface AnalyseOptions {
   showPii?: boolean;
   /** Examples kept per finding; default 5. */
   examples?: number;
+  /** Told how far each pass has come (per piece); the command decides what to show. */
+  progress?: Progress;
 }
 
 /** One person, once all of their rows have been read. */
@@ -62,17 +65,21 @@ export interface StreamedInput {
 export async function streamMapping(mapping: Mapping, files: string[], options: AnalyseOptions, visitor: Visitor): Promise<StreamedInput[]> {
   const threads = new MapPool();
   try {
-    const inputs = await indexPrimaryIds(files, mapping, options.encoding, options.runDate, threads);
+    const progress = options.progress ?? noProgress;
+    const inputs = await indexPrimaryIds(files, mapping, options.encoding, options.runDate, threads, { progress });
     // This thread maps; one thread parsing for it is enough (it parses twice as fast as this maps).
     await threads.shrink(1);
-    await mapRows(inputs, mapping, options, threads, visitor);
+    const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
+    const stage = progress.stage('pass 2 (map)', 'rows', rows);
+    await mapRows(inputs, mapping, options, threads, visitor, stage);
+    stage.end(rows);
     return inputs.files.map((f) => ({ file: f.file, rows: f.rows }));
   } finally {
     await threads.close();
   }
 }
 
-async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: AnalyseOptions, threads: MapPool, visitor: Visitor): Promise<void> {
+async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: AnalyseOptions, threads: MapPool, visitor: Visitor, stage: ProgressStage): Promise<void> {
   const people = new PeopleInWaiting<Member>();
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
   const finish = (members: Member[]) => completePeople(members, mapping, acrossUsers, visitor);
@@ -111,6 +118,7 @@ async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: Analyse
         const members = people.arrive(slot, expected, member);
         if (members) finish(members);
       }
+      stage.update(ordinal);
     }
   }
   // Only if a file changed between the two passes.
