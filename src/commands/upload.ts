@@ -12,6 +12,7 @@ import { RunError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { withLock } from '../job/lock.js';
 import { validateFiles } from './validate.js';
+import { progressView } from './progress-view.js';
 
 interface UploadArgs {
   zips: string[];
@@ -33,14 +34,15 @@ export const uploadCommand: Command = {
       .example('$0 upload out/infiniti-20261121T031500.zip --config /etc/sis2alma/config.yaml', 'deliver one zip'),
   handler: async (args) => {
     const argv = args as unknown as UploadArgs;
-    const log = createLogger({ quiet: argv.quiet ?? false });
+    const view = progressView(createLogger({ quiet: argv.quiet ?? false }), { quiet: argv.quiet ?? false });
+    const log = view.log;
     const config = loadRunConfig(argv.config);
     const zips = argv.zips.map((z) => path.resolve(z));
     const bad = zips.find((z) => !z.toLowerCase().endsWith('.zip'));
     if (bad) throw new RunError('usage', `${bad} is not a .zip file: Alma's user import loads zip files`);
     await checkPackages(zips, argv.schema, log);
     const now = new Date();
-    const result = await withLock(config.outputDir, now, () => deliverZips(config.delivery, zips, { log }));
+    const result = await withLock(config.outputDir, now, () => deliverZips(config.delivery, zips, { log, progress: view })).finally(() => view.close());
     const folder = await archiveFiles(config.archive, zips, now);
     await pruneOutput(config.outputDir, config.archive, now, zips);
     await pruneArchive(config.archive, now);
