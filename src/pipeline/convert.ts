@@ -400,7 +400,7 @@ async function mapAndMergeRows(
           // rejected as it comes, so that none of them waits or is merged.
           const tooMany = outcome.expected > mapping.maxRowsPerPerson ? [tooManyRows(primaryColumn, outcome.k === 'r' ? outcome.primary_id : outcome.values[csv.header.indexOf(primaryColumn)]?.trim(), outcome.expected, mapping.maxRowsPerPerson)] : [];
           const problems = outcome.k === 'r' ? [...outcome.problems, ...tooMany] : tooMany;
-          runLog.rejected(labelOf(inputs.files, ordinal), problems, outcome.k === 'r' ? outcome.warnings : [], { file: input.file, row, header: csv.header, values: outcome.values });
+          runLog.rejected(ordinal, labelOf(inputs.files, ordinal), problems, outcome.k === 'r' ? outcome.warnings : [], { file: input.file, row, header: csv.header, values: outcome.values });
           if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
         } else {
           await arrive(outcome.slot, outcome.expected, { ordinal, input: fileIndex, ...waiting.put(outcome.values) });

@@ -21,6 +21,8 @@ import type { Validators } from './validate-pool.js';
 
 /** A row as the report accounts for it; `source` gives its values to the rejects file. */
 export interface ReportRow {
+  /** The row's place in the run's inputs, run-wide: the report lists rows in its order. */
+  ordinal: number;
   label: string;
   warnings: RowWarning[];
   source: { file: string; row: number; header: string[]; values: string[] };
@@ -206,7 +208,7 @@ export class BatchValidator {
       if (messages) {
         const problem: RowProblem = { code: 'schema_invalid', message: `Alma's schema refuses this user: ${messages.join('; ')}` };
         const rows = detail?.rows ?? [this.rowOf(sources[i]!, ordinals[i]!, warnings)];
-        for (const row of rows) this.runLog.rejected(row.label, [problem], row === rows[0] ? warnings : row.warnings, row.source);
+        for (const row of rows) this.runLog.rejected(row.ordinal, row.label, [problem], row === rows[0] ? warnings : row.warnings, row.source);
         continue;
       }
       const wait = this.packager.add(userXml);
@@ -214,8 +216,8 @@ export class BatchValidator {
       this.zipped++;
       const rows = detail?.rows;
       const label = rows ? rows[0]!.label : this.labelOf(ordinals[i]!);
-      this.runLog.written(label, warnings);
-      if (rows) for (let r = 1; r < rows.length; r++) this.runLog.merged(rows[r]!.label, label, detail!.primaryId, rows[r]!.warnings);
+      this.runLog.written(rows ? rows[0]!.ordinal : ordinals[i]!, label, warnings);
+      if (rows) for (let r = 1; r < rows.length; r++) this.runLog.merged(rows[r]!.ordinal, rows[r]!.label, label, detail!.primaryId, rows[r]!.warnings);
     }
   }
 
@@ -223,6 +225,7 @@ export class BatchValidator {
   private rowOf(piece: PieceSource, ordinal: number, warnings: RowWarning[]): ReportRow {
     const index = ordinal - piece.firstOrdinal;
     return {
+      ordinal,
       label: this.labelOf(ordinal),
       warnings,
       source: { file: piece.file, row: piece.firstRow + index, header: piece.header, values: piece.records.records()[index] ?? [] },
