@@ -258,7 +258,8 @@ export async function indexPrimaryIds(
     sameFile(file, before, await statOf(file), 'while it was read');
     out.push({ file, label: labels ? path.basename(file) : '', header: csv.header, firstOrdinal, rows, absentColumns, read });
   }
-  stage.end(bytesRead, { rows: ordinal });
+  // The files are read whole (their headers are not in the pieces).
+  stage.end(Math.max(bytesRead, totalBytes), { rows: ordinal });
   return { files: out, primaryIds, identifiers };
 }
 
