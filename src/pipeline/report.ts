@@ -34,8 +34,8 @@ export interface Report {
 }
 
 const EXAMPLES = 5;
-/** Characters of row details sorted in memory at a time (about 13,000 rows); at 1,000,000 rows the report merges some 80 runs. */
-const RUN_CHARS = 1 << 20;
+/** Bytes of row details sorted in memory at a time (about 13,000 rows); at 1,000,000 rows the report merges some 80 runs. */
+const RUN_BYTES = 1 << 20;
 
 function ordinalOf(line: string): number {
   return Number(line.slice(0, line.indexOf('\t')));
@@ -90,11 +90,14 @@ export class RunLog {
   readonly merges: { count: number; examples: { primary_id: string; rows: string[]; user_group?: string; reason: string }[] } = { count: 0, examples: [] };
   readonly rejections = new Map<string, { count: number; examples: string[] }>();
   /**
-   * Row details, `ordinal<TAB>"label":"text"` a line, gathered until about RUN_CHARS, then sorted
+   * Row details, `ordinal<TAB>"label":"text"` a line, gathered until about RUN_BYTES, then sorted
    * by ordinal (when they came out of order) and written to a file of their own, a run;
    * writeReport merges the runs into row order. Memory holds one run's text at most.
    */
   private pendingDetails = '';
+  /** The gathered details of the current run, as bytes: off V8's heap, which many small strings held for a while would grow. */
+  private pendingPieces: Buffer[] = [];
+  private pendingBytes = 0;
   private pendingInOrder = true;
   private lastOrdinal = 0;
   private readonly runs: string[] = [];
@@ -184,14 +187,25 @@ export class RunLog {
     if (ordinal < this.lastOrdinal) this.pendingInOrder = false;
     this.lastOrdinal = ordinal;
     this.pendingDetails += ordinal + '\t' + JSON.stringify(label) + ':' + JSON.stringify(text) + '\n';
-    if (this.pendingDetails.length >= RUN_CHARS) this.spillRun();
+    if (this.pendingDetails.length >= 65536) this.gatherPending();
+    if (this.pendingBytes >= RUN_BYTES) this.spillRun();
+  }
+
+  private gatherPending(): void {
+    if (!this.pendingDetails) return;
+    const bytes = Buffer.from(this.pendingDetails);
+    this.pendingPieces.push(bytes);
+    this.pendingBytes += bytes.length;
+    this.pendingDetails = '';
   }
 
   /** The details gathered, in row order, as lines. */
   private sortedPending(): string[] {
-    const lines = this.pendingDetails.split('\n');
+    this.gatherPending();
+    const lines = Buffer.concat(this.pendingPieces).toString('utf8').split('\n');
     lines.pop();
-    this.pendingDetails = '';
+    this.pendingPieces = [];
+    this.pendingBytes = 0;
     const inOrder = this.pendingInOrder;
     this.pendingInOrder = true;
     this.lastOrdinal = 0;
