@@ -132,7 +132,7 @@ describe('mapping explain on the university example', () => {
     cpSync(EMPLOYEES, employees);
     const explained = await explainMapping(loadMapping(UNIVERSITY), [students, employees], { runDate: RUN_DATE });
     assert.deepEqual(explained.warnings.duplicate_identifier, { rows: 2, examples: ['students.csv:5', 'students.csv:1'] });
-    assert.ok(formatExplanation(explained).includes('  duplicate_identifier: 2 rows, e.g. rows students.csv:5, students.csv:1'));
+    assert.ok(formatExplanation(explained).includes('  an identifier another user (or this one) already has was left out: 2 rows, e.g. rows students.csv:5, students.csv:1'));
 
     const result = await convert({ mappingFile: UNIVERSITY, inputs: [students, employees], outDir: makeTempDir('sis2alma-explain-ids-out-'), now: new Date(NOW), guards: { maxRejected: '50%' } });
     assert.deepEqual(result.report.warnings, Object.fromEntries(Object.entries(explained.warnings).map(([kind, w]) => [kind, { count: w.rows, examples: w.examples }])));
@@ -169,8 +169,10 @@ describe('mapping explain on the university example', () => {
     assert.ok(text.includes('  GRAD             2027-06-30 (2)'));
     assert.ok(text.includes("  department = 'NURS': 1 row given DEPT_OTHER (rows students.csv:5)"));
     assert.ok(text.includes('Rows without an email: 1 (rows students.csv:14); users without an email: 1'));
-    assert.ok(text.includes('  e.g. jd***1: rows students.csv:1 + employees.csv:1 → UNDERGRAD (exception "staff who are undergraduates get UNDERGRAD" gives UNDERGRAD)'));
-    assert.ok(text.includes('  bad_email: 2 rows (column email, work_email), e.g. rows students.csv:7, employees.csv:11'));
+    assert.ok(text.includes('  e.g. jd***1: rows students.csv:1 + employees.csv:1 → exception "staff who are undergraduates get UNDERGRAD" gives UNDERGRAD'));
+    assert.ok(text.includes('  e.g. gs***5: rows students.csv:15 + employees.csv:6 → GRAD (the active row) wins'));
+    assert.ok(text.includes('  Field (email) is not a well-formed email address: 1 row, e.g. row students.csv:7'));
+    assert.ok(text.includes('  Field (work_email) is not a well-formed email address: 1 row, e.g. row employees.csv:11'));
   });
 });
 

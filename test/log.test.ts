@@ -26,9 +26,15 @@ function runConfig(): { config: string; drop: string } {
 }
 
 const zip = 'users_infiniti_20261121-020000.zip';
+// Without a terminal, each stage ends with one line and its duration (issue 14, item 2).
 const runMessages = (drop: string) => [
   /^validating with (xmllint --stream|libxmljs2)$/,
+  /^pass 1 \(index ids\): 0\.0 MB, 8 rows in \d+\.\d s$/,
+  /^pass 2 \(map\): 8 rows, \d+ validated, \d+ zipped in \d+\.\d s$/,
+  /^validate the last users: \d+ users, \d+ zipped in \d+\.\d s$/,
+  /^write the report: 8 rows in \d+\.\d s$/,
   '8 rows processed. 5 users written. 1 row merged. 2 rows failed.',
+  /^upload users_infiniti_20261121-020000\.zip: 0\.0 MB in \d+\.\d s$/,
   `delivered ${zip} to dir ${drop} as ${path.join(drop, zip)}`,
   `5 users from 8 rows, 2 rejected; delivered ${zip} to dir ${drop}`,
 ];

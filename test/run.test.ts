@@ -461,13 +461,13 @@ describe('sis2alma run and upload through the CLI', () => {
 });
 
 describe('adding to report.json', () => {
-  test('the delivery goes into the report as written, in one step, the new fields first; a file that is not a report is left as it was', async () => {
+  test('the delivery goes into the report as written, in one step, the new fields after success, summary, counts and files; a file that is not a report is left as it was', async () => {
     const dir = folder('add');
     const file = path.join(dir, 'r.report.json');
     const log = new RunLog(path.join(dir, '.details.tmp'), path.join(dir, 'rejects.partial'));
     for (let i = 1; i <= 3000; i++) {
       log.row();
-      log.written(String(i), []);
+      log.written(i, String(i), []);
     }
     await log.close(path.join(dir, 'rejects.csv'));
     const written = await log.writeReport(file, { success: true, summary: 'three thousand rows', counts: { ...log.counts }, files: [] });
@@ -478,8 +478,9 @@ describe('adding to report.json', () => {
     const fields = { delivered: [{ file: 'a.zip', target: 'dir /x' }], delivery: { target: 'dir /x', dry_run: false, stale_found: [] } };
     await addToReport(file, fields);
     const after = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(after), ['success', 'summary', 'counts', 'files', 'delivered', 'delivery', 'details']);
+    assert.deepEqual(Object.keys(after.details as object), Array.from({ length: 3000 }, (_, i) => String(i + 1)));
     assert.deepEqual(after, { ...fields, ...before });
-    assert.deepEqual(Object.keys(after).slice(0, 2), ['delivered', 'delivery']);
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
 
     const notReport = path.join(dir, 'other.json');

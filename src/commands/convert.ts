@@ -4,6 +4,7 @@ import { createLogger } from '../shared/log.js';
 import { RunError } from '../shared/errors.js';
 import { parseMaxRejected } from '../pipeline/report.js';
 import { logFormatOption, type Command } from './command.js';
+import { progressView } from './progress-view.js';
 
 /** Options every command that converts shares (convert here; run and serve take them from the config). */
 export function runTime(now: string | undefined): Date {
@@ -43,7 +44,8 @@ export const convertCommand: Command = {
       }),
   handler: async (argv) => {
     const { convert } = await import('../pipeline/convert.js');
-    const log = createLogger({ command: 'convert', format: argv['log-format'], showPii: argv['show-pii'], quiet: argv.quiet });
+    const view = progressView(createLogger({ command: 'convert', format: argv['log-format'], showPii: argv['show-pii'], quiet: argv.quiet }), { quiet: argv.quiet });
+    const log = view.log;
     const result = await convert({
       mappingFile: argv.mapping,
       inputs: argv.input,
@@ -54,7 +56,8 @@ export const convertCommand: Command = {
       guards: { maxRejected: argv['max-rejected'], minUsers: argv['min-users'] },
       now: runTime(argv.now),
       log,
-    });
+      progress: view,
+    }).finally(() => view.close());
     for (const zip of result.zips) log.info(`Wrote ${shown(zip)}`);
     log.info(`Report: ${shown(result.reportFile)}`);
     if (result.rejectsFile) log.info(`Rejected rows: ${shown(result.rejectsFile)}`);

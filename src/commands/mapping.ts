@@ -6,10 +6,14 @@ import { EXIT_CODES } from '../shared/errors.js';
 import type { MappingProblem } from '../mapping/load.js';
 import { localDate } from '../shared/dates.js';
 import { runTime } from './convert.js';
+import { createLogger, type Logger } from '../shared/log.js';
+import { progressView } from './progress-view.js';
 
 export interface MappingCommandOptions {
   /** Where output lines go (one call per line, without newline); default stdout. */
   write?: (line: string) => void;
+  /** Where progress goes: a bar when stderr is a terminal, else one line per pass; default stderr, so that stdout holds the answer alone. */
+  log?: Logger;
 }
 
 export interface CheckResult {
@@ -67,6 +71,7 @@ const inputOptions = (y: Argv) =>
 
 export function createMappingCommand(options: MappingCommandOptions = {}): CommandModule<object, object> {
   const write = options.write ?? ((line: string) => void process.stdout.write(line + '\n'));
+  const progress = () => progressView(options.log ?? createLogger({ command: 'mapping', out: process.stderr }));
 
   const check: CommandModule<object, CheckArgs> = {
     command: 'check <file..>',
@@ -100,7 +105,8 @@ export function createMappingCommand(options: MappingCommandOptions = {}): Comma
       const [{ checkEncoding }, { loadMapping }, { explainMapping, formatExplanation }] = await Promise.all([import('../pipeline/read.js'), import('../mapping/load.js'), import('../review/explain.js')]);
       checkEncoding(argv.encoding);
       const mapping = loadMapping(argv.mapping);
-      const x = await explainMapping(mapping, argv.input, { runDate: localDate(runTime(argv.now)), encoding: argv.encoding, showPii: argv['show-pii'] });
+      const view = progress();
+      const x = await explainMapping(mapping, argv.input, { runDate: localDate(runTime(argv.now)), encoding: argv.encoding, showPii: argv['show-pii'], progress: view }).finally(() => view.close());
       if (argv.json) write(JSON.stringify(x, null, 2));
       else formatExplanation(x).forEach((line) => write(line));
       argv.exitCode = EXIT_CODES.ok;
@@ -121,7 +127,8 @@ export function createMappingCommand(options: MappingCommandOptions = {}): Comma
       checkEncoding(argv.encoding);
       const before = loadMapping(argv.old);
       const after = loadMapping(argv.new);
-      const d = await diffMappings(before, after, argv.input, { runDate: localDate(runTime(argv.now)), encoding: argv.encoding, showPii: argv['show-pii'] });
+      const view = progress();
+      const d = await diffMappings(before, after, argv.input, { runDate: localDate(runTime(argv.now)), encoding: argv.encoding, showPii: argv['show-pii'], progress: view }).finally(() => view.close());
       if (argv.json) write(JSON.stringify(d, null, 2));
       else formatDiff(d).forEach((line) => write(line));
       argv.exitCode = EXIT_CODES.ok;

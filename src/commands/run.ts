@@ -5,6 +5,7 @@ import { RunError } from '../shared/errors.js';
 import { createLogger, type LogFormat } from '../shared/log.js';
 import { parseMaxRejected } from '../pipeline/report.js';
 import { runTime } from './convert.js';
+import { progressView } from './progress-view.js';
 
 interface RunArgs {
   config: string;
@@ -41,13 +42,14 @@ export const runCommand: Command = {
       .example('$0 run --config /etc/sis2alma/config.yaml --dry-run', 'check everything without uploading'),
   handler: async (args) => {
     const argv = args as unknown as RunArgs;
-    const log = createLogger({ command: 'run', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false, showPii: argv.showPii ?? false });
+    const view = progressView(createLogger({ command: 'run', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false, showPii: argv.showPii ?? false }), { quiet: argv.quiet ?? false });
+    const log = view.log;
     const [{ loadRunConfig }, { runJob }] = await Promise.all([import('../config/run-config.js'), import('../job/run-job.js')]);
     const config = loadRunConfig(argv.config);
     // The command line overrides the config's guards, e.g. to push through a known-bad night by hand.
     if (argv.maxRejected !== undefined) config.guards = { ...config.guards, maxRejected: argv.maxRejected };
     if (argv.minUsers !== undefined) config.guards = { ...config.guards, minUsers: argv.minUsers };
-    const result = await runJob(config, { now: runTime(argv.now), dryRun: argv.dryRun ?? false, log });
+    const result = await runJob(config, { now: runTime(argv.now), dryRun: argv.dryRun ?? false, log, progress: view }).finally(() => view.close());
     if (result.deliveryError) {
       log.warn(result.summary);
       throw result.deliveryError;

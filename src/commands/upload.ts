@@ -8,6 +8,7 @@ import { logFormatOption, type Command } from './command.js';
 import { RunError } from '../shared/errors.js';
 import { createLogger, type LogFormat, type Logger } from '../shared/log.js';
 import { validateFiles } from './validate.js';
+import { progressView } from './progress-view.js';
 
 interface UploadArgs {
   zips: string[];
@@ -30,7 +31,8 @@ export const uploadCommand: Command = {
       .example('$0 upload out/infiniti-20261121T031500.zip --config /etc/sis2alma/config.yaml', 'deliver one zip'),
   handler: async (args) => {
     const argv = args as unknown as UploadArgs;
-    const log = createLogger({ command: 'upload', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false });
+    const view = progressView(createLogger({ command: 'upload', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false }), { quiet: argv.quiet ?? false });
+    const log = view.log;
     const [{ loadRunConfig }, { deliverZips }, { keepDelivered }, { withLock }] = await Promise.all([
       import('../config/run-config.js'),
       import('../delivery/deliver.js'),
@@ -45,7 +47,7 @@ export const uploadCommand: Command = {
     const now = new Date();
     // The archive and the pruning touch output_dir too: under the lock, as a run's do.
     const { result, folder } = await withLock(config.outputDir, now, async () => {
-      const result = await deliverZips(config.delivery, zips, { log });
+      const result = await deliverZips(config.delivery, zips, { log, progress: view }).finally(() => view.close());
       return { result, folder: await keepDelivered(config.archive, config.outputDir, zips, zips, now, (m) => log.warn(m)) };
     });
     log.info(`delivered ${result.delivered.map((d) => path.basename(d.file)).join(', ')} to ${result.delivered[0]?.target ?? ''}${folder ? `; archived in ${folder}` : ''}`);

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { RunError } from '../shared/errors.js';
 import { silentLogger, type Logger } from '../shared/log.js';
 import { onStop, stopping } from '../shared/on-stop.js';
+import type { Progress } from '../shared/progress.js';
 import type { DeliveryConfig } from '../config/run-config.js';
 import { DeliveryError, firstLine, formatSeconds, type DeliverySession, type DeliveryTarget } from './target.js';
 import { DirTarget } from './dir.js';
@@ -45,6 +46,8 @@ export interface DeliverOptions {
   dryRun?: boolean;
   /** Bytes of `file` sent so far in the current attempt. */
   onProgress?: (file: string, sent: number, total: number) => void;
+  /** Told of each zip's upload as a stage of bytes (a retry starts the count again). */
+  progress?: Progress;
   /** How to wait between attempts (tests may shorten it; the config's delays are used as given). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -142,9 +145,11 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
           throw new Error(`${target.label}:${target.remotePath(part)} (${firstLine(error)})`);
         }
       });
+      const stage = options.progress?.stage(`upload ${name}`, 'bytes', total);
+      const onSent = options.onProgress || stage ? (sent: number) => (options.onProgress?.(zip, sent, total), stage?.update(sent)) : undefined;
       try {
         await withRetries(`uploading ${name}`, async (s) => {
-          await s.write(zip, part, options.onProgress ? (sent) => options.onProgress!(zip, sent, total) : undefined);
+          await s.write(zip, part, onSent);
           // The last line of defence against a partial file under the final name: whatever the
           // transfer reported, the server must hold every byte before the rename.
           const seen = await s.size(part);
@@ -159,6 +164,7 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
       } finally {
         forgetPart();
       }
+      stage?.end(total);
       result.delivered.push({ file: zip, target: target.label, remote_path: target.remotePath(name) });
       log.info(`delivered ${name} to ${target.label} as ${target.remotePath(name)}`);
     }

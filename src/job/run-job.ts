@@ -9,6 +9,7 @@ import { RunError } from '../shared/errors.js';
 import { silentLogger, type Logger } from '../shared/log.js';
 import { addToReport } from '../pipeline/report.js';
 import { withLock } from './lock.js';
+import type { Progress } from '../shared/progress.js';
 
 export interface RunJobOptions {
   /** The run time, read from the clock by the caller. */
@@ -20,6 +21,8 @@ export interface RunJobOptions {
   inputs?: string[];
   /** A name for the output files in place of the mapping's `source`. */
   source?: string;
+  /** Told how far the conversion and each upload have come (the command shows it). */
+  progress?: Progress;
 }
 
 export interface RunJobResult {
@@ -54,6 +57,7 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
       now: options.now,
       guards: config.guards,
       log,
+      ...(options.progress ? { progress: options.progress } : {}),
       ...(config.encoding ? { encoding: config.encoding } : {}),
       ...(options.source ? { source: options.source } : {}),
     });
@@ -71,7 +75,7 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
     let stale: string[] = [];
     let deliveryError: RunError | undefined;
     try {
-      const result = await deliverZips(config.delivery, converted.zips, { log, dryRun: options.dryRun ?? false });
+      const result = await deliverZips(config.delivery, converted.zips, { log, dryRun: options.dryRun ?? false, ...(options.progress ? { progress: options.progress } : {}) });
       delivered = result.delivered;
       stale = result.stale;
     } catch (error) {

@@ -37,6 +37,7 @@ import { RunLog, checkGuards, secretPositions, summarise, type GuardTrip, type R
 import { localDate } from '../shared/dates.js';
 import { TOOL_VERSION } from '../shared/paths.js';
 import { onStop } from '../shared/on-stop.js';
+import { noProgress, type Progress, type ProgressStage } from '../shared/progress.js';
 
 export type { Report } from './report.js';
 
@@ -65,6 +66,8 @@ export interface ConvertOptions {
   maxZipBytes?: number;
   /** Bytes of input a mapping thread takes at a time, lowered only by tests (so that small files are cut too). */
   pieceBytes?: number;
+  /** Told how far each stage has come (per piece and batch); the command decides what to show. */
+  progress?: Progress;
 }
 
 export interface ConvertResult {
@@ -79,6 +82,7 @@ export interface ConvertResult {
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const log = options.log ?? silentLogger;
+  const progress = options.progress ?? noProgress;
   const mapping = loadMapping(options.mappingFile);
   const schema = AlmaSchema.load(options.schemaFile);
   const runDate = localDate(options.now);
@@ -105,7 +109,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   let inputs: IndexedInputs;
   let runLog: RunLog;
   try {
-    inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, { pieceBytes: options.pieceBytes });
+    inputs = await indexPrimaryIds(options.inputs, mapping, options.encoding, runDate, threads, { pieceBytes: options.pieceBytes, progress });
     await threads.shrink(threadCounts().second);
     runLog = new RunLog(path.join(options.outDir, `.${stem}.details.tmp`), path.join(options.outDir, `${stem}.rejects.csv.partial`), mapping.sensitiveColumns);
   } catch (error) {
@@ -132,18 +136,25 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
 
   try {
-    await mapAndMergeRows(inputs, mapping, options, runDate, threads, runLog, acrossUsers, validator, waiting);
+    const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
+    const pass2 = progress.stage('pass 2 (map)', 'rows', rows);
+    await mapAndMergeRows(inputs, mapping, options, runDate, threads, runLog, acrossUsers, validator, waiting, pass2);
+    pass2.end(rows, validator.counts());
     // Every row is mapped: the thread's memory is given back before the last batches are packaged.
     await threads.close();
-    await validator.flush();
+    const last = progress.stage('validate the last users', 'users', validator.added);
+    await validator.flush(() => last.update(validator.checked, { zipped: validator.zipped }));
     const zipSummaries = await packager.finish();
+    last.end(validator.checked, { zipped: validator.zipped });
 
     const trip = checkGuards(runLog.counts, options.guards ?? {});
     const zips = trip ? [] : zipSummaries.map((z) => z.file);
     const rejectsFile = await runLog.close(path.join(options.outDir, `${stem}.rejects.csv`));
     const reportFile = path.join(options.outDir, `${stem}.report.json`);
     const idIndexBytes = inputs.primaryIds.bytes + acrossUsers.indexBytes;
+    const writing = progress.stage('write the report', 'rows', rows);
     const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema, idIndexBytes }));
+    writing.end(rows);
     // The zips get their final names last, so that no zip is ever there without its report; a
     // tripped guard delivers nothing, and no zip is left under a final name.
     if (trip) await packager.abort();
@@ -200,7 +211,7 @@ export async function indexPrimaryIds(
   encoding: string | undefined,
   runDate: string,
   threads: MapPool,
-  { pieceBytes }: { pieceBytes?: number } = {},
+  { pieceBytes, progress = noProgress }: { pieceBytes?: number; progress?: Progress } = {},
 ): Promise<IndexedInputs> {
   const primaryIds = new IdIndex(1 << 16, { shared: true });
   // Once the first piece says how long rows are, the index is sized for the rows of all the files
@@ -212,6 +223,9 @@ export async function indexPrimaryIds(
   let identifiers = 0;
   let ordinal = 0;
   const labels = files.length > 1;
+  // Pieces are UTF-8: for a file in another encoding the bytes read differ a little from its size.
+  const stage = progress.stage('pass 1 (index ids)', 'bytes', totalBytes);
+  let bytesRead = 0;
   for (const file of files) {
     const csv = await openPieces(file, { encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: pieceBytes });
     const before = await statOf(file);
@@ -237,11 +251,15 @@ export async function indexPrimaryIds(
       }
       rows += result.rows;
       identifiers += result.identifiers;
+      bytesRead += piece.bytes.length;
+      stage.update(bytesRead, { rows: ordinal });
     }
     const read = { ...before, ...reading.done() };
     sameFile(file, before, await statOf(file), 'while it was read');
     out.push({ file, label: labels ? path.basename(file) : '', header: csv.header, firstOrdinal, rows, absentColumns, read });
   }
+  // The files are read whole (their headers are not in the pieces).
+  stage.end(Math.max(bytesRead, totalBytes), { rows: ordinal });
   return { files: out, primaryIds, identifiers };
 }
 
@@ -328,6 +346,7 @@ async function mapAndMergeRows(
   acrossUsers: AcrossUsers,
   validator: BatchValidator,
   waiting: WaitingValues,
+  stage: ProgressStage,
 ): Promise<void> {
   threads.shareIndex(inputs.primaryIds);
   const people = new PeopleInWaiting<WaitingRow>();
@@ -386,7 +405,7 @@ async function mapAndMergeRows(
           // rejected as it comes, so that none of them waits or is merged.
           const tooMany = outcome.expected > mapping.maxRowsPerPerson ? [tooManyRows(primaryColumn, outcome.k === 'r' ? outcome.primary_id : outcome.values[csv.header.indexOf(primaryColumn)]?.trim(), outcome.expected, mapping.maxRowsPerPerson)] : [];
           const problems = outcome.k === 'r' ? [...outcome.problems, ...tooMany] : tooMany;
-          runLog.rejected(labelOf(inputs.files, ordinal), problems, outcome.k === 'r' ? outcome.warnings : [], { file: input.file, row, header: csv.header, values: outcome.values });
+          runLog.rejected(ordinal, labelOf(inputs.files, ordinal), problems, outcome.k === 'r' ? outcome.warnings : [], { file: input.file, row, header: csv.header, values: outcome.values });
           if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
         } else {
           await arrive(outcome.slot, outcome.expected, { ordinal, input: fileIndex, ...waiting.put(withoutSecrets(outcome.values)) });
@@ -394,6 +413,7 @@ async function mapAndMergeRows(
       }
       // Every user of the piece has been copied into its batch.
       threads.recycle(result.xml);
+      stage.update(ordinal, validator.counts());
     }
     reading.done();
     sameFile(input.file, input.read, await statOf(input.file), 'between the two readings');

@@ -3,7 +3,7 @@
 // Row outcomes go to a temporary file as they happen, not into memory, so that a million-row run
 // can still list every row in report.json. The rejected rows, as they came in, go to a
 // spreadsheet-safe <stem>.rejects.csv.
-import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, writeFileSync, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -34,14 +34,75 @@ export interface Report {
 }
 
 const EXAMPLES = 5;
+/** Bytes of row details sorted in memory at a time (about 13,000 rows); at 1,000,000 rows the report merges some 80 runs. */
+const RUN_BYTES = 1 << 20;
+
+function ordinalOf(line: string): number {
+  return Number(line.slice(0, line.indexOf('\t')));
+}
+
+async function* arrayLines(lines: string[]): AsyncGenerator<string> {
+  yield* lines;
+}
+
+/** Lines of runs each sorted by ordinal, merged into one sequence in ordinal order. */
+async function* mergeRuns(runs: AsyncIterable<string>[]): AsyncGenerator<string> {
+  const its = runs.map((r) => r[Symbol.asyncIterator]());
+  const heads: (string | undefined)[] = [];
+  const keys: number[] = [];
+  const advance = async (i: number) => {
+    let next = await its[i]!.next();
+    while (!next.done && !next.value) next = await its[i]!.next();
+    heads[i] = next.done ? undefined : next.value;
+    keys[i] = next.done ? Infinity : ordinalOf(next.value);
+  };
+  for (let i = 0; i < its.length; i++) await advance(i);
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < its.length; i++) if (heads[i] !== undefined && (best < 0 || keys[i]! < keys[best]!)) best = i;
+    if (best < 0) return;
+    yield heads[best]!;
+    await advance(best);
+  }
+}
+
+/** A whole file of patron data at once, readable by its owner only. */
+function writeOwnerOnly(file: string, text: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'w', 0o600);
+  } catch (error) {
+    throw new RunError('output_failed', `cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
+  }
+  try {
+    fchmodSync(fd, 0o600);
+    writeFileSync(fd, text);
+  } catch (error) {
+    throw new RunError('output_failed', `cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export class RunLog {
   readonly counts: Counts = { rows: 0, users: 0, merged: 0, rejected: 0, warnings: 0 };
   readonly warnings = new Map<WarningKind, { count: number; examples: string[] }>();
   readonly merges: { count: number; examples: { primary_id: string; rows: string[]; user_group?: string; reason: string }[] } = { count: 0, examples: [] };
   readonly rejections = new Map<string, { count: number; examples: string[] }>();
-  private details: WriteStream;
+  /**
+   * Row details, `ordinal<TAB>"label":"text"` a line, gathered until about RUN_BYTES, then sorted
+   * by ordinal (when they came out of order) and written to a file of their own, a run;
+   * writeReport merges the runs into row order. Memory holds one run's text at most.
+   */
   private pendingDetails = '';
+  /** The gathered details of the current run, as bytes: off V8's heap, which many small strings held for a while would grow. */
+  private pendingPieces: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingInOrder = true;
+  private lastOrdinal = 0;
+  private readonly runs: string[] = [];
+  /** The last run, sorted, kept in memory by close(). */
+  private lastRun: string[] = [];
   private rejects?: WriteStream;
   private rejectsColumns: string[] = [];
   /** The mapping's sensitive columns, without case. */
@@ -53,7 +114,8 @@ export class RunLog {
     sensitiveColumns: string[] = [],
   ) {
     this.sensitive = new Set(sensitiveColumns.map((c) => c.toLowerCase()));
-    this.details = ownerOnlyStream(detailsTemp);
+    // The first run's file, made now (empty, private): the second pass has begun.
+    writeOwnerOnly(detailsTemp, '');
   }
 
   /** Columns of the rejects file: where the row came from and why, then every input column but the sensitive ones. */
@@ -65,16 +127,17 @@ export class RunLog {
     this.counts.rows++;
   }
 
-  written(label: string, warnings: RowWarning[]): void {
+  /** `ordinal` is the row's place in the run's inputs (1 for the first file's row 1): the details are written in its order. */
+  written(ordinal: number, label: string, warnings: RowWarning[]): void {
     this.counts.users++;
     this.warn(label, warnings);
-    this.detail(label, warnings.length ? `User written (${warnings.map((w) => w.message).join('; ')})` : 'User written');
+    this.detail(ordinal, label, warnings.length ? `User written (${warnings.map((w) => w.message).join('; ')})` : 'User written');
   }
 
-  merged(label: string, into: string, primaryId: string, warnings: RowWarning[]): void {
+  merged(ordinal: number, label: string, into: string, primaryId: string, warnings: RowWarning[]): void {
     this.counts.merged++;
     this.warn(label, warnings);
-    this.detail(label, `Merged into row ${into} (${primaryId})`);
+    this.detail(ordinal, label, `Merged into row ${into} (${primaryId})`);
   }
 
   mergeDecision(primaryId: string, rows: string[], group: string | undefined, reason: string): void {
@@ -82,11 +145,11 @@ export class RunLog {
     if (this.merges.examples.length < 20) this.merges.examples.push({ primary_id: primaryId, rows, user_group: group, reason });
   }
 
-  rejected(label: string, problems: RowProblem[], warnings: RowWarning[], source: { file: string; row: number; header: string[]; values: string[] }): void {
+  rejected(ordinal: number, label: string, problems: RowProblem[], warnings: RowWarning[], source: { file: string; row: number; header: string[]; values: string[] }): void {
     this.counts.rejected++;
     this.warn(label, warnings);
     const reason = problems.map((p) => p.message).join('; ');
-    this.detail(label, `Rejected: ${reason}`);
+    this.detail(ordinal, label, `Rejected: ${reason}`);
     for (const p of problems) {
       const entry = this.rejections.get(p.code) ?? { count: 0, examples: [] };
       entry.count++;
@@ -116,23 +179,51 @@ export class RunLog {
     }
   }
 
-  private detail(label: string, text: string): void {
-    // Gathered into writes of about 64 KB: a write a row queued an object a row in the stream
-    // until the file had taken it, often long enough for V8 to move it to its old generation.
-    this.pendingDetails += JSON.stringify(label) + ':' + JSON.stringify(text) + '\n';
-    if (this.pendingDetails.length >= 65536) this.flushDetails();
+  private detail(ordinal: number, label: string, text: string): void {
+    // Gathered into one string: a write a row queued an object a row in a stream until the file
+    // had taken it, often long enough for V8 to move it to its old generation. Rows come nearly
+    // in order (a rejected row before the users of its batch, which wait for the validator); the
+    // rows of a person of several rows come when the person's last row is read.
+    if (ordinal < this.lastOrdinal) this.pendingInOrder = false;
+    this.lastOrdinal = ordinal;
+    this.pendingDetails += ordinal + '\t' + JSON.stringify(label) + ':' + JSON.stringify(text) + '\n';
+    if (this.pendingDetails.length >= 65536) this.gatherPending();
+    if (this.pendingBytes >= RUN_BYTES) this.spillRun();
   }
 
-  private flushDetails(): void {
-    if (this.pendingDetails) this.details.write(this.pendingDetails);
+  private gatherPending(): void {
+    if (!this.pendingDetails) return;
+    const bytes = Buffer.from(this.pendingDetails);
+    this.pendingPieces.push(bytes);
+    this.pendingBytes += bytes.length;
     this.pendingDetails = '';
+  }
+
+  /** The details gathered, in row order, as lines. */
+  private sortedPending(): string[] {
+    this.gatherPending();
+    const lines = Buffer.concat(this.pendingPieces).toString('utf8').split('\n');
+    lines.pop();
+    this.pendingPieces = [];
+    this.pendingBytes = 0;
+    const inOrder = this.pendingInOrder;
+    this.pendingInOrder = true;
+    this.lastOrdinal = 0;
+    if (inOrder) return lines;
+    const keys = lines.map(ordinalOf);
+    const order = Array.from(lines.keys()).sort((a, b) => keys[a]! - keys[b]!);
+    return order.map((i) => lines[i]!);
+  }
+
+  private spillRun(): void {
+    const file = this.runs.length === 0 ? this.detailsTemp : this.detailsTemp.replace(/(\.tmp)?$/, `.${this.runs.length + 1}.tmp`);
+    this.runs.push(file);
+    writeOwnerOnly(file, this.sortedPending().join('\n') + '\n');
   }
 
   /** Ends the temporary files; the rejects file gets its final name if any row was rejected. */
   async close(rejectsFile: string): Promise<string | undefined> {
-    this.flushDetails();
-    this.details.end();
-    await once(this.details, 'close');
+    this.lastRun = this.sortedPending();
     if (!this.rejects) return undefined;
     this.rejects.end();
     await once(this.rejects, 'close');
@@ -151,10 +242,9 @@ export class RunLog {
     else {
       out.write(body.slice(0, body.lastIndexOf('}')).trimEnd() + ',\n  "details": {');
       let first = true;
-      const lines = createInterface({ input: createReadStream(this.detailsTemp), crlfDelay: Infinity });
-      for await (const line of lines) {
-        if (!line) continue;
-        if (!out.write((first ? '\n    ' : ',\n    ') + line)) await once(out, 'drain');
+      const runs = [...this.runs.map((f) => createInterface({ input: createReadStream(f), crlfDelay: Infinity })), arrayLines(this.lastRun)];
+      for await (const line of mergeRuns(runs)) {
+        if (!out.write((first ? '\n    ' : ',\n    ') + line.slice(line.indexOf('\t') + 1))) await once(out, 'drain');
         first = false;
       }
       out.write('\n  }\n}\n');
@@ -162,40 +252,57 @@ export class RunLog {
     out.end();
     await once(out, 'close');
     await rename(temp, file);
-    await rm(this.detailsTemp, { force: true });
+    await this.removeRuns();
     return report as Report;
   }
 
+  private async removeRuns(): Promise<void> {
+    for (const run of [this.detailsTemp, ...this.runs]) await rm(run, { force: true });
+    this.lastRun = [];
+  }
+
   async discard(): Promise<void> {
-    this.details.destroy();
     this.rejects?.destroy();
-    await rm(this.detailsTemp, { force: true });
+    await this.removeRuns();
     await rm(this.rejectsTemp, { force: true });
   }
 }
 
 /**
  * Adds top-level fields (ones it does not have yet) to a report.json that writeReport wrote, in one
- * step: a temporary file, then renamed. The report is copied as it is, not read into memory (at a
- * million rows its details are tens of megabytes); the new fields come first.
+ * step: a temporary file, then renamed. The new fields follow `files` (the zips they tell of), so
+ * that the report still opens with `success`, `summary` and `counts`. Only the head of the report,
+ * before its row details, is read into memory (it is small: examples are capped); the details (at
+ * a million rows tens of megabytes) are copied as they are.
  */
 export async function addToReport(file: string, fields: Record<string, unknown>): Promise<void> {
   const temp = `${file}.tmp`;
   const out = ownerOnlyStream(temp);
   const failed = new Promise<never>((_, reject) => out.on('error', reject));
   failed.catch(() => {});
+  const write = async (bytes: Buffer | string) => {
+    if (!out.write(bytes)) await Promise.race([once(out, 'drain'), failed]);
+  };
   try {
-    const added = Object.entries(fields).map(([key, value]) => `  ${JSON.stringify(key)}: ${JSON.stringify(value, null, 2).replaceAll('\n', '\n  ')}`);
-    let first = true;
+    let head: Buffer | undefined = Buffer.alloc(0);
     for await (const chunk of createReadStream(file)) {
-      let bytes = chunk as Buffer;
-      if (first) {
-        if (bytes.toString('utf8', 0, 2) !== '{\n') throw new Error(`${file} does not start as sis2alma writes a report`);
-        bytes = Buffer.concat([Buffer.from(`{\n${added.join(',\n')},\n`), bytes.subarray(2)]);
-        first = false;
+      if (!head) {
+        await write(chunk as Buffer);
+        continue;
       }
-      if (!out.write(bytes)) await Promise.race([once(out, 'drain'), failed]);
+      head = Buffer.concat([head, chunk as Buffer]);
+      if (head.length >= 2 && head.toString('utf8', 0, 2) !== '{\n') throw notReport(file);
+      const at = head.indexOf(DETAILS_MARK);
+      if (at < 0) {
+        if (head.length > MAX_HEAD_BYTES) throw notReport(file);
+        continue;
+      }
+      const body = withFields(head.toString('utf8', 0, at) + '\n}', fields, file);
+      await write(body.slice(0, body.lastIndexOf('}')).trimEnd());
+      await write(head.subarray(at));
+      head = undefined;
     }
+    if (head) await write(withFields(head.toString('utf8'), fields, file) + '\n');
     out.end();
     await Promise.race([once(out, 'close'), failed]);
     await rename(temp, file);
@@ -204,6 +311,37 @@ export async function addToReport(file: string, fields: Record<string, unknown>)
     await rm(temp, { force: true });
     throw error;
   }
+}
+
+/** Where writeReport's row details begin: the rest of the report. */
+const DETAILS_MARK = Buffer.from(',\n  "details": {');
+/** More than any head writeReport writes (its examples are capped): a file past it without details is not a report. */
+const MAX_HEAD_BYTES = 64 * 1024 * 1024;
+
+function notReport(file: string): Error {
+  return new Error(`${file} does not start as sis2alma writes a report`);
+}
+
+/** A report's head (JSON) with the fields added after `files`, pretty-printed as writeReport prints it. */
+function withFields(json: string, fields: Record<string, unknown>, file: string): string {
+  if (!json.startsWith('{\n')) throw notReport(file);
+  let report: Record<string, unknown>;
+  try {
+    report = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    throw notReport(file);
+  }
+  if (typeof report !== 'object' || report === null || Array.isArray(report)) throw notReport(file);
+  const keys = Object.keys(report);
+  const after = keys.includes('files') ? 'files' : keys.includes('counts') ? 'counts' : undefined;
+  const out: Record<string, unknown> = {};
+  if (after === undefined) Object.assign(out, fields);
+  for (const key of keys) {
+    if (key in fields) continue;
+    out[key] = report[key];
+    if (key === after) Object.assign(out, fields);
+  }
+  return JSON.stringify(out, null, 2);
 }
 
 /**

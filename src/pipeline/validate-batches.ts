@@ -21,6 +21,8 @@ import type { Validators } from './validate-pool.js';
 
 /** A row as the report accounts for it; `source` gives its values to the rejects file. */
 export interface ReportRow {
+  /** The row's place in the run's inputs, run-wide: the report lists rows in its order. */
+  ordinal: number;
   label: string;
   warnings: RowWarning[];
   source: { file: string; row: number; header: string[]; values: string[] };
@@ -95,6 +97,10 @@ export class BatchValidator {
   /** Batches sent to the validators, oldest first; written to the zip in this order. */
   private inFlight: SentBatch[] = [];
   private sent = 0;
+  /** Users taken, users whose batch the validator has answered, and users put into the zip: for progress. */
+  added = 0;
+  checked = 0;
+  zipped = 0;
 
   constructor(
     private readonly validators: Validators,
@@ -116,6 +122,7 @@ export class BatchValidator {
       this.filling = new BatchFile(path.join(this.dir, `batch-${++this.sent}.xml`), this.writeBuffer);
       this.filling.append(USERS_OPEN_BYTES);
     }
+    this.added++;
     if (detail) batch.details.set(batch.ordinals.length, detail);
     batch.ordinals.push(ordinal);
     batch.sources.push(source);
@@ -130,10 +137,18 @@ export class BatchValidator {
     this.filling = undefined;
   }
 
-  /** Sends what is left and writes every batch still in flight. */
-  async flush(): Promise<void> {
+  /** Users validated and zipped so far, as progress shows them. */
+  counts(): Record<string, number> {
+    return { validated: this.checked, zipped: this.zipped };
+  }
+
+  /** Sends what is left and writes every batch still in flight; `onBatch` after each. */
+  async flush(onBatch?: () => void): Promise<void> {
     await this.send();
-    while (this.inFlight.length) await this.writeOldest();
+    while (this.inFlight.length) {
+      await this.writeOldest();
+      onBatch?.();
+    }
   }
 
   private async send(): Promise<void> {
@@ -153,7 +168,9 @@ export class BatchValidator {
   private async writeOldest(): Promise<void> {
     const { file, ordinals, ends, sources, details, problems } = this.inFlight.shift()!;
     const failures = new Map<number, string[]>();
-    for (const problem of await problems) {
+    const answered = await problems;
+    this.checked += ordinals.length;
+    for (const problem of answered) {
       const index = problem.userIndex ?? -1;
       // Outside any user, the fault is in the XML this tool writes, not in the data: an internal error.
       if (index < 0) throw new Error(`the XML written does not fit the schema ${this.schemaPath} outside any user (line ${problem.line}: ${problem.message})`);
@@ -191,15 +208,16 @@ export class BatchValidator {
       if (messages) {
         const problem: RowProblem = { code: 'schema_invalid', message: `Alma's schema refuses this user: ${messages.join('; ')}` };
         const rows = detail?.rows ?? [this.rowOf(sources[i]!, ordinals[i]!, warnings)];
-        for (const row of rows) this.runLog.rejected(row.label, [problem], row === rows[0] ? warnings : row.warnings, row.source);
+        for (const row of rows) this.runLog.rejected(row.ordinal, row.label, [problem], row === rows[0] ? warnings : row.warnings, row.source);
         continue;
       }
       const wait = this.packager.add(userXml);
       if (wait) await wait;
+      this.zipped++;
       const rows = detail?.rows;
       const label = rows ? rows[0]!.label : this.labelOf(ordinals[i]!);
-      this.runLog.written(label, warnings);
-      if (rows) for (let r = 1; r < rows.length; r++) this.runLog.merged(rows[r]!.label, label, detail!.primaryId, rows[r]!.warnings);
+      this.runLog.written(rows ? rows[0]!.ordinal : ordinals[i]!, label, warnings);
+      if (rows) for (let r = 1; r < rows.length; r++) this.runLog.merged(rows[r]!.ordinal, rows[r]!.label, label, detail!.primaryId, rows[r]!.warnings);
     }
   }
 
@@ -207,6 +225,7 @@ export class BatchValidator {
   private rowOf(piece: PieceSource, ordinal: number, warnings: RowWarning[]): ReportRow {
     const index = ordinal - piece.firstOrdinal;
     return {
+      ordinal,
       label: this.labelOf(ordinal),
       warnings,
       source: { file: piece.file, row: piece.firstRow + index, header: piece.header, values: piece.records.records()[index] ?? [] },

@@ -20,6 +20,7 @@ import { IdIndex, PeopleInWaiting, byRealId, idKey, mergeUsers, type MergeMember
 import type { Mapping } from '../mapping/model.js';
 import { maskId } from '../shared/log.js';
 import { openPieces } from '../pipeline/read.js';
+import { noProgress, type Progress, type ProgressStage } from '../shared/progress.js';
 
 export interface AnalyseOptions {
   /** The run date (YYYY-MM-DD) that expiry dates are computed from. */
@@ -29,6 +30,8 @@ export interface AnalyseOptions {
   showPii?: boolean;
   /** Examples kept per finding; default 5. */
   examples?: number;
+  /** Told how far each pass has come (per piece); the command decides what to show. */
+  progress?: Progress;
 }
 
 /** One person, once all of their rows have been read. */
@@ -62,17 +65,21 @@ export interface StreamedInput {
 export async function streamMapping(mapping: Mapping, files: string[], options: AnalyseOptions, visitor: Visitor): Promise<StreamedInput[]> {
   const threads = new MapPool();
   try {
-    const inputs = await indexPrimaryIds(files, mapping, options.encoding, options.runDate, threads);
+    const progress = options.progress ?? noProgress;
+    const inputs = await indexPrimaryIds(files, mapping, options.encoding, options.runDate, threads, { progress });
     // This thread maps; one thread parsing for it is enough (it parses twice as fast as this maps).
     await threads.shrink(1);
-    await mapRows(inputs, mapping, options, threads, visitor);
+    const rows = inputs.files.reduce((n, f) => n + f.rows, 0);
+    const stage = progress.stage('pass 2 (map)', 'rows', rows);
+    await mapRows(inputs, mapping, options, threads, visitor, stage);
+    stage.end(rows);
     return inputs.files.map((f) => ({ file: f.file, rows: f.rows }));
   } finally {
     await threads.close();
   }
 }
 
-async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: AnalyseOptions, threads: MapPool, visitor: Visitor): Promise<void> {
+async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: AnalyseOptions, threads: MapPool, visitor: Visitor, stage: ProgressStage): Promise<void> {
   const people = new PeopleInWaiting<Member>();
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
   const finish = (members: Member[]) => completePeople(members, mapping, acrossUsers, visitor);
@@ -111,6 +118,7 @@ async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: Analyse
         const members = people.arrive(slot, expected, member);
         if (members) finish(members);
       }
+      stage.update(ordinal);
     }
   }
   // Only if a file changed between the two passes.
@@ -180,6 +188,8 @@ export interface Explanation {
   merges: { people: number; rows: number; by_reason: Record<string, number>; examples: { primary_id: string; rows: string[]; user_group: string; reason: string }[] };
   /** Rejected rows by reason (the row problem code); a row with two problems counts under both. */
   rejections: Record<string, { rows: number; columns: Record<string, number>; examples: string[] }>;
+  /** The same, by reason and column, each with its message (without any row's value): what the text prints. */
+  reasons: { code: string; column?: string; message: string; rows: number; examples: string[] }[];
   warnings: Record<string, { rows: number; examples: string[] }>;
 }
 
@@ -228,6 +238,7 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
   };
   const withoutEmail = { rows: 0, users: 0, examples: [] as string[] };
   const rejections: Explanation['rejections'] = {};
+  const reasons = new Map<string, Explanation['reasons'][number]>();
   const warnings: Explanation['warnings'] = {};
   const noteWarning = (kind: string, label: string) => {
     const entry = (warnings[kind] ??= { rows: 0, examples: [] });
@@ -260,6 +271,14 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
         entry.rows++;
         add(entry.examples, label);
         for (const p of result.problems) if (p.code === code && p.column) entry.columns[p.column] = (entry.columns[p.column] ?? 0) + 1;
+      }
+      for (const p of result.problems) {
+        const key = `${p.code}\u0000${p.column ?? ''}`;
+        let reason = reasons.get(key);
+        if (!reason) reasons.set(key, (reason = { code: p.code, ...(p.column ? { column: p.column } : {}), message: reasonMessage(p.code, p.column), rows: 0, examples: [] }));
+        if (reason.examples[reason.examples.length - 1] === label) continue;
+        reason.rows++;
+        add(reason.examples, label);
       }
       for (const p of result.problems) {
         if (p.code === 'no_user_group') noteUnmapped('user_group', result.unmappedGroup ?? p.value ?? '', 'rejected', label);
@@ -313,8 +332,69 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
     without_email: withoutEmail,
     merges,
     rejections,
+    reasons: [...reasons.values()].sort((a, b) => b.rows - a.rows || a.message.localeCompare(b.message)),
     warnings,
   };
+}
+
+/**
+ * A rejection's reason in words, for a reason and column, as the rows' own messages say it but
+ * without any row's value (the report names those; the terminal shows no patron data).
+ */
+export function reasonMessage(code: string, column: string | undefined): string {
+  const field = `Field (${column ?? '?'})`;
+  switch (code) {
+    case 'missing_value':
+      return `${field} is required but empty`;
+    case 'bad_email':
+      return `${field} is not a well-formed email address`;
+    case 'bad_date':
+      return `${field} is not a date in the form the mapping gives`;
+    case 'bad_integer':
+      return `${field} is not a year`;
+    case 'bad_boolean':
+      return `${field} is not a yes/no value (expected y, yes, true, 1, n, no, false or 0)`;
+    case 'bad_value':
+      return `${field} has a value the mapping does not know (see "Values no rule maps")`;
+    case 'too_long':
+      return `${field} is longer than Alma takes`;
+    case 'code_not_allowed':
+      return `${field} gives a code that is not one of the codes this Alma has (allowed_codes)`;
+    case 'no_user_group':
+      return `No user group rule maps this row${column ? ` (it looked at ${column})` : ''}`;
+    case 'ragged_row':
+      return 'The row has more or fewer fields than the header; a field may hold an unquoted comma or line break';
+    case 'too_many_rows':
+      return `${field} is the primary id of more rows than one person has (input.max_rows_per_person in the mapping); the export repeats rows`;
+    case 'invisible_character':
+      return `${field} holds an invisible character (nobody can see or type it at a login; remove it in the SIS)`;
+    case 'schema_invalid':
+      return "Alma's schema refuses this user";
+    default:
+      return `${field}: ${code.replaceAll('_', ' ')}`;
+  }
+}
+
+/** A warning kind in words. */
+function warningMessage(kind: string): string {
+  switch (kind) {
+    case 'stripped_characters':
+      return 'characters XML cannot carry were removed';
+    case 'truncated':
+      return "a value was cut to Alma's limit (truncate: true)";
+    case 'duplicate_identifier':
+      return 'an identifier another user (or this one) already has was left out';
+    case 'expiry_in_past':
+      return 'the expiry date is before the run date';
+    case 'unknown_code':
+      return "a value the table does not know was given the mapping's fallback code";
+    case 'invalid_email_dropped':
+      return 'a malformed email was left out (on_invalid: drop)';
+    case 'extra_preferred':
+      return 'merged rows each had a preferred address, email or phone: one keeps it';
+    default:
+      return kind.replaceAll('_', ' ');
+  }
 }
 
 function sortedRecord<V>(map: Map<string, V>, order: (a: [string, V], b: [string, V]) => number): Record<string, V> {
@@ -360,18 +440,16 @@ export function formatExplanation(x: Explanation): string[] {
   out.push('');
   out.push(`Merges: ${plural(x.merges.people, 'person', 'people')} with several rows (${plural(x.merges.rows, 'row')}) become one user each`);
   for (const [reason, n] of Object.entries(x.merges.by_reason).sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(8)}  ${reason}`);
-  for (const m of x.merges.examples) out.push(`  e.g. ${m.primary_id}: rows ${m.rows.join(' + ')} → ${m.user_group} (${m.reason})`);
+  // The reason names the group the user gets ("GRAD (the active row) wins", "same group STAFF").
+  for (const m of x.merges.examples) out.push(`  e.g. ${m.primary_id}: rows ${m.rows.join(' + ')} → ${m.reason}`);
   out.push('');
   out.push('Rejected rows by reason:');
-  if (Object.keys(x.rejections).length === 0) out.push('  (none)');
-  for (const [code, r] of Object.entries(x.rejections).sort((a, b) => b[1].rows - a[1].rows)) {
-    const columns = Object.keys(r.columns);
-    out.push(`  ${code}: ${plural(r.rows, 'row')}${columns.length ? ` (column ${columns.join(', ')})` : ''}, e.g. rows ${r.examples.join(', ')}`);
-  }
+  if (x.reasons.length === 0) out.push('  (none)');
+  for (const r of x.reasons) out.push(`  ${r.message}: ${plural(r.rows, 'row')}, e.g. ${r.examples.length === 1 ? 'row' : 'rows'} ${r.examples.join(', ')}`);
   if (Object.keys(x.warnings).length) {
     out.push('');
     out.push('Warnings (the rows are still written):');
-    for (const [kind, w] of Object.entries(x.warnings).sort((a, b) => b[1].rows - a[1].rows)) out.push(`  ${kind}: ${plural(w.rows, 'row')}, e.g. rows ${w.examples.join(', ')}`);
+    for (const [kind, w] of Object.entries(x.warnings).sort((a, b) => b[1].rows - a[1].rows)) out.push(`  ${warningMessage(kind)}: ${plural(w.rows, 'row')}, e.g. ${w.examples.length === 1 ? 'row' : 'rows'} ${w.examples.join(', ')}`);
   }
   out.push('');
   out.push('Nothing was written. convert also checks each user against the XSD.');
