@@ -346,15 +346,12 @@ describe('mergeUsers: the winner', () => {
     assert.equal(d.reason, 'same group STAFF');
   });
 
-  test(
-    'an active winner with no status is not made inactive by a losing row’s INACTIVE',
-    { todo: 'defect: the fill step copies the inactive row’s status into the winner, which has none (a row with no status counts as active), so the person is loaded as inactive' },
-    () => {
-      const d = mergeUsers([member(1, { user_group: 'STAFF', status: 'INACTIVE' }), member(2, { user_group: 'STUDENT' })], policy(['STAFF', 'STUDENT']));
-      assert.equal(d.winner.ordinal, 2);
-      assert.notEqual(d.user.status?.toUpperCase(), 'INACTIVE');
-    },
-  );
+  test('an active winner with no status is not made inactive by a losing row’s INACTIVE; it keeps no status (active)', () => {
+    const d = mergeUsers([member(1, { user_group: 'STAFF', status: 'INACTIVE' }), member(2, { user_group: 'STUDENT' })], policy(['STAFF', 'STUDENT']));
+    assert.equal(d.winner.ordinal, 2);
+    assert.equal(d.user.status, undefined);
+    assert.equal(d.reason, 'STUDENT (the active row) wins');
+  });
 
   test('an exception gives its group when the person has all of its groups, and its row wins', () => {
     const p = policy(['STAFF', 'UNDERGRAD'], [

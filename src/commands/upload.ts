@@ -28,7 +28,7 @@ export const uploadCommand: Command = {
       .option('config', { type: 'string', demandOption: true, describe: 'The run config (YAML) that names the delivery target' })
       .option('schema', { type: 'string', describe: "XSD the users are checked against before anything is sent (default: sis2alma's schemas/alma_users.xsd); e.g. Ex Libris' rest_users.xsd" })
       .option('quiet', { type: 'boolean', default: false, describe: 'Print only warnings and errors' })
-      .example('$0 upload out/infiniti-20261121T031500.zip --config /etc/sis2alma/config.yaml', 'deliver one zip'),
+      .example('$0 upload out/users_infiniti_20261121-031500.zip --config /etc/sis2alma/config.yaml', 'deliver one zip'),
   handler: async (args) => {
     const argv = args as unknown as UploadArgs;
     const view = progressView(createLogger({ command: 'upload', format: argv.logFormat ?? 'text', quiet: argv.quiet ?? false }), { quiet: argv.quiet ?? false });

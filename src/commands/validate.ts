@@ -266,7 +266,7 @@ export function createValidateCommand(options: { write?: (line: string) => void 
         .positional('file', { type: 'string', array: true, demandOption: true, describe: 'An Alma users XML file, or a zip holding such files (every .xml entry is checked)' })
         .option('schema', { type: 'string', describe: "XSD to check against (default: sis2alma's schemas/alma_users.xsd); e.g. Ex Libris' rest_users.xsd" })
         .option('show-pii', { type: 'boolean', default: false, describe: 'Show primary ids and values in full instead of masked' })
-        .example('$0 validate out/users-2026-11-21.xml', 'check one file against the project schema')
+        .example('$0 validate out/users_infiniti_20261121-031500.zip', 'check a zip sis2alma wrote against the project schema')
         .example('$0 validate out/*.zip --schema rest_users.xsd', "check zips against Ex Libris' XSD") as unknown as Argv<ValidateArgs>,
     handler: async (argv) => {
       const result = await validateFiles(argv.file, {

@@ -267,6 +267,9 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
   const fields = user as unknown as Record<string, unknown>;
   for (const other of rest) {
     for (const [key, value] of Object.entries(other.user)) {
+      // The winner was chosen for being active: a row with no status is active, and must not take
+      // a losing row's INACTIVE (a student who has left a job would be loaded as inactive).
+      if (key === 'status' && !isActive(other.user)) continue;
       // Stryker disable next-line ConditionalExpression: every field of AlmaUser that is not a string (contact_info and the lists) is required, so the winner never leaves one undefined
       if (typeof value === 'string' && fields[key] === undefined) fields[key] = value;
     }
