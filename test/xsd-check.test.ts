@@ -200,3 +200,47 @@ test('load: an included file in another context is left for libxml2, its own inc
   assert.deepEqual(same.validate('<users>a</users>'), []);
   assert.match(same.validate('<users>ab</users>')[0]!.message, /maximum length of '1'/);
 });
+
+test('a problem on the root, on the same line as the first user, is the root\'s, not the user\'s', () => {
+  assert.deepEqual(ours.check('<users total_record_count="x"><user><primary_id>a1</primary_id></user></users>').problems, [
+    { line: 1, message: "Element 'users', attribute 'total_record_count': 'x' is not a valid value of the atomic type 'xs:long'.", value: 'x' },
+  ]);
+});
+
+test('users are counted among the root\'s children that are users only', () => {
+  assert.deepEqual(ours.check('<users>\n<user><primary_id>a</primary_id></user>\n<other/>\n<user>\n<primary_id>b</primary_id>\n<first_name/>\n</user>\n</users>').problems, [
+    { line: 3, message: "Element 'other': This element is not expected. Expected is ( user )." },
+    { line: 6, message: "Element 'first_name': The value is empty; leave the element out instead of writing it empty.", userIndex: 1, primary_id: 'b' },
+  ]);
+});
+
+test('the value quoted in an attribute\'s problem and in an enumeration\'s', () => {
+  const xml = '<users>\n<user><primary_id>a</primary_id><contact_info><addresses><address preferred="yes" segment_type="Internal"><line1>x</line1><address_types><address_type>home</address_type></address_types></address></addresses></contact_info></user>\n</users>';
+  assert.deepEqual(ours.check(xml).problems, [
+    { line: 2, message: "Element 'address', attribute 'preferred': 'yes' is not a valid value of the atomic type 'true_false'.", value: 'yes', userIndex: 0, primary_id: 'a' },
+    { line: 2, message: "Element 'address', attribute 'segment_type': The value 'Internal' is not an element of the set {'External'}.", value: 'Internal', userIndex: 0, primary_id: 'a' },
+  ]);
+});
+
+test('stray elements are removed pass after pass, at most 64 passes', () => {
+  const xml = ['<users>', '<user>', '<primary_id>a</primary_id>', ...Array.from({ length: 70 }, (_, i) => `<full_name>${i}</full_name>`), '</user>', '</users>'].join('\n');
+  const problems = ours.check(xml).problems;
+  assert.equal(problems.length, 64);
+  assert.deepEqual(problems.map((p) => p.line), Array.from({ length: 64 }, (_, i) => i + 4));
+});
+
+test('a schema without a global <users>: the root problem says to use rest_users.xsd only when the root is <users>, and another root is not renamed', () => {
+  const sub = mkdtempSync(path.join(dir, 'nousers-'));
+  writeFileSync(path.join(sub, 'a.xsd'), `<xs:schema ${XS}><xs:element name="a" type="xs:string"/></xs:schema>`);
+  const schema = AlmaSchema.load(path.join(sub, 'a.xsd'));
+  assert.deepEqual(schema.check('<b/>').problems, [{ line: 1, message: "Element 'b': No matching global declaration available for the validation root." }]);
+  assert.deepEqual(schema.check('<users/>').problems, [
+    { line: 1, message: "Element 'users': No matching global declaration available for the validation root. (this schema declares no <users>: with Ex Libris' files, use rest_users.xsd, which includes rest_user.xsd)" },
+  ]);
+  assert.deepEqual(schema.check('<userRecords x="1"><user/></userRecords>'), {
+    wellFormed: true,
+    root: 'userRecords',
+    users: [{ line: 1 }],
+    problems: [{ line: 1, message: "Element 'userRecords': No matching global declaration available for the validation root." }],
+  });
+});
