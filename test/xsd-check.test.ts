@@ -244,3 +244,20 @@ test('a schema without a global <users>: the root problem says to use rest_users
     problems: [{ line: 1, message: "Element 'userRecords': No matching global declaration available for the validation root." }],
   });
 });
+
+test('load: an included file with another target namespace is not merged (libxml2 refuses it)', () => {
+  const sub = mkdtempSync(path.join(dir, 'tns-'));
+  writeFileSync(path.join(sub, 'main.xsd'), `<xs:schema ${XS}><xs:include schemaLocation="other.xsd"/><xs:element name="users" type="xs:string"/></xs:schema>`);
+  writeFileSync(path.join(sub, 'other.xsd'), `<xs:schema ${XS} targetNamespace="urn:x"><xs:simpleType name="t"><xs:restriction base="xs:string"/></xs:simpleType></xs:schema>`);
+  refused(path.join(sub, 'main.xsd'), /main\.xsd is not a usable XML Schema/);
+});
+
+test('load: an included file with other form defaults keeps its own (its local elements and attributes unqualified)', () => {
+  const sub = mkdtempSync(path.join(dir, 'form-'));
+  writeFileSync(path.join(sub, 'main.xsd'), `<xs:schema ${XS} targetNamespace="urn:a" xmlns="urn:a" elementFormDefault="qualified" attributeFormDefault="qualified"><xs:include schemaLocation="pair.xsd"/><xs:element name="users" type="pair"/></xs:schema>`);
+  writeFileSync(path.join(sub, 'pair.xsd'), `<xs:schema ${XS} targetNamespace="urn:a" xmlns="urn:a"><xs:complexType name="pair"><xs:sequence><xs:element name="a" type="xs:string"/></xs:sequence><xs:attribute name="n" type="xs:string"/></xs:complexType></xs:schema>`);
+  const schema = AlmaSchema.load(path.join(sub, 'main.xsd'));
+  assert.deepEqual(schema.validate('<u:users xmlns:u="urn:a" n="1"><a>1</a></u:users>'), []);
+  assert.deepEqual(schema.validate('<users xmlns="urn:a"><a>1</a></users>').map((p) => p.message), ["Element '{urn:a}a': This element is not expected. Expected is ( a )."]);
+  assert.deepEqual(schema.validate('<u:users xmlns:u="urn:a" u:n="1"><a>1</a></u:users>').map((p) => p.message), ["Element '{urn:a}users', attribute '{urn:a}n': The attribute '{urn:a}n' is not allowed."]);
+});
