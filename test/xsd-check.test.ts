@@ -279,3 +279,13 @@ test('line numbers past 65535 are exact in users and schema problems', { todo: '
   assert.deepEqual(report.users, [{ line: 70002, primary_id: 'z' }]);
   assert.deepEqual(report.problems.map((p) => p.line), [70004]);
 });
+
+test('load: an included file is merged in, so validating reads it no more (it may go after loading)', () => {
+  const sub = mkdtempSync(path.join(dir, 'gone-'));
+  writeFileSync(path.join(sub, 'main.xsd'), `<xs:schema ${XS}><xs:include schemaLocation="types.xsd"/><xs:element name="users" type="t"/></xs:schema>`);
+  writeFileSync(path.join(sub, 'types.xsd'), `<xs:schema ${XS}><xs:annotation/><xs:simpleType name="t"><xs:restriction base="xs:string"><xs:maxLength value="2"/></xs:restriction></xs:simpleType></xs:schema>`);
+  const schema = AlmaSchema.load(path.join(sub, 'main.xsd'));
+  rmSync(path.join(sub, 'types.xsd'));
+  assert.deepEqual(schema.validate('<users>ab</users>'), []);
+  assert.match(schema.validate('<users>abc</users>')[0]!.message, /maximum length of '2'/);
+});
