@@ -26,8 +26,11 @@ export interface Provenance {
 /** Names what made the file, so that a file found on the server can be traced back. */
 export function provenanceComment(p: Provenance): string {
   const text = `Written by ${p.tool} ${p.version} at ${p.runTime} with mapping ${p.mappingFile} (sha256 ${p.mappingSha256})${p.part ? `; ${p.part}` : ''}`;
-  // "--" may not appear inside an XML comment.
-  return `<!-- ${text.replace(/--/g, '- -')} -->\n`;
+  // "--" may not appear inside an XML comment, nor may the comment end in "-": one pass of the
+  // replace leaves "--" in "---" ("- --"), so it runs until none is left.
+  let safe = text;
+  while (safe.includes('--')) safe = safe.replace(/--/g, '- -');
+  return `<!-- ${safe} -->\n`;
 }
 
 export const USERS_OPEN = '<users>\n';
