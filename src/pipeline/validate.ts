@@ -393,7 +393,8 @@ export function cleanMessage(raw: string): string {
   }
   message = message.replace(/^xmlParseEntityRef: no name$/, "A '&' that starts no entity: write it as &amp;");
   const stray = /^Element '([\w.-]+)': This element is not expected\./.exec(message);
-  if (stray && LEFT_OUT[stray[1]!]) message += ` (not in an Alma SIS load file: ${LEFT_OUT[stray[1]!]})`;
+  // Own keys only: an element named toString or constructor is not one of Alma's output-only fields.
+  if (stray && Object.hasOwn(LEFT_OUT, stray[1]!)) message += ` (not in an Alma SIS load file: ${LEFT_OUT[stray[1]!]})`;
   if (/is not accepted by the pattern '\\d\{4\}-\\d\{2\}-\\d\{2\}'/.test(message)) message += ' (a date must be YYYY-MM-DD, without time zone)';
   return message;
 }
