@@ -4,6 +4,7 @@
 //   npm run mutate                       # every group (hours on two cores)
 //   npm run mutate -- core delivery      # some groups
 //   npm run mutate -- --list             # the groups, their modules and their test files
+//   npm run mutate -- --report           # bench/MUTATION.md again from bench/mutation-scores.json, running nothing
 //
 // Like the benchmark, this is a measurement, not a test: it is not run in CI, and it never fails
 // because of a score. Each group names the test files that exercise its modules; a mutant is run
@@ -178,6 +179,11 @@ function render(recorded: Recorded): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  // --report writes bench/MUTATION.md again from bench/mutation-scores.json, running nothing.
+  if (args.includes('--report')) {
+    await writeFile(RESULTS, render(readRecorded()) + '\n');
+    return;
+  }
   if (args.includes('--list')) {
     for (const [name, group] of Object.entries(GROUPS)) console.log(`${name}: ${group.modules.join(' ')}\n  tests: ${group.tests.join(' ')}; target ${group.target}%`);
     return;
