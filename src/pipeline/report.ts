@@ -68,14 +68,8 @@ async function* mergeRuns(runs: AsyncIterable<string>[]): AsyncGenerator<string>
 
 /** A whole file of patron data at once, readable by its owner only. */
 function writeOwnerOnly(file: string, text: string): void {
-  let fd: number;
+  const fd = openOwnerOnly(file);
   try {
-    fd = openSync(file, 'w', 0o600);
-  } catch (error) {
-    throw new RunError('output_failed', `cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
-  }
-  try {
-    fchmodSync(fd, 0o600);
     writeFileSync(fd, text);
   } catch (error) {
     throw new RunError('output_failed', `cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
@@ -360,10 +354,10 @@ export function secretPositions(header: string[], fields: number, sensitive: Set
 }
 
 /**
- * A file of patron data: readable by its owner only, whatever the umask, and also when an
- * earlier run left a file of that name (open's mode applies only to a file it creates).
+ * A file of patron data, opened for writing: readable by its owner only, whatever the umask, and
+ * also when an earlier run left a file of that name (open's mode applies only to a file it creates).
  */
-export function ownerOnlyStream(file: string): WriteStream {
+function openOwnerOnly(file: string): number {
   let fd: number;
   try {
     fd = openSync(file, 'w', 0o600);
@@ -376,7 +370,12 @@ export function ownerOnlyStream(file: string): WriteStream {
     closeSync(fd);
     throw new RunError('output_failed', `cannot make ${file} private (mode 600): ${(error as NodeJS.ErrnoException).code ?? error}`, { file });
   }
-  return createWriteStream(file, { fd });
+  return fd;
+}
+
+/** A stream to a file of patron data, readable by its owner only (openOwnerOnly). */
+export function ownerOnlyStream(file: string): WriteStream {
+  return createWriteStream(file, { fd: openOwnerOnly(file) });
 }
 
 function plural(n: number, one: string, many = one + 's'): string {
