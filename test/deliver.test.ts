@@ -1,12 +1,11 @@
 // Delivery against a real OpenSSH server on 127.0.0.1 (see helpers/sshd.ts) and a real folder.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, truncateSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, truncateSync } from 'node:fs';
 import { createHmac, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import yazl from 'yazl';
 import { loadRunConfig, type RunConfig } from '../src/config/run-config.js';
 import { deliverZips } from '../src/delivery/deliver.js';
 import { DeliveryError } from '../src/delivery/target.js';
@@ -17,7 +16,7 @@ import type { Logger } from '../src/shared/log.js';
 import { uploadCommand } from '../src/commands/upload.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
-import { usersXml, writeZip } from './helpers/users-zip.js';
+import { usersXml, writeZip, randomZip } from './helpers/users-zip.js';
 import { runCli, stackLines, EXLIBRIS_XSD } from './helpers/run-cli.js';
 import { skipForTool, toolMissing } from './helpers/tools.js';
 import { untimed } from './helpers/log-lines.js';
@@ -26,19 +25,6 @@ const missing = toolMissing(sshdMissing());
 /** A fresh folder for one test, removed when the test process ends. */
 const folder = (name: string): string => makeTempDir(`sis2alma-deliver-${name}-`);
 
-/** A zip whose content does not compress, so its size on the wire is `bytes`. */
-async function makeZip(file: string, bytes: number): Promise<string> {
-  const zip = new yazl.ZipFile();
-  zip.addBuffer(randomBytes(bytes), 'users.xml', { compress: false, mtime: new Date(Date.UTC(2026, 0, 1)) });
-  zip.end();
-  await new Promise<void>((resolve, reject) => {
-    const out = createWriteStream(file);
-    out.on('close', () => resolve());
-    out.on('error', reject);
-    zip.outputStream.pipe(out);
-  });
-  return file;
-}
 
 /** Writes a run config next to nothing in particular: delivery tests do not convert. */
 function writeConfig(dir: string, delivery: string, name = 'config.yaml'): string {
@@ -121,7 +107,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
   test('uploads under a .part name and renames it to the final .zip name', async () => {
     clearRemote(server);
     const dir = folder('upload');
-    const zip = await makeZip(path.join(dir, 'infiniti-20261121T031500.zip'), 200_000);
+    const zip = await randomZip(path.join(dir, 'infiniti-20261121T031500.zip'), 200_000);
     const config = loadRunConfig(writeConfig(dir, sftpDelivery(server)));
     const parts: string[] = [];
     const result = await deliverZips(config.delivery, [zip], {
@@ -146,7 +132,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
       const hostField = style === 'plain' ? `otherhost,${name}` : `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}`;
       writeFileSync(path.join(dir, 'known_hosts'), `# pinned\n127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n${hostField} ${server.hostPublicKey}\n`);
       const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { host_key: '', known_hosts: 'known_hosts' })));
-      const zip = await makeZip(path.join(dir, `kh-${style}.zip`), 1000);
+      const zip = await randomZip(path.join(dir, `kh-${style}.zip`), 1000);
       await deliverZips(config.delivery, [zip]);
       assert.deepEqual(readdirSync(server.remoteDir), [`kh-${style}.zip`], style);
     }
@@ -158,7 +144,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     const other = readFileSync(server.strangerKey + '.pub', 'utf8').split(' ')[1]!;
     const wrong = fingerprintOf(Buffer.from(other, 'base64'));
     const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { host_key: wrong, retries: 2 })));
-    const zip = await makeZip(path.join(dir, 'a.zip'), 1000);
+    const zip = await randomZip(path.join(dir, 'a.zip'), 1000);
     const error = await rejection(deliverZips(config.delivery, [zip]));
     assert.equal(error.code, 'host_key_rejected');
     assert.match(error.message, new RegExp(`host key of 127\\.0\\.0\\.1:${server.port} is ${server.hostKeyFingerprint.replace(/[+/]/g, '\\$&')} \\(ssh-ed25519\\)`));
@@ -170,7 +156,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     const dir = folder('wrong-type');
     const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { host_key: `3072 ${server.hostKeyFingerprint} provider (RSA)`, retries: 2 })));
     const logger = recordingLogger();
-    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
     assert.equal(error.code, 'host_key_rejected');
     assert.equal(error.message, `127.0.0.1:${server.port} has no host key of the type the config pins (the (TYPE) of host_key, or the key types known_hosts lists for it): connection refused`);
     assert.deepEqual(logger.warns, [], 'not retried');
@@ -181,7 +167,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     writeFileSync(path.join(dir, 'none'), `[otherhost]:${server.port} ${server.hostPublicKey}\n`);
     const stranger = readFileSync(server.strangerKey + '.pub', 'utf8').trim();
     writeFileSync(path.join(dir, 'changed'), `[127.0.0.1]:${server.port} ${stranger}\n`);
-    const zip = await makeZip(path.join(dir, 'a.zip'), 1000);
+    const zip = await randomZip(path.join(dir, 'a.zip'), 1000);
     const unknown = await rejection(deliverZips(loadRunConfig(writeConfig(dir, sftpDelivery(server, { host_key: '', known_hosts: 'none' }), 'c1.yaml')).delivery, [zip]));
     assert.equal(unknown.code, 'host_key_rejected');
     assert.match(unknown.message, /has no entry for \[127\.0\.0\.1\]:\d+/);
@@ -194,7 +180,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
   test('refuses a login with a key the server does not know, naming user and key file but no secret', async () => {
     const dir = folder('bad-key');
     const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { private_key_file: server.strangerKey, retries: 2 })));
-    const zip = await makeZip(path.join(dir, 'a.zip'), 1000);
+    const zip = await randomZip(path.join(dir, 'a.zip'), 1000);
     const logger = recordingLogger();
     const error = await rejection(deliverZips(config.delivery, [zip], { log: logger }));
     assert.equal(error.code, 'delivery_failed');
@@ -205,7 +191,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
   test('stopped mid-upload: no final-named file is left, and a retry delivers once the server is back', async () => {
     clearRemote(server);
     const dir = folder('killed');
-    const zip = await makeZip(path.join(dir, 'big.zip'), 6_000_000);
+    const zip = await randomZip(path.join(dir, 'big.zip'), 6_000_000);
     const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { retries: 6, retry_delay_seconds: 0.2 })));
     let killed = false;
     let restarted: Promise<void> | undefined;
@@ -233,7 +219,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
 
   test('stale zips: stop refuses to add a generation, rename moves them aside, report leaves them', async () => {
     const dir = folder('stale');
-    const zip = await makeZip(path.join(dir, 'new.zip'), 1000);
+    const zip = await randomZip(path.join(dir, 'new.zip'), 1000);
     const setup = () => {
       clearRemote(server);
       writeFileSync(path.join(server.remoteDir, 'old.zip'), 'earlier run');
@@ -262,7 +248,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
   test('a missing remote folder is named in one line', async () => {
     const dir = folder('no-remote');
     const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { remote_dir: `${server.remoteDir}/nope` })));
-    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)]));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)]));
     assert.equal(error.message, `remote folder ${server.remoteDir}/nope does not exist on 127.0.0.1:${server.port}`);
   });
 
@@ -272,7 +258,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     const dir = folder('remote-file');
     const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { remote_dir: `${server.remoteDir}/users`, retries: 2 })));
     const logger = recordingLogger();
-    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
     assert.equal(error.code, 'delivery_failed');
     assert.equal(error.message, `remote folder ${server.remoteDir}/users on 127.0.0.1:${server.port} is a file, not a folder`);
     assert.deepEqual(logger.warns, [], 'not retried');
@@ -286,7 +272,7 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     const dir = folder('dry');
     const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { stale: 'rename' })));
     const logger = recordingLogger();
-    const result = await deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { dryRun: true, log: logger });
+    const result = await deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)], { dryRun: true, log: logger });
     assert.deepEqual(result.delivered, []);
     assert.deepEqual(result.stale, ['old.zip']);
     assert.deepEqual(readdirSync(server.remoteDir), ['old.zip']);
@@ -382,7 +368,7 @@ describe('a full disk', () => {
       const dir = folder('sftp-full');
       const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { remote_dir: disk.dir, retries: 2 })));
       const logger = recordingLogger();
-      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'big.zip'), 1_000_000)], { log: logger }));
+      const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'big.zip'), 1_000_000)], { log: logger }));
       assert.equal(error.message, `127.0.0.1:${server.port} could not write ${disk.dir}/big.zip.part (the server's disk may be full or a quota reached)`);
       assert.deepEqual(logger.warns, [], 'not retried');
       assert.deepEqual(readdirSync(disk.dir), [], 'no final-named file, and the partial upload removed');
@@ -398,7 +384,7 @@ describe('a full disk', () => {
     try {
       const dir = folder('dir-full');
       const config = loadRunConfig(writeConfig(dir, `target: dir\ndir: ${disk.dir}`));
-      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'big.zip'), 1_000_000)]));
+      const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'big.zip'), 1_000_000)]));
       assert.equal(error.message, `no space left: cannot write ${disk.dir}/big.zip.part (disk full or quota reached)`);
       assert.deepEqual(readdirSync(disk.dir), []);
     } finally {
@@ -425,7 +411,7 @@ describe('sftp password login against a real sshd', { skip: missing }, () => {
     try {
       const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { private_key_file: '', password_env: 'SIS2ALMA_TEST_PASSWORD' })));
       const logger = recordingLogger();
-      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
+      const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
       assert.equal(error.message, `127.0.0.1:${server.port} refused the login of user ${server.user} with the password in environment variable SIS2ALMA_TEST_PASSWORD`);
       assert.ok(!JSON.stringify([error.message, logger.warns, logger.infos]).includes(secret));
       assert.match(server.log(), /Failed password for/);
@@ -443,7 +429,7 @@ describe('sftp connection failures', { skip: missing }, () => {
     clientKey(path.join(dir, 'keys', 'id'));
     const config = loadRunConfig(writeConfig(dir, `target: sftp\nhost: 127.0.0.1\nport: ${port}\nusername: alma\nprivate_key_file: keys/id\nhost_key: "SHA256:${'A'.repeat(43)}"\nremote_dir: /upload\nretries: 2\nretry_delay_seconds: 0.01`));
     const logger = recordingLogger();
-    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)], { log: logger }));
     assert.equal(error.message, `127.0.0.1:${port} refused the connection (is the SFTP server running there, and is the port right?) (gave up after 3 attempts)`);
     assert.equal(logger.warns.length, 2);
     assert.match(logger.warns[1]!, /retry 2 of 2/);
@@ -457,7 +443,7 @@ describe('sftp connection failures', { skip: missing }, () => {
       const dir = folder('timeout');
       clientKey(path.join(dir, 'id'));
       const config = loadRunConfig(writeConfig(dir, `target: sftp\nhost: 127.0.0.1\nport: ${port}\nusername: alma\nprivate_key_file: id\nhost_key: "SHA256:${'A'.repeat(43)}"\nremote_dir: /upload\nretries: 0\ntimeout_seconds: 0.3`));
-      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)]));
+      const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)]));
       assert.equal(error.message, `no answer from 127.0.0.1:${port} within 0.3 s`);
     } finally {
       silent.close();
@@ -470,7 +456,7 @@ describe('sftp connection failures', { skip: missing }, () => {
     writeFileSync(key, 'this is not a key\n');
     chmodSync(key, 0o600);
     const config = loadRunConfig(writeConfig(dir, `target: sftp\nhost: 127.0.0.1\nport: 1\nusername: alma\nprivate_key_file: id\nhost_key: "SHA256:${'A'.repeat(43)}"\nremote_dir: /upload\nretries: 3`));
-    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)]));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)]));
     assert.equal(error.code, 'config_invalid');
     assert.match(error.message, new RegExp(`^private key file ${key} cannot be used: it is not a private key`));
   });
@@ -523,7 +509,7 @@ describe('dir delivery', () => {
     mkdirSync(dest);
     writeFileSync(path.join(dest, 'old.zip'), 'earlier');
     const config: RunConfig = loadRunConfig(writeConfig(dir, 'target: dir\ndir: alma-in\nstale: rename'));
-    const zip = await makeZip(path.join(dir, 'new.zip'), 5000);
+    const zip = await randomZip(path.join(dir, 'new.zip'), 5000);
     const result = await deliverZips(config.delivery, [zip]);
     assert.deepEqual(readdirSync(dest).sort(), ['new.zip', 'old.zip.stale']);
     assert.deepEqual(readFileSync(path.join(dest, 'new.zip')), readFileSync(zip));
@@ -535,7 +521,7 @@ describe('dir delivery', () => {
     writeFileSync(path.join(dir, 'alma-in'), 'not a folder');
     for (const create of [false, true]) {
       const config = loadRunConfig(writeConfig(dir, `target: dir\ndir: alma-in\ncreate_dir: ${create}`, `c-${create}.yaml`));
-      const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 10)]));
+      const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 10)]));
       assert.equal(error.code, 'delivery_failed');
       assert.equal(error.message, `delivery folder ${path.join(dir, 'alma-in')} is not a folder`, `create_dir: ${create}`);
       assert.equal(readFileSync(path.join(dir, 'alma-in'), 'utf8'), 'not a folder');
@@ -545,7 +531,7 @@ describe('dir delivery', () => {
   test('a missing folder is one line naming it', async () => {
     const dir = folder('dir-missing');
     const config = loadRunConfig(writeConfig(dir, 'target: dir\ndir: nowhere'));
-    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 10)]));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 10)]));
     assert.equal(error.message, `delivery folder ${path.join(dir, 'nowhere')} does not exist`);
     assert.ok(!existsSync(path.join(dir, 'nowhere')));
   });

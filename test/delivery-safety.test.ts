@@ -4,10 +4,8 @@
 // the wait before each retry doubles. Against a real sshd on 127.0.0.1 and real folders.
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import yazl from 'yazl';
 import { loadRunConfig } from '../src/config/run-config.js';
 import { createTarget, deliverTo, deliverZips } from '../src/delivery/deliver.js';
 import type { DeliveryTarget } from '../src/delivery/target.js';
@@ -16,24 +14,11 @@ import type { Logger } from '../src/shared/log.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { runCli } from './helpers/run-cli.js';
 import { makeTempDir } from './helpers/tmp.js';
-import { usersXml, writeZip } from './helpers/users-zip.js';
+import { usersXml, writeZip, randomZip } from './helpers/users-zip.js';
 import { toolMissing } from './helpers/tools.js';
 
 const folder = (name: string): string => makeTempDir(`sis2alma-safety-${name}-`);
 
-/** A zip whose content does not compress, so its size on the wire is about `bytes`. */
-async function makeZip(file: string, bytes: number): Promise<string> {
-  const zip = new yazl.ZipFile();
-  zip.addBuffer(randomBytes(bytes), 'users.xml', { compress: false, mtime: new Date(Date.UTC(2026, 0, 1)) });
-  zip.end();
-  await new Promise<void>((resolve, reject) => {
-    const out = createWriteStream(file);
-    out.on('close', () => resolve());
-    out.on('error', reject);
-    zip.outputStream.pipe(out);
-  });
-  return file;
-}
 
 function writeConfig(dir: string, delivery: Record<string, string | number>): string {
   const file = path.join(dir, 'config.yaml');
@@ -89,7 +74,7 @@ describe('host keys against a real sshd', { skip: toolMissing(sshdMissing()) }, 
     writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKey}\n@revoked * ${server.hostPublicKey}\n`);
     const config = loadRunConfig(writeConfig(dir, sftp({ known_hosts: 'known_hosts' })));
     const logger = recordingLogger();
-    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 1000)], { log: logger }));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 1000)], { log: logger }));
     assert.equal(error.code, 'host_key_rejected');
     assert.equal(error.message, `host key of 127.0.0.1:${server.port} is ${server.hostKeyFingerprint} (ssh-ed25519), which ${knownHosts} marks @revoked: connection refused`);
     assert.deepEqual(logger.warns, [], 'a refused host key is not retried');
@@ -158,7 +143,7 @@ function recordedDirTarget(dir: string, keep?: number): { target: DeliveryTarget
 describe('upload as .part, check its size, then rename', () => {
   test('the size is checked under the .part name, and only then is it renamed', async () => {
     const alma = folder('alma');
-    const zip = await makeZip(path.join(folder('local'), 'a.zip'), 5000);
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 5000);
     const total = readFileSync(zip).length;
     const { target, calls } = recordedDirTarget(alma);
     const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 2 })).delivery;
@@ -171,7 +156,7 @@ describe('upload as .part, check its size, then rename', () => {
 
   test('a server that kept fewer bytes: the .part is removed, never renamed, and it is not retried', async () => {
     const alma = folder('alma-short');
-    const zip = await makeZip(path.join(folder('local'), 'a.zip'), 5000);
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 5000);
     const total = readFileSync(zip).length;
     const { target, calls } = recordedDirTarget(alma, 100);
     const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 2, retry_delay_seconds: 0.01 })).delivery;
@@ -195,7 +180,7 @@ describe('retries', () => {
     );
     const waits: number[] = [];
     const logger = recordingLogger();
-    const error = await rejection(deliverZips(config.delivery, [await makeZip(path.join(dir, 'a.zip'), 100)], { log: logger, sleep: async (ms) => void waits.push(ms) }));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'a.zip'), 100)], { log: logger, sleep: async (ms) => void waits.push(ms) }));
     assert.deepEqual(waits, [250, 500, 1000]);
     assert.equal(error.message, `127.0.0.1:${port} refused the connection (is the SFTP server running there, and is the port right?) (gave up after 4 attempts)`);
     assert.equal(logger.warns.length, 3);

@@ -1,5 +1,6 @@
 // Zips as Alma's SIS load takes them (or, for the tests of what `upload` refuses, nearly so): XML
 // entries given as text, folders and other files as asked.
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import yazl from 'yazl';
 
@@ -12,12 +13,12 @@ export function usersXml(ids: string[]): string {
 }
 
 /** Writes a zip of the given entries in order; a name ending in `/` is a folder entry. */
-export async function writeZip(file: string, entries: [name: string, text: string][]): Promise<string> {
+export async function writeZip(file: string, entries: [name: string, content: string | Buffer][], options: { compress?: boolean } = {}): Promise<string> {
   const zip = new yazl.ZipFile();
   const mtime = new Date(Date.UTC(2026, 0, 1));
-  for (const [name, text] of entries) {
+  for (const [name, content] of entries) {
     if (name.endsWith('/')) zip.addEmptyDirectory(name, { mtime });
-    else zip.addBuffer(Buffer.from(text), name, { mtime });
+    else zip.addBuffer(Buffer.from(content), name, { mtime, compress: options.compress ?? true });
   }
   zip.end();
   await new Promise<void>((resolve, reject) => {
@@ -27,4 +28,9 @@ export async function writeZip(file: string, entries: [name: string, text: strin
     zip.outputStream.pipe(out);
   });
   return file;
+}
+
+/** A zip of random bytes that do not compress, so that its size on the wire is about `bytes` (for delivery tests, which send it as it is). */
+export function randomZip(file: string, bytes: number): Promise<string> {
+  return writeZip(file, [['users.xml', randomBytes(bytes)]], { compress: false });
 }
