@@ -51,15 +51,14 @@ export async function validateFiles(files: readonly string[], options: ValidateF
   const schema = AlmaSchema.load(options.schema);
   const show = (id: string) => (options.showPii ? id : maskId(id));
   const result: ValidateFilesResult = { checked: 0, failed: 0 };
+  const refuse = refuser(write, result);
 
   const checkXml = (where: string, bytes: Buffer): void => {
     result.checked++;
     const report = schema.check(bytes);
     if (!report.wellFormed) {
       const p = report.problems[0]!;
-      write(`${where}:${p.line}${p.column ? `:${p.column}` : ''}: not well-formed XML: ${p.message}`, 'problem');
-      result.failed++;
-      return;
+      return refuse(`${where}:${p.line}${p.column ? `:${p.column}` : ''}: not well-formed XML: ${p.message}`);
     }
     for (const p of report.problems) write(`${where}:${p.line}: ${who(p, show)}: ${maskValue(p, options.showPii)}`, 'problem');
     let n = report.problems.length;
@@ -79,28 +78,33 @@ export async function validateFiles(files: readonly string[], options: ValidateF
     try {
       head = await readHead(file);
     } catch (error) {
-      write(`${file}: cannot read: ${readError(error)}`, 'problem');
-      result.failed++;
+      refuse(`${file}: cannot read: ${readError(error)}`);
       continue;
     }
     if (isZip(head.bytes)) {
       await checkZip(file, head.size, checkXml, write, result, options.almaPackage ?? false, { ...limits, yauzl: zipReader });
     } else if (/\.zip$/i.test(file) || options.almaPackage) {
-      write(`${file}: not a zip file (it does not start with a zip header)`, 'problem');
-      result.failed++;
+      refuse(`${file}: not a zip file (it does not start with a zip header)`);
     } else {
       let bytes: Buffer;
       try {
         bytes = await readFile(file);
       } catch (error) {
-        write(`${file}: cannot read: ${readError(error)}`, 'problem');
-        result.failed++;
+        refuse(`${file}: cannot read: ${readError(error)}`);
         continue;
       }
       checkXml(file, bytes);
     }
   }
   return result;
+}
+
+/** Writes a problem line and counts a failed file (or zip entry). */
+function refuser(write: (line: string, kind: LineKind) => void, result: ValidateFilesResult): (line: string) => void {
+  return (line) => {
+    write(line, 'problem');
+    result.failed++;
+  };
 }
 
 /**
@@ -140,10 +144,7 @@ async function checkZip(
   almaPackage: boolean,
   { ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES, yauzl }: { ALMA_MAX_FILES_PER_ZIP: number; ALMA_MAX_ZIP_BYTES: number; yauzl: typeof import('yauzl') },
 ): Promise<void> {
-  const refuse = (line: string) => {
-    write(line, 'problem');
-    result.failed++;
-  };
+  const refuse = refuser(write, result);
   if (almaPackage && size > ALMA_MAX_ZIP_BYTES) return refuse(`${file}: the zip is ${size} bytes; Alma takes at most 4 GB (${ALMA_MAX_ZIP_BYTES} bytes) in one zip`);
   let zip: yauzl.ZipFile;
   try {
