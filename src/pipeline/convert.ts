@@ -93,14 +93,18 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const temp = makeTempDir(stem);
   // On a signal (src/shared/on-stop.ts), newest first: the validators end, then their folder goes, and
   // the partial files in the output folder (registered below).
-  const forgetTemp = onStop(() => rmSync(temp, { recursive: true, force: true }));
+  const removeTemp = () => rmSync(temp, { recursive: true, force: true });
+  const forgetTemp = onStop(removeTemp);
+  const dropTemp = () => {
+    forgetTemp();
+    removeTemp();
+  };
 
   let validators: Validators;
   try {
     validators = startValidators(schema);
   } catch (error) {
-    forgetTemp();
-    rmSync(temp, { recursive: true, force: true });
+    dropTemp();
     throw error;
   }
   const forgetValidators = onStop(() => validators.kill());
@@ -116,8 +120,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await threads.close();
     await validators.close();
     forgetValidators();
-    forgetTemp();
-    rmSync(temp, { recursive: true, force: true });
+    dropTemp();
     throw error;
   }
   // RunLog opens its partial files synchronously above: no signal can come between them and this.
@@ -173,10 +176,9 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await validators.close();
     validator.discard();
     waiting.close();
-    rmSync(temp, { recursive: true, force: true });
     forgetPartials();
     forgetValidators();
-    forgetTemp();
+    dropTemp();
   }
 }
 
