@@ -11,11 +11,11 @@ import { deliverZips } from '../src/delivery/deliver.js';
 import { DeliveryError } from '../src/delivery/target.js';
 import { classifySftpError } from '../src/delivery/sftp-errors.js';
 import { knownHostKeys, fingerprintOf } from '../src/delivery/host-keys.js';
-import { RunError } from '../src/shared/errors.js';
 import type { Logger } from '../src/shared/log.js';
 import { uploadCommand } from '../src/commands/upload.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { rejection } from './helpers/rejection.js';
 import { usersXml, writeZip, randomZip } from './helpers/users-zip.js';
 import { runCli, stackLines, EXLIBRIS_XSD } from './helpers/run-cli.js';
 import { skipForTool, toolMissing } from './helpers/tools.js';
@@ -69,15 +69,6 @@ function recordingLogger(onWarn?: (m: string) => void): Logger & { infos: string
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<RunError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RunError, `expected a RunError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the delivery to fail');
-}
 
 /** A real private key, mode 600, for tests where no server ever sees it. */
 function clientKey(file: string): string {

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { loadRunConfig } from '../src/config/run-config.js';
 import { createTarget, deliverTo, deliverZips } from '../src/delivery/deliver.js';
 import type { DeliveryTarget } from '../src/delivery/target.js';
-import { RunError } from '../src/shared/errors.js';
 import type { Logger } from '../src/shared/log.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { runCli } from './helpers/run-cli.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { rejection } from './helpers/rejection.js';
 import { usersXml, writeZip, randomZip } from './helpers/users-zip.js';
 import { toolMissing } from './helpers/tools.js';
 
@@ -32,15 +32,6 @@ function recordingLogger(): Logger & { warns: string[] } {
   return { warns, info: () => {}, warn: (m) => void warns.push(m), id: (v) => v };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<RunError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RunError, `expected a RunError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the delivery to fail');
-}
 
 describe('host keys against a real sshd', { skip: toolMissing(sshdMissing()) }, () => {
   let server: SshServer;
