@@ -507,6 +507,35 @@ describe('dir delivery', () => {
     assert.deepEqual(result.delivered, [{ file: zip, target: `dir ${dest}`, remote_path: path.join(dest, 'new.zip') }]);
   });
 
+  test('stale: rename never replaces a zip an earlier run moved aside under the same name', async () => {
+    const dir = folder('dir-stale-twice');
+    const dest = path.join(dir, 'alma-in');
+    mkdirSync(dest);
+    writeFileSync(path.join(dest, 'old.zip'), 'third');
+    writeFileSync(path.join(dest, 'old.zip.stale'), 'first');
+    writeFileSync(path.join(dest, 'old.zip.2.stale'), 'second');
+    const config = loadRunConfig(writeConfig(dir, 'target: dir\ndir: alma-in\nstale: rename'));
+    const logger = recordingLogger();
+    const result = await deliverZips(config.delivery, [await randomZip(path.join(dir, 'new.zip'), 100)], { log: logger });
+    assert.deepEqual(result.renamed, ['old.zip']);
+    assert.deepEqual(readdirSync(dest).sort(), ['new.zip', 'old.zip.2.stale', 'old.zip.3.stale', 'old.zip.stale']);
+    assert.deepEqual(['old.zip.stale', 'old.zip.2.stale', 'old.zip.3.stale'].map((f) => readFileSync(path.join(dest, f), 'utf8')), ['first', 'second', 'third']);
+    assert.match(logger.warns.join('\n'), /to old\.zip\.3\.stale: Alma had not processed it/);
+  });
+
+  test('a final name held by a folder: the delivery fails naming it, and no .part is left behind', async () => {
+    const dir = folder('dir-name-taken');
+    const dest = path.join(dir, 'alma-in');
+    mkdirSync(path.join(dest, 'new.zip'), { recursive: true });
+    writeFileSync(path.join(dest, 'new.zip', 'inside'), 'kept');
+    const config = loadRunConfig(writeConfig(dir, 'target: dir\ndir: alma-in'));
+    const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'new.zip'), 100)]));
+    assert.equal(error.code, 'delivery_failed');
+    assert.match(error.message, new RegExp(`cannot rename ${path.join(dest, 'new.zip.part').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    assert.deepEqual(readdirSync(dest), ['new.zip']);
+    assert.equal(readFileSync(path.join(dest, 'new.zip', 'inside'), 'utf8'), 'kept');
+  });
+
   test('a folder that is a file is said not to be a folder, with or without create_dir, and left as it was', async () => {
     const dir = folder('dir-file');
     writeFileSync(path.join(dir, 'alma-in'), 'not a folder');

@@ -159,7 +159,13 @@ export async function deliverTo(target: DeliveryTarget, config: DeliveryConfig, 
             throw new DeliveryError('delivery_failed', `${target.label} kept only ${seen} of ${total} bytes of ${target.remotePath(part)} (the disk there may be full or a quota reached)`, false);
           }
           if (halted()) throw new Error('stopped by a signal');
-          await s.rename(part, name);
+          await s.rename(part, name).catch(async (error: unknown) => {
+            // The final name is taken by something that cannot be replaced (a folder): the
+            // `.part` would only hold the server's space. A lost connection cannot remove it; the
+            // retry starts the upload again anyway.
+            await s.remove(part).catch(() => {});
+            throw error;
+          });
         });
       } finally {
         forgetPart();
@@ -191,9 +197,21 @@ async function handleStale(s: DeliverySession, target: DeliveryTarget, config: D
     log.warn(`${where} still holds ${waiting.length} zip(s) Alma has not processed: ${list}${dryRun && config.stale === 'rename' ? ' (would rename them to .stale)' : ' (left in place: stale: report)'}`);
     return;
   }
+  const taken = new Set(files.map((f) => f.name));
   for (const name of waiting) {
-    await s.rename(name, name + STALE_SUFFIX);
+    const aside = freeName(name, taken);
+    await s.rename(name, aside);
+    taken.add(aside);
     result.renamed.push(name);
-    log.warn(`renamed ${target.remotePath(name)} on ${target.label} to ${name + STALE_SUFFIX}: Alma had not processed it`);
+    log.warn(`renamed ${target.remotePath(name)} on ${target.label} to ${aside}: Alma had not processed it`);
   }
+}
+
+/**
+ * The name a waiting zip is moved aside to: `X.zip.stale`, or `X.zip.2.stale`, `X.zip.3.stale`...
+ * when an earlier run moved a zip of the same name aside already (a rename would replace it).
+ */
+function freeName(name: string, taken: Set<string>): string {
+  if (!taken.has(name + STALE_SUFFIX)) return name + STALE_SUFFIX;
+  for (let n = 2; ; n++) if (!taken.has(`${name}.${n}${STALE_SUFFIX}`)) return `${name}.${n}${STALE_SUFFIX}`;
 }
