@@ -44,6 +44,13 @@ function assertMessages(actual: string[], expected: (string | RegExp)[]): void {
   expected.forEach((e, i) => (typeof e === 'string' ? assert.equal(actual[i], e) : assert.match(actual[i]!, e)));
 }
 
+/** Two streams a logger writes to, and what each holds: [stdout, stderr]. */
+function streams() {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  return { out, err, text: () => [String(out.read() ?? ''), String(err.read() ?? '')] };
+}
+
 describe('log lines', () => {
   test('`run`: every line has the time, the level and the one prefix `sis2alma run:`', async () => {
     const { config, drop } = runConfig();
@@ -108,11 +115,6 @@ describe('log lines', () => {
 
   test('a message of several lines: each line is dated and prefixed in text; one JSON object in json', () => {
     const clock = () => new Date('2026-12-02T03:15:00.123Z');
-    const streams = () => {
-      const out = new PassThrough();
-      const err = new PassThrough();
-      return { out, err, text: () => [String(out.read() ?? ''), String(err.read() ?? '')] };
-    };
     const t = streams();
     const text = createLogger({ command: 'serve', out: t.out, err: t.err, clock });
     text.info('listening');
@@ -126,6 +128,16 @@ describe('log lines', () => {
     json.info('not shown: --quiet');
     json.warn('SIGHUP: not reloaded:\nc.yaml:1:2: a problem');
     assert.deepEqual(j.text(), ['', '{"level":"warn","time":"2026-12-02T03:15:00.123Z","command":"serve","msg":"SIGHUP: not reloaded:\\nc.yaml:1:2: a problem"}\n']);
+  });
+
+  test("a line's event is a JSON field; the text line reads as before", () => {
+    const clock = () => new Date('2026-12-02T03:15:00.123Z');
+    const j = streams();
+    createLogger({ command: 'run', format: 'json', out: j.out, err: j.err, clock }).warn('dir x still holds 1 zip(s)', { event: 'stale_zips' });
+    assert.deepEqual(j.text(), ['', '{"level":"warn","time":"2026-12-02T03:15:00.123Z","command":"run","event":"stale_zips","msg":"dir x still holds 1 zip(s)"}\n']);
+    const t = streams();
+    createLogger({ command: 'run', out: t.out, err: t.err, clock }).warn('dir x still holds 1 zip(s)', { event: 'stale_zips' });
+    assert.deepEqual(t.text(), ['', '2026-12-02T03:15:00.123Z WARN  sis2alma run: dir x still holds 1 zip(s)\n']);
   });
 
   test('ids are masked in both formats unless --show-pii', () => {

@@ -21,6 +21,8 @@ import { SftpTarget } from './sftp.js';
 
 /** Suffix of a zip still being uploaded: Alma loads `.zip` files only, so it never takes a partial one. */
 export const PART_SUFFIX = '.part';
+/** The log event of the warning that lists the zips Alma has not processed yet (serve leaves it out: the list grows). */
+export const STALE_ZIPS_EVENT = 'stale_zips';
 /** Suffix given to a zip of an earlier run that Alma has not processed, with `stale: rename`. */
 export const STALE_SUFFIX = '.stale';
 
@@ -194,7 +196,7 @@ async function handleStale(s: DeliverySession, target: DeliveryTarget, config: D
     throw new DeliveryError('delivery_failed', `${where} still holds ${waiting.length} zip(s) Alma has not processed: ${list}; stopped so Alma does not load two generations (stale: stop)`, false);
   }
   if (config.stale === 'report' || dryRun) {
-    log.warn(`${where} still holds ${waiting.length} zip(s) Alma has not processed: ${list}${dryRun && config.stale === 'rename' ? ' (would rename them to .stale)' : ' (left in place: stale: report)'}`);
+    log.warn(`${where} still holds ${waiting.length} zip(s) Alma has not processed: ${list}${dryRun && config.stale === 'rename' ? ' (would rename them to .stale)' : ' (left in place: stale: report)'}`, { event: STALE_ZIPS_EVENT });
     return;
   }
   const taken = new Set(files.map((f) => f.name));

@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { RunConfig } from '../config/run-config.js';
 import { archiveFiles } from '../delivery/archive.js';
-import { createTarget } from '../delivery/deliver.js';
+import { createTarget, STALE_ZIPS_EVENT } from '../delivery/deliver.js';
 import { runJob, type RunJobResult } from '../job/run-job.js';
 import { RunError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -40,8 +40,8 @@ export async function runImport(ctx: ImportContext, temp: string, file: Received
   // grows with every push, and the import line says it in a bounded form (waitingZips).
   const jobLog: Logger = {
     info: () => {},
-    warn: (m) => {
-      if (!STALE_REPORT.test(m)) log.warn(m);
+    warn: (m, fields) => {
+      if (fields?.event !== STALE_ZIPS_EVENT) log.warn(m, fields);
     },
     id: log.id,
   };
@@ -98,9 +98,6 @@ export async function runImport(ctx: ImportContext, temp: string, file: Received
   const delivered = names.length ? ` Delivered to Alma as ${names.join(', ')}.` : '';
   return { status: 200, body: { success: report.success, summary: report.summary + delivered, ...details }, line: `${head}: 200, ${tail}` };
 }
-
-/** deliver.ts's warning for zips left waiting under `stale: report`, which lists every one. */
-const STALE_REPORT = / still holds \d+ zip\(s\) Alma has not processed: /;
 
 /**
  * The zips that were waiting in Alma's folder before this push, for the import line: how many,

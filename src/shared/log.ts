@@ -11,9 +11,15 @@
 import { createRequire } from 'node:module';
 import type pinoModule from 'pino';
 
+/** What a line is about, for a program reading the log (a JSON field, and for serve's filter). */
+export interface LogFields {
+  /** A name for the kind of line, e.g. `stale_zips`. */
+  event?: string;
+}
+
 export interface Logger {
   info(message: string): void;
-  warn(message: string): void;
+  warn(message: string, fields?: LogFields): void;
   /** A primary id or identifier as logs may show it: `as***1`, or whole with --show-pii. */
   id(value: string): string;
 }
@@ -69,7 +75,7 @@ export function createLogger(options: LoggerOptions): Logger {
   );
   return {
     info: (message) => lines.info(message),
-    warn: (message) => lines.warn(message),
+    warn: (message, fields) => (fields ? lines.warn(fields, message) : lines.warn(message)),
     id: (value) => (options.showPii ? value : maskId(value)),
   };
 }
