@@ -28,6 +28,9 @@ export interface Mapping {
   addresses: AddressSpec[];
   statistics: StatisticSpec[];
   notes: NoteSpec[];
+  blocks: BlockSpec[];
+  rsLibraries: ValueExpr[];
+  libraryNotices: LibraryNoticeSpec[];
 }
 
 export interface Table {
@@ -124,7 +127,21 @@ export type DateRule =
 
 export interface IdentifierSpec {
   id_type: string;
-  note?: string;
+  note?: ValueExpr;
+  status?: ValueExpr;
+  value: ValueExpr;
+}
+
+export interface BlockSpec {
+  block_type?: string;
+  block_description: ValueExpr;
+  block_status?: 'Active' | 'Inactive';
+  block_note?: ValueExpr;
+}
+
+export interface LibraryNoticeSpec {
+  code: string;
+  /** Read as yes/no. */
   value: ValueExpr;
 }
 
@@ -150,6 +167,9 @@ export interface AddressSpec {
   address_type: string;
   preferred: boolean;
   parts: Partial<Record<AddressPart, ValueExpr>>;
+  /** Dates, each with a date format (YYYY-MM-DD unless the mapping gives one). */
+  start_date?: ValueExpr;
+  end_date?: ValueExpr;
 }
 
 export interface StatisticSpec {

@@ -284,6 +284,10 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
   const addresses = unique(user.contact_info.addresses, (a) => `${a.line1}\u0000${a.postal_code ?? ''}`.toLowerCase());
   const statistics = unique(user.user_statistics, (s) => `${s.statistic_category}\u0000${s.category_type ?? ''}`);
   const notes = unique(user.user_notes, (n) => `${n.note_type}\u0000${n.note_text}`);
+  const blocks = unique((user.user_blocks ??= []), (b) => `${b.block_type ?? ''}\u0000${b.block_description}`);
+  const rsLibraries = unique((user.rs_libraries ??= []), (code) => code.toLowerCase());
+  // One answer a notice: the winner's, then the first other row's.
+  const notices = unique((user.library_notices ??= []), (n) => n.code);
   for (const other of rest) {
     // Stryker disable next-line EqualityOperator: >= differs only for an equal date, which it replaces by the same date
     if (other.user.expiry_date && (!user.expiry_date || other.user.expiry_date > user.expiry_date)) user.expiry_date = other.user.expiry_date;
@@ -295,7 +299,14 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
     addresses.add(other.user.contact_info.addresses);
     statistics.add(other.user.user_statistics);
     notes.add(other.user.user_notes);
+    blocks.add(other.user.user_blocks ?? []);
+    rsLibraries.add(other.user.rs_libraries ?? []);
+    notices.add(other.user.library_notices ?? []);
   }
+  // Lists nobody has stay absent, as in a user of one row.
+  if (!user.user_blocks.length) delete user.user_blocks;
+  if (!user.rs_libraries.length) delete user.rs_libraries;
+  if (!user.library_notices.length) delete user.library_notices;
   const warnings: RowWarning[] = [];
   // Alma takes one preferred address, email and phone: the winner's (or, if it has none, the
   // first row's that has one) keeps the flag; say which other rows lose theirs.
