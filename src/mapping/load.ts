@@ -127,6 +127,7 @@ class Normaliser {
       allowedCodes: this.allowed,
       fields,
       userGroup: this.groupPolicy(w.user_group),
+      merge: { policy: w.merge?.policy ?? 'combine', order: (w.merge?.order ?? []).map(String) },
       expiry: new Map(),
       purgeDaysAfterExpiry: w.purge?.days_after_expiry,
       identifiers: (w.identifiers ?? []).map((spec: Written, i: number) => {
@@ -190,6 +191,12 @@ class Normaliser {
         mapping.expiry.set(group, normalised);
       }
     }
+    if (mapping.merge.order.length && mapping.merge.policy !== 'first_wins_whole') this.problem(['merge', 'order'], 'order goes with policy: first_wins_whole (a combined user takes every row)', true);
+    if (mapping.merge.policy === 'first_wins_whole' && mapping.userGroup.exceptions.length)
+      this.warnings.push(this.where.at(['user_group', 'exceptions'], 'exceptions do not apply under merge.policy first_wins_whole: the winning row keeps its own group', true));
+    mapping.merge.order.forEach((name, i) => {
+      if (/[\\/]/.test(name)) this.problem(['merge', 'order', i], `"${name}": name the file without its folder (${name.split(/[\\/]/).pop()})`);
+    });
     for (const column of mapping.requiredColumns) {
       if (column in mapping.unusedColumns) this.problem(['input', 'unused_columns', column], `"${column}" is both required and unused`, true);
     }

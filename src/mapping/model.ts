@@ -19,6 +19,8 @@ export interface Mapping {
   allowedCodes: AllowedCodes;
   fields: FieldSpec[];
   userGroup: GroupPolicy;
+  /** How one person's several rows become one user. */
+  merge: MergePolicy;
   expiry: Map<string, DateRule>;
   defaultExpiry?: DateRule;
   purgeDaysAfterExpiry?: number;
@@ -117,6 +119,18 @@ export interface GroupPolicy {
   priority: Map<string, number>;
   exceptions: { name: string; groups: string[]; group: string }[];
 }
+
+/**
+ * combine (the default): the winning row's values first, the other rows fill its empty fields and
+ * add their lists. first_wins_whole: the winning row is the user; the others are dropped.
+ */
+export interface MergePolicy {
+  policy: 'combine' | 'first_wins_whole';
+  /** Input file names (without folder), first wins; empty: by group priority. */
+  order: string[];
+}
+
+export const DEFAULT_MERGE: MergePolicy = { policy: 'combine', order: [] };
 
 export type DateRule =
   | { kind: 'fixed'; date: string; otherwise?: DateRule }

@@ -224,6 +224,25 @@ export const mappingSchema: Schema = {
         },
       },
     },
+    merge: {
+      type: 'object',
+      additionalProperties: false,
+      description: "How one person's several rows (in one export or several) become one user.",
+      properties: {
+        policy: {
+          enum: ['combine', 'first_wins_whole'],
+          description:
+            "combine (default): the winning row's values first; the other rows fill its empty fields and add their identifiers, emails, phones, addresses... first_wins_whole: the winning row is the user as it is; the person's other rows are dropped (counted as merged).",
+        },
+        order: {
+          type: 'array',
+          items: text,
+          minItems: 1,
+          uniqueItems: true,
+          description: 'With first_wins_whole: input file names (without folder), the first wins; files not listed come after. Without it, the user group priority decides.',
+        },
+      },
+    },
     fields: {
       type: 'object',
       additionalProperties: false,

@@ -5,7 +5,7 @@
 //  - mergeUsers: the pure decision of which row wins and what the merged user carries.
 import type { AlmaUser } from '../shared/alma.js';
 import type { RowWarning } from '../shared/errors.js';
-import type { GroupPolicy } from '../mapping/model.js';
+import { DEFAULT_MERGE, type GroupPolicy, type MergePolicy } from '../mapping/model.js';
 import { enforceAlmaRulesWithinUser } from '../mapping/map.js';
 
 let h1 = 0;
@@ -217,6 +217,8 @@ export interface MergeMember {
   ordinal: number;
   /** How the report names the row ("3" or "staff.csv:3"). */
   label: string;
+  /** The name of the input file the row came from (without folder), for merge.order. */
+  input?: string;
   user: AlmaUser;
   warnings: RowWarning[];
 }
@@ -242,10 +244,11 @@ const isActive = (u: AlmaUser) => u.status?.toUpperCase() !== 'INACTIVE';
  * statistics and notes, because Alma replaces the external ones it holds with those in the file.
  * The expiry and purge dates are the latest of the rows, so that no role is cut short.
  */
-export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPolicy): MergeDecision<M> {
+export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPolicy, merge: MergePolicy = DEFAULT_MERGE): MergeDecision<M> {
   const ordered = [...members].sort(
     (x, y) => Number(isActive(y.user)) - Number(isActive(x.user)) || rank(policy, x.user.user_group) - rank(policy, y.user.user_group) || x.ordinal - y.ordinal,
   );
+  if (merge.policy === 'first_wins_whole') return wholeWinner(ordered, policy, merge);
   let winner = ordered[0]!;
   const groups = new Set(members.map((m) => m.user.user_group).filter((g): g is string => !!g));
   let reason = members.every((m) => m.user.user_group === winner.user.user_group)
@@ -334,6 +337,35 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
       });
     }
   }
+  enforceAlmaRulesWithinUser(user, warnings);
+  return { user, winner, reason, warnings };
+}
+
+/**
+ * merge.policy first_wins_whole: one row is the user, as it was mapped; the person's other rows
+ * are dropped (the report counts them as merged, with this reason). The winner is the row of the
+ * first input file in merge.order (files not listed come after those listed); without an order,
+ * or among rows of one file, the row chosen as for a combined user (active first, then the
+ * group's priority, then the earliest row).
+ */
+function wholeWinner<M extends MergeMember>(ordered: M[], policy: GroupPolicy, merge: MergePolicy): MergeDecision<M> {
+  const fileRank = (m: M) => {
+    const i = m.input === undefined ? -1 : merge.order.indexOf(m.input);
+    return i < 0 ? merge.order.length : i;
+  };
+  const byFile = merge.order.length ? [...ordered].sort((x, y) => fileRank(x) - fileRank(y)) : ordered;
+  const winner = byFile[0]!;
+  const losers = byFile.slice(1);
+  const dropped = `${losers.length} other row${losers.length === 1 ? '' : 's'} dropped`;
+  const groups = [...new Set(losers.map((m) => m.user.user_group).filter((g) => g && g !== winner.user.user_group))];
+  const reason =
+    merge.order.length && fileRank(winner) < fileRank(byFile[byFile.length - 1]!)
+      ? `${winner.input} wins whole by merge.order; ${dropped}`
+      : groups.length && rank(policy, winner.user.user_group) < rank(policy, byFile[byFile.length - 1]!.user.user_group)
+        ? `${winner.user.user_group} wins whole over ${groups.join(', ')} by priority; ${dropped}`
+        : `the first row wins whole; ${dropped}`;
+  const user = structuredClone(winner.user);
+  const warnings: RowWarning[] = [];
   enforceAlmaRulesWithinUser(user, warnings);
   return { user, winner, reason, warnings };
 }
