@@ -25,7 +25,7 @@ export const DEFAULT_INPUT = 'input.csv';
 type Row = Record<string, string | number | boolean | null>;
 type Expect = Record<string, unknown>;
 
-interface TestCase {
+export interface TestCase {
   name: string;
   /** Index in `cases`, for positions. */
   index: number;
@@ -127,7 +127,7 @@ interface Member extends MergeMember {
 }
 
 /** The rows of one case, mapped, merged and checked as convert does it. */
-export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: AlmaSchema): CaseOutcome {
+export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: AlmaSchema, compile: typeof compileMapping = compileMapping): CaseOutcome {
   // The exports, in the order their first row comes; each with the union of its rows' columns.
   const files = new Map<string, Row[]>();
   for (const row of rows) {
@@ -143,7 +143,7 @@ export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: 
   const labels = new Map<number, string>();
   for (const [input, list] of files) {
     const header = [...new Set(list.flatMap((row) => Object.keys(row).filter((k) => k !== 'file')))];
-    const mapper = compileMapping(mapping, header, runDate);
+    const mapper = compile(mapping, header, runDate);
     list.forEach((row, i) => {
       ordinal++;
       const label = `${input}:${i + 1}`;
