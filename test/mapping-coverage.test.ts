@@ -152,3 +152,17 @@ test('mapping check: the new parts are checked with file:line:column', () => {
     "m.yaml:28:5: library_notices[0]: a library notice's value is read as yes/no already: leave out boolean and map",
   ]);
 });
+
+test('a user whose identifier (with a note and status) is another user\'s loses it, the rest of the block as written', async () => {
+  // c2 carries c1's barcode: the first row keeps it, c2's is left out; c2's other identifier stays whole.
+  const mapping = MAPPING.replace('identifiers:\n', 'identifiers:\n  - { id_type: UNIV_ID, template: "U-{id}", note: "from the SIS", status: ACTIVE }\n');
+  const csv = 'id,last,barcode,issued,card_status\nc1,Lovelace,2900001,2025-08-15,A\nc2,Hopper,2900001,2025-08-16,L\n';
+  const { result, xml } = await run(mapping, csv);
+  assert.deepEqual([result.report.counts.users, result.report.counts.rejected], [2, 0]);
+  assert.deepEqual(problemsAgainstBoth(xml), []);
+  assert.match(
+    userIn(xml, 'c2'),
+    /<user_identifiers>\n {6}<user_identifier segment_type="External">\n {8}<id_type>UNIV_ID<\/id_type>\n {8}<value>U-c2<\/value>\n {8}<note>from the SIS<\/note>\n {8}<status>ACTIVE<\/status>\n {6}<\/user_identifier>\n {4}<\/user_identifiers>\n/,
+  );
+  assert.deepEqual(Object.keys(result.report.warnings as object), ['duplicate_identifier']);
+});
