@@ -88,3 +88,23 @@ test('mapping check: a policy it does not know, an order without first_wins_whol
   assert.deepEqual(r.problems, []);
   assert.deepEqual(r.warnings.map(formatProblem), ['m.yaml:11:3: user_group.exceptions: exceptions do not apply under merge.policy first_wins_whole: the winning row keeps its own group']);
 });
+
+test('combine keeps the blocks, resource sharing libraries and library notices of every row (a notice once, the winner\'s answer)', async () => {
+  const { mergeUsers } = await import('../src/pipeline/merge.js');
+  const { emptyUser } = await import('../src/shared/alma.js');
+  const row = (ordinal: number, group: string, extra: object) => ({ ordinal, label: String(ordinal), user: { ...emptyUser('p1'), user_group: group, ...extra }, warnings: [] });
+  const policy = { rules: [], priority: new Map([['STAFF', 0], ['GRAD', 1]]), exceptions: [] };
+  const decision = mergeUsers(
+    [
+      row(1, 'GRAD', { user_blocks: [{ block_description: '03' }], rs_libraries: ['MAIN'], library_notices: [{ code: 'Overdue', value: false }] }),
+      row(2, 'STAFF', { rs_libraries: ['main', 'LAW'], library_notices: [{ code: 'Overdue', value: true }, { code: 'Borrowing', value: true }] }),
+    ],
+    policy,
+  );
+  assert.deepEqual(decision.user.user_blocks, [{ block_description: '03' }]);
+  assert.deepEqual(decision.user.rs_libraries, ['main', 'LAW']);
+  assert.deepEqual(decision.user.library_notices, [{ code: 'Overdue', value: true }, { code: 'Borrowing', value: true }]);
+  // Nobody has any: the lists stay absent, as in a user of one row.
+  const none = mergeUsers([row(1, 'GRAD', {}), row(2, 'STAFF', {})], policy);
+  assert.deepEqual([none.user.user_blocks, none.user.rs_libraries, none.user.library_notices], [undefined, undefined, undefined]);
+});
