@@ -196,3 +196,19 @@ test('schemas/mapping-test.schema.json is the JSON of test-shape.ts; an editor u
   assert.equal(validate(parse(readFileSync(UNIVERSITY_TEST, 'utf8'))), true, JSON.stringify(validate.errors));
   assert.match(readFileSync(UNIVERSITY_TEST, 'utf8'), /^# yaml-language-server: \$schema=\.\.\/schemas\/mapping-test\.schema\.json$/m);
 });
+
+test('--json: the result for machines, with each failure\'s field, expected, actual and place', async () => {
+  const file = beside(WRONG);
+  const r = await runCli(['mapping', 'test', file, '--json']);
+  assert.equal(r.code, 1);
+  const result = JSON.parse(r.stdout) as { passed: number; failed: number; runDate: string; cases: { name: string; failures: { field: string; expected: string; actual: string; at: { line: number; column: number } }[] }[] };
+  assert.deepEqual([result.passed, result.failed, result.runDate], [1, 3, '2026-09-01']);
+  assert.deepEqual(
+    result.cases[0]!.failures.map((f) => [f.field, f.expected, f.actual, f.at.line, f.at.column]),
+    [
+      ['user_group', 'UNDERGRAD', 'GRAD', 8, 19],
+      ['emails', '[other@example.edu]', '[gr1@example.edu]', 10, 15],
+      ['identifiers.BARCODE', '29002', '29001', 11, 31],
+    ],
+  );
+});
