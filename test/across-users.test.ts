@@ -61,7 +61,7 @@ function piece(users: AlmaUser[]): { result: MapPieceResult; xml: Buffer[] } {
     result.idText += u.primary_id;
     for (const identifier of u.user_identifiers) {
       hashInto(idKey(identifier.value), result.idHashes, 2 * k++);
-      result.idText += ID_TEXT_SEPARATOR + identifier.id_type + ID_TEXT_SEPARATOR + identifier.value + ID_TEXT_SEPARATOR + (identifier.note ?? '');
+      result.idText += ID_TEXT_SEPARATOR + identifier.id_type + ID_TEXT_SEPARATOR + identifier.value + ID_TEXT_SEPARATOR + (identifier.note ?? '') + ID_TEXT_SEPARATOR + (identifier.status ?? '');
     }
     result.idStarts[i + 1] = k;
     result.idTextEnds[i] = result.idText.length;

@@ -30,6 +30,7 @@ const user: fc.Arbitrary<AlmaUser> = fc.record({
   user_group: opt,
   campus_code: opt,
   web_site_url: opt,
+  cataloger_level: opt,
   preferred_language: opt,
   birth_date: opt,
   expiry_date: opt,
@@ -47,7 +48,10 @@ const user: fc.Arbitrary<AlmaUser> = fc.record({
     emails: fc.array(fc.record({ preferred: bool, email_address: text, description: opt, email_types: fc.array(text, { minLength: 1, maxLength: 2 }) }), { maxLength: 2 }),
     phones: fc.array(fc.record({ preferred: bool, preferred_sms: fc.option(bool, { nil: undefined }), phone_number: text, phone_types: fc.array(text, { minLength: 1, maxLength: 2 }) }), { maxLength: 2 }),
   }),
-  user_identifiers: fc.array(fc.record({ id_type: text, value: text, note: opt }), { maxLength: 3 }),
+  user_identifiers: fc.array(fc.record({ id_type: text, value: text, note: opt, status: opt }), { maxLength: 3 }),
+  user_blocks: fc.option(fc.array(fc.record({ block_type: opt, block_description: text, block_status: opt, block_note: opt }), { maxLength: 2 }), { nil: undefined }),
+  rs_libraries: fc.option(fc.array(text, { maxLength: 2 }), { nil: undefined }),
+  library_notices: fc.option(fc.array(fc.record({ code: text, value: bool }), { maxLength: 2 }), { nil: undefined }),
   user_notes: fc.array(fc.record({ note_type: text, note_text: text, user_viewable: bool, popup_note: bool }), { maxLength: 2 }),
   user_statistics: fc.array(fc.record({ statistic_category: text, category_type: opt, statistic_note: opt }), { maxLength: 2 }),
 }) as fc.Arbitrary<AlmaUser>;
@@ -90,6 +94,7 @@ test('a user with every field set validates against both schemas, elements in Al
     user_group: 'STAFF',
     campus_code: 'MAIN',
     web_site_url: 'https://example.edu/~jdoe',
+    cataloger_level: '01',
     preferred_language: 'en',
     birth_date: '1980-02-29',
     expiry_date: '2027-11-21',
@@ -100,21 +105,24 @@ test('a user with every field set validates against both schemas, elements in Al
     pref_last_name: 'Doe',
     pref_name_suffix: 'PhD',
     contact_info: {
-      addresses: [{ preferred: true, line1: '1 Main St', line2: 'Suite 2', city: 'Springfield', state_province: 'IL', postal_code: '62701', country: 'USA', address_note: 'office', start_date: '2020-01-01', address_types: ['work'] }],
+      addresses: [{ preferred: true, line1: '1 Main St', line2: 'Suite 2', city: 'Springfield', state_province: 'IL', postal_code: '62701', country: 'USA', address_note: 'office', start_date: '2020-01-01', end_date: '2030-12-31', address_types: ['work'] }],
       emails: [{ preferred: true, email_address: 'jdoe@example.edu', description: 'work', email_types: ['work'] }],
       phones: [{ preferred: true, preferred_sms: false, phone_number: '+1 555 0100', phone_types: ['office'] }],
     },
-    user_identifiers: [{ id_type: 'BARCODE', value: '2000001', note: 'card 1' }],
+    user_identifiers: [{ id_type: 'BARCODE', value: '2000001', note: 'card 1', status: 'ACTIVE' }],
+    user_blocks: [{ block_type: 'GENERAL', block_description: '03', block_status: 'Active', block_note: 'hold' }],
     user_notes: [{ note_type: 'OTHER', note_text: 'Loaded', user_viewable: false, popup_note: false }],
     user_statistics: [{ statistic_category: 'HIST', category_type: 'DEPT', statistic_note: 'from SIS' }],
+    rs_libraries: ['MAIN'],
+    library_notices: [{ code: 'BorrowingActivityLetter', value: true }],
   };
   const xml = usersDocument([u]);
   assert.deepEqual(problemsAgainstBoth(xml), []);
   const order = [...xml.matchAll(/^ {4}<(\w+)/gm)].map((m) => m[1]);
   assert.deepEqual(order, [
     'primary_id', 'first_name', 'middle_name', 'last_name', 'pin_number', 'user_title', 'job_category', 'job_description', 'gender', 'user_group',
-    'campus_code', 'web_site_url', 'preferred_language', 'birth_date', 'expiry_date', 'purge_date', 'status', 'contact_info', 'user_identifiers',
-    'user_notes', 'user_statistics', 'pref_first_name', 'pref_middle_name', 'pref_last_name', 'pref_name_suffix',
+    'campus_code', 'web_site_url', 'cataloger_level', 'preferred_language', 'birth_date', 'expiry_date', 'purge_date', 'status', 'contact_info', 'user_identifiers',
+    'user_blocks', 'user_notes', 'user_statistics', 'rs_libraries', 'library_notices', 'pref_first_name', 'pref_middle_name', 'pref_last_name', 'pref_name_suffix',
   ]);
   assert.match(xml, /<last_name>O'Doe &amp; &lt;Sons&gt;<\/last_name>/);
   assert.doesNotMatch(xml, /<(\w+)><\/\1>|<\w+\/>/, 'no empty elements');

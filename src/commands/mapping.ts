@@ -1,6 +1,7 @@
-// `sis2alma mapping check|explain|diff`: the librarian's tools for a mapping file. check says
+// `sis2alma mapping check|explain|diff|test`: the librarian's tools for a mapping file. check says
 // every problem with file:line:column; explain says what a mapping does to an input; diff says
-// what an edit changes. None of them writes a file.
+// what an edit changes; test runs example rows against the values expected of them. None of them
+// writes a file.
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT_CODES } from '../shared/errors.js';
 import type { MappingProblem } from '../mapping/load.js';
@@ -54,6 +55,11 @@ interface ExplainArgs {
   now?: string;
   json: boolean;
   'show-pii': boolean;
+  exitCode?: number;
+}
+interface TestArgs {
+  file: string;
+  json: boolean;
   exitCode?: number;
 }
 interface DiffArgs extends Omit<ExplainArgs, 'mapping'> {
@@ -135,15 +141,46 @@ export function createMappingCommand(options: MappingCommandOptions = {}): Comma
     },
   };
 
+  const testCommand: CommandModule<object, TestArgs> = {
+    command: 'test <file>',
+    describe: 'Run a mapping test file: example rows and the Alma values expected of them; exit 1 when a case fails',
+    builder: (y) =>
+      y
+        .positional('file', { type: 'string', demandOption: true, describe: 'The mapping test file (YAML)' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print JSON for machines instead of text' }) as unknown as Argv<TestArgs>,
+    handler: async (argv) => {
+      const { checkMappingTest, runMappingTest, formatMappingTest, formatProblem } = await import('../review/mapping-test.js');
+      const checked = checkMappingTest(argv.file, localDate(new Date()));
+      if (!checked.test) {
+        if (argv.json) write(JSON.stringify({ file: argv.file, valid: false, problems: checked.problems.map(formatProblem), warnings: checked.warnings.map(formatProblem) }, null, 2));
+        else {
+          for (const p of checked.problems) write(formatProblem(p));
+          for (const p of checked.warnings) write(`${formatProblem(p)} (warning)`);
+          write(`${argv.file}: ${checked.problems.length} problem(s); the cases cannot run until they are fixed`);
+        }
+        argv.exitCode = EXIT_CODES.mapping_invalid;
+        return;
+      }
+      const result = runMappingTest(checked.test);
+      if (argv.json) write(JSON.stringify({ ...result, warnings: checked.warnings.map(formatProblem) }, null, 2));
+      else {
+        for (const p of checked.warnings) write(`${formatProblem(p)} (warning)`);
+        formatMappingTest(result).forEach((line) => write(line));
+      }
+      argv.exitCode = result.failed ? EXIT_CODES.internal : EXIT_CODES.ok;
+    },
+  };
+
   return {
     command: 'mapping',
-    describe: 'Check a mapping file, explain what it does to an input, or compare two versions',
+    describe: 'Check a mapping file, explain what it does to an input, compare two versions, or run its tests',
     builder: (y: Argv) =>
       y
         .command(check as unknown as CommandModule<object, object>)
         .command(explain as unknown as CommandModule<object, object>)
         .command(diff as unknown as CommandModule<object, object>)
-        .demandCommand(1, 'Name a mapping command: check, explain or diff.'),
+        .command(testCommand as unknown as CommandModule<object, object>)
+        .demandCommand(1, 'Name a mapping command: check, explain, diff or test.'),
     handler: () => {},
   };
 }

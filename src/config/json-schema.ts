@@ -1,16 +1,19 @@
-// Writes the JSON Schemas editors use to complete and check the three YAML files
-// (schemas/mapping.schema.json, run-config.schema.json, serve-config.schema.json) from the same
-// objects the runtime checks use (mapping/shape.ts, config/shape.ts); a test fails when a file
+// Writes the JSON Schemas editors use to complete and check the four YAML files
+// (schemas/mapping.schema.json, mapping-test.schema.json, run-config.schema.json,
+// serve-config.schema.json) from the same objects the runtime checks use (mapping/shape.ts,
+// mapping/test-shape.ts, config/shape.ts); a test fails when a file
 // and its object drift apart. Run after a change to either:
 //   node dist/src/config/json-schema.js --write     (or --check: exit 1 when a file is stale)
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MAPPING_JSON_SCHEMA, RUN_CONFIG_JSON_SCHEMA, SERVE_CONFIG_JSON_SCHEMA } from '../shared/paths.js';
+import { MAPPING_JSON_SCHEMA, MAPPING_TEST_JSON_SCHEMA, RUN_CONFIG_JSON_SCHEMA, SERVE_CONFIG_JSON_SCHEMA } from '../shared/paths.js';
 import { mappingSchema } from '../mapping/shape.js';
+import { mappingTestSchema } from '../mapping/test-shape.js';
 import { runConfigSchema, serveConfigSchema } from './shape.js';
 
 export const EDITOR_SCHEMAS: ReadonlyArray<{ file: string; schema: object }> = [
   { file: MAPPING_JSON_SCHEMA, schema: mappingSchema },
+  { file: MAPPING_TEST_JSON_SCHEMA, schema: mappingTestSchema },
   { file: RUN_CONFIG_JSON_SCHEMA, schema: runConfigSchema },
   { file: SERVE_CONFIG_JSON_SCHEMA, schema: serveConfigSchema },
 ];

@@ -127,11 +127,17 @@ class Normaliser {
       allowedCodes: this.allowed,
       fields,
       userGroup: this.groupPolicy(w.user_group),
+      merge: { policy: w.merge?.policy ?? 'combine', order: (w.merge?.order ?? []).map(String) },
       expiry: new Map(),
       purgeDaysAfterExpiry: w.purge?.days_after_expiry,
       identifiers: (w.identifiers ?? []).map((spec: Written, i: number) => {
         this.code('id_type', spec.id_type, ['identifiers', i, 'id_type']);
-        return { id_type: String(spec.id_type), note: spec.note, value: this.value(pickValue(spec), ['identifiers', i]) };
+        return {
+          id_type: String(spec.id_type),
+          note: spec.note === undefined ? undefined : this.value(spec.note, ['identifiers', i, 'note']),
+          status: spec.status === undefined ? undefined : this.value(spec.status, ['identifiers', i, 'status']),
+          value: this.value(pickValue(spec), ['identifiers', i]),
+        };
       }),
       emails: (w.emails ?? []).map((spec: Written, i: number) => {
         this.code('email_type', spec.email_type, ['emails', i, 'email_type']);
@@ -151,12 +157,26 @@ class Normaliser {
         this.code('address_type', spec.address_type, ['addresses', i, 'address_type']);
         const parts: AddressSpec['parts'] = {};
         for (const part of ADDRESS_PARTS) if (spec[part] !== undefined) parts[part] = this.value(spec[part], ['addresses', i, part]);
-        return { address_type: String(spec.address_type), preferred: spec.preferred === true, parts };
+        const address: AddressSpec = { address_type: String(spec.address_type), preferred: spec.preferred === true, parts };
+        for (const part of ['start_date', 'end_date'] as const) if (spec[part] !== undefined) address[part] = this.dateValue(spec[part], ['addresses', i, part]);
+        return address;
       }),
       statistics: (w.statistics ?? []).map((spec: Written, i: number) => {
         const category = this.value(spec.statistic_category, ['statistics', i, 'statistic_category']);
         this.codesOfValue('statistic_category', category, ['statistics', i, 'statistic_category']);
         return { statistic_category: category, category_type: spec.category_type, statistic_note: spec.statistic_note };
+      }),
+      blocks: (w.user_blocks ?? []).map((spec: Written, i: number) => ({
+        block_type: spec.block_type === undefined ? undefined : String(spec.block_type),
+        block_description: this.value(spec.block_description, ['user_blocks', i, 'block_description']),
+        block_status: spec.block_status,
+        block_note: spec.block_note === undefined ? undefined : this.value(spec.block_note, ['user_blocks', i, 'block_note']),
+      })),
+      rsLibraries: (w.rs_libraries ?? []).map((spec: unknown, i: number) => this.value(spec, ['rs_libraries', i])),
+      libraryNotices: (w.library_notices ?? []).map((spec: Written, i: number) => {
+        const value = this.value(pickValue(spec), ['library_notices', i]);
+        if (value.boolean || value.map) this.problem(['library_notices', i], 'a library notice\'s value is read as yes/no already: leave out boolean and map');
+        return { code: String(spec.code), value };
       }),
       notes: (w.notes ?? []).map((spec: Written, i: number) => {
         this.code('note_type', spec.note_type, ['notes', i, 'note_type']);
@@ -171,6 +191,12 @@ class Normaliser {
         mapping.expiry.set(group, normalised);
       }
     }
+    if (mapping.merge.order.length && mapping.merge.policy !== 'first_wins_whole') this.problem(['merge', 'order'], 'order goes with policy: first_wins_whole (a combined user takes every row)', true);
+    if (mapping.merge.policy === 'first_wins_whole' && mapping.userGroup.exceptions.length)
+      this.warnings.push(this.where.at(['user_group', 'exceptions'], 'exceptions do not apply under merge.policy first_wins_whole: the winning row keeps its own group', true));
+    mapping.merge.order.forEach((name, i) => {
+      if (/[\\/]/.test(name)) this.problem(['merge', 'order', i], `"${name}": name the file without its folder (${name.split(/[\\/]/).pop()})`);
+    });
     for (const column of mapping.requiredColumns) {
       if (column in mapping.unusedColumns) this.problem(['input', 'unused_columns', column], `"${column}" is both required and unused`, true);
     }
@@ -298,6 +324,13 @@ class Normaliser {
     };
     if (expr.unknown !== undefined && !expr.map) this.problem([...at, 'unknown'], '"unknown" goes with "map": it says what a value the map does not know becomes');
     if (expr.map && expr.boolean) this.problem(at, 'use either map or boolean, not both');
+    return expr;
+  }
+
+  /** A value that is a date: read in its format, YYYY-MM-DD unless the mapping gives one. */
+  private dateValue(w: unknown, at: PathItem[]): ValueExpr {
+    const expr = this.value(w, at);
+    expr.dateFormat ??= this.dateFormat('YYYY-MM-DD', at);
     return expr;
   }
 

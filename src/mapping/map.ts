@@ -392,7 +392,10 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     for (const spec of mapping.identifiers) {
       const value = fit('value', evaluate(spec.value, ctx, spec.id_type), spec.value, ctx);
       if (value) invisible(value, ctx.column ?? spec.value.columns[0] ?? spec.id_type, ctx);
-      if (value) user.user_identifiers.push({ id_type: spec.id_type, value, ...(spec.note ? { note: spec.note } : {}) });
+      if (!value) continue;
+      const note = spec.note && fit('note', evaluate(spec.note, ctx, 'note'), spec.note, ctx);
+      const status = spec.status && fit('status', evaluate(spec.status, ctx, 'status'), spec.status, ctx);
+      user.user_identifiers.push({ id_type: spec.id_type, value, ...(note ? { note } : {}), ...(status ? { status } : {}) });
     }
     for (const spec of mapping.emails) {
       const address = evaluate(spec.value, ctx, spec.email_type);
@@ -416,6 +419,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
         const v = fit(part, evaluate(expr, ctx, part), expr, ctx);
         if (v) parts[part] = v;
       }
+      if (spec.start_date) address.start_date = evaluate(spec.start_date, ctx, 'start_date');
+      if (spec.end_date) address.end_date = evaluate(spec.end_date, ctx, 'end_date');
       // An address needs its first line; without it the row simply has no such address.
       if (address.line1) user.contact_info.addresses.push(address);
     }
@@ -438,6 +443,33 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       }
       const fitted = complete ? fit('note_text', text, undefined, ctx) : undefined;
       if (fitted) user.user_notes.push({ note_type: spec.note_type, note_text: fitted, user_viewable: spec.user_viewable, popup_note: spec.popup_note });
+    }
+
+    for (const spec of mapping.blocks) {
+      const description = fit('block_description', evaluate(spec.block_description, ctx, 'block_description'), spec.block_description, ctx);
+      if (!description) continue;
+      const note = spec.block_note && fit('block_note', evaluate(spec.block_note, ctx, 'block_note'), spec.block_note, ctx);
+      (user.user_blocks ??= []).push({
+        ...(spec.block_type ? { block_type: spec.block_type } : {}),
+        block_description: description,
+        ...(spec.block_status ? { block_status: spec.block_status } : {}),
+        ...(note ? { block_note: note } : {}),
+      });
+    }
+    for (const expr of mapping.rsLibraries) {
+      const code = fit('rs_library', evaluate(expr, ctx, 'rs_library'), expr, ctx);
+      if (code && !(user.rs_libraries ??= []).includes(code)) user.rs_libraries.push(code);
+    }
+    for (const spec of mapping.libraryNotices) {
+      const text = evaluate(spec.value, ctx, spec.code);
+      if (!text) continue;
+      const value = parseBoolean(text);
+      if (value === undefined) {
+        const column = ctx.column ?? spec.value.columns[0] ?? spec.code;
+        ctx.problems.push({ code: 'bad_boolean', message: `Field (${column}) is not a yes/no value: '${text}' (expected y, yes, true, 1, n, no, false or 0)`, column, value: text });
+        continue;
+      }
+      (user.library_notices ??= []).push({ code: spec.code, value });
     }
 
     enforceAlmaRulesWithinUser(user, ctx.warnings);
@@ -546,10 +578,24 @@ export function visitColumns(mapping: Mapping, visit: (column: string) => void):
   }
   mapping.expiry.forEach((r) => date(r));
   date(mapping.defaultExpiry);
-  mapping.identifiers.forEach((s) => value(s.value));
+  mapping.identifiers.forEach((s) => {
+    value(s.value);
+    value(s.note);
+    value(s.status);
+  });
   mapping.emails.forEach((s) => value(s.value));
   mapping.phones.forEach((s) => value(s.value));
-  mapping.addresses.forEach((s) => Object.values(s.parts).forEach(value));
+  mapping.addresses.forEach((s) => {
+    Object.values(s.parts).forEach(value);
+    value(s.start_date);
+    value(s.end_date);
+  });
+  mapping.blocks.forEach((b) => {
+    value(b.block_description);
+    value(b.block_note);
+  });
+  mapping.rsLibraries.forEach(value);
+  mapping.libraryNotices.forEach((n) => value(n.value));
   mapping.statistics.forEach((s) => value(s.statistic_category));
   mapping.notes.forEach((n) => n.note_text.forEach((p) => 'column' in p && visit(p.column)));
 }

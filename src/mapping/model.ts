@@ -19,6 +19,8 @@ export interface Mapping {
   allowedCodes: AllowedCodes;
   fields: FieldSpec[];
   userGroup: GroupPolicy;
+  /** How one person's several rows become one user. */
+  merge: MergePolicy;
   expiry: Map<string, DateRule>;
   defaultExpiry?: DateRule;
   purgeDaysAfterExpiry?: number;
@@ -28,6 +30,9 @@ export interface Mapping {
   addresses: AddressSpec[];
   statistics: StatisticSpec[];
   notes: NoteSpec[];
+  blocks: BlockSpec[];
+  rsLibraries: ValueExpr[];
+  libraryNotices: LibraryNoticeSpec[];
 }
 
 export interface Table {
@@ -115,6 +120,18 @@ export interface GroupPolicy {
   exceptions: { name: string; groups: string[]; group: string }[];
 }
 
+/**
+ * combine (the default): the winning row's values first, the other rows fill its empty fields and
+ * add their lists. first_wins_whole: the winning row is the user; the others are dropped.
+ */
+export interface MergePolicy {
+  policy: 'combine' | 'first_wins_whole';
+  /** Input file names (without folder), first wins; empty: by group priority. */
+  order: string[];
+}
+
+export const DEFAULT_MERGE: MergePolicy = { policy: 'combine', order: [] };
+
 export type DateRule =
   | { kind: 'fixed'; date: string; otherwise?: DateRule }
   | { kind: 'after_run'; amount: number; unit: 'day' | 'week' | 'month' | 'year'; otherwise?: DateRule }
@@ -124,7 +141,21 @@ export type DateRule =
 
 export interface IdentifierSpec {
   id_type: string;
-  note?: string;
+  note?: ValueExpr;
+  status?: ValueExpr;
+  value: ValueExpr;
+}
+
+export interface BlockSpec {
+  block_type?: string;
+  block_description: ValueExpr;
+  block_status?: 'Active' | 'Inactive';
+  block_note?: ValueExpr;
+}
+
+export interface LibraryNoticeSpec {
+  code: string;
+  /** Read as yes/no. */
   value: ValueExpr;
 }
 
@@ -150,6 +181,9 @@ export interface AddressSpec {
   address_type: string;
   preferred: boolean;
   parts: Partial<Record<AddressPart, ValueExpr>>;
+  /** Dates, each with a date format (YYYY-MM-DD unless the mapping gives one). */
+  start_date?: ValueExpr;
+  end_date?: ValueExpr;
 }
 
 export interface StatisticSpec {

@@ -224,6 +224,25 @@ export const mappingSchema: Schema = {
         },
       },
     },
+    merge: {
+      type: 'object',
+      additionalProperties: false,
+      description: "How one person's several rows (in one export or several) become one user.",
+      properties: {
+        policy: {
+          enum: ['combine', 'first_wins_whole'],
+          description:
+            "combine (default): the winning row's values first; the other rows fill its empty fields and add their identifiers, emails, phones, addresses... first_wins_whole: the winning row is the user as it is; the person's other rows are dropped (counted as merged).",
+        },
+        order: {
+          type: 'array',
+          items: text,
+          minItems: 1,
+          uniqueItems: true,
+          description: 'With first_wins_whole: input file names (without folder), the first wins; files not listed come after. Without it, the user group priority decides.',
+        },
+      },
+    },
     fields: {
       type: 'object',
       additionalProperties: false,
@@ -246,6 +265,7 @@ export const mappingSchema: Schema = {
           'campus_code',
           'preferred_language',
           'web_site_url',
+          'cataloger_level',
           'pin_number',
           'status',
         ].map((name) => [name, { $ref: '#/definitions/value' }]),
@@ -263,7 +283,14 @@ export const mappingSchema: Schema = {
     },
     identifiers: {
       type: 'array',
-      items: withValue({ id_type: code, note: { type: 'string' } }, ['id_type']),
+      items: withValue(
+        {
+          id_type: code,
+          note: { $ref: '#/definitions/value', description: "The identifier's note: a text with {column} placeholders, or a value object." },
+          status: { $ref: '#/definitions/value', description: "The identifier's status (e.g. ACTIVE): a text with {column} placeholders, or a value object." },
+        },
+        ['id_type'],
+      ),
     },
     emails: {
       type: 'array',
@@ -296,6 +323,8 @@ export const mappingSchema: Schema = {
               { $ref: '#/definitions/value' },
             ]),
           ),
+          start_date: { $ref: '#/definitions/value', description: 'When the address starts to hold: a date (YYYY-MM-DD unless the value gives a format).' },
+          end_date: { $ref: '#/definitions/value', description: 'When the address stops holding: a date (YYYY-MM-DD unless the value gives a format).' },
         },
       },
     },
@@ -311,6 +340,31 @@ export const mappingSchema: Schema = {
           statistic_note: { type: 'string' },
         },
       },
+    },
+    user_blocks: {
+      type: 'array',
+      description: "Blocks the SIS sets: each is written when its block_description has a value. On synchronization they replace the user's external blocks.",
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['block_description'],
+        properties: {
+          block_type: { ...code, description: "A code of Alma's User Block Types table (Alma's default: GENERAL)." },
+          block_description: { $ref: '#/definitions/value', description: "A code of Alma's User Block Description table; empty: no block." },
+          block_status: { enum: ['Active', 'Inactive'], description: "Alma's default: Active." },
+          block_note: { $ref: '#/definitions/value', description: 'A note: a text with {column} placeholders, or a value object.' },
+        },
+      },
+    },
+    rs_libraries: {
+      type: 'array',
+      description: "The user's resource sharing libraries: each a value giving a library code (empty: none). Alma keeps the list it has when a file has none.",
+      items: { $ref: '#/definitions/value' },
+    },
+    library_notices: {
+      type: 'array',
+      description: "Library notices the user opted in to or out of: a code of Alma's Library Notices Opt In Display table and a yes/no value.",
+      items: withValue({ code }, ['code']),
     },
     notes: {
       type: 'array',

@@ -64,7 +64,7 @@ export class AcrossUsers {
     if (!taken) return xml;
     const ids = idsText(result, i);
     const all: UserIdentifier[] = [];
-    for (let j = 1; j < ids.length; j += 3) all.push({ id_type: ids[j]!, value: ids[j + 1]!, ...(ids[j + 2] ? { note: ids[j + 2] } : {}) });
+    for (let j = 1; j < ids.length; j += 4) all.push({ id_type: ids[j]!, value: ids[j + 1]!, ...(ids[j + 2] ? { note: ids[j + 2] } : {}), ...(ids[j + 3] ? { status: ids[j + 3] } : {}) });
     for (const [j, identifier] of all.entries()) {
       const by = taken[j];
       if (by) warnings.push(this.warning(by, identifier.id_type, identifier.value));

@@ -365,7 +365,7 @@ async function mapAndMergeRows(
     const values = waiting.get(w.at, w.length);
     const result = mappers[w.input]!.map(values);
     if (!result.ok) throw new Error(`${input.file}, row ${row}: mapped once, refused the second time`);
-    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), user: result.user, warnings: result.warnings, source: { file: input.file, row, header: input.header, values } };
+    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), input: path.basename(input.file), user: result.user, warnings: result.warnings, source: { file: input.file, row, header: input.header, values } };
   };
   const arrive = async (slot: number, expected: number, waiting: WaitingRow | undefined) => {
     const rows = people.arrive(slot, expected, waiting);
@@ -509,7 +509,7 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
       await emit(group[0]!.user, group, []);
       continue;
     }
-    const decision = mergeUsers(group, mapping.userGroup);
+    const decision = mergeUsers(group, mapping.userGroup, mapping.merge);
     const rows = [decision.winner, ...group.filter((m) => m !== decision.winner)];
     runLog.mergeDecision(decision.user.primary_id, rows.map((m) => m.label), decision.user.user_group, decision.reason);
     await emit(decision.user, rows, decision.warnings);

@@ -25,7 +25,7 @@ export function threadCounts(): { first: number; second: number } {
   return { first: Math.min(4, cores), second: Math.max(1, Math.min(4, cores - 2)) };
 }
 
-/** Row i's ids, from a piece's answer: [primary_id, then id_type, value, note of each identifier]. */
+/** Row i's ids, from a piece's answer: [primary_id, then id_type, value, note, status of each identifier]. */
 export function idsText(result: MapPieceResult, i: number): string[] {
   return result.idText.slice(i === 0 ? 0 : result.idTextEnds[i - 1], result.idTextEnds[i]).split(ID_TEXT_SEPARATOR);
 }

@@ -191,7 +191,7 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
         idText += user.primary_id;
         for (const identifier of user.user_identifiers) {
           hashInto(idKey(identifier.value), idHashes, 2 * identifiers++);
-          idText += ID_TEXT_SEPARATOR + identifier.id_type + ID_TEXT_SEPARATOR + identifier.value + ID_TEXT_SEPARATOR + (identifier.note ?? '');
+          idText += ID_TEXT_SEPARATOR + identifier.id_type + ID_TEXT_SEPARATOR + identifier.value + ID_TEXT_SEPARATOR + (identifier.note ?? '') + ID_TEXT_SEPARATOR + (identifier.status ?? '');
         }
         if (mapped.warnings.length) result.others.push({ i, k: 'u', warnings: mapped.warnings });
       }

@@ -5,7 +5,7 @@
 //  - mergeUsers: the pure decision of which row wins and what the merged user carries.
 import type { AlmaUser } from '../shared/alma.js';
 import type { RowWarning } from '../shared/errors.js';
-import type { GroupPolicy } from '../mapping/model.js';
+import { DEFAULT_MERGE, type GroupPolicy, type MergePolicy } from '../mapping/model.js';
 import { enforceAlmaRulesWithinUser } from '../mapping/map.js';
 
 let h1 = 0;
@@ -217,6 +217,8 @@ export interface MergeMember {
   ordinal: number;
   /** How the report names the row ("3" or "staff.csv:3"). */
   label: string;
+  /** The name of the input file the row came from (without folder), for merge.order. */
+  input?: string;
   user: AlmaUser;
   warnings: RowWarning[];
 }
@@ -242,10 +244,11 @@ const isActive = (u: AlmaUser) => u.status?.toUpperCase() !== 'INACTIVE';
  * statistics and notes, because Alma replaces the external ones it holds with those in the file.
  * The expiry and purge dates are the latest of the rows, so that no role is cut short.
  */
-export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPolicy): MergeDecision<M> {
+export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPolicy, merge: MergePolicy = DEFAULT_MERGE): MergeDecision<M> {
   const ordered = [...members].sort(
     (x, y) => Number(isActive(y.user)) - Number(isActive(x.user)) || rank(policy, x.user.user_group) - rank(policy, y.user.user_group) || x.ordinal - y.ordinal,
   );
+  if (merge.policy === 'first_wins_whole') return wholeWinner(ordered, policy, merge);
   let winner = ordered[0]!;
   const groups = new Set(members.map((m) => m.user.user_group).filter((g): g is string => !!g));
   let reason = members.every((m) => m.user.user_group === winner.user.user_group)
@@ -284,6 +287,10 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
   const addresses = unique(user.contact_info.addresses, (a) => `${a.line1}\u0000${a.postal_code ?? ''}`.toLowerCase());
   const statistics = unique(user.user_statistics, (s) => `${s.statistic_category}\u0000${s.category_type ?? ''}`);
   const notes = unique(user.user_notes, (n) => `${n.note_type}\u0000${n.note_text}`);
+  const blocks = unique((user.user_blocks ??= []), (b) => `${b.block_type ?? ''}\u0000${b.block_description}`);
+  const rsLibraries = unique((user.rs_libraries ??= []), (code) => code.toLowerCase());
+  // One answer a notice: the winner's, then the first other row's.
+  const notices = unique((user.library_notices ??= []), (n) => n.code);
   for (const other of rest) {
     // Stryker disable next-line EqualityOperator: >= differs only for an equal date, which it replaces by the same date
     if (other.user.expiry_date && (!user.expiry_date || other.user.expiry_date > user.expiry_date)) user.expiry_date = other.user.expiry_date;
@@ -295,7 +302,14 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
     addresses.add(other.user.contact_info.addresses);
     statistics.add(other.user.user_statistics);
     notes.add(other.user.user_notes);
+    blocks.add(other.user.user_blocks ?? []);
+    rsLibraries.add(other.user.rs_libraries ?? []);
+    notices.add(other.user.library_notices ?? []);
   }
+  // Lists nobody has stay absent, as in a user of one row.
+  if (!user.user_blocks.length) delete user.user_blocks;
+  if (!user.rs_libraries.length) delete user.rs_libraries;
+  if (!user.library_notices.length) delete user.library_notices;
   const warnings: RowWarning[] = [];
   // Alma takes one preferred address, email and phone: the winner's (or, if it has none, the
   // first row's that has one) keeps the flag; say which other rows lose theirs.
@@ -323,6 +337,35 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
       });
     }
   }
+  enforceAlmaRulesWithinUser(user, warnings);
+  return { user, winner, reason, warnings };
+}
+
+/**
+ * merge.policy first_wins_whole: one row is the user, as it was mapped; the person's other rows
+ * are dropped (the report counts them as merged, with this reason). The winner is the row of the
+ * first input file in merge.order (files not listed come after those listed); without an order,
+ * or among rows of one file, the row chosen as for a combined user (active first, then the
+ * group's priority, then the earliest row).
+ */
+function wholeWinner<M extends MergeMember>(ordered: M[], policy: GroupPolicy, merge: MergePolicy): MergeDecision<M> {
+  const fileRank = (m: M) => {
+    const i = m.input === undefined ? -1 : merge.order.indexOf(m.input);
+    return i < 0 ? merge.order.length : i;
+  };
+  const byFile = merge.order.length ? [...ordered].sort((x, y) => fileRank(x) - fileRank(y)) : ordered;
+  const winner = byFile[0]!;
+  const losers = byFile.slice(1);
+  const dropped = `${losers.length} other row${losers.length === 1 ? '' : 's'} dropped`;
+  const groups = [...new Set(losers.map((m) => m.user.user_group).filter((g) => g && g !== winner.user.user_group))];
+  const reason =
+    merge.order.length && fileRank(winner) < fileRank(byFile[byFile.length - 1]!)
+      ? `${winner.input} wins whole by merge.order; ${dropped}`
+      : groups.length && rank(policy, winner.user.user_group) < rank(policy, byFile[byFile.length - 1]!.user.user_group)
+        ? `${winner.user.user_group} wins whole over ${groups.join(', ')} by priority; ${dropped}`
+        : `the first row wins whole; ${dropped}`;
+  const user = structuredClone(winner.user);
+  const warnings: RowWarning[] = [];
   enforceAlmaRulesWithinUser(user, warnings);
   return { user, winner, reason, warnings };
 }

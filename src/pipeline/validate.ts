@@ -63,22 +63,18 @@ const LEFT_OUT: Readonly<Record<string, string>> = {
   external_id: 'Alma sets it to the SIS profile itself',
   password: 'it is for internal users only, not the SIS load',
   force_password_change: 'it is for internal users only, not the SIS load',
-  cataloger_level: 'it is for staff users managed in Alma',
   status_date: 'it is output only in Alma',
   last_patron_activity_date: 'it is output only in Alma',
   requests: 'it is output only in Alma',
   loans: 'it is output only in Alma',
   fees: 'it is output only in Alma',
   user_roles: 'the SIS load does not take roles (Alma assigns them by rules)',
-  user_blocks: 'sis2alma does not load blocks',
   proxy_for_users: 'it is output only in Alma',
-  rs_libraries: 'sis2alma does not load resource-sharing libraries',
-  library_notices: 'sis2alma does not load library notices',
   source_link_id: 'it is output only in Alma',
   source_institution_code: 'it is output only in Alma',
   linking_id: 'it is output only in Alma',
   is_researcher: 'sis2alma does not load researcher data',
-  researcher: 'sis2alma does not load researcher data',
+  researcher: 'it is for Esploro only, with a schema of its own (rest_researcher.xsd)',
 };
 
 export class AlmaSchema {

@@ -104,6 +104,7 @@ export function userTree(u: AlmaUser): XmlElement {
       ...leaf('user_group', u.user_group),
       ...leaf('campus_code', u.campus_code),
       ...leaf('web_site_url', u.web_site_url),
+      ...leaf('cataloger_level', u.cataloger_level),
       ...leaf('preferred_language', u.preferred_language),
       ...leaf('birth_date', u.birth_date),
       ...leaf('expiry_date', u.expiry_date),
@@ -112,7 +113,15 @@ export function userTree(u: AlmaUser): XmlElement {
       ...(contact.length ? [{ name: 'contact_info', children: contact }] : []),
       ...list(
         'user_identifiers',
-        u.user_identifiers.map((i) => ({ name: 'user_identifier', attributes: SEGMENT, children: [...leaf('id_type', i.id_type), ...leaf('value', i.value), ...leaf('note', i.note)] })),
+        u.user_identifiers.map((i) => ({ name: 'user_identifier', attributes: SEGMENT, children: [...leaf('id_type', i.id_type), ...leaf('value', i.value), ...leaf('note', i.note), ...leaf('status', i.status)] })),
+      ),
+      ...list(
+        'user_blocks',
+        (u.user_blocks ?? []).map((b) => ({
+          name: 'user_block',
+          attributes: SEGMENT,
+          children: [...leaf('block_type', b.block_type), ...leaf('block_description', b.block_description), ...leaf('block_status', b.block_status), ...leaf('block_note', b.block_note)],
+        })),
       ),
       ...list(
         'user_notes',
@@ -129,6 +138,14 @@ export function userTree(u: AlmaUser): XmlElement {
           attributes: SEGMENT,
           children: [...leaf('statistic_category', s.statistic_category), ...leaf('category_type', s.category_type), ...leaf('statistic_note', s.statistic_note)],
         })),
+      ),
+      ...list(
+        'rs_libraries',
+        (u.rs_libraries ?? []).map((code) => ({ name: 'rs_library', children: leaf('code', code) })),
+      ),
+      ...list(
+        'library_notices',
+        (u.library_notices ?? []).map((n) => ({ name: 'library_notice', children: [...leaf('code', n.code), ...leaf('value', String(n.value))] })),
       ),
       ...leaf('pref_first_name', u.pref_first_name),
       ...leaf('pref_middle_name', u.pref_middle_name),
@@ -187,6 +204,7 @@ export function userXml(u: AlmaUser): string {
   x += leafXml(I2, 'user_group', u.user_group);
   x += leafXml(I2, 'campus_code', u.campus_code);
   x += leafXml(I2, 'web_site_url', u.web_site_url);
+  x += leafXml(I2, 'cataloger_level', u.cataloger_level);
   x += leafXml(I2, 'preferred_language', u.preferred_language);
   x += leafXml(I2, 'birth_date', u.birth_date);
   x += leafXml(I2, 'expiry_date', u.expiry_date);
@@ -240,6 +258,16 @@ export function userXml(u: AlmaUser): string {
     x += I2 + '</contact_info>\n';
   }
   x += identifiersXml(u.user_identifiers);
+  if (u.user_blocks?.length) {
+    x += I2 + '<user_blocks>\n';
+    for (const b of u.user_blocks) {
+      x +=
+        I3 + '<user_block' + SEGMENT_ATTRIBUTE + '>\n' +
+        leafXml(I4, 'block_type', b.block_type) + leafXml(I4, 'block_description', b.block_description) + leafXml(I4, 'block_status', b.block_status) + leafXml(I4, 'block_note', b.block_note) +
+        I3 + '</user_block>\n';
+    }
+    x += I2 + '</user_blocks>\n';
+  }
   if (u.user_notes.length) {
     x += I2 + '<user_notes>\n';
     for (const n of u.user_notes) {
@@ -260,6 +288,16 @@ export function userXml(u: AlmaUser): string {
     }
     x += I2 + '</user_statistics>\n';
   }
+  if (u.rs_libraries?.length) {
+    x += I2 + '<rs_libraries>\n';
+    for (const code of u.rs_libraries) x += I3 + '<rs_library>\n' + leafXml(I4, 'code', code) + I3 + '</rs_library>\n';
+    x += I2 + '</rs_libraries>\n';
+  }
+  if (u.library_notices?.length) {
+    x += I2 + '<library_notices>\n';
+    for (const n of u.library_notices) x += I3 + '<library_notice>\n' + leafXml(I4, 'code', n.code) + leafXml(I4, 'value', String(n.value)) + I3 + '</library_notice>\n';
+    x += I2 + '</library_notices>\n';
+  }
   x += leafXml(I2, 'pref_first_name', u.pref_first_name);
   x += leafXml(I2, 'pref_middle_name', u.pref_middle_name);
   x += leafXml(I2, 'pref_last_name', u.pref_last_name);
@@ -272,7 +310,7 @@ export function identifiersXml(identifiers: AlmaUser['user_identifiers']): strin
   if (identifiers.length === 0) return '';
   let x = I2 + '<user_identifiers>\n';
   for (const i of identifiers) {
-    x += I3 + '<user_identifier' + SEGMENT_ATTRIBUTE + '>\n' + leafXml(I4, 'id_type', i.id_type) + leafXml(I4, 'value', i.value) + leafXml(I4, 'note', i.note) + I3 + '</user_identifier>\n';
+    x += I3 + '<user_identifier' + SEGMENT_ATTRIBUTE + '>\n' + leafXml(I4, 'id_type', i.id_type) + leafXml(I4, 'value', i.value) + leafXml(I4, 'note', i.note) + leafXml(I4, 'status', i.status) + I3 + '</user_identifier>\n';
   }
   return x + I2 + '</user_identifiers>\n';
 }

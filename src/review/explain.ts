@@ -10,6 +10,7 @@
 // Memory stays flat as the input grows: the analysis holds counts, a few examples and the id
 // index, never the users. Only the rows of a person with several rows wait, slimmed to what the
 // merge decides on, until that person's last row is read.
+import path from 'node:path';
 import { emptyUser, type AlmaUser } from '../shared/alma.js';
 import { AcrossUsers } from '../pipeline/across-users.js';
 import { indexPrimaryIds, labelOf, pieceFailure, tooManyRows, type IndexedInputs } from '../pipeline/convert.js';
@@ -108,7 +109,7 @@ async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: Analyse
         }
         visitor.row?.(label, result);
         if (id === undefined) continue;
-        const member: Member = { ordinal, label, id, user: result.ok ? result.user : undefined, warnings: [] };
+        const member: Member = { ordinal, label, input: path.basename(input.file), id, user: result.ok ? result.user : undefined, warnings: [] };
         if (expected <= 1) {
           finish([member]);
           continue;
@@ -142,7 +143,7 @@ function completePeople(members: Member[], mapping: Mapping, acrossUsers: Across
       acrossUsers.check(only.user, only.ordinal, warnings);
       visitor.person?.({ primary_id: only.id, user: only.user, rows: [only.label], rejectedRows, warnings });
     } else {
-      const decision = mergeUsers(mapped, mapping.userGroup);
+      const decision = mergeUsers(mapped, mapping.userGroup, mapping.merge);
       const warnings = decision.warnings;
       acrossUsers.check(decision.user, decision.winner.ordinal, warnings);
       const rows = [decision.winner, ...mapped.filter((m) => m !== decision.winner)].map((m) => m.label);

@@ -16,6 +16,7 @@ export interface AlmaUser {
   user_group?: string;
   campus_code?: string;
   web_site_url?: string;
+  cataloger_level?: string;
   preferred_language?: string;
   birth_date?: string;
   expiry_date?: string;
@@ -23,8 +24,13 @@ export interface AlmaUser {
   status?: string;
   contact_info: ContactInfo;
   user_identifiers: UserIdentifier[];
+  /** Optional lists (absent in most users): a mapping that has none never makes them. */
+  user_blocks?: UserBlock[];
   user_notes: UserNote[];
   user_statistics: UserStatistic[];
+  /** Codes of the user's resource sharing libraries. */
+  rs_libraries?: string[];
+  library_notices?: LibraryNotice[];
   pref_first_name?: string;
   pref_middle_name?: string;
   pref_last_name?: string;
@@ -72,6 +78,19 @@ export interface UserIdentifier {
   id_type: string;
   value: string;
   note?: string;
+  status?: string;
+}
+
+export interface UserBlock {
+  block_type?: string;
+  block_description: string;
+  block_status?: string;
+  block_note?: string;
+}
+
+export interface LibraryNotice {
+  code: string;
+  value: boolean;
 }
 
 export interface UserNote {
@@ -97,6 +116,9 @@ export const MAX_LENGTH: Readonly<Record<string, number>> = {
   address_note: 1000,
   note_text: 2000,
   statistic_note: 2000,
+  block_note: 2000,
+  note: 2000,
+  rs_library: 50,
 };
 export const DEFAULT_MAX_LENGTH = 255;
 

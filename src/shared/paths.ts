@@ -21,5 +21,6 @@ export const TOOL_VERSION: string = (JSON.parse(readFileSync(path.join(PACKAGE_R
 
 export const PROJECT_XSD = path.join(PACKAGE_ROOT, 'schemas', 'alma_users.xsd');
 export const MAPPING_JSON_SCHEMA = path.join(PACKAGE_ROOT, 'schemas', 'mapping.schema.json');
+export const MAPPING_TEST_JSON_SCHEMA = path.join(PACKAGE_ROOT, 'schemas', 'mapping-test.schema.json');
 export const RUN_CONFIG_JSON_SCHEMA = path.join(PACKAGE_ROOT, 'schemas', 'run-config.schema.json');
 export const SERVE_CONFIG_JSON_SCHEMA = path.join(PACKAGE_ROOT, 'schemas', 'serve-config.schema.json');
