@@ -172,6 +172,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   const evaluate = (expr: ValueExpr, ctx: RowContext, label?: string): string | undefined => {
     ctx.column = undefined;
     let raw = source(expr.source, ctx, expr);
+    // For rules: the column of the value the rule that held read (undefined when none held).
+    const ruleColumn = expr.source.kind === 'rules' ? ctx.column : undefined;
     const column = expr.source.kind === 'column' ? (ctx.column ?? expr.columns[0]) : expr.columns[0];
     const name = column ?? label ?? 'value';
     if (raw !== undefined && expr.trim) raw = raw.trim();
@@ -180,8 +182,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       ctx.column = column;
       // A value from rules names the column of the rule's value that was empty (the inner
       // evaluate left it in ctx.column), not the column its first condition tested.
-      const empty = expr.source.kind === 'rules' ? (ctx.column ?? label ?? nameOf(expr, label)) : nameOf(expr, label);
-      if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${empty}) is required but empty`, column: expr.source.kind === 'rules' ? ctx.column : expr.columns[0] });
+      const empty = expr.source.kind === 'rules' ? (ruleColumn ?? label ?? nameOf(expr, label)) : nameOf(expr, label);
+      if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${empty}) is required but empty`, column: expr.source.kind === 'rules' ? ruleColumn : expr.columns[0] });
       return undefined;
     }
     if (expr.stripPrefix && raw.startsWith(expr.stripPrefix)) raw = raw.slice(expr.stripPrefix.length);
