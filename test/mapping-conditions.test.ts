@@ -295,6 +295,21 @@ reject:
     );
   });
 
+  test('a condition word with a test where conditions belong: one problem, where it is', () => {
+    assert.deepEqual(
+      problemsOf(`user_group:
+  rules:
+    - { when: { not: Y, any: { a: 1 } }, group: STAFF }
+    - { when: [{ a: 1 }, 5], group: STAFF }
+`),
+      [
+        '4:22: user_group.rules[0].when.not: expected a mapping (key: value) or a list, found "Y"',
+        '4:30: user_group.rules[0].when.any: expected a list, found a mapping',
+        '5:26: user_group.rules[1].when[1]: expected a mapping (key: value), found 5',
+      ],
+    );
+  });
+
   test('a key that looks like a condition word is read as a column, with a warning that says how to write either', () => {
     const file = writeMapping(`user_group:
   rules:

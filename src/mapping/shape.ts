@@ -124,25 +124,34 @@ const conditionTest: Schema = {
 /** The words that are not columns in a `when`; a column of one of these names is written `column:NAME`. */
 export const CONDITION_WORDS = ['not', 'all', 'any', 'input_file'] as const;
 
+const conditionWords: Record<string, Schema> = {
+  not: { $ref: '#/definitions/conditions', description: 'Holds when these conditions do not (all together).' },
+  all: { type: 'array', minItems: 1, items: { $ref: '#/definitions/conditions' }, description: 'Holds when every item holds.' },
+  any: { type: 'array', minItems: 1, items: { $ref: '#/definitions/conditions' }, description: 'Holds when at least one item holds.' },
+  input_file: {
+    description: 'The row comes from this input file: its name without the folder (employees.csv), or a glob (staff-*.csv); or a list of them.',
+    oneOf: [text, { type: 'array', items: text, minItems: 1 }],
+  },
+};
+
 const conditionMap: Schema = {
   type: 'object',
   description:
     'Every test must hold: column: test, and any of not, all, any, input_file. A column named like one of those words is written column:NAME (e.g. "column:any": yes).',
-  properties: {
-    not: { $ref: '#/definitions/conditions', description: 'Holds when these conditions do not (all together).' },
-    all: { type: 'array', minItems: 1, items: { $ref: '#/definitions/conditions' }, description: 'Holds when every item holds.' },
-    any: { type: 'array', minItems: 1, items: { $ref: '#/definitions/conditions' }, description: 'Holds when at least one item holds.' },
-    input_file: {
-      description: 'The row comes from this input file: its name without the folder (employees.csv), or a glob (staff-*.csv); or a list of them.',
-      oneOf: [text, { type: 'array', items: text, minItems: 1 }],
-    },
-  },
+  properties: conditionWords,
   additionalProperties: conditionTest,
 };
 
+// One schema for both forms (a mapping, or a list of mappings), not a oneOf: properties apply to
+// a mapping and items to a list, so that a mistake inside is reported once, where it is.
 const conditions: Schema = {
-  description: 'Conditions: a mapping of tests that must all hold, or a list of such mappings (all must hold).',
-  oneOf: [conditionMap, { type: 'array', minItems: 1, items: conditionMap }],
+  type: ['object', 'array'],
+  description:
+    'Conditions: column: test pairs that must all hold, with not, all, any and input_file (a column named like one of those words is written column:NAME); or a list of such mappings, all of which must hold.',
+  properties: conditionWords,
+  additionalProperties: conditionTest,
+  minItems: 1,
+  items: conditionMap,
 };
 
 const rowRule = (extra: Record<string, Schema>, required: string[], description: string): Schema => ({
