@@ -387,15 +387,23 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   };
 
   /** The group of a row, the rule that gave it and the column it came from (or the columns no rule knew). */
+  // Each rule's conditions, compiled, with the columns each reads; and the column a rule's group is named by.
+  const groupRules = mapping.userGroup.rules.map((rule) => ({
+    rule,
+    when: rule.when.map((c) => ({ check: checkOne(c), columns: conditionColumns(c) })),
+    // The column the code was read from, or the one whose test chose a fixed code.
+    column: rule.group.columns[0] ?? rule.when.flatMap((c) => conditionColumns(c)).pop(),
+  }));
+
   const pickGroup = (ctx: RowContext): { group?: string; rule: string; column?: string; unmapped?: string } => {
     const looked: string[] = [];
-    for (const rule of mapping.userGroup.rules) {
+    for (const { rule, when, column } of groupRules) {
       // Conditions are tested in order, as holds() does; only the columns tested up to the first
       // that fails explain why the rule did not apply.
       let applies = true;
-      for (const c of rule.when) {
-        looked.push(...conditionColumns(c));
-        if (!checkOne(c)(ctx)) {
+      for (const c of when) {
+        for (const name of c.columns) looked.push(name);
+        if (!c.check(ctx)) {
           applies = false;
           break;
         }
@@ -408,8 +416,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       looked.push(...rule.group.columns);
       if (group && probe.problems.length === 0) {
         ctx.warnings.push(...probe.warnings);
-        // The column the code was read from, or the one whose test chose a fixed code.
-        return { group, rule: rule.name, column: rule.group.columns[0] ?? rule.when.flatMap((c) => conditionColumns(c)).pop() };
+        return { group, rule: rule.name, column };
       }
     }
     if (mapping.userGroup.default) return { group: mapping.userGroup.default, rule: 'default' };
