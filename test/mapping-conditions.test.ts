@@ -525,5 +525,7 @@ reject:
       'skip rule "retirees": 3 → 0 rows skipped',
       'skip rule "everyone but faculty": 0 → 6 rows skipped',
     ]);
+    const back = formatDiff(await diffMappings(after, before, [staff, students], { runDate: RUN_DATE }));
+    assert.ok(back.includes('2 users are now written (skipped with the old mapping), e.g. ***, ***'), back.join('\n'));
   });
 });
