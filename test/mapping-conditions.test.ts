@@ -13,6 +13,9 @@ import { compileMapping, type MapResult, type MappedUser, type RejectedRow } fro
 import { diffMappings, explainMapping, formatDiff, formatExplanation } from '../src/review/explain.js';
 import { mergeUsers } from '../src/pipeline/merge.js';
 import { convertCli, toCsv } from './helpers/run-cli.js';
+import { loadRunConfig } from '../src/config/run-config.js';
+import { runJob } from '../src/job/run-job.js';
+import { silentLogger } from '../src/shared/log.js';
 import { makeTempDir } from './helpers/tmp.js';
 
 const RUN_DATE = '2026-11-21';
@@ -487,6 +490,14 @@ reject:
     assert.doesNotMatch(d4, /<user_group>/);
     assert.match(d4, /<expiry_date>2027-06-30Z?<\/expiry_date>/);
     assert.match(xml, /<primary_id>b2<\/primary_id>[\s\S]*?<user_group>STUDENT<\/user_group>/);
+  });
+
+  test('run: the last line counts the skipped rows', async () => {
+    const config = path.join(dir, 'config.yaml');
+    writeFileSync(config, `mapping: ${mappingFile}\ninputs: [employees.csv, students.csv]\noutput_dir: out\nguards: { max_rejected: 1 }\ndelivery: { target: dir, dir: drop, create_dir: true }\n`);
+    const result = await runJob(loadRunConfig(config), { now: new Date(Date.UTC(2026, 10, 21, 3, 15, 0)), log: silentLogger });
+    assert.equal(result.exitCode, 0);
+    assert.match(result.summary, /^3 users from 7 rows, 1 rejected, 3 skipped; delivered users_test_20261121-031500\.zip to dir /);
   });
 
   test('skipped rows do not count toward max_rejected, nor into its share', async () => {
