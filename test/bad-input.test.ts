@@ -441,7 +441,7 @@ describe('row checks through convert()', () => {
     const result = await convert({ mappingFile: CHECKS, inputs, outDir, now: new Date(NOW), guards: { maxRejected: '100%' } });
     const outputs = await readOutputs(outDir);
     assert.equal(result.exitCode, 0);
-    assert.deepEqual(outputs.report!.counts, { rows: 5, users: 3, merged: 1, rejected: 1, warnings: 3 });
+    assert.deepEqual(outputs.report!.counts, { rows: 5, users: 3, merged: 1, rejected: 1, skipped: 0, warnings: 3 });
     assert.deepEqual(outputs.report!.details, {
       'students.csv:1': 'Merged into row staff.csv:1 (S001)',
       'students.csv:2': 'User written',
@@ -514,7 +514,7 @@ describe('line endings through the CLI', { concurrency: 2 }, () => {
         const run = await convertCli({ inputs: [input], args: ['--quiet'], env: pieceBytes ? { SIS2ALMA_PIECE_BYTES: pieceBytes } : {} });
         assert.equal(run.code, 0, run.stderr);
         assertSound(run.outputs, run.stderr);
-        assert.deepEqual(run.outputs.report!.counts, { rows: ROWS, users: ROWS, merged: 0, rejected: 0, warnings: 0 });
+        assert.deepEqual(run.outputs.report!.counts, { rows: ROWS, users: ROWS, merged: 0, rejected: 0, skipped: 0, warnings: 0 });
         const xml = run.outputs.xml.map((x) => x.text).join('');
         assert.equal((xml.match(/<primary_id>stu\d+<\/primary_id>/g) ?? []).length, ROWS);
         assert.match(xml, new RegExp(`<primary_id>stu${ROWS}</primary_id>`));

@@ -52,7 +52,7 @@ describe('mapping explain on the university example', () => {
       { file: STUDENTS, rows: 15 },
       { file: EMPLOYEES, rows: 15 },
     ]);
-    assert.deepEqual(x.rows, { total: 30, mapped: 22, rejected: 8 });
+    assert.deepEqual(x.rows, { total: 30, mapped: 22, rejected: 8, skipped: 0 });
     assert.deepEqual(x.users, { total: 18, by_group: { UNDERGRAD: 7, FACULTY: 4, STAFF: 4, GRAD: 2, EMERITUS: 1 } });
   });
 

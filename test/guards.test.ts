@@ -38,7 +38,7 @@ describe('guards through the CLI', { concurrency: 4 }, () => {
     });
     assert.equal(report.success, false);
     assert.deepEqual(report.files, []);
-    assert.deepEqual(report.counts, { rows: 2, users: 1, merged: 0, rejected: 1, warnings: 0 });
+    assert.deepEqual(report.counts, { rows: 2, users: 1, merged: 0, rejected: 1, skipped: 0, warnings: 0 });
     assert.equal(report.summary, '2 rows processed. 1 user written. 0 rows merged. 1 row failed. Not delivered: 1 of 2 rows were rejected (50.0%), over the limit of 5% (max_rejected).');
     assert.deepEqual(report.details, { '1': 'User written', '2': "Rejected: Field (email) is not a well-formed email address: 'ben@@uni.example'" });
     assert.equal(run.outputs.rejects?.length, 2, 'the rejects file is still written, for the fix');

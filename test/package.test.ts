@@ -31,7 +31,7 @@ test('users are split into XML files of --chunk-size users, named in order, insi
   );
   assert.deepEqual(entries.map((e) => (e.text.match(/<user>/g) ?? []).length), [10, 10, 5]);
   for (const e of entries) assert.deepEqual(problemsAgainstBoth(e.text), []);
-  assert.deepEqual(result.report.counts, { rows: 25, users: 25, merged: 0, rejected: 0, warnings: 0 });
+  assert.deepEqual(result.report.counts, { rows: 25, users: 25, merged: 0, rejected: 0, skipped: 0, warnings: 0 });
   assert.equal(result.report.summary, '25 rows processed. 25 users written. 0 rows merged. 0 rows failed.');
   assert.equal(result.report.success, true);
   const onDisk = JSON.parse(readFileSync(result.reportFile, 'utf8'));

@@ -156,7 +156,7 @@ describe('one person with many rows', () => {
     const run = await convertCli({ inputs: [input], args: ['--quiet', '--max-rejected', '100%'] });
     assert.equal(run.code, 0, run.stderr);
     const report = run.outputs.report!;
-    assert.deepEqual(report.counts, { rows: 42, users: 2, merged: 19, rejected: 21, warnings: 0 });
+    assert.deepEqual(report.counts, { rows: 42, users: 2, merged: 19, rejected: 21, skipped: 0, warnings: 0 });
     const details = detailsInOrder(report);
     assert.deepEqual(details.slice(0, 21), Array.from({ length: 21 }, (_, i) => [String(i + 1), reason('many1', 21)]));
     assert.equal(details[24]![1], 'User written');
@@ -177,7 +177,7 @@ describe('one person with many rows', () => {
     writeFileSync(mapping, readFileSync(INFINITI_MAPPING, 'utf8').replace('  sensitive_columns: [password]\n', '  sensitive_columns: [password]\n  max_rows_per_person: 21\n'));
     const run = await convertCli({ mapping, inputs: [input], args: ['--quiet'] });
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(run.outputs.report!.counts, { rows: 42, users: 3, merged: 39, rejected: 0, warnings: 0 });
+    assert.deepEqual(run.outputs.report!.counts, { rows: 42, users: 3, merged: 39, rejected: 0, skipped: 0, warnings: 0 });
   });
 });
 

@@ -122,7 +122,7 @@ function assertAccounted(outputs: Outputs, label: string): number {
   const report = outputs.report;
   assert.ok(report, `${label}: a report is written`);
   const c = report.counts;
-  assert.equal(c.rows, c.users + c.merged + c.rejected, `${label}: counts reconcile ${JSON.stringify(c)}`);
+  assert.equal(c.rows, c.users + c.merged + c.rejected + c.skipped, `${label}: counts reconcile ${JSON.stringify(c)}`);
   assert.equal(Object.keys(report.details ?? {}).length, c.rows, `${label}: every row has its line in details`);
   assert.deepEqual(
     outputs.files.filter((f) => f.endsWith('.partial') || f.endsWith('.tmp')),

@@ -118,7 +118,7 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
 
 function describeCounts(report: Report): string {
   const c = report.counts;
-  return `${c.users} users from ${c.rows} rows, ${c.rejected} rejected`;
+  return `${c.users} users from ${c.rows} rows, ${c.rejected} rejected${c.skipped ? `, ${c.skipped} skipped` : ''}`;
 }
 
 /** Adds the delivery to report.json, replacing the file in one step. */

@@ -7,12 +7,13 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { RunError } from '../shared/errors.js';
-import { mappingSchema } from './shape.js';
+import { CONDITION_WORDS, mappingSchema } from './shape.js';
 import { closestOf } from '../shared/suggest.js';
 import { checkAgainst, compileSchema, formatPath, formatProblem, inFileOrder, parseYaml, withoutEchoes, type Locator, type PathItem, type Problem } from '../shared/yaml-check.js';
 import { visitColumns } from './map.js';
 import {
   ADDRESS_PARTS,
+  conditionColumns,
   tableKey,
   type AddressSpec,
   type AllowedCodeKind,
@@ -128,6 +129,8 @@ class Normaliser {
       fields,
       userGroup: this.groupPolicy(w.user_group),
       merge: { policy: w.merge?.policy ?? 'combine', order: (w.merge?.order ?? []).map(String) },
+      skip: this.rowRules(w.skip, 'skip').map(({ name, when }) => ({ name, when })),
+      reject: this.rowRules(w.reject, 'reject'),
       expiry: new Map(),
       purgeDaysAfterExpiry: w.purge?.days_after_expiry,
       identifiers: (w.identifiers ?? []).map((spec: Written, i: number) => {
@@ -252,32 +255,91 @@ class Normaliser {
       this.code('user_group', e.group, ['user_group', 'exceptions', i, 'group']);
       return { name: String(e.name), groups: e.groups.map(String), group: String(e.group) };
     });
-    return { rules, default: w.default === undefined ? undefined : String(w.default), priority, exceptions };
+    if (w.unmapped === 'omit' && w.default !== undefined) this.problem(['user_group', 'unmapped'], 'unmapped: omit has no effect with a default: every row no rule maps gets the default group', true);
+    return { rules, default: w.default === undefined ? undefined : String(w.default), priority, exceptions, unmapped: w.unmapped ?? 'reject' };
   }
 
-  private conditions(w: Written | undefined, at: PathItem[]): Condition[] {
+  private conditions(w: Written | Written[] | undefined, at: PathItem[]): Condition[] {
     if (!w) return [];
-    return Object.entries(w).map(([column, test]) => ({ column, test: this.conditionTest(test, [...at, column]) }));
+    // A list: every item must hold; each item is a mapping of its own.
+    if (Array.isArray(w)) return w.map((item, i) => ({ kind: 'all' as const, conditions: this.conditions(item, [...at, i]) }));
+    const out: Condition[] = [];
+    for (const [key, test] of Object.entries(w)) {
+      const here = [...at, key];
+      if (key === 'not') out.push({ kind: 'not', conditions: this.conditions(test, here) });
+      else if (key === 'all' || key === 'any') out.push({ kind: key, conditions: (test as Written[]).map((item, i) => ({ kind: 'all' as const, conditions: this.conditions(item, [...here, i]) })) });
+      else if (key === 'input_file') {
+        const patterns = (Array.isArray(test) ? test : [test]).map(String);
+        patterns.forEach((p, i) => {
+          if (/[\\/]/.test(p)) this.problem(Array.isArray(test) ? [...here, i] : here, `input_file names a file without its folder (found "${p}"): write ${p.split(/[\\/]/).pop()}`);
+        });
+        out.push({ kind: 'input_file', patterns, regexes: patterns.map(globRegex) });
+      } else {
+        const column = key.startsWith('column:') ? key.slice('column:'.length) : key;
+        if (!column) this.problem(here, 'column: needs the column name after it, e.g. "column:any"', true);
+        // A near miss of a condition word (ANY, Not, input-file, inputfile) is most likely meant as one.
+        const near = key.toLowerCase().replace(/[- ]/g, '_').replace(/s$/, '');
+        const word = CONDITION_WORDS.find((x) => x === near) ?? closestOf(key, ['input_file']);
+        if (column === key && word)
+          this.warnings.push(this.where.at(here, `"${key}" is read as a column; did you mean "${word}"? (a column of that name is written "column:${key}")`, true));
+        out.push({ column, ...this.conditionTest(test, here) });
+      }
+    }
+    return out;
   }
 
-  private conditionTest(t: unknown, at: PathItem[]): ConditionTest {
-    if (typeof t === 'boolean') return { kind: 'is', is: t };
-    if (typeof t === 'string' || typeof t === 'number') return { kind: 'equals', values: [String(t)] };
-    if (Array.isArray(t)) return { kind: 'equals', values: t.map(String) };
+  private conditionTest(t: unknown, at: PathItem[]): { test: ConditionTest; negate?: boolean } {
+    if (typeof t === 'boolean') return { test: { kind: 'is', is: t } };
+    if (typeof t === 'string' || typeof t === 'number') return { test: { kind: 'equals', values: [String(t)] } };
+    if (Array.isArray(t)) return { test: { kind: 'equals', values: t.map(String) } };
     const o = t as Written;
-    const keys = Object.keys(o);
-    if (keys.length > 1) this.problem(at, `one test per column (found ${keys.join(', ')}); write two rules or use one_of`);
-    if (o.equals !== undefined) return { kind: 'equals', values: [String(o.equals)] };
-    if (o.one_of !== undefined) return { kind: 'equals', values: o.one_of.map(String) };
-    if (o.empty !== undefined) return { kind: 'empty', empty: o.empty };
-    if (o.is !== undefined) return { kind: 'is', is: o.is };
-    if (o.in_table !== undefined) return { kind: 'in_table', table: this.tableRef(o.in_table, [...at, 'in_table']) };
-    try {
-      return { kind: 'matches', regex: new RegExp(`^(?:${o.matches})$`, 'u'), source: String(o.matches) };
-    } catch (error) {
-      this.problem([...at, 'matches'], `not a valid regular expression: ${(error as Error).message}`);
-      return { kind: 'matches', regex: /$^/, source: String(o.matches) };
+    const dateKeys = DATE_OPS.filter((k) => o[k] !== undefined);
+    const modifiers = ['format', 'not_a_date', 'ignore_case'].filter((k) => o[k] !== undefined);
+    const tests = Object.keys(o).filter((k) => !modifiers.includes(k) && !(DATE_OPS as readonly string[]).includes(k));
+    if (tests.length + (dateKeys.length ? 1 : 0) > 1) this.problem(at, `one test per column (found ${Object.keys(o).join(', ')}); write two rules, use one_of, or all:`);
+    if (dateKeys.length === 0 && (o.format !== undefined || o.not_a_date !== undefined))
+      this.problem([...at, o.format !== undefined ? 'format' : 'not_a_date'], `${o.format !== undefined ? 'format' : 'not_a_date'} goes with a date comparison: before, after, on_or_before or on_or_after`);
+    if (o.ignore_case !== undefined && o.equals_column === undefined && o.not_equals_column === undefined)
+      this.problem([...at, 'ignore_case'], 'ignore_case goes with equals_column or not_equals_column');
+    if (dateKeys.length) {
+      for (const k of dateKeys) if (o[k] !== 'run_date' && !isRealDate(o[k])) this.problem([...at, k], `${o[k]} is not a date`);
+      return {
+        test: {
+          kind: 'date',
+          compare: dateKeys.map((op) => ({ op, bound: String(o[op]) })),
+          format: this.dateFormat(o.format ?? 'YYYY-MM-DD', [...at, 'format']),
+          notADate: o.not_a_date ?? 'reject',
+        },
+      };
     }
+    if (o.equals_column !== undefined) return { test: { kind: 'equals_column', other: String(o.equals_column), ignoreCase: o.ignore_case === true } };
+    if (o.not_equals_column !== undefined) return { test: { kind: 'equals_column', other: String(o.not_equals_column), ignoreCase: o.ignore_case === true }, negate: true };
+    if (o.equals !== undefined) return { test: { kind: 'equals', values: [String(o.equals)] } };
+    if (o.not_equals !== undefined) return { test: { kind: 'equals', values: [String(o.not_equals)] }, negate: true };
+    if (o.one_of !== undefined) return { test: { kind: 'equals', values: o.one_of.map(String) } };
+    if (o.in !== undefined) return { test: { kind: 'equals', values: o.in.map(String) } };
+    if (o.not_in !== undefined) return { test: { kind: 'equals', values: o.not_in.map(String) }, negate: true };
+    if (o.empty !== undefined) return { test: { kind: 'empty', empty: o.empty } };
+    if (o.is !== undefined) return { test: { kind: 'is', is: o.is } };
+    if (o.in_table !== undefined) return { test: { kind: 'in_table', table: this.tableRef(o.in_table, [...at, 'in_table']) } };
+    const key = o.not_matches !== undefined ? 'not_matches' : 'matches';
+    try {
+      return { test: { kind: 'matches', regex: new RegExp(`^(?:${o[key]})$`, 'u'), source: String(o[key]) }, ...(key === 'not_matches' ? { negate: true } : {}) };
+    } catch (error) {
+      this.problem([...at, key], `not a valid regular expression: ${(error as Error).message}`);
+      return { test: { kind: 'matches', regex: /$^/, source: String(o[key]) } };
+    }
+  }
+
+  /** The top-level skip or reject list. */
+  private rowRules(list: Written[] | undefined, key: 'skip' | 'reject'): { name: string; when: Condition[]; message: string }[] {
+    const seen = new Map<string, number>();
+    return (list ?? []).map((rule, i) => {
+      const name = String(rule.name);
+      if (seen.has(name)) this.problem([key, i, 'name'], `another ${key} rule is named "${name}" (${key}[${seen.get(name)}]); names tell the rules apart in the report`);
+      else seen.set(name, i);
+      return { name, when: this.conditions(rule.when, [key, i, 'when']), message: String(rule.message ?? '') };
+    });
   }
 
   private tableRef(name: string, at: PathItem[]): Table {
@@ -437,8 +499,15 @@ function inlineTable(o: Record<string, unknown>, name: string): Table {
 function columnsOf(source: Source): string[] {
   if (source.kind === 'column') return source.columns;
   if (source.kind === 'template') return source.parts.flatMap((p) => ('column' in p ? [p.column] : []));
-  if (source.kind === 'rules') return [...new Set(source.rules.flatMap((r) => [...r.when.map((c) => c.column), ...r.value.columns]))];
+  if (source.kind === 'rules') return [...new Set(source.rules.flatMap((r) => [...r.when.flatMap((c) => conditionColumns(c)), ...r.value.columns]))];
   return [];
+}
+
+const DATE_OPS = ['before', 'after', 'on_or_before', 'on_or_after'] as const;
+
+/** A file-name glob (* any characters, ? one) as a regular expression; compared without case, as file systems of exports often are. */
+function globRegex(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
 }
 
 export function isRealDate(text: string): boolean {

@@ -5,7 +5,7 @@
 import { emptyUser, maxLengthOf, type Address, type AlmaUser } from '../shared/alma.js';
 import type { RowProblem, RowWarning } from '../shared/errors.js';
 import { addPeriod, isValidYmd, ymd } from '../shared/dates.js';
-import { tableKey, type AllowedCodeKind, type Condition, type DateRule, type Mapping, type Source, type Table, type ValueExpr } from './model.js';
+import { conditionColumns, tableKey, type AllowedCodeKind, type Condition, type DateFormat, type DateRule, type Mapping, type Source, type Table, type ValueExpr } from './model.js';
 
 export type MapResult = MappedUser | RejectedRow;
 
@@ -25,6 +25,11 @@ export interface RejectedRow {
   warnings: RowWarning[];
   /** For explain: the values that no user group rule maps ("level = XX"). */
   unmappedGroup?: string;
+  /**
+   * Set when the row was left out on purpose by the mapping's skip list: the rule's name. A
+   * skipped row has no problems; it is counted as skipped, not rejected.
+   */
+  skipped?: string;
 }
 
 export interface RowMapper {
@@ -119,7 +124,26 @@ class RowContext {
   ) {}
 }
 
-export function compileMapping(mapping: Mapping, header: string[], runDate: string): RowMapper {
+/** A condition compiled for one file: what it costs a row is its column look-ups. */
+type Check = (ctx: RowContext) => boolean;
+const ALWAYS: Check = () => true;
+const NEVER: Check = () => false;
+
+/** A date in a column, as YYYY-MM-DD; undefined when the text is not a date in the format. */
+function parseDate(format: DateFormat, raw: string): string | undefined {
+  const m = format.regex.exec(raw);
+  if (!m) return undefined;
+  const o = format.order;
+  const [y, mo, d] = [Number(m[o.year]), Number(m[o.month]), Number(m[o.day])];
+  return isValidYmd(y, mo, d) ? ymd(y, mo, d) : undefined;
+}
+
+/**
+ * Compiles a mapping for one input file. `inputFile` (its path or name) decides the mapping's
+ * input_file conditions once, here, so that they cost a row nothing.
+ */
+export function compileMapping(mapping: Mapping, header: string[], runDate: string, inputFile = ''): RowMapper {
+  const inputName = inputFile.replace(/^.*[\\/]/, '');
   const index = new Map<string, number>();
   header.forEach((name, i) => {
     if (!index.has(name)) index.set(name, i);
@@ -148,13 +172,18 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   const evaluate = (expr: ValueExpr, ctx: RowContext, label?: string): string | undefined => {
     ctx.column = undefined;
     let raw = source(expr.source, ctx, expr);
+    // For rules: the column of the value the rule that held read (undefined when none held).
+    const ruleColumn = expr.source.kind === 'rules' ? ctx.column : undefined;
     const column = expr.source.kind === 'column' ? (ctx.column ?? expr.columns[0]) : expr.columns[0];
     const name = column ?? label ?? 'value';
     if (raw !== undefined && expr.trim) raw = raw.trim();
     if (!raw) {
       if (expr.otherwise) return evaluate(expr.otherwise, ctx, label);
       ctx.column = column;
-      if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${nameOf(expr, label)}) is required but empty`, column: expr.columns[0] });
+      // A value from rules names the column of the rule's value that was empty (the inner
+      // evaluate left it in ctx.column), not the column its first condition tested.
+      const empty = expr.source.kind === 'rules' ? (ruleColumn ?? label ?? nameOf(expr, label)) : nameOf(expr, label);
+      if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${empty}) is required but empty`, column: expr.source.kind === 'rules' ? ruleColumn : expr.columns[0] });
       return undefined;
     }
     if (expr.stripPrefix && raw.startsWith(expr.stripPrefix)) raw = raw.slice(expr.stripPrefix.length);
@@ -182,14 +211,12 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       }
     }
     if (expr.dateFormat) {
-      const m = expr.dateFormat.regex.exec(raw);
-      const o = expr.dateFormat.order;
-      const [y, mo, d] = m ? [Number(m[o.year]), Number(m[o.month]), Number(m[o.day])] : [0, 0, 0];
-      if (!m || !isValidYmd(y, mo, d)) {
+      const date = parseDate(expr.dateFormat, raw);
+      if (date === undefined) {
         ctx.problems.push({ code: 'bad_date', message: `Field (${name}) is not a date in the form ${expr.dateFormat.pattern}: '${raw}'`, column, value: raw });
         return undefined;
       }
-      raw = ymd(y, mo, d);
+      raw = date;
     }
     ctx.column = column;
     return raw;
@@ -225,43 +252,114 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       }
       case 'rules':
         for (const rule of s.rules) if (holds(rule.when, ctx)) return evaluate(rule.value, ctx);
+        ctx.column = undefined;
         return undefined;
     }
   };
 
-  const holds = (conditions: Condition[], ctx: RowContext): boolean => {
-    for (const { column, test } of conditions) {
-      const v = cell(ctx, column).trim();
-      switch (test.kind) {
-        case 'equals':
-          if (!test.values.some((x) => x.toLowerCase() === v.toLowerCase())) return false;
-          break;
-        case 'matches':
-          if (!test.regex.test(v)) return false;
-          break;
-        case 'empty':
-          if ((v === '') !== test.empty) return false;
-          break;
-        case 'in_table':
-          if (!test.table.entries.has(tableKey(v))) return false;
-          break;
-        case 'is': {
-          // An empty cell (or a column this file lacks) is neither yes nor no: the condition does
-          // not hold, and the row is not rejected for it, as an empty yes/no value is not.
-          if (v === '') return false;
-          const b = parseBoolean(v);
-          if (b === undefined) {
-            if (!ctx.problems.some((p) => p.column === column && p.code === 'bad_boolean'))
-              ctx.problems.push({ code: 'bad_boolean', message: `Field (${column}) is not a yes/no value: '${v}' (expected y, yes, true, 1, n, no, false or 0)`, column, value: v });
-            return false;
-          }
-          if (b !== test.is) return false;
-          break;
+  /** One test on a column, as the mapping wrote it (before any not). */
+  const test = (column: string, t: Extract<Condition, { column: string }>['test'], ctx: RowContext): boolean => {
+    const v = cell(ctx, column).trim();
+    switch (t.kind) {
+      case 'equals':
+        return t.values.some((x) => x.toLowerCase() === v.toLowerCase());
+      case 'matches':
+        return t.regex.test(v);
+      case 'empty':
+        return (v === '') === t.empty;
+      case 'in_table':
+        return t.table.entries.has(tableKey(v));
+      case 'equals_column': {
+        const w = cell(ctx, t.other).trim();
+        return t.ignoreCase ? v.toLowerCase() === w.toLowerCase() : v === w;
+      }
+      case 'date': {
+        // An empty cell (or a column this file lacks) has no date: the test does not hold.
+        if (v === '') return false;
+        const date = parseDate(t.format, v);
+        if (date === undefined) {
+          if (t.notADate !== 'reject') return t.notADate === 'holds';
+          if (!ctx.problems.some((p) => p.column === column && p.code === 'bad_date'))
+            ctx.problems.push({ code: 'bad_date', message: `Field (${column}) is not a date in the form ${t.format.pattern}: '${v}'`, column, value: v });
+          return false;
         }
+        for (const { op, bound } of t.compare) {
+          const b = bound === 'run_date' ? runDate : bound;
+          if (op === 'before' ? !(date < b) : op === 'after' ? !(date > b) : op === 'on_or_before' ? !(date <= b) : !(date >= b)) return false;
+        }
+        return true;
+      }
+      case 'is': {
+        // An empty cell (or a column this file lacks) is neither yes nor no: the condition does
+        // not hold, and the row is not rejected for it, as an empty yes/no value is not.
+        if (v === '') return false;
+        const b = parseBoolean(v);
+        if (b === undefined) {
+          if (!ctx.problems.some((p) => p.column === column && p.code === 'bad_boolean'))
+            ctx.problems.push({ code: 'bad_boolean', message: `Field (${column}) is not a yes/no value: '${v}' (expected y, yes, true, 1, n, no, false or 0)`, column, value: v });
+          return false;
+        }
+        return b === t.is;
       }
     }
-    return true;
   };
+
+  // Conditions are compiled on first use and kept: an input_file condition is decided here, for
+  // the file, and an all/any/not of decided parts is decided with them.
+  const checks = new Map<Condition | Condition[], Check>();
+  const compileOne = (c: Condition): Check => {
+    switch (c.kind) {
+      case undefined:
+      case 'test': {
+        const { column, test: t, negate } = c;
+        return negate ? (ctx) => !test(column, t, ctx) : (ctx) => test(column, t, ctx);
+      }
+      case 'all':
+        return checkAll(c.conditions);
+      case 'not': {
+        const inner = checkAll(c.conditions);
+        return inner === ALWAYS ? NEVER : inner === NEVER ? ALWAYS : (ctx) => !inner(ctx);
+      }
+      case 'any': {
+        const parts = c.conditions.map(checkOne);
+        if (parts.includes(ALWAYS)) return ALWAYS;
+        const open = parts.filter((f) => f !== NEVER);
+        if (open.length === 0) return NEVER;
+        if (open.length === 1) return open[0]!;
+        return (ctx) => {
+          for (const f of open) if (f(ctx)) return true;
+          return false;
+        };
+      }
+      case 'input_file':
+        return c.regexes.some((r) => r.test(inputName)) ? ALWAYS : NEVER;
+    }
+  };
+  const checkOne = (c: Condition): Check => {
+    let f = checks.get(c);
+    if (!f) checks.set(c, (f = compileOne(c)));
+    return f;
+  };
+  function checkAll(list: Condition[]): Check {
+    let f = checks.get(list);
+    if (f) return f;
+    const parts = list.map(checkOne);
+    const open = parts.filter((g) => g !== ALWAYS);
+    f = parts.includes(NEVER)
+      ? NEVER
+      : open.length === 0
+        ? ALWAYS
+        : open.length === 1
+          ? open[0]!
+          : (ctx) => {
+              for (const g of open) if (!g(ctx)) return false;
+              return true;
+            };
+    checks.set(list, f);
+    return f;
+  }
+  /** Every condition of the list holds (an empty list always does). */
+  const holds = (conditions: Condition[], ctx: RowContext): boolean => checkAll(conditions)(ctx);
 
   const allowed = (kind: AllowedCodeKind, code: string, ctx: RowContext, column?: string): boolean => {
     const codes = mapping.allowedCodes[kind];
@@ -289,15 +387,23 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   };
 
   /** The group of a row, the rule that gave it and the column it came from (or the columns no rule knew). */
+  // Each rule's conditions, compiled, with the columns each reads; and the column a rule's group is named by.
+  const groupRules = mapping.userGroup.rules.map((rule) => ({
+    rule,
+    when: rule.when.map((c) => ({ check: checkOne(c), columns: conditionColumns(c) })),
+    // The column the code was read from, or the one whose test chose a fixed code.
+    column: rule.group.columns[0] ?? rule.when.flatMap((c) => conditionColumns(c)).pop(),
+  }));
+
   const pickGroup = (ctx: RowContext): { group?: string; rule: string; column?: string; unmapped?: string } => {
     const looked: string[] = [];
-    for (const rule of mapping.userGroup.rules) {
+    for (const { rule, when, column } of groupRules) {
       // Conditions are tested in order, as holds() does; only the columns tested up to the first
       // that fails explain why the rule did not apply.
       let applies = true;
-      for (const c of rule.when) {
-        looked.push(c.column);
-        if (!holds([c], ctx)) {
+      for (const c of when) {
+        for (const name of c.columns) looked.push(name);
+        if (!c.check(ctx)) {
           applies = false;
           break;
         }
@@ -310,8 +416,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       looked.push(...rule.group.columns);
       if (group && probe.problems.length === 0) {
         ctx.warnings.push(...probe.warnings);
-        // The column the code was read from, or the one whose test chose a fixed code.
-        return { group, rule: rule.name, column: rule.group.columns[0] ?? rule.when[rule.when.length - 1]?.column };
+        return { group, rule: rule.name, column };
       }
     }
     if (mapping.userGroup.default) return { group: mapping.userGroup.default, rule: 'default' };
@@ -361,9 +466,24 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
 
   const primaryField = mapping.fields.find((f) => f.field === 'primary_id')!;
 
+  const skips = mapping.skip.map((rule) => ({ name: rule.name, check: checkAll(rule.when) })).filter((r) => r.check !== NEVER);
+  const rejects = mapping.reject
+    .map((rule) => ({ rule, check: checkAll(rule.when), column: rule.when.flatMap((c) => conditionColumns(c))[0] }))
+    .filter((r) => r.check !== NEVER);
+
   const map = (values: string[]): MapResult => {
     const ctx = new RowContext(values, runDate);
     cleanCells(values, header, ctx);
+    // The skip list first: a row left out on purpose is not checked further.
+    for (const { name, check } of skips) {
+      if (!check(ctx)) continue;
+      const probe = new RowContext(ctx.values, runDate);
+      const id = evaluate(primaryField.value, probe, 'primary_id');
+      return { ok: false, skipped: name, ...(id && !probe.problems.length ? { primary_id: id } : {}), problems: [], warnings: ctx.warnings };
+    }
+    for (const { rule, check, column } of rejects) {
+      if (check(ctx)) ctx.problems.push({ code: 'rejected_by_rule', message: `${rule.message} (reject rule "${rule.name}")`, ...(column ? { column, value: cell(ctx, column).trim() } : {}) });
+    }
     const user = emptyUser('');
     const fields = user as unknown as Record<string, string | undefined>;
     for (const { field, value } of mapping.fields) {
@@ -376,14 +496,18 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     }
 
     const { group, rule, column, unmapped } = pickGroup(ctx);
+    const omitted = !group && mapping.userGroup.unmapped === 'omit';
     if (group) {
       if (allowed('user_group', group, ctx, column)) user.user_group = group;
+    } else if (omitted) {
+      ctx.warnings.push({ kind: 'user_group_omitted', message: `No user group rule maps this row (${unmapped}); written without a user group, so Alma keeps the group the user has`, column, value: unmapped });
     } else {
       ctx.problems.push({ code: 'no_user_group', message: `No user group rule maps this row (${unmapped})`, column, value: unmapped });
     }
 
-    if (user.user_group) {
-      user.expiry_date = dateOf(mapping.expiry.get(user.user_group) ?? mapping.defaultExpiry, ctx);
+    // A user without a group gets the default expiry, if the mapping has one.
+    if (user.user_group || omitted) {
+      user.expiry_date = dateOf(user.user_group ? (mapping.expiry.get(user.user_group) ?? mapping.defaultExpiry) : mapping.defaultExpiry, ctx);
       if (user.expiry_date && user.expiry_date < runDate)
         ctx.warnings.push({ kind: 'expiry_in_past', message: `expiry date ${user.expiry_date} is before the run date ${runDate}`, value: user.expiry_date });
       if (user.expiry_date && mapping.purgeDaysAfterExpiry !== undefined) user.purge_date = addPeriod(user.expiry_date, { amount: mapping.purgeDaysAfterExpiry, unit: 'day' });
@@ -474,7 +598,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
 
     enforceAlmaRulesWithinUser(user, ctx.warnings);
 
-    if (ctx.problems.length) return { ok: false, primary_id: user.primary_id || undefined, problems: dedupe(ctx.problems), warnings: ctx.warnings, unmappedGroup: unmapped };
+    if (ctx.problems.length) return { ok: false, primary_id: user.primary_id || undefined, problems: dedupe(ctx.problems), warnings: ctx.warnings, unmappedGroup: omitted ? undefined : unmapped };
     return { ok: true, user, groupRule: rule, warnings: ctx.warnings };
   };
 
@@ -560,7 +684,7 @@ export function visitColumns(mapping: Mapping, visit: (column: string) => void):
     v.columns.forEach(visit);
     if (v.source.kind === 'rules')
       for (const r of v.source.rules) {
-        r.when.forEach((c) => visit(c.column));
+        r.when.forEach((c) => conditionColumns(c).forEach(visit));
         value(r.value);
       }
     value(v.otherwise);
@@ -573,9 +697,10 @@ export function visitColumns(mapping: Mapping, visit: (column: string) => void):
   };
   mapping.fields.forEach((f) => value(f.value));
   for (const rule of mapping.userGroup.rules) {
-    rule.when.forEach((c) => visit(c.column));
+    rule.when.forEach((c) => conditionColumns(c).forEach(visit));
     value(rule.group);
   }
+  for (const rule of [...mapping.skip, ...mapping.reject]) rule.when.forEach((c) => conditionColumns(c).forEach(visit));
   mapping.expiry.forEach((r) => date(r));
   date(mapping.defaultExpiry);
   mapping.identifiers.forEach((s) => {

@@ -21,6 +21,10 @@ export interface Mapping {
   userGroup: GroupPolicy;
   /** How one person's several rows become one user. */
   merge: MergePolicy;
+  /** Rows left out on purpose (a retiree, an expired job): the first rule whose conditions hold names why. */
+  skip: RowRule[];
+  /** Rows rejected on a condition, with the mapping's own message. */
+  reject: RejectRule[];
   expiry: Map<string, DateRule>;
   defaultExpiry?: DateRule;
   purgeDaysAfterExpiry?: number;
@@ -94,11 +98,58 @@ export type ConditionTest =
   | { kind: 'matches'; regex: RegExp; source: string }
   | { kind: 'empty'; empty: boolean }
   | { kind: 'is'; is: boolean }
-  | { kind: 'in_table'; table: Table };
+  | { kind: 'in_table'; table: Table }
+  /** The column's date against a bound: the run date or a fixed YYYY-MM-DD. */
+  | { kind: 'date'; compare: DateComparison[]; format: DateFormat; notADate: 'reject' | 'holds' | 'fails' }
+  /** The column against another column of the same row. */
+  | { kind: 'equals_column'; other: string; ignoreCase: boolean };
 
-export interface Condition {
-  column: string;
-  test: ConditionTest;
+export type DateComparisonOp = 'before' | 'after' | 'on_or_before' | 'on_or_after';
+export interface DateComparison {
+  op: DateComparisonOp;
+  /** A YYYY-MM-DD date, or 'run_date'. */
+  bound: string;
+}
+
+/**
+ * A condition is a tree: a test on a column, or all / any / not of conditions, or which input file
+ * the row came from (decided once per file, when the mapping is compiled). A list of conditions
+ * (a rule's `when`) holds when every one holds.
+ */
+export type Condition =
+  | { kind?: 'test'; column: string; test: ConditionTest; negate?: boolean }
+  | { kind: 'all'; conditions: Condition[] }
+  | { kind: 'any'; conditions: Condition[] }
+  | { kind: 'not'; conditions: Condition[] }
+  | { kind: 'input_file'; patterns: string[]; regexes: RegExp[] };
+
+/** The columns a condition reads, in the order it reads them. */
+export function conditionColumns(c: Condition, out: string[] = []): string[] {
+  switch (c.kind) {
+    case undefined:
+    case 'test':
+      out.push(c.column);
+      if (c.test.kind === 'equals_column') out.push(c.test.other);
+      return out;
+    case 'all':
+    case 'any':
+    case 'not':
+      for (const x of c.conditions) conditionColumns(x, out);
+      return out;
+    case 'input_file':
+      return out;
+  }
+}
+
+/** A rule of the top-level skip list. */
+export interface RowRule {
+  name: string;
+  when: Condition[];
+}
+
+/** A rule of the top-level reject list. */
+export interface RejectRule extends RowRule {
+  message: string;
 }
 
 export interface FieldSpec {
@@ -118,6 +169,8 @@ export interface GroupPolicy {
   /** Group code → rank; lower wins. Groups not listed rank after all listed ones. */
   priority: Map<string, number>;
   exceptions: { name: string; groups: string[]; group: string }[];
+  /** A row no rule maps (and no default): rejected, or written without a user group (Alma keeps the group it has). */
+  unmapped?: 'reject' | 'omit';
 }
 
 /**

@@ -77,9 +77,15 @@ function withValue(extra: Record<string, Schema>, required: string[] = []): Sche
   return { type: 'object', additionalProperties: false, required, properties: { ...extra, ...valueKeys } };
 }
 
+const dateBound = {
+  type: 'string',
+  pattern: '^(run_date|\\d{4}-\\d{2}-\\d{2})$',
+  description: 'run_date (the date of the run) or a date as YYYY-MM-DD.',
+} as const;
+
 const conditionTest: Schema = {
   description:
-    'A test on a column: a text (equals, ignoring case), a list (one of), true/false (a yes/no column), or an object with equals, one_of, matches, empty, is, in_table.',
+    'A test on a column: a text (equals, ignoring case), a list (one of), true/false (a yes/no column), or an object with equals, not_equals, in, not_in, matches, not_matches, empty, is, in_table, a date comparison (before, after, on_or_before, on_or_after) or equals_column.',
   oneOf: [
     { type: ['string', 'number', 'boolean'] },
     { type: 'array', items: { type: ['string', 'number'] }, minItems: 1 },
@@ -88,16 +94,76 @@ const conditionTest: Schema = {
       additionalProperties: false,
       minProperties: 1,
       properties: {
-        equals: { type: ['string', 'number'] },
+        equals: { type: ['string', 'number'], description: 'The value, ignoring case.' },
+        not_equals: { type: ['string', 'number'], description: 'Anything but this value (ignoring case); an empty cell is not equal.' },
         one_of: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1 },
+        in: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1, description: 'One of these values, ignoring case (as one_of).' },
+        not_in: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1, description: 'None of these values, ignoring case.' },
         matches: { type: 'string', description: 'A regular expression the whole value must match.' },
+        not_matches: { type: 'string', description: 'A regular expression the whole value must not match.' },
         empty: { type: 'boolean' },
         is: { type: 'boolean', description: 'The column read as yes/no.' },
         in_table: text,
+        before: { ...dateBound, description: 'The column holds a date before this one: run_date or YYYY-MM-DD.' },
+        after: { ...dateBound, description: 'The column holds a date after this one: run_date or YYYY-MM-DD.' },
+        on_or_before: { ...dateBound, description: 'The column holds a date on or before this one: run_date or YYYY-MM-DD.' },
+        on_or_after: { ...dateBound, description: 'The column holds a date on or after this one: run_date or YYYY-MM-DD.' },
+        format: { ...valueKeys.format, description: 'With a date comparison: how the column writes dates (default YYYY-MM-DD).' },
+        not_a_date: {
+          enum: ['reject', 'holds', 'fails'],
+          description: 'With a date comparison: a cell that is not a date rejects the row (default), or the test holds, or fails. An empty cell never holds.',
+        },
+        equals_column: { ...text, description: 'The same value as this other column of the row.' },
+        not_equals_column: { ...text, description: 'Not the same value as this other column of the row.' },
+        ignore_case: { type: 'boolean', description: 'With equals_column or not_equals_column: compare without case (default: case counts).' },
       },
     },
   ],
 };
+
+/** The words that are not columns in a `when`; a column of one of these names is written `column:NAME`. */
+export const CONDITION_WORDS = ['not', 'all', 'any', 'input_file'] as const;
+
+const conditionWords: Record<string, Schema> = {
+  not: { $ref: '#/definitions/conditions', description: 'Holds when these conditions do not (all together).' },
+  all: { type: 'array', minItems: 1, items: { $ref: '#/definitions/conditions' }, description: 'Holds when every item holds.' },
+  any: { type: 'array', minItems: 1, items: { $ref: '#/definitions/conditions' }, description: 'Holds when at least one item holds.' },
+  input_file: {
+    description: 'The row comes from this input file: its name without the folder (employees.csv), or a glob (staff-*.csv); or a list of them.',
+    oneOf: [text, { type: 'array', items: text, minItems: 1 }],
+  },
+};
+
+const conditionMap: Schema = {
+  type: 'object',
+  description:
+    'Every test must hold: column: test, and any of not, all, any, input_file. A column named like one of those words is written column:NAME (e.g. "column:any": yes).',
+  properties: conditionWords,
+  additionalProperties: conditionTest,
+};
+
+// One schema for both forms (a mapping, or a list of mappings), not a oneOf: properties apply to
+// a mapping and items to a list, so that a mistake inside is reported once, where it is.
+const conditions: Schema = {
+  type: ['object', 'array'],
+  description:
+    'Conditions: column: test pairs that must all hold, with not, all, any and input_file (a column named like one of those words is written column:NAME); or a list of such mappings, all of which must hold.',
+  properties: conditionWords,
+  additionalProperties: conditionTest,
+  minItems: 1,
+  items: conditionMap,
+};
+
+const rowRule = (extra: Record<string, Schema>, required: string[], description: string): Schema => ({
+  type: 'array',
+  description,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', 'when', ...required],
+    properties: { name: { ...text, description: 'Names the rule in the report and in explain.' }, when: { $ref: '#/definitions/conditions' }, ...extra },
+  },
+});
 
 const dateRule: Schema = {
   type: 'object',
@@ -139,7 +205,7 @@ export const mappingSchema: Schema = {
   type: 'object',
   additionalProperties: false,
   required: ['source', 'fields', 'user_group'],
-  definitions: { value, conditions: { type: 'object', additionalProperties: conditionTest, description: 'Every test must hold (column: test).' }, date_rule: dateRule },
+  definitions: { value, conditions, date_rule: dateRule },
   properties: {
     source: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$', description: 'A short name for this SIS source; it names the output files.' },
     description: { type: 'string' },
@@ -204,7 +270,11 @@ export const mappingSchema: Schema = {
             properties: { name: text, when: { $ref: '#/definitions/conditions' }, group: { $ref: '#/definitions/value' } },
           },
         },
-        default: { ...code, description: 'The group of a row that no rule maps. Without it, such a row is rejected.' },
+        default: { ...code, description: 'The group of a row that no rule maps. Without it, such a row is rejected (or see unmapped).' },
+        unmapped: {
+          enum: ['reject', 'omit'],
+          description: 'A row no rule maps and no default: reject it (the default), or omit: write the user without a user group (Alma keeps the group the user has), with a warning.',
+        },
         priority: {
           ...codeList,
           description: 'When one person has several rows, the group listed first wins (among the rows that are active).',
@@ -271,6 +341,12 @@ export const mappingSchema: Schema = {
         ].map((name) => [name, { $ref: '#/definitions/value' }]),
       ),
     },
+    skip: rowRule({}, [], 'Rows left out on purpose (a retiree, an expired job): the first rule whose conditions hold skips the row, counted as skipped by its name; not a rejection.'),
+    reject: rowRule(
+      { message: { ...text, description: 'Why, as the rejects file and the report say it.' } },
+      ['message'],
+      'Rows rejected on a condition, with your own message (e.g. a student without a registration term).',
+    ),
     expiry: {
       type: 'object',
       description: 'The expiry date per user group (by group code), and a default for the others.',

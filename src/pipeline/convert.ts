@@ -232,8 +232,8 @@ export async function indexPrimaryIds(
     const csv = await openPieces(file, { encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns, size: pieceBytes });
     const before = await statOf(file);
     const reading = new Reading(csv.header);
-    const absentColumns = compileMapping(mapping, csv.header, runDate).absentColumns;
-    threads.startFile(mapping, csv.header, runDate);
+    const absentColumns = compileMapping(mapping, csv.header, runDate, file).absentColumns;
+    threads.startFile(mapping, csv.header, runDate, file);
     const firstOrdinal = ordinal + 1;
     let rows = 0;
     for await (const { piece, result } of threads.inOrder(reading.of(csv.pieces), (p) => threads.ids(p))) {
@@ -358,7 +358,7 @@ async function mapAndMergeRows(
     acrossUsers.check(user, rows[0]!.ordinal, warnings);
     await validator.add(Buffer.from(userXml(user)), rows[0]!.ordinal, undefined, { primaryId: user.primary_id, rows, warnings });
   };
-  const mappers = inputs.files.map((f) => compileMapping(mapping, f.header, runDate));
+  const mappers = inputs.files.map((f) => compileMapping(mapping, f.header, runDate, f.file));
   const revive = (w: WaitingRow): RowMember => {
     const input = inputs.files[w.input]!;
     const row = w.ordinal - input.firstOrdinal + 1;
@@ -380,7 +380,7 @@ async function mapAndMergeRows(
     // which the mapping may not read, are left out of it as they are of the rejects file.
     const secret = secretPositions(csv.header, csv.header.length, new Set(mapping.sensitiveColumns.map((c) => c.toLowerCase())));
     const withoutSecrets = (values: string[]) => (secret.size ? values.map((v, i) => (secret.has(i) ? '' : v)) : values);
-    threads.startFile(mapping, csv.header, runDate);
+    threads.startFile(mapping, csv.header, runDate, input.file);
     let ordinal = input.firstOrdinal - 1;
     let row = 0;
     for await (const { piece, result } of threads.inOrder(reading.of(csv.pieces), (p) => threads.map(p))) {
@@ -402,6 +402,10 @@ async function mapAndMergeRows(
           xmlStart = end;
           const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined);
           if (wait) await wait;
+        } else if (outcome.k === 'r' && outcome.skipped !== undefined) {
+          // Left out on purpose by the mapping's skip list. Its person's other rows go on without it.
+          runLog.skipped(ordinal, labelOf(inputs.files, ordinal), outcome.skipped, outcome.warnings);
+          if (outcome.expected > 1) await arrive(outcome.slot, outcome.expected, undefined);
         } else if (outcome.k === 'r' || outcome.expected > mapping.maxRowsPerPerson) {
           // A person with more rows than one person has is a broken export: each row is
           // rejected as it comes, so that none of them waits or is merged.
@@ -599,6 +603,7 @@ function buildReport(p: {
     ...(p.rejectsFile ? { rejects_file: path.basename(p.rejectsFile) } : {}),
     warnings: Object.fromEntries(runLog.warnings),
     rejections: Object.fromEntries(runLog.rejections),
+    ...(runLog.skips.size ? { skips: Object.fromEntries(runLog.skips) } : {}),
     merges: runLog.merges,
     ...(Object.keys(p.mapping.unusedColumns).length ? { unused_columns: p.mapping.unusedColumns } : {}),
     ...(absent.length ? { absent_columns: absent } : {}),

@@ -16,7 +16,7 @@ import type { RowProblem, RowWarning } from '../shared/errors.js';
 export type { PieceFailure } from './read.js';
 
 export type WorkerRequest =
-  | { type: 'file'; mapping: Mapping; header: string[]; runDate: string }
+  | { type: 'file'; mapping: Mapping; header: string[]; runDate: string; file: string }
   | { type: 'index'; memory: IdIndex['memory'] }
   | { type: 'ids'; id: number; bytes: Uint8Array }
   | { type: 'map'; id: number; bytes: Uint8Array }
@@ -40,8 +40,8 @@ export type RowOutcome =
   | { i: number; k: 'u'; warnings: RowWarning[] }
   /** A row of a person with several rows, mapped: the main thread keeps its values and maps it again for the merge. */
   | { i: number; k: 'm'; slot: number; expected: number; values: string[] }
-  /** A rejected row. */
-  | { i: number; k: 'r'; slot: number; expected: number; primary_id?: string; problems: RowProblem[]; warnings: RowWarning[]; values: string[] };
+  /** A rejected row, or (with skipped: the skip rule's name) a row the mapping's skip list left out. */
+  | { i: number; k: 'r'; slot: number; expected: number; primary_id?: string; problems: RowProblem[]; warnings: RowWarning[]; values: string[]; skipped?: string };
 
 /**
  * The second pass's answer for a piece. Most rows are users with no other rows: the thread writes
@@ -97,7 +97,7 @@ const MAX_SPARES = 4;
 parentPort!.on('message', (request: WorkerRequest) => {
   switch (request.type) {
     case 'file':
-      mapper = compileMapping(request.mapping, request.header, request.runDate);
+      mapper = compileMapping(request.mapping, request.header, request.runDate, request.file);
       delimiter = request.mapping.delimiter;
       return;
     case 'index':
@@ -176,7 +176,7 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
       const slot = primaryId === undefined ? -1 : index!.find(idKey(primaryId));
       const expected = slot < 0 ? 1 : index!.second(slot);
       if (!mapped.ok) {
-        result.others.push({ i, k: 'r', slot, expected, ...(mapped.primary_id !== undefined ? { primary_id: mapped.primary_id } : {}), problems: mapped.problems, warnings: mapped.warnings, values });
+        result.others.push({ i, k: 'r', slot, expected, ...(mapped.primary_id !== undefined ? { primary_id: mapped.primary_id } : {}), problems: mapped.problems, warnings: mapped.warnings, values, ...(mapped.skipped !== undefined ? { skipped: mapped.skipped } : {}) });
       } else if (expected > 1) {
         result.others.push({ i, k: 'm', slot, expected, values });
       } else {

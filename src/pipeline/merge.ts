@@ -251,11 +251,15 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
   if (merge.policy === 'first_wins_whole') return wholeWinner(ordered, policy, merge);
   let winner = ordered[0]!;
   const groups = new Set(members.map((m) => m.user.user_group).filter((g): g is string => !!g));
+  // A row written without a group (user_group.unmapped: omit) ranks after every group.
+  const named = (group: string | undefined) => group ?? 'no user group';
   let reason = members.every((m) => m.user.user_group === winner.user.user_group)
-    ? `same group ${winner.user.user_group}`
+    ? winner.user.user_group === undefined
+      ? 'no row has a user group'
+      : `same group ${winner.user.user_group}`
     : !isActive(ordered[ordered.length - 1]!.user) && isActive(winner.user)
-      ? `${winner.user.user_group} (the active row) wins`
-      : `${winner.user.user_group} wins over ${[...groups].filter((g) => g !== winner.user.user_group).join(', ')} by priority`;
+      ? `${named(winner.user.user_group)} (the active row) wins`
+      : `${named(winner.user.user_group)} wins over ${[...groups].filter((g) => g !== winner.user.user_group).join(', ') || 'no user group'} by priority`;
   let group = winner.user.user_group;
   const exception = policy.exceptions.find((e) => e.groups.every((g) => groups.has(g)));
   if (exception) {

@@ -43,6 +43,8 @@ export interface PersonEvent {
   /** The rows that make up the user, the one it is written as first. */
   rows: string[];
   rejectedRows: string[];
+  /** The rows the mapping's skip list left out. */
+  skippedRows: string[];
   /** Why the first row won, when several rows were merged. */
   mergeReason?: string;
   /** The user's warnings beyond those of its rows: the merge's, and identifiers left out by the rules across users. */
@@ -87,8 +89,8 @@ async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: Analyse
   const primaryColumn = mapping.fields.find((f) => f.field === 'primary_id')?.value.columns[0] ?? 'primary_id';
   for (const input of inputs.files) {
     const csv = await openPieces(input.file, { encoding: options.encoding, delimiter: mapping.delimiter, requiredColumns: mapping.requiredColumns });
-    const mapper = compileMapping(mapping, csv.header, options.runDate);
-    threads.startFile(mapping, csv.header, options.runDate);
+    const mapper = compileMapping(mapping, csv.header, options.runDate, input.file);
+    threads.startFile(mapping, csv.header, options.runDate, input.file);
     let ordinal = input.firstOrdinal - 1;
     let row = 0;
     for await (const { piece, result: parsed } of threads.inOrder(csv.pieces, (p) => threads.parse(p))) {
@@ -109,7 +111,7 @@ async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: Analyse
         }
         visitor.row?.(label, result);
         if (id === undefined) continue;
-        const member: Member = { ordinal, label, input: path.basename(input.file), id, user: result.ok ? result.user : undefined, warnings: [] };
+        const member: Member = { ordinal, label, input: path.basename(input.file), id, user: result.ok ? result.user : undefined, ...(!result.ok && result.skipped !== undefined ? { skipped: true } : {}), warnings: [] };
         if (expected <= 1) {
           finish([member]);
           continue;
@@ -129,25 +131,28 @@ async function mapRows(inputs: IndexedInputs, mapping: Mapping, options: Analyse
 interface Member extends Omit<MergeMember, 'user'> {
   id: string;
   user?: AlmaUser;
+  /** Left out by the mapping's skip list (not rejected). */
+  skipped?: boolean;
 }
 
 function completePeople(members: Member[], mapping: Mapping, acrossUsers: AcrossUsers, visitor: Visitor): void {
   for (const group of byRealId(members, (m) => m.id)) {
     const mapped = group.filter((m): m is Member & { user: AlmaUser } => m.user !== undefined);
-    const rejectedRows = group.filter((m) => !m.user).map((m) => m.label);
+    const rejectedRows = group.filter((m) => !m.user && !m.skipped).map((m) => m.label);
+    const skippedRows = group.filter((m) => m.skipped).map((m) => m.label);
     if (mapped.length === 0) {
-      visitor.person?.({ primary_id: group[0]!.id, rows: [], rejectedRows, warnings: [] });
+      visitor.person?.({ primary_id: group[0]!.id, rows: [], rejectedRows, skippedRows, warnings: [] });
     } else if (mapped.length === 1) {
       const [only] = mapped as [Member & { user: AlmaUser }];
       const warnings: RowWarning[] = [];
       acrossUsers.check(only.user, only.ordinal, warnings);
-      visitor.person?.({ primary_id: only.id, user: only.user, rows: [only.label], rejectedRows, warnings });
+      visitor.person?.({ primary_id: only.id, user: only.user, rows: [only.label], rejectedRows, skippedRows, warnings });
     } else {
       const decision = mergeUsers(mapped, mapping.userGroup, mapping.merge);
       const warnings = decision.warnings;
       acrossUsers.check(decision.user, decision.winner.ordinal, warnings);
       const rows = [decision.winner, ...mapped.filter((m) => m !== decision.winner)].map((m) => m.label);
-      visitor.person?.({ primary_id: decision.user.primary_id, user: decision.user, rows, rejectedRows, mergeReason: decision.reason, warnings });
+      visitor.person?.({ primary_id: decision.user.primary_id, user: decision.user, rows, rejectedRows, skippedRows, mergeReason: decision.reason, warnings });
     }
   }
 }
@@ -176,7 +181,9 @@ export interface Explanation {
   mapping: { file: string; source: string };
   run_date: string;
   inputs: StreamedInput[];
-  rows: { total: number; mapped: number; rejected: number };
+  rows: { total: number; mapped: number; rejected: number; skipped: number };
+  /** Rows the mapping's skip list leaves out, by the skip rule's name. */
+  skips: Record<string, { rows: number; examples: string[] }>;
   /** Users convert would write (before the XSD check), by user group. */
   users: { total: number; by_group: Record<string, number> };
   /** Per user group: the expiry dates its users get. */
@@ -210,7 +217,7 @@ export interface UnmappedValue {
   field: string;
   /** The value as the row has it (for user_group: every column the rules looked at). */
   value: string;
-  /** "rejected", or the fallback code the mapping gives it. */
+  /** "rejected", "omitted" (written without a user group: user_group.unmapped: omit), or the fallback code the mapping gives it. */
   outcome: string;
   rows: number;
   examples: string[];
@@ -224,7 +231,8 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
   const keep = options.examples ?? 5;
   const show = (id: string) => (options.showPii ? id : maskId(id));
   const add = (list: string[], item: string) => list.length < keep && list.push(item);
-  const rows = { total: 0, mapped: 0, rejected: 0 };
+  const rows = { total: 0, mapped: 0, rejected: 0, skipped: 0 };
+  const skips: Explanation['skips'] = {};
   const unmapped = new Map<string, UnmappedValue>();
   let unmappedOther = 0;
   const noteUnmapped = (field: string, value: string, outcome: string, label: string) => {
@@ -257,6 +265,14 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
       for (const w of result.warnings) {
         noteWarning(w.kind, label);
         if (w.kind === 'unknown_code') noteUnmapped(w.column ?? '?', w.value ?? '', /; (.+) used$/.exec(w.message)?.[1] ?? 'fallback', label);
+        if (w.kind === 'user_group_omitted') noteUnmapped('user_group', w.value ?? '', 'omitted', label);
+      }
+      if (!result.ok && result.skipped !== undefined) {
+        rows.skipped++;
+        const entry = (skips[result.skipped] ??= { rows: 0, examples: [] });
+        entry.rows++;
+        add(entry.examples, label);
+        return;
       }
       if (result.ok) {
         rows.mapped++;
@@ -274,9 +290,11 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
         for (const p of result.problems) if (p.code === code && p.column) entry.columns[p.column] = (entry.columns[p.column] ?? 0) + 1;
       }
       for (const p of result.problems) {
-        const key = `${p.code}\u0000${p.column ?? ''}`;
+        // A reject rule's message is the mapping's own, with no row's value: each rule is a reason of its own.
+        const own = p.code === 'rejected_by_rule';
+        const key = `${p.code}\u0000${own ? p.message : (p.column ?? '')}`;
         let reason = reasons.get(key);
-        if (!reason) reasons.set(key, (reason = { code: p.code, ...(p.column ? { column: p.column } : {}), message: reasonMessage(p.code, p.column), rows: 0, examples: [] }));
+        if (!reason) reasons.set(key, (reason = { code: p.code, ...(p.column ? { column: p.column } : {}), message: own ? p.message : reasonMessage(p.code, p.column), rows: 0, examples: [] }));
         if (reason.examples[reason.examples.length - 1] === label) continue;
         reason.rows++;
         add(reason.examples, label);
@@ -320,6 +338,7 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
     run_date: options.runDate,
     inputs,
     rows,
+    skips,
     users: { total: users, by_group: sortedRecord(byGroup, (a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) },
     expiry: Object.fromEntries(
       [...expiry].sort((a, b) => a[0].localeCompare(b[0])).map(([group, e]) => {
@@ -363,6 +382,8 @@ export function reasonMessage(code: string, column: string | undefined): string 
       return `${field} gives a code that is not one of the codes this Alma has (allowed_codes)`;
     case 'no_user_group':
       return `No user group rule maps this row${column ? ` (it looked at ${column})` : ''}`;
+    case 'rejected_by_rule':
+      return 'A rule of the mapping\'s reject list holds';
     case 'ragged_row':
       return 'The row has more or fewer fields than the header; a field may hold an unquoted comma or line break';
     case 'too_many_rows':
@@ -391,6 +412,8 @@ function warningMessage(kind: string): string {
       return "a value the table does not know was given the mapping's fallback code";
     case 'invalid_email_dropped':
       return 'a malformed email was left out (on_invalid: drop)';
+    case 'user_group_omitted':
+      return 'no user group rule maps the row: written without a user group (user_group.unmapped: omit)';
     case 'extra_preferred':
       return 'merged rows each had a preferred address, email or phone: one keeps it';
     default:
@@ -410,7 +433,12 @@ export function formatExplanation(x: Explanation): string[] {
   out.push(`Mapping ${x.mapping.file} (source ${x.mapping.source}), run date ${x.run_date}`);
   for (const input of x.inputs) out.push(`  input ${input.file}: ${plural(input.rows, 'row')}`);
   out.push('');
-  out.push(`${plural(x.rows.total, 'row')}: ${x.rows.mapped} mapped, ${x.rows.rejected} rejected; ${plural(x.users.total, 'user')} would be written.`);
+  out.push(`${plural(x.rows.total, 'row')}: ${x.rows.mapped} mapped, ${x.rows.rejected} rejected${x.rows.skipped ? `, ${x.rows.skipped} skipped` : ''}; ${plural(x.users.total, 'user')} would be written.`);
+  if (x.rows.skipped) {
+    out.push('');
+    out.push('Skipped rows by rule:');
+    for (const [name, s] of Object.entries(x.skips).sort((a, b) => b[1].rows - a[1].rows)) out.push(`  ${name}: ${plural(s.rows, 'row')}, e.g. ${s.examples.length === 1 ? 'row' : 'rows'} ${s.examples.join(', ')}`);
+  }
   out.push('');
   out.push('Users per group:');
   if (x.users.total === 0) out.push('  (none)');
@@ -430,7 +458,7 @@ export function formatExplanation(x: Explanation): string[] {
   if (x.unmapped.length === 0) out.push('  (none)');
   for (const u of x.unmapped) {
     const what = u.field === 'user_group' ? `user group: ${u.value}` : `${u.field} = '${u.value}'`;
-    const outcome = u.outcome === 'rejected' ? 'rejected' : `given ${u.outcome}`;
+    const outcome = u.outcome === 'rejected' ? 'rejected' : u.outcome === 'omitted' ? 'written without a user group' : `given ${u.outcome}`;
     out.push(`  ${what}: ${plural(u.rows, 'row')} ${outcome} (rows ${u.examples.join(', ')}${u.rows > u.examples.length ? ', ...' : ''})`);
   }
   if (x.unmapped_other_rows) out.push(`  ... and ${plural(x.unmapped_other_rows, 'row')} with other values`);
@@ -460,7 +488,7 @@ export function formatExplanation(x: Explanation): string[] {
 // ---------------------------------------------------------------------------------------------
 // diff
 
-export type ChangeKind = 'group' | 'expiry' | 'status' | 'emails' | 'identifiers' | 'now_rejected' | 'now_written' | 'only_old' | 'only_new';
+export type ChangeKind = 'group' | 'expiry' | 'status' | 'emails' | 'identifiers' | 'now_rejected' | 'now_skipped' | 'now_written' | 'only_old' | 'only_new';
 
 export interface Change {
   kind: ChangeKind;
@@ -482,11 +510,14 @@ export interface MappingDiff {
   compared: number;
   unchanged: number;
   rows_rejected: { old: number; new: number };
+  /** Rows the skip list leaves out, with each mapping, by rule. */
+  rows_skipped: { old: number; new: number; by_rule: Record<string, { old: number; new: number }> };
   changes: Change[];
 }
 
 const WRITTEN = 1;
 const REJECTED = 2;
+const SKIPPED = 3;
 const NONE = 0xffff;
 
 /**
@@ -534,7 +565,7 @@ class Fingerprints {
     if (isNew) this.index.set(slot, i, 0);
     if (i >= this.state.length) this.grow();
     const u = event.user;
-    this.state[i] = u ? WRITTEN : REJECTED;
+    this.state[i] = u ? WRITTEN : event.rejectedRows.length === 0 && event.skippedRows.length ? SKIPPED : REJECTED;
     if (!u) return;
     this.group[i] = this.code(u.user_group);
     this.status[i] = this.code(u.status);
@@ -574,8 +605,15 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
   const show = (id: string) => (options.showPii ? id : maskId(id));
   const before = new Fingerprints();
   const rejected = { old: 0, new: 0 };
+  const skipped: MappingDiff['rows_skipped'] = { old: 0, new: 0, by_rule: {} };
+  const countRow = (r: MapResult, side: 'old' | 'new') => {
+    if (r.ok) return;
+    if (r.skipped === undefined) return void rejected[side]++;
+    skipped[side]++;
+    (skipped.by_rule[r.skipped] ??= { old: 0, new: 0 })[side]++;
+  };
   await streamMapping(oldMapping, files, options, {
-    row: (_label, r) => void (r.ok || rejected.old++),
+    row: (_label, r) => countRow(r, 'old'),
     person: (event) => before.add(event),
   });
 
@@ -590,7 +628,7 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
   let compared = 0;
   let unchanged = 0;
   const inputs = await streamMapping(newMapping, files, options, {
-    row: (_label, r) => void (r.ok || rejected.new++),
+    row: (_label, r) => countRow(r, 'new'),
     person(event) {
       const id = event.primary_id;
       const i = before.find(id);
@@ -603,7 +641,9 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
       before.seen[i] = 1;
       compared++;
       const wasWritten = before.state[i] === WRITTEN;
+      if (wasWritten && !u && event.rejectedRows.length === 0 && event.skippedRows.length) return void note('now_skipped', undefined, undefined, id, ` (rows ${event.skippedRows.join(', ')})`);
       if (wasWritten && !u) return void note('now_rejected', undefined, undefined, id, event.rejectedRows.length ? ` (rows ${event.rejectedRows.join(', ')})` : '');
+      if (before.state[i] === SKIPPED && u) return void note('now_written', 'skipped', undefined, id);
       if (!wasWritten && u) return void note('now_written', undefined, undefined, id);
       if (!u) return void unchanged++;
       let changed = false;
@@ -640,7 +680,7 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
   const list = [...changes.values()];
   if (onlyOld) list.push({ kind: 'only_old', message: '', users: onlyOld, examples: [] });
   for (const c of list) c.message = describeChange(c);
-  const order: ChangeKind[] = ['group', 'expiry', 'status', 'now_rejected', 'now_written', 'emails', 'identifiers', 'only_new', 'only_old'];
+  const order: ChangeKind[] = ['group', 'expiry', 'status', 'now_rejected', 'now_skipped', 'now_written', 'emails', 'identifiers', 'only_new', 'only_old'];
   list.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || b.users - a.users);
   return {
     old: { file: oldMapping.file, source: oldMapping.source },
@@ -650,6 +690,7 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
     compared,
     unchanged,
     rows_rejected: rejected,
+    rows_skipped: skipped,
     changes: list,
   };
 }
@@ -670,8 +711,10 @@ function describeChange(c: Change): string {
       return `${users} ${verb('goes', 'go')} from ${c.from} to ${plural(Number(c.to), 'identifier')}`;
     case 'now_rejected':
       return `${users} ${verb('is', 'are')} now rejected (written with the old mapping)`;
+    case 'now_skipped':
+      return `${users} ${verb('is', 'are')} now skipped (written with the old mapping)`;
     case 'now_written':
-      return `${users} ${verb('is', 'are')} now written (rejected with the old mapping)`;
+      return `${users} ${verb('is', 'are')} now written (${c.from ?? 'rejected'} with the old mapping)`;
     case 'only_new':
       return `${users} ${verb('has a primary id', 'have primary ids')} the old mapping does not produce`;
     case 'only_old':
@@ -690,6 +733,9 @@ export function formatDiff(d: MappingDiff): string[] {
     const delta = d.rows_rejected.new - d.rows_rejected.old;
     const n = Math.abs(delta);
     out.push(`${n} ${delta > 0 ? 'more' : 'fewer'} ${n === 1 ? 'row is' : 'rows are'} rejected (${d.rows_rejected.old} → ${d.rows_rejected.new})`);
+  }
+  for (const [name, n] of Object.entries(d.rows_skipped.by_rule)) {
+    if (n.old !== n.new) out.push(`skip rule "${name}": ${n.old} → ${plural(n.new, 'row')} skipped`);
   }
   out.push('');
   out.push(`${plural(d.compared, 'person', 'people')} compared, ${d.unchanged} unchanged. Nothing was written.`);

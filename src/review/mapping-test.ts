@@ -143,7 +143,8 @@ export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: 
   const labels = new Map<number, string>();
   for (const [input, list] of files) {
     const header = [...new Set(list.flatMap((row) => Object.keys(row).filter((k) => k !== 'file')))];
-    const mapper = compile(mapping, header, runDate);
+    // The case's file name stands for the input file, so that `input_file` conditions hold as in convert.
+    const mapper = compile(mapping, header, runDate, input);
     list.forEach((row, i) => {
       ordinal++;
       const label = `${input}:${i + 1}`;
@@ -156,9 +157,7 @@ export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: 
       }
       ids[ordinal] = result.primary_id;
       outcome.otherWarnings.push(...result.warnings);
-      // A skip rule's outcome (RowMapper.map gives { ok: false, skipped: rule name }).
-      const skipped = (result as { skipped?: string }).skipped;
-      if (skipped !== undefined) outcome.skipped.push({ row: label, rule: skipped });
+      if (result.skipped !== undefined) outcome.skipped.push({ row: label, rule: result.skipped });
       else outcome.rejected.push({ row: label, reason: result.problems.map((p) => p.message).join('; ') });
     });
   }

@@ -83,7 +83,7 @@ export async function runImport(ctx: ImportContext, temp: string, file: Received
   }
 
   const c = report.counts;
-  const counts = `rows ${c.rows}, users ${c.users}, merged ${c.merged}, rejected ${c.rejected}`;
+  const counts = `rows ${c.rows}, users ${c.users}, merged ${c.merged}, rejected ${c.rejected}${c.skipped ? `, skipped ${c.skipped}` : ''}`;
   const names = job.delivered.map((d) => path.basename(d.file));
   const details = c.rejected > 0 && report.details ? { details: report.details } : {};
   const waiting = job.stale.length ? `; ${waitingZips(job.stale, config.run)}` : '';

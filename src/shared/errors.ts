@@ -74,6 +74,7 @@ export type RowProblemCode =
   | 'no_user_group' // no user group rule matched and there is no default
   | 'ragged_row' // a row with more or fewer fields than the header
   | 'too_many_rows' // more rows share the primary id than one person has (max_rows_per_person): a broken export
+  | 'rejected_by_rule' // a rule of the mapping's reject list holds: its own message says why
   | 'invisible_character' // a primary id or identifier holds a character nobody can see or type (U+200B, bidi controls, ...)
   | 'schema_invalid'; // the user failed XSD validation
 
@@ -85,7 +86,8 @@ export type WarningKind =
   | 'expiry_in_past'
   | 'unknown_code' // a value the map did not know fell back to the mapping's named code
   | 'extra_preferred' // more than one preferred address/email/phone: only the first kept it
-  | 'invalid_email_dropped';
+  | 'invalid_email_dropped'
+  | 'user_group_omitted'; // no user group rule maps the row, and the mapping says unmapped: omit
 
 export interface RowProblem {
   code: RowProblemCode;

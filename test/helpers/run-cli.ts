@@ -59,7 +59,7 @@ export async function convertCli(p: { mapping?: string; inputs: string[]; out?: 
 export interface ReportJson {
   success: boolean;
   summary: string;
-  counts: { rows: number; users: number; merged: number; rejected: number; warnings: number };
+  counts: { rows: number; users: number; merged: number; rejected: number; skipped: number; warnings: number };
   files: string[];
   details?: Record<string, string>;
   warnings: Record<string, { count: number; examples: string[] }>;
