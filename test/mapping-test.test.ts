@@ -9,8 +9,7 @@ import path from 'node:path';
 import { PACKAGE_ROOT } from '../src/shared/paths.js';
 import { runCli, tempDir } from './helpers/run-cli.js';
 import { convert } from '../src/pipeline/convert.js';
-import { checkMappingTest, compareCase, runCase } from '../src/review/mapping-test.js';
-import { compileMapping, type MapResult } from '../src/mapping/map.js';
+import { checkMappingTest, runCase } from '../src/review/mapping-test.js';
 import { AlmaSchema } from '../src/pipeline/validate.js';
 import { readZip } from './helpers/zip.js';
 
@@ -158,31 +157,40 @@ test('a case and convert agree on the same rows: the user a case sees is the use
   assert.equal(xml.replace(/<!--.*-->\n/, ''), caseXml);
 });
 
-test('the skip rule contract: a row the mapper skips counts as skipped with its rule, not as rejected', () => {
-  const checked = checkMappingTest(UNIVERSITY_TEST, '2026-09-01');
-  const mapping = checked.test!.mapping;
-  // Until skip rules are merged, a mapper that marks retirees skipped as RowMapper.map will
-  // ({ ok: false, skipped: rule name, primary_id, problems: [], warnings }).
-  const skipping: typeof compileMapping = (m, header, runDate) => {
-    const mapper = compileMapping(m, header, runDate);
-    const status = header.indexOf('hr_status');
-    const skip = (values: string[], result: MapResult): MapResult => (values[status] === 'RET' ? ({ ok: false, skipped: 'retirees', primary_id: values[header.indexOf('netid')], problems: [], warnings: [] } as MapResult) : result);
-    return { ...mapper, map: (v) => skip(v, mapper.map(v)), mapRecord: (v) => skip(v, mapper.mapRecord(v)) };
-  };
-  const rows = [
-    { file: 'employees.csv', netid: 'r1', employee_type: 'STAFF', active: 1, hr_status: 'RET' },
-    { file: 'employees.csv', netid: 's1', employee_type: 'STAFF', active: 1, hr_status: 'A' },
-  ];
-  const outcome = runCase(mapping, rows, '2026-09-01', AlmaSchema.load(), skipping);
-  assert.deepEqual(outcome.skipped, [{ row: 'employees.csv:1', rule: 'retirees' }]);
-  assert.deepEqual(outcome.rejected, []);
-  assert.deepEqual(outcome.users.map((u) => u.user.primary_id), ['s1']);
-  const where = checkMappingTest(UNIVERSITY_TEST, '2026-09-01').test!.where;
-  const result = (expect: Record<string, unknown>) => compareCase({ name: 'c', index: 0, rows, expect }, outcome, where).failures.map((f) => `${f.field}: expected ${f.expected}, actual ${f.actual}`);
-  assert.deepEqual(result({ skipped: true }), []);
-  assert.deepEqual(result({ skipped: 'retirees' }), []);
-  assert.deepEqual(result({ skipped: 'ex-staff' }), ['skipped: expected a row skipped by "ex-staff", actual a user s1 (STAFF); row employees.csv:1 skipped by "retirees"']);
-  assert.deepEqual(result({ rejected: true }), ['rejected: expected a rejected row, actual a user s1 (STAFF); row employees.csv:1 skipped by "retirees"']);
+test('skip rules: a skipped row is expected as skipped (by its rule), never as rejected; input_file holds for the case\'s file', async () => {
+  const file = beside(`mapping: university.yaml
+run_date: 2026-09-01
+cases:
+  - name: a retiree is skipped by its rule
+    rows: [ { file: employees.csv, netid: r1, employee_type: STAFF, active: 1, hr_status: RET } ]
+    expect: { skipped: retirees }
+  - name: a student row with the same status is not an employee row
+    rows: [ { file: students.csv, netid: s1, level: UG, hr_status: RET } ]
+    expect: { user_group: UNDERGRAD }
+  - name: wrong rule named
+    rows: [ { file: employees.csv, netid: r2, employee_type: STAFF, active: 1, hr_status: RET } ]
+    expect: { skipped: ex-staff }
+  - name: a skipped row is not a rejected one
+    rows: [ { file: employees.csv, netid: r3, employee_type: STAFF, active: 1, hr_status: RET } ]
+    expect: rejected
+`);
+  const mapping = path.join(path.dirname(file), 'university.yaml');
+  writeFileSync(mapping, readFileSync(mapping, 'utf8') + '\nskip:\n  - name: retirees\n    when: { input_file: employees.csv, hr_status: RET }\n');
+  const r = await runCli(['mapping', 'test', file]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(
+    r.stdout,
+    [
+      'ok      a retiree is skipped by its rule',
+      'ok      a student row with the same status is not an employee row',
+      `FAILED  wrong rule named (${file}:10:5)`,
+      `  ${file}:12:24: skipped: expected a row skipped by "ex-staff", actual row employees.csv:1 skipped by "retirees"`,
+      `FAILED  a skipped row is not a rejected one (${file}:13:5)`,
+      `  ${file}:15:13: rejected: expected a rejected row, actual row employees.csv:1 skipped by "retirees"`,
+      '4 cases (run date 2026-09-01): 2 passed, 2 failed',
+      '',
+    ].join('\n'),
+  );
 });
 
 test('schemas/mapping-test.schema.json is the JSON of test-shape.ts; an editor using it accepts the shipped test file', async () => {

@@ -127,7 +127,7 @@ interface Member extends MergeMember {
 }
 
 /** The rows of one case, mapped, merged and checked as convert does it. */
-export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: AlmaSchema, compile: typeof compileMapping = compileMapping): CaseOutcome {
+export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: AlmaSchema): CaseOutcome {
   // The exports, in the order their first row comes; each with the union of its rows' columns.
   const files = new Map<string, Row[]>();
   for (const row of rows) {
@@ -144,7 +144,7 @@ export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: 
   for (const [input, list] of files) {
     const header = [...new Set(list.flatMap((row) => Object.keys(row).filter((k) => k !== 'file')))];
     // The case's file name stands for the input file, so that `input_file` conditions hold as in convert.
-    const mapper = compile(mapping, header, runDate, input);
+    const mapper = compileMapping(mapping, header, runDate, input);
     list.forEach((row, i) => {
       ordinal++;
       const label = `${input}:${i + 1}`;
