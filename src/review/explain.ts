@@ -350,6 +350,10 @@ export function reasonMessage(code: string, column: string | undefined): string 
       return `${field} is not a well-formed email address`;
     case 'bad_date':
       return `${field} is not a date in the form the mapping gives`;
+    case 'bad_phone':
+      return `${field} is not a phone number (phone: in the mapping)`;
+    case 'unfit_value':
+      return `${field} has a value that replace (must_match), split or substring cannot handle (on_unfit: reject)`;
     case 'bad_integer':
       return `${field} is not a year`;
     case 'bad_boolean':
@@ -390,6 +394,10 @@ function warningMessage(kind: string): string {
       return "a value the table does not know was given the mapping's fallback code";
     case 'invalid_email_dropped':
       return 'a malformed email was left out (on_invalid: drop)';
+    case 'invalid_phone_dropped':
+      return 'a value that is not a phone number was left out (phone: on_invalid: drop)';
+    case 'unfit_value_dropped':
+      return 'a value that replace, split or substring cannot handle was left out (on_unfit: drop)';
     case 'extra_preferred':
       return 'merged rows each had a preferred address, email or phone: one keeps it';
     default:
