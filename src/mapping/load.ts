@@ -374,7 +374,8 @@ class Normaliser {
     const region = String(w.region);
     const regions = phoneRegions();
     if (!regions.includes(region)) {
-      const closest = closestOf(region, regions);
+      // The United Kingdom's code is GB; UK is the usual slip, and no spelling distance finds it.
+      const closest = region === 'UK' ? 'GB' : closestOf(region, regions);
       this.problem([...at, 'region'], `"${region}" is not a country code libphonenumber knows${closest ? `; did you mean "${closest}"?` : ''}`);
     }
     return { format: w.format ?? 'e164', region, onInvalid: w.on_invalid ?? 'reject' };
