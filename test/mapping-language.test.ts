@@ -9,7 +9,8 @@ import { checkMapping, formatProblem } from '../src/mapping/load.js';
 import type { Mapping } from '../src/mapping/model.js';
 import { compileMapping, type MapResult, type MappedUser, type RejectedRow } from '../src/mapping/map.js';
 import { mergeUsers } from '../src/pipeline/merge.js';
-import { explainMapping } from '../src/review/explain.js';
+import { explainMapping, formatExplanation } from '../src/review/explain.js';
+import { PACKAGE_ROOT } from '../src/shared/paths.js';
 import type { AlmaUser } from '../src/shared/alma.js';
 import { makeTempDir } from './helpers/tmp.js';
 
@@ -872,5 +873,24 @@ phones:
       '15:36: phones[1].phone: a value is either a phone number or a yes/no value, not both',
       '15:53: phones[1].phone.region: "ZZ" is not a country code libphonenumber knows; did you mean "AZ"?',
     ]);
+  });
+});
+
+describe('explain on values and dates', () => {
+  test('shows the expiry and purge dates each group gets, and the phones and ids dropped or rejected', async () => {
+    const dir = path.join(PACKAGE_ROOT, 'test', 'golden', 'values-dates');
+    const x = await explainMapping(checkMapping(path.join(dir, 'mapping.yaml')).mapping!, [path.join(dir, 'people.csv')], { runDate: RUN_DATE });
+    assert.deepEqual(x.expiry.STUDENT?.dates, { '2026-11-21': 1, '2028-10-31': 1 });
+    assert.deepEqual(x.purge.STUDENT?.dates, { '2026-12-21': 1, '2029-04-30': 1 });
+    assert.deepEqual(x.purge.STAFF?.dates, { '2028-11-21': 1 });
+    assert.deepEqual(Object.keys(x.warnings).sort(), ['invalid_phone_dropped', 'unfit_value_dropped']);
+    assert.deepEqual(
+      x.reasons.map((r) => [r.code, r.column, r.rows]),
+      [['bad_phone', 'home_phone', 1]],
+    );
+    const text = formatExplanation(x);
+    const from = text.indexOf('Purge dates per group:');
+    assert.deepEqual(text.slice(from, from + 3), ['Purge dates per group:', '  STAFF            2028-11-21 (1)', '  STUDENT          2026-12-21 (1), 2029-04-30 (1)']);
+    assert.ok(text.includes('  a value that is not a phone number was left out (phone: on_invalid: drop): 1 row, e.g. row 3'));
   });
 });

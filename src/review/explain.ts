@@ -180,6 +180,8 @@ export interface Explanation {
   users: { total: number; by_group: Record<string, number> };
   /** Per user group: the expiry dates its users get. */
   expiry: Record<string, ExpirySummary>;
+  /** Per user group: the purge dates its users get (none: Alma never purges them). */
+  purge: Record<string, ExpirySummary>;
   /** Values that no rule or table maps: rejected rows, or rows given the mapping's fallback code. */
   unmapped: UnmappedValue[];
   /** Unmapped values beyond the first MAX_UNMAPPED distinct ones, counted only. */
@@ -195,7 +197,7 @@ export interface Explanation {
 
 export interface ExpirySummary {
   users: number;
-  /** Users of the group without an expiry date (the mapping gives none). */
+  /** Users of the group without an expiry (or purge) date (the mapping gives none). */
   none: number;
   earliest?: string;
   latest?: string;
@@ -246,7 +248,27 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
     if (!entry.examples.includes(label)) add(entry.examples, label);
   };
   const byGroup = new Map<string, number>();
-  const expiry = new Map<string, { users: number; none: number; dates: Map<string, number>; earliest?: string; latest?: string; overflow: boolean }>();
+  type DateTally = { users: number; none: number; dates: Map<string, number>; earliest?: string; latest?: string; overflow: boolean };
+  const expiry = new Map<string, DateTally>();
+  const purge = new Map<string, DateTally>();
+  const tally = (tallies: Map<string, DateTally>, group: string, date: string | undefined) => {
+    let e = tallies.get(group);
+    if (!e) tallies.set(group, (e = { users: 0, none: 0, dates: new Map(), overflow: false }));
+    e.users++;
+    if (!date) return void e.none++;
+    if (!e.earliest || date < e.earliest) e.earliest = date;
+    if (!e.latest || date > e.latest) e.latest = date;
+    if (e.dates.has(date) || e.dates.size < MAX_DATES) e.dates.set(date, (e.dates.get(date) ?? 0) + 1);
+    else e.overflow = true;
+  };
+  const summaries = (tallies: Map<string, DateTally>): Record<string, ExpirySummary> =>
+    Object.fromEntries(
+      [...tallies].sort((a, b) => a[0].localeCompare(b[0])).map(([group, e]) => {
+        const summary: ExpirySummary = { users: e.users, none: e.none, distinct: e.dates.size, ...(e.earliest ? { earliest: e.earliest, latest: e.latest } : {}) };
+        if (!e.overflow && e.dates.size > 0 && e.dates.size <= FEW_DATES) summary.dates = sortedRecord(e.dates, (a, b) => a[0].localeCompare(b[0]));
+        return [group, summary];
+      }),
+    );
   const merges: Explanation['merges'] = { people: 0, rows: 0, by_reason: {}, examples: [] };
   let users = 0;
 
@@ -293,17 +315,8 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
       const group = user.user_group ?? '(none)';
       byGroup.set(group, (byGroup.get(group) ?? 0) + 1);
       if (user.contact_info.emails.length === 0) withoutEmail.users++;
-      let e = expiry.get(group);
-      if (!e) expiry.set(group, (e = { users: 0, none: 0, dates: new Map(), overflow: false }));
-      e.users++;
-      const date = user.expiry_date;
-      if (!date) e.none++;
-      else {
-        if (!e.earliest || date < e.earliest) e.earliest = date;
-        if (!e.latest || date > e.latest) e.latest = date;
-        if (e.dates.has(date) || e.dates.size < MAX_DATES) e.dates.set(date, (e.dates.get(date) ?? 0) + 1);
-        else e.overflow = true;
-      }
+      tally(expiry, group, user.expiry_date);
+      tally(purge, group, user.purge_date);
       if (event.rows.length > 1) {
         merges.people++;
         merges.rows += event.rows.length;
@@ -320,13 +333,8 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
     inputs,
     rows,
     users: { total: users, by_group: sortedRecord(byGroup, (a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) },
-    expiry: Object.fromEntries(
-      [...expiry].sort((a, b) => a[0].localeCompare(b[0])).map(([group, e]) => {
-        const summary: ExpirySummary = { users: e.users, none: e.none, distinct: e.dates.size, ...(e.earliest ? { earliest: e.earliest, latest: e.latest } : {}) };
-        if (!e.overflow && e.dates.size > 0 && e.dates.size <= FEW_DATES) summary.dates = sortedRecord(e.dates, (a, b) => a[0].localeCompare(b[0]));
-        return [group, summary];
-      }),
-    ),
+    expiry: summaries(expiry),
+    purge: summaries(purge),
     unmapped: [...unmapped.values()].sort((a, b) => b.rows - a.rows || a.field.localeCompare(b.field) || a.value.localeCompare(b.value)),
     unmapped_other_rows: unmappedOther,
     without_email: withoutEmail,
@@ -423,14 +431,20 @@ export function formatExplanation(x: Explanation): string[] {
   if (x.users.total === 0) out.push('  (none)');
   for (const [group, n] of Object.entries(x.users.by_group)) out.push(`  ${group.padEnd(16)} ${String(n).padStart(8)}`);
   out.push('');
-  out.push('Expiry dates per group:');
-  if (Object.keys(x.expiry).length === 0) out.push('  (none)');
-  for (const [group, e] of Object.entries(x.expiry)) {
-    const parts: string[] = [];
-    if (e.dates) parts.push(Object.entries(e.dates).map(([d, n]) => `${d} (${n})`).join(', '));
-    else if (e.earliest) parts.push(`${e.earliest} to ${e.latest} (${e.distinct >= MAX_DATES ? `${MAX_DATES}+` : e.distinct} distinct dates)`);
-    if (e.none) parts.push(`${plural(e.none, 'user')} without an expiry date`);
-    out.push(`  ${group.padEnd(16)} ${parts.join('; ')}`);
+  for (const [title, summaries, what] of [
+    ['Expiry dates per group:', x.expiry, 'an expiry date'],
+    ['Purge dates per group:', x.purge, 'a purge date (Alma never purges them)'],
+  ] as const) {
+    if (title !== 'Expiry dates per group:') out.push('');
+    out.push(title);
+    if (Object.keys(summaries).length === 0) out.push('  (none)');
+    for (const [group, e] of Object.entries(summaries)) {
+      const parts: string[] = [];
+      if (e.dates) parts.push(Object.entries(e.dates).map(([d, n]) => `${d} (${n})`).join(', '));
+      else if (e.earliest) parts.push(`${e.earliest} to ${e.latest} (${e.distinct >= MAX_DATES ? `${MAX_DATES}+` : e.distinct} distinct dates)`);
+      if (e.none) parts.push(`${plural(e.none, 'user')} without ${what}`);
+      out.push(`  ${group.padEnd(16)} ${parts.join('; ')}`);
+    }
   }
   out.push('');
   out.push('Values no rule maps:');
