@@ -481,7 +481,7 @@ export function formatExplanation(x: Explanation): string[] {
 // ---------------------------------------------------------------------------------------------
 // diff
 
-export type ChangeKind = 'group' | 'expiry' | 'status' | 'emails' | 'identifiers' | 'now_rejected' | 'now_written' | 'only_old' | 'only_new';
+export type ChangeKind = 'group' | 'expiry' | 'purge' | 'status' | 'emails' | 'identifiers' | 'now_rejected' | 'now_written' | 'only_old' | 'only_new';
 
 export interface Change {
   kind: ChangeKind;
@@ -525,6 +525,7 @@ class Fingerprints {
   group = new Uint16Array(1024);
   status = new Uint16Array(1024);
   expiry = new Uint32Array(1024);
+  purge = new Uint32Array(1024);
   emails = new Uint16Array(1024);
   identifiers = new Uint16Array(1024);
 
@@ -560,6 +561,7 @@ class Fingerprints {
     this.group[i] = this.code(u.user_group);
     this.status[i] = this.code(u.status);
     this.expiry[i] = dateNumber(u.expiry_date);
+    this.purge[i] = dateNumber(u.purge_date);
     this.emails[i] = Math.min(u.contact_info.emails.length, NONE);
     this.identifiers[i] = Math.min(u.user_identifiers.length, NONE);
   }
@@ -576,6 +578,7 @@ class Fingerprints {
     this.group = bigger(this.group);
     this.status = bigger(this.status);
     this.expiry = bigger(this.expiry);
+    this.purge = bigger(this.purge);
     this.emails = bigger(this.emails);
     this.identifiers = bigger(this.identifiers);
   }
@@ -638,6 +641,11 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
         note('expiry', undefined, undefined, id, ` (${numberDate(oldExpiry)} → ${u.expiry_date ?? 'none'})`);
         changed = true;
       }
+      const oldPurge = before.purge[i]!;
+      if (oldPurge !== dateNumber(u.purge_date)) {
+        note('purge', undefined, undefined, id, ` (${numberDate(oldPurge)} → ${u.purge_date ?? 'none'})`);
+        changed = true;
+      }
       const oldStatus = before.text(before.status[i]!);
       if (oldStatus !== u.status) {
         note('status', oldStatus ?? '(none)', u.status ?? '(none)', id);
@@ -661,7 +669,7 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
   const list = [...changes.values()];
   if (onlyOld) list.push({ kind: 'only_old', message: '', users: onlyOld, examples: [] });
   for (const c of list) c.message = describeChange(c);
-  const order: ChangeKind[] = ['group', 'expiry', 'status', 'now_rejected', 'now_written', 'emails', 'identifiers', 'only_new', 'only_old'];
+  const order: ChangeKind[] = ['group', 'expiry', 'purge', 'status', 'now_rejected', 'now_written', 'emails', 'identifiers', 'only_new', 'only_old'];
   list.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || b.users - a.users);
   return {
     old: { file: oldMapping.file, source: oldMapping.source },
@@ -683,6 +691,8 @@ function describeChange(c: Change): string {
       return `${users} ${verb('moves', 'move')} from ${c.from} to ${c.to}`;
     case 'expiry':
       return `${users} ${verb('gets', 'get')} a new expiry date`;
+    case 'purge':
+      return `${users} ${verb('gets', 'get')} a new purge date`;
     case 'status':
       return `${users} ${verb('changes', 'change')} status from ${c.from} to ${c.to}`;
     case 'emails':
