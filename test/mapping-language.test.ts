@@ -4,6 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import fc from 'fast-check';
 import path from 'node:path';
 import { checkMapping, formatProblem } from '../src/mapping/load.js';
 import type { Mapping } from '../src/mapping/model.js';
@@ -892,5 +893,31 @@ describe('explain on values and dates', () => {
     const from = text.indexOf('Purge dates per group:');
     assert.deepEqual(text.slice(from, from + 3), ['Purge dates per group:', '  STAFF            2028-11-21 (1)', '  STUDENT          2026-12-21 (1), 2029-04-30 (1)']);
     assert.ok(text.includes('  a value that is not a phone number was left out (phone: on_invalid: drop): 1 row, e.g. row 3'));
+  });
+});
+
+describe('no value makes the new constructs throw', () => {
+  test('any text through replace, split, substring, pad, phone and unless_same_as gives a user or named problems', () => {
+    const mapping = mappingOf(`${PURGE}fields:
+  primary_id: { value: u1 }
+  first_name: { from: a, split: { part: -2 }, on_unfit: drop }
+  pref_first_name: { from: a, unless_same_as: b, ignore_case: true }
+  last_name: { from: a, replace: [ { pattern: "^(\\\\d{3})(\\\\d+)$", with: "$2-$1" }, { pattern: "\\\\s", with: "" } ], must_match: true, on_unfit: keep }
+  job_description: { from: a, substring: { start: 3, length: 4 }, pad: { width: 9, with: "*", side: right } }
+phones:
+  - { phone_type: home, from: b, phone: { region: GB, format: international, on_invalid: reject } }
+  - { phone_type: work, from: a, phone: { region: US, on_invalid: drop } }
+`);
+    const mapper = compileMapping(mapping, ['a', 'b'], RUN_DATE);
+    const text = fc.string({ unit: fc.oneof(fc.constantFrom('0', '1', '5', '+', '(', ')', '-', '/', ' ', '\t', 'é', '😀', '\uD800', 'x'), fc.string({ unit: 'binary', maxLength: 1 })), maxLength: 20 });
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        const result = mapper.map([a, b]);
+        const codes = result.ok ? [] : result.problems.map((p) => p.code);
+        assert.ok(codes.every((c) => c === 'unfit_value' || c === 'bad_phone' || c === 'too_long'), JSON.stringify(codes));
+        for (const w of result.warnings) assert.ok(['unfit_value_dropped', 'invalid_phone_dropped', 'stripped_characters'].includes(w.kind), w.kind);
+      }),
+      { seed: 20261121, numRuns: 2000 },
+    );
   });
 });
