@@ -883,7 +883,7 @@ describe('explain on values and dates', () => {
     const x = await explainMapping(checkMapping(path.join(dir, 'mapping.yaml')).mapping!, [path.join(dir, 'people.csv')], { runDate: RUN_DATE });
     assert.deepEqual(x.expiry.STUDENT?.dates, { '2026-11-21': 1, '2028-10-31': 1 });
     assert.deepEqual(x.purge.STUDENT?.dates, { '2026-12-21': 1, '2029-04-30': 1 });
-    assert.deepEqual(x.purge.STAFF?.dates, { '2028-11-21': 1 });
+    assert.deepEqual(x.purge.STAFF?.dates, { '2028-01-31': 1 });
     assert.deepEqual(Object.keys(x.warnings).sort(), ['invalid_phone_dropped', 'unfit_value_dropped']);
     assert.deepEqual(
       x.reasons.map((r) => [r.code, r.column, r.rows]),
@@ -891,7 +891,7 @@ describe('explain on values and dates', () => {
     );
     const text = formatExplanation(x);
     const from = text.indexOf('Purge dates per group:');
-    assert.deepEqual(text.slice(from, from + 3), ['Purge dates per group:', '  STAFF            2028-11-21 (1)', '  STUDENT          2026-12-21 (1), 2029-04-30 (1)']);
+    assert.deepEqual(text.slice(from, from + 3), ['Purge dates per group:', '  STAFF            2028-01-31 (1)', '  STUDENT          2026-12-21 (1), 2029-04-30 (1)']);
     assert.ok(text.includes('  a value that is not a phone number was left out (phone: on_invalid: drop): 1 row, e.g. row 3'));
   });
 });
