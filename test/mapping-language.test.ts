@@ -721,6 +721,10 @@ describe('reformatting a value', () => {
     assert.deepEqual([other.pref_first_name, other.pref_last_name], ['Addie', 'BYRON']);
     const legalEmpty = userOf(mapOne(blocks, { id: 'u1', first: '', preferred: 'Addie' }));
     assert.equal(legalEmpty.pref_first_name, 'Addie');
+    // A plain name is a column; a text with braces is a template.
+    const template = `${PURGE}fields:\n  primary_id: "{id}"\n  pref_last_name: { from: preferred_last, unless_same_as: "{last}-{id}" }\n`;
+    assert.equal(userOf(mapOne(template, { id: 'u1', last: 'Byron', preferred_last: 'Byron-u1' })).pref_last_name, undefined);
+    assert.equal(userOf(mapOne(template, { id: 'u1', last: 'Byron', preferred_last: 'Byron' })).pref_last_name, 'Byron');
   });
 });
 

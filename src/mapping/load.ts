@@ -338,7 +338,8 @@ class Normaliser {
     if (o.phone !== undefined) expr.phone = this.phone(o.phone, [...at, 'phone']);
     if (o.prefix !== undefined) expr.prefix = String(o.prefix);
     if (o.unless_same_as !== undefined) {
-      const other = typeof o.unless_same_as === 'string' ? { from: o.unless_same_as } : o.unless_same_as;
+      // A plain name is a column here (as in from), not a constant: comparing with a constant is seldom meant.
+      const other = typeof o.unless_same_as === 'string' && !o.unless_same_as.includes('{') ? { from: o.unless_same_as } : o.unless_same_as;
       expr.unlessSameAs = { value: this.value(other, [...at, 'unless_same_as']), ignoreCase: o.ignore_case === true };
     }
     if (o.must_match !== undefined && !expr.replace) this.problem([...at, 'must_match'], 'must_match goes with replace', true);

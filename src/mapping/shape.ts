@@ -114,8 +114,9 @@ const valueKeys: Record<string, Schema> = {
     },
   },
   unless_same_as: {
-    description: 'Leave the value out when it equals this column (or value): e.g. a preferred name only when it is not the legal name.',
-    oneOf: [{ ...text, description: 'A column.' }, { $ref: '#/definitions/value_object' }],
+    $ref: '#/definitions/value',
+    description:
+      'Leave the value out when it equals this column (a plain name), template ("{first} {last}") or value (an object): e.g. a preferred name only when it is not the legal name.',
   },
   ignore_case: { type: 'boolean', description: 'With unless_same_as: compare without case.' },
   required: { type: 'boolean', description: 'An empty value rejects the row.' },
@@ -233,7 +234,6 @@ export const mappingSchema: Schema = {
     value,
     conditions: { type: 'object', additionalProperties: conditionTest, description: 'Every test must hold (column: test).' },
     date_rule: dateRule,
-    value_object: valueObject,
     replacement: {
       type: 'object',
       additionalProperties: false,
