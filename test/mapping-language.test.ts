@@ -833,6 +833,13 @@ purge:
 });
 
 describe('mapping check on values and dates', () => {
+  test('a misspelt purge key is named with the closest; a rules item without a way of setting the date is a problem', () => {
+    assert.deepEqual(checkOf('purge:\n  defualt: { after_expiry: 1 year }\nexpiry:\n  default:\n    rules: [ { when: { a: b } } ]\n').problems, [
+      '3:3: purge.defualt: "defualt" is not a key of purge; did you mean "default"? (other keys are user group codes)',
+      '6:14: expiry.default.rules[0]: say how the date is set: date, after_run, after_expiry, run_date, next, from, end_of_year or term_calendar',
+    ]);
+  });
+
   test('no purge date is a warning, not a problem; per group without a default names the groups left without one', () => {
     assert.deepEqual(checkOf('expiry:\n  default: { after_run: 1 year }\n'), {
       problems: [],

@@ -195,6 +195,9 @@ class Normaliser {
     const w = (this.w.purge ?? {}) as Written;
     for (const [group, rule] of Object.entries(w)) {
       if (group === 'days_after_expiry') continue;
+      // Without allowed_codes a misspelt "default" would pass as a group nobody has.
+      const meant = group === 'default' || this.allowed.user_group ? undefined : closestOf(group, ['default', 'days_after_expiry']);
+      if (meant) this.problem(['purge', group], `"${group}" is not a key of purge; did you mean "${meant}"? (other keys are user group codes)`, true);
       const normalised = this.dateRule(rule as Written, ['purge', group], 'purge');
       if (group === 'default') mapping.defaultPurge = normalised;
       else {
@@ -420,8 +423,8 @@ class Normaliser {
     return { pattern, regex: new RegExp(`^${compact ? regexText.replace(/\\d\{1,2\}/g, '\\d{2}') : regexText}$`), order };
   }
 
-  private dateRule(w: Written, at: PathItem[], purpose: 'expiry' | 'purge'): DateRule {
-    const names = ['date', 'after_run', 'after_expiry', 'run_date', 'next', 'from', 'end_of_year', 'term_calendar', 'rules'];
+  private dateRule(w: Written, at: PathItem[], purpose: 'expiry' | 'purge', inRules = false): DateRule {
+    const names = ['date', 'after_run', 'after_expiry', 'run_date', 'next', 'from', 'end_of_year', 'term_calendar', ...(inRules ? [] : ['rules'])];
     const kinds = names.filter((k) => w[k] !== undefined);
     const listed = `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
     if (kinds.length !== 1) {
@@ -446,7 +449,7 @@ class Normaliser {
       const rules = (w.rules as Written[]).map((item, i) => ({
         ...(item.name !== undefined ? { name: String(item.name) } : {}),
         when: this.conditions(item.when, [...at, 'rules', i, 'when']),
-        rule: this.dateRule(item, [...at, 'rules', i], purpose),
+        rule: this.dateRule(item, [...at, 'rules', i], purpose, true),
       }));
       return { kind: 'rules', rules, otherwise };
     }
