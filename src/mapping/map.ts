@@ -92,6 +92,7 @@ export function invisibleCharacter(value: string, column: string): RowProblem | 
 }
 
 const SURROGATE = /[\uD800-\uDFFF]/;
+const SPACES = /\s+/;
 
 const TRUE_WORDS = new Set(['y', 'yes', 'true', '1']);
 const FALSE_WORDS = new Set(['n', 'no', 'false', '0']);
@@ -237,7 +238,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       if (!matched && expr.mustMatch && !unfit(`matches none of the patterns of replace`)) return undefined;
     }
     if (expr.split) {
-      const parts = expr.split.by === undefined ? raw.split(/\s+/) : raw.split(expr.split.by);
+      const parts = expr.split.by === undefined ? raw.split(SPACES) : raw.split(expr.split.by);
       const part = parts[expr.split.part > 0 ? expr.split.part - 1 : parts.length + expr.split.part];
       if (part) raw = part;
       else if (!unfit(`has no part ${expr.split.part} when split by ${expr.split.by === undefined ? 'spaces' : `'${expr.split.by}'`}`)) return undefined;
@@ -384,6 +385,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     return { rule: 'none', column: named[0], unmapped };
   };
 
+  const nextDates = new Map<DateRule, string>();
   const dateOf = (rule: DateRule | undefined, ctx: RowContext, expiry?: string): string | undefined => {
     if (!rule) return undefined;
     let date: string | undefined;
@@ -417,7 +419,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
         date = ctx.runDate;
         break;
       case 'next':
-        date = dayOfYearFrom(ctx.runDate, rule);
+        // The same for every row of the run: computed once.
+        date = nextDates.get(rule);
+        if (date === undefined) nextDates.set(rule, (date = dayOfYearFrom(ctx.runDate, rule)));
         break;
       case 'rules':
         for (const r of rule.rules)
