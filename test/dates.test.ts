@@ -2,7 +2,7 @@
 // here, so a day too many or too few would go to Alma for the whole feed. Pure functions, fast.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { addPeriod, isValidYmd, localDate, parseIsoDate, toIsoDate, ymd } from '../src/shared/dates.js';
+import { addPeriod, dayOfYearFrom, isValidYmd, localDate, parseIsoDate, toIsoDate, ymd } from '../src/shared/dates.js';
 
 describe('localDate', () => {
   test('pads a one-digit month and day with a zero', () => {
@@ -90,5 +90,28 @@ describe('ymd', () => {
   test('pads the year to four digits and the month and day to two', () => {
     assert.equal(ymd(5, 3, 7), '0005-03-07');
     assert.equal(ymd(2024, 11, 21), '2024-11-21');
+  });
+});
+
+describe('dayOfYearFrom', () => {
+  const end = { monthDay: '10-31', years: 1, from: '07-01' };
+  test('the day in the run year plus years, one year more from the day "from" on', () => {
+    assert.equal(dayOfYearFrom('2026-06-30', end), '2027-10-31');
+    assert.equal(dayOfYearFrom('2026-07-01', end), '2028-10-31');
+  });
+  test('at the ends of the year', () => {
+    assert.equal(dayOfYearFrom('2026-01-01', end), '2027-10-31');
+    assert.equal(dayOfYearFrom('2026-12-31', end), '2028-10-31');
+    assert.equal(dayOfYearFrom('2026-12-31', { monthDay: '01-01', years: 0 }), '2026-01-01');
+    assert.equal(dayOfYearFrom('2026-12-31', { monthDay: '12-31', years: 0, from: '12-31' }), '2027-12-31');
+  });
+  test('without "from", no year more; from 01-01, always one more', () => {
+    assert.equal(dayOfYearFrom('2026-11-21', { monthDay: '08-31', years: 1 }), '2027-08-31');
+    assert.equal(dayOfYearFrom('2026-01-01', { monthDay: '08-31', years: 0, from: '01-01' }), '2027-08-31');
+  });
+  test('29 February is 28 February in a common year, and stays in a leap year', () => {
+    assert.equal(dayOfYearFrom('2026-03-01', { monthDay: '02-29', years: 1 }), '2027-02-28');
+    assert.equal(dayOfYearFrom('2027-03-01', { monthDay: '02-29', years: 1 }), '2028-02-29');
+    assert.equal(dayOfYearFrom('2024-02-29', { monthDay: '02-29', years: 0, from: '03-01' }), '2024-02-29');
   });
 });

@@ -214,7 +214,7 @@ describe('mapping diff', () => {
     assert.equal(d.unchanged, 25);
   });
 
-  test('an edit: users move group, get a new expiry date, are now rejected', async () => {
+  test('an edit: users move group, get a new expiry date (and so a new purge date), are now rejected', async () => {
     const edited = editedUniversity([
       // Graduate students who also teach are loaded as GRAD.
       ['priority: [FACULTY, EMERITUS, STAFF, GRAD, UNDERGRAD]', 'priority: [FACULTY, EMERITUS, GRAD, STAFF, UNDERGRAD]'],
@@ -229,6 +229,8 @@ describe('mapping diff', () => {
       [
         ['1 user moves from STAFF to GRAD', ['asmith2']],
         ['1 user gets a new expiry date', ['eemer5 (2028-11-21 → 2029-11-21)']],
+        // purge: days_after_expiry: 180 moves with the expiry date.
+        ['1 user gets a new purge date', ['eemer5 (2029-05-20 → 2030-05-20)']],
         ['2 users are now rejected (written with the old mapping)', ['pnurse5 (rows students.csv:5)', 'aarch12 (rows employees.csv:12)']],
       ],
     );

@@ -25,6 +25,8 @@ function writeMapping(blocks: string): string {
   let text = 'source: test\n' + blocks;
   if (!/^fields:/m.test(blocks)) text += '\nfields:\n  primary_id: "{id}"\n';
   if (!/^user_group:/m.test(blocks)) text += '\nuser_group:\n  rules:\n    - group: PATRON\n';
+  // Alma never purges a user without a purge date: check warns about a mapping that sets none.
+  if (!/^purge:/m.test(blocks)) text += '\npurge:\n  days_after_expiry: 180\n';
   const file = path.join(dir, 'mapping.yaml');
   writeFileSync(file, text);
   return file;
@@ -529,8 +531,9 @@ reject:
     const d = await diffMappings(before, after, [staff, students], { runDate: RUN_DATE });
     assert.deepEqual(d.rows_skipped, { old: 3, new: 6, by_rule: { retirees: { old: 3, new: 0 }, 'everyone but faculty': { old: 0, new: 6 } } });
     const text = formatDiff(d);
-    assert.deepEqual(text.slice(4, 9), [
+    assert.deepEqual(text.slice(4, 10), [
       '1 user gets a new expiry date, e.g. *** (2027-06-30 → none)',
+      '1 user gets a new purge date, e.g. *** (2027-12-27 → none)',
       '2 users are now skipped (written with the old mapping), e.g. *** (rows employees.csv:4), *** (rows employees.csv:2, students.csv:1)',
       '1 fewer row is rejected (1 → 0)',
       'skip rule "retirees": 3 → 0 rows skipped',

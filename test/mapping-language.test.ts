@@ -4,12 +4,14 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import fc from 'fast-check';
 import path from 'node:path';
 import { checkMapping, formatProblem } from '../src/mapping/load.js';
 import type { Mapping } from '../src/mapping/model.js';
 import { compileMapping, type MapResult, type MappedUser, type RejectedRow } from '../src/mapping/map.js';
 import { mergeUsers } from '../src/pipeline/merge.js';
-import { explainMapping } from '../src/review/explain.js';
+import { explainMapping, formatExplanation } from '../src/review/explain.js';
+import { PACKAGE_ROOT } from '../src/shared/paths.js';
 import type { AlmaUser } from '../src/shared/alma.js';
 import { makeTempDir } from './helpers/tmp.js';
 
@@ -604,6 +606,329 @@ user_group:
     assert.deepEqual(
       rejected(typo!).problems.map((p) => [p.code, p.column, p.value, p.message]),
       [['code_not_allowed', 'kind', 'STAF', "user_group 'STAF' is not one of the codes this Alma has (allowed_codes.user_group)"]],
+    );
+  });
+});
+
+/** What mapping check says of a mapping: its problems and warnings, without the file's folder. */
+function checkOf(blocks: string): { problems: string[]; warnings: string[] } {
+  const dir = folder();
+  let text = 'source: test\n' + blocks;
+  if (!/^fields:/m.test(blocks)) text += '\nfields:\n  primary_id: "{id}"\n';
+  if (!/^user_group:/m.test(blocks)) text += '\nuser_group:\n  rules:\n    - group: PATRON\n';
+  const file = path.join(dir, 'mapping.yaml');
+  writeFileSync(file, text);
+  const result = checkMapping(file);
+  const strip = (line: string) => line.slice(file.length + 1);
+  return { problems: result.problems.map(formatProblem).map(strip), warnings: result.warnings.map(formatProblem).map(strip) };
+}
+
+const PURGE = 'purge:\n  days_after_expiry: 30\n';
+
+describe('reformatting a value', () => {
+  const phoneRules = `
+    replace:
+      - { pattern: "^(\\\\d{3})(\\\\d{3})(\\\\d{4})$", with: "$1-$2-$3" }
+      - { pattern: "^(\\\\d{3})/(\\\\d{3})-(\\\\d{4})$", with: "$1-$2-$3" }
+      - { pattern: "^(\\\\d{3})-?(\\\\d{4})$", with: "510-$1-$2" }`;
+  const phones = (extra = '') => `${PURGE}phones:\n  - phone_type: home\n    from: tel${phoneRules}\n${extra}`;
+  const phoneOf = (tel: string, extra = '') => mapOne(phones(extra), { id: 'u1', tel });
+  const numbers = (r: MapResult) => userOf(r).contact_info.phones.map((p) => p.phone_number);
+
+  test('replace: a list of patterns applied in order, with groups ($1, $2 ...)', () => {
+    assert.deepEqual(numbers(phoneOf('5555555555')), ['555-555-5555']);
+    assert.deepEqual(numbers(phoneOf('510/965-1883')), ['510-965-1883']);
+    assert.deepEqual(numbers(phoneOf('965-1883')), ['510-965-1883']);
+    assert.deepEqual(numbers(phoneOf('9651883')), ['510-965-1883']);
+    // No pattern matches and none is required to: the value passes as it is.
+    assert.deepEqual(numbers(phoneOf('ext. 12')), ['ext. 12']);
+    // Every match is replaced, not only the first.
+    assert.equal(userOf(mapOne(`${PURGE}fields:\n  primary_id: { from: id, replace: { pattern: "[ .]", with: "-" } }\n`, { id: 'a b.c d' })).primary_id, 'a-b-c-d');
+  });
+
+  test('must_match: a value no pattern matches rejects the row (default), is dropped with a warning, or kept, as on_unfit says', () => {
+    const bad = rejected(phoneOf('ext. 12', '    must_match: true\n'));
+    assert.deepEqual(
+      bad.problems.map((p) => [p.code, p.column, p.value, p.message]),
+      [['unfit_value', 'tel', 'ext. 12', "Field (tel) matches none of the patterns of replace: 'ext. 12'"]],
+    );
+    const dropped = written(phoneOf('ext. 12', '    must_match: true\n    on_unfit: drop\n'));
+    assert.deepEqual(dropped.user.contact_info.phones, []);
+    assert.deepEqual(
+      dropped.warnings.map((w) => [w.kind, w.column, w.message]),
+      [['unfit_value_dropped', 'tel', "Field (tel) matches none of the patterns of replace and was left out: 'ext. 12'"]],
+    );
+    const kept = written(phoneOf('ext. 12', '    must_match: true\n    on_unfit: keep\n'));
+    assert.deepEqual([numbers(kept), kept.warnings], [['ext. 12'], []]);
+  });
+
+  const idOf = (spec: string, id: string) => mapOne(`${PURGE}fields:\n  primary_id: "{id}"\n  job_description: ${spec}\n`, { id });
+
+  test('substring: the first or last characters, or a slice from a position; with a fixed prefix', () => {
+    assert.equal(userOf(idOf('{ from: id, substring: { last: 7 } }', 'A00123456789')).job_description, '3456789');
+    assert.equal(userOf(idOf('{ from: id, substring: { last: 8 }, prefix: "LIB" }', 'A00123456789')).job_description, 'LIB23456789');
+    assert.equal(userOf(idOf('{ from: id, substring: { first: 3 } }', 'A00123456789')).job_description, 'A00');
+    assert.equal(userOf(idOf('{ from: id, substring: { start: 2, length: 4 } }', 'A00123456789')).job_description, '0012');
+    assert.equal(userOf(idOf('{ from: id, substring: { start: 10 } }', 'A00123456789')).job_description, '789');
+    // Characters, not UTF-16 halves: an emoji counts as one.
+    assert.equal(userOf(idOf('{ from: id, substring: { last: 2 } }', 'ab😀c')).job_description, '😀c');
+  });
+
+  test('substring of a value too short: reject (default), drop with a warning, or keep', () => {
+    const bad = rejected(idOf('{ from: id, substring: { last: 7 } }', 'A0012'));
+    assert.deepEqual(
+      bad.problems.map((p) => [p.code, p.column, p.message]),
+      [['unfit_value', 'id', "Field (id) is too short for substring (it needs 7 characters): 'A0012'"]],
+    );
+    const dropped = written(idOf('{ from: id, substring: { start: 4, length: 3 }, on_unfit: drop }', 'A0012'));
+    assert.equal(dropped.user.job_description, undefined);
+    assert.deepEqual(dropped.warnings.map((w) => w.kind), ['unfit_value_dropped']);
+    assert.equal(userOf(idOf('{ from: id, substring: { last: 7 }, on_unfit: keep, prefix: "X" }', 'A0012')).job_description, 'XA0012');
+  });
+
+  test('split: a part by its number (1 the first, -1 the last), by spaces or a separator', () => {
+    assert.equal(userOf(idOf('{ from: id, split: { part: 1 } }', 'Mary  Ann Jane')).job_description, 'Mary');
+    assert.equal(userOf(idOf('{ from: id, split: { part: -1 } }', 'Mary  Ann Jane')).job_description, 'Jane');
+    assert.equal(userOf(idOf('{ from: id, split: { by: ",", part: 2 } }', 'Smith,John')).job_description, 'John');
+    const bad = rejected(idOf('{ from: id, split: { by: ",", part: 2 } }', 'Smith'));
+    assert.deepEqual(bad.problems.map((p) => p.message), ["Field (id) has no part 2 when split by ',': 'Smith'"]);
+    assert.equal(userOf(idOf('{ from: id, split: { by: ",", part: 2 }, on_unfit: keep }', 'Smith')).job_description, 'Smith');
+  });
+
+  test('pad: to a width, with "0" on the left by default; a longer value is left whole', () => {
+    assert.equal(userOf(idOf('{ from: id, pad: { width: 8 } }', '123')).job_description, '00000123');
+    assert.equal(userOf(idOf('{ from: id, pad: { width: 5, with: "_", side: right } }', 'ab')).job_description, 'ab___');
+    assert.equal(userOf(idOf('{ from: id, pad: { width: 2 } }', '12345')).job_description, '12345');
+  });
+
+  test('the order: strip_prefix, replace, split, substring, pad, case, map, phone, prefix', () => {
+    const spec = '{ from: id, strip_prefix: "ID-", replace: { pattern: "-", with: "" }, substring: { last: 4 }, pad: { width: 6 }, prefix: "p", case: upper }';
+    assert.equal(userOf(idOf(spec, 'ID-12-345')).job_description, 'p002345');
+    const mapped = '{ from: id, split: { part: 1 }, case: lower, map: { fac: FACULTY }, prefix: "X-" }';
+    assert.equal(userOf(idOf(mapped, 'FAC member')).job_description, 'X-FACULTY');
+  });
+
+  test('unless_same_as: a preferred name only when it is not the legal name (ignore_case compares without case)', () => {
+    const blocks = `${PURGE}fields:
+  primary_id: "{id}"
+  first_name: "{first}"
+  pref_first_name: { from: preferred, unless_same_as: first, ignore_case: true }
+  pref_last_name: { from: preferred_last, unless_same_as: { template: "{last}" } }
+`;
+    const same = userOf(mapOne(blocks, { id: 'u1', first: 'Ada', preferred: 'ADA', last: 'Byron', preferred_last: 'Byron' }));
+    assert.deepEqual([same.pref_first_name, same.pref_last_name], [undefined, undefined]);
+    const other = userOf(mapOne(blocks, { id: 'u1', first: 'Ada', preferred: 'Addie', last: 'Byron', preferred_last: 'BYRON' }));
+    assert.deepEqual([other.pref_first_name, other.pref_last_name], ['Addie', 'BYRON']);
+    const legalEmpty = userOf(mapOne(blocks, { id: 'u1', first: '', preferred: 'Addie' }));
+    assert.equal(legalEmpty.pref_first_name, 'Addie');
+    // A plain name is a column; a text with braces is a template.
+    const template = `${PURGE}fields:\n  primary_id: "{id}"\n  pref_last_name: { from: preferred_last, unless_same_as: "{last}-{id}" }\n`;
+    assert.equal(userOf(mapOne(template, { id: 'u1', last: 'Byron', preferred_last: 'Byron-u1' })).pref_last_name, undefined);
+    assert.equal(userOf(mapOne(template, { id: 'u1', last: 'Byron', preferred_last: 'Byron' })).pref_last_name, 'Byron');
+  });
+});
+
+describe('phone numbers', () => {
+  const phoneOf = (phone: string, tel: string) => mapOne(`${PURGE}phones:\n  - { phone_type: home, from: tel, phone: ${phone} }\n`, { id: 'u1', tel });
+  const numbers = (r: MapResult) => userOf(r).contact_info.phones.map((p) => p.phone_number);
+
+  test('in E.164 (the default), national or international form, for a default region', () => {
+    assert.deepEqual(numbers(phoneOf('{ region: US }', '(510) 965-1883')), ['+15109651883']);
+    assert.deepEqual(numbers(phoneOf('{ region: US, format: e164 }', '510/965-1883')), ['+15109651883']);
+    assert.deepEqual(numbers(phoneOf('{ region: US, format: national }', '510.965.1883')), ['(510) 965-1883']);
+    assert.deepEqual(numbers(phoneOf('{ region: US, format: international }', '5109651883')), ['+1 510 965 1883']);
+    // A number with its own country code keeps it.
+    assert.deepEqual(numbers(phoneOf('{ region: US, format: international }', '+44 20 7946 0958')), ['+44 20 7946 0958']);
+  });
+
+  test('a value that is not a phone number: rejected (default) or dropped naming column and value, or kept', () => {
+    const bad = rejected(phoneOf('{ region: US }', 'n/a'));
+    assert.deepEqual(
+      bad.problems.map((p) => [p.code, p.column, p.value, p.message]),
+      [['bad_phone', 'tel', 'n/a', "Field (tel) is not a phone number (region US): 'n/a'"]],
+    );
+    const dropped = written(phoneOf('{ region: US, on_invalid: drop }', '555-555'));
+    assert.deepEqual(dropped.user.contact_info.phones, []);
+    assert.deepEqual(
+      dropped.warnings.map((w) => [w.kind, w.column, w.value, w.message]),
+      [['invalid_phone_dropped', 'tel', '555-555', "Field (tel) is not a phone number (region US) and was left out: '555-555'"]],
+    );
+    assert.deepEqual(numbers(phoneOf('{ region: US, on_invalid: keep }', 'ext 12')), ['ext 12']);
+  });
+});
+
+describe('dates that depend on the row and the run date', () => {
+  const expiryOf = (expiry: string, row: Record<string, string> = {}, runDate = RUN_DATE, extra = PURGE) =>
+    mapOne(`expiry:\n  default: ${expiry}\n${extra}`, { id: 'u1', ...row }, undefined, runDate);
+
+  test('rules: the first whose when holds gives the date; otherwise when none does', () => {
+    const rules = `
+    rules:
+      - { name: cancelled, when: { status: CANCELLED }, run_date: true }
+      - { when: { level: GR }, after_run: 2 years }
+      - { when: { level: UG }, from: ends, format: YYYYMMDD }
+    otherwise: { after_run: 1 year }`;
+    assert.equal(userOf(expiryOf(rules, { status: 'cancelled', level: 'GR' })).expiry_date, RUN_DATE);
+    assert.equal(userOf(expiryOf(rules, { status: 'ACTIVE', level: 'GR' })).expiry_date, '2028-11-21');
+    assert.equal(userOf(expiryOf(rules, { level: 'UG', ends: '20290630' })).expiry_date, '2029-06-30');
+    // The rule that holds gives no date (an empty column): otherwise does.
+    assert.equal(userOf(expiryOf(rules, { level: 'UG', ends: '' })).expiry_date, '2027-11-21');
+    assert.equal(userOf(expiryOf(rules, { level: 'XX' })).expiry_date, '2027-11-21');
+  });
+
+  test('next: a day of the year counted from the run date, one year more from a day of the year on', () => {
+    const rule = '{ next: { month_day: 10-31, years: 1, from: 07-01 } }';
+    assert.equal(userOf(expiryOf(rule, {}, '2026-03-01')).expiry_date, '2027-10-31');
+    assert.equal(userOf(expiryOf(rule, {}, '2026-06-30')).expiry_date, '2027-10-31');
+    assert.equal(userOf(expiryOf(rule, {}, '2026-07-01')).expiry_date, '2028-10-31');
+    assert.equal(userOf(expiryOf(rule, {}, '2026-12-31')).expiry_date, '2028-10-31');
+    // "The next 30 June": this year's until June begins, then next year's.
+    const june = '{ next: { month_day: 06-30, years: 0, from: 06-01 } }';
+    assert.equal(userOf(expiryOf(june, {}, '2026-05-31')).expiry_date, '2026-06-30');
+    assert.equal(userOf(expiryOf(june, {}, '2026-06-01')).expiry_date, '2027-06-30');
+    // years defaults to 1, from to none.
+    assert.equal(userOf(expiryOf('{ next: { month_day: 08-31 } }', {}, '2026-11-21')).expiry_date, '2027-08-31');
+  });
+
+  test('purge: years and months after expiry by the calendar (29 February, month ends)', () => {
+    const purgeOf = (expiry: string, purge: string) => userOf(expiryOf(`{ date: ${expiry} }`, {}, RUN_DATE, `purge:\n  default: ${purge}\n`)).purge_date;
+    assert.equal(purgeOf('2028-02-29', '{ after_expiry: 1 year }'), '2029-02-28');
+    assert.equal(purgeOf('2028-02-29', '{ after_expiry: 4 years }'), '2032-02-29');
+    assert.equal(purgeOf('2027-01-31', '{ after_expiry: 1 month }'), '2027-02-28');
+    assert.equal(purgeOf('2027-12-31', '{ after_expiry: 6 months }'), '2028-06-30');
+    assert.equal(purgeOf('2027-12-31', '{ after_expiry: 2 weeks }'), '2028-01-14');
+    // days_after_expiry still works, and is the same as after_expiry in days.
+    assert.equal(userOf(expiryOf('{ date: 2027-12-31 }', {}, RUN_DATE, 'purge:\n  days_after_expiry: 180\n')).purge_date, '2028-06-28');
+  });
+
+  test('purge: from a column, per group with a default, by rules; after_expiry without an expiry date gives none', () => {
+    const mapping = mappingOf(`user_group:
+  rules:
+    - { when: { t: S }, group: STAFF }
+    - { when: { t: G }, group: GUEST }
+    - { group: STUDENT }
+expiry:
+  STAFF: { after_run: 1 year }
+  STUDENT: { date: 2027-06-30 }
+purge:
+  STAFF: { from: leaves, format: DD.MM.YYYY, otherwise: { after_expiry: 1 year } }
+  STUDENT:
+    rules:
+      - { when: { level: GR }, after_expiry: 2 years }
+    otherwise: { after_expiry: 6 months }
+  default: { after_expiry: 30 days }
+`);
+    const rows = mapRows(mapping, [
+      { id: 'a', t: 'S', leaves: '31.01.2029' },
+      { id: 'b', t: 'S', leaves: '' },
+      { id: 'c', t: 'X', level: 'GR' },
+      { id: 'd', t: 'X', level: 'UG' },
+      { id: 'e', t: 'G' },
+    ]);
+    assert.deepEqual(
+      rows.map((r) => userOf(r).purge_date),
+      ['2029-01-31', '2028-11-21', '2029-06-30', '2027-12-30', undefined],
+    );
+  });
+});
+
+describe('mapping check on values and dates', () => {
+  test('a misspelt purge key is named with the closest; a rules item without a way of setting the date is a problem', () => {
+    assert.deepEqual(checkOf('purge:\n  defualt: { after_expiry: 1 year }\nexpiry:\n  default:\n    rules: [ { when: { a: b } } ]\n').problems, [
+      '3:3: purge.defualt: "defualt" is not a key of purge; did you mean "default"? (other keys are user group codes)',
+      '6:14: expiry.default.rules[0]: say how the date is set: date, after_run, after_expiry, run_date, next, from, end_of_year or term_calendar',
+    ]);
+  });
+
+  test('no purge date is a warning, not a problem; per group without a default names the groups left without one', () => {
+    assert.deepEqual(checkOf('expiry:\n  default: { after_run: 1 year }\n'), {
+      problems: [],
+      warnings: ['1:1: no purge block: Alma never purges a user without a purge date; add one, e.g. purge: { default: { after_expiry: 1 year } }'],
+    });
+    const groups = 'allowed_codes:\n  user_group: [PATRON, STAFF, GUEST]\n';
+    assert.deepEqual(checkOf(`${groups}purge:\n  PATRON: { after_expiry: 1 year }\n`), {
+      problems: [],
+      warnings: ['4:1: purge: users of STAFF, GUEST get no purge date, and Alma never purges them; add default'],
+    });
+    assert.deepEqual(checkOf(`${groups}purge:\n  PATRON: { after_expiry: 1 year }\n  STAFF: { after_expiry: 1 year }\n  GUEST: { run_date: true }\n`), { problems: [], warnings: [] });
+    assert.deepEqual(checkOf('purge:\n  days_after_expiry: 30\n'), { problems: [], warnings: [] });
+  });
+
+  test('each new construct is checked, with line:column and the closest name', () => {
+    const { problems } = checkOf(`purge:
+  days_after_expiry: 30
+  default: { after_expiry: 1 year }
+expiry:
+  default: { after_expiry: 1 year }
+  PATRON: { next: { month_day: 02-30, from: 13-01 } }
+fields:
+  primary_id: { from: id, replace: { pattern: "(", with: "" }, must_match: true }
+  first_name: { from: first, must_match: true, ignore_case: true, on_unfit: keep }
+  last_name: { from: last, substring: { first: 2, last: 3 } }
+  user_title: { from: title, substring: { last: 2, length: 1 } }
+phones:
+  - { phone_type: home, from: tel, phone: { region: UK } }
+  - { phone_type: work, from: tel, phone: { region: ZZ }, boolean: { true: a, false: b } }
+`);
+    assert.deepEqual(problems, [
+      '3:3: purge.days_after_expiry: give days_after_expiry or default, not both (days_after_expiry is the default for every group)',
+      '6:14: expiry.default.after_expiry: after_expiry is for purge dates; an expiry date counts from the run date (after_run)',
+      '7:32: expiry.PATRON.next.month_day: 02-30 is not a month and day',
+      '7:45: expiry.PATRON.next.from: 13-01 is not a month and day',
+      '9:47: fields.primary_id.replace.pattern: not a valid regular expression: Invalid regular expression: /(/gu: Unterminated group',
+      '10:30: fields.first_name.must_match: must_match goes with replace',
+      '10:48: fields.first_name.ignore_case: ignore_case goes with unless_same_as',
+      '10:67: fields.first_name.on_unfit: on_unfit goes with replace (must_match), split or substring: it says what a value they cannot handle becomes',
+      '11:39: fields.last_name.substring: give one of first, last or start, not first and last',
+      '12:52: fields.user_title.substring.length: length goes with start',
+      '14:53: phones[0].phone.region: "UK" is not a country code libphonenumber knows; did you mean "GB"?',
+      '15:36: phones[1].phone: a value is either a phone number or a yes/no value, not both',
+      '15:53: phones[1].phone.region: "ZZ" is not a country code libphonenumber knows; did you mean "AZ"?',
+    ]);
+  });
+});
+
+describe('explain on values and dates', () => {
+  test('shows the expiry and purge dates each group gets, and the phones and ids dropped or rejected', async () => {
+    const dir = path.join(PACKAGE_ROOT, 'test', 'golden', 'values-dates');
+    const x = await explainMapping(checkMapping(path.join(dir, 'mapping.yaml')).mapping!, [path.join(dir, 'people.csv')], { runDate: RUN_DATE });
+    assert.deepEqual(x.expiry.STUDENT?.dates, { '2026-11-21': 1, '2028-10-31': 1 });
+    assert.deepEqual(x.purge.STUDENT?.dates, { '2026-12-21': 1, '2029-04-30': 1 });
+    assert.deepEqual(x.purge.STAFF?.dates, { '2028-01-31': 1 });
+    assert.deepEqual(Object.keys(x.warnings).sort(), ['invalid_phone_dropped', 'unfit_value_dropped']);
+    assert.deepEqual(
+      x.reasons.map((r) => [r.code, r.column, r.rows]),
+      [['bad_phone', 'home_phone', 1]],
+    );
+    const text = formatExplanation(x);
+    const from = text.indexOf('Purge dates per group:');
+    assert.deepEqual(text.slice(from, from + 3), ['Purge dates per group:', '  STAFF            2028-01-31 (1)', '  STUDENT          2026-12-21 (1), 2029-04-30 (1)']);
+    assert.ok(text.includes('  a value that is not a phone number was left out (phone: on_invalid: drop): 1 row, e.g. row 3'));
+  });
+});
+
+describe('no value makes the new constructs throw', () => {
+  test('any text through replace, split, substring, pad, phone and unless_same_as gives a user or named problems', () => {
+    const mapping = mappingOf(`${PURGE}fields:
+  primary_id: { value: u1 }
+  first_name: { from: a, split: { part: -2 }, on_unfit: drop }
+  pref_first_name: { from: a, unless_same_as: b, ignore_case: true }
+  last_name: { from: a, replace: [ { pattern: "^(\\\\d{3})(\\\\d+)$", with: "$2-$1" }, { pattern: "\\\\s", with: "" } ], must_match: true, on_unfit: keep }
+  job_description: { from: a, substring: { start: 3, length: 4 }, pad: { width: 9, with: "*", side: right } }
+phones:
+  - { phone_type: home, from: b, phone: { region: GB, format: international, on_invalid: reject } }
+  - { phone_type: work, from: a, phone: { region: US, on_invalid: drop } }
+`);
+    const mapper = compileMapping(mapping, ['a', 'b'], RUN_DATE);
+    const text = fc.string({ unit: fc.oneof(fc.constantFrom('0', '1', '5', '+', '(', ')', '-', '/', ' ', '\t', 'é', '😀', '\uD800', 'x'), fc.string({ unit: 'binary', maxLength: 1 })), maxLength: 20 });
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        const result = mapper.map([a, b]);
+        const codes = result.ok ? [] : result.problems.map((p) => p.code);
+        assert.ok(codes.every((c) => c === 'unfit_value' || c === 'bad_phone' || c === 'too_long'), JSON.stringify(codes));
+        for (const w of result.warnings) assert.ok(['unfit_value_dropped', 'invalid_phone_dropped', 'stripped_characters'].includes(w.kind), w.kind);
+      }),
+      { seed: 20261121, numRuns: 2000 },
     );
   });
 });

@@ -73,9 +73,12 @@ test('first_wins_whole without an order: the group priority picks the row that i
   assert.equal(merges.examples[0]!.reason, 'GRAD wins whole over STAFF by priority; 1 other row dropped');
 });
 
+const PURGE = 'purge: { days_after_expiry: 180 }\n';
+
 test('mapping check: a policy it does not know, an order without first_wins_whole, a path in the order; exceptions are a warning', () => {
   const check = (extra: string) => {
-    const r = checkMappingText(BASE + extra, 'm.yaml');
+    // With a purge date, so that check's warning about a mapping without one is not among these.
+    const r = checkMappingText(BASE + extra + PURGE, 'm.yaml');
     return { problems: r.problems.map(formatProblem), warnings: r.warnings.map(formatProblem) };
   };
   assert.deepEqual(check('merge: { policy: first_wins }\n').problems, ['m.yaml:14:18: merge.policy: expected one of "combine", "first_wins_whole", found "first_wins"']);
@@ -84,7 +87,7 @@ test('mapping check: a policy it does not know, an order without first_wins_whol
     'm.yaml:14:44: merge.order[0]: "exports/employees.csv": name the file without its folder (employees.csv)',
   ]);
   const withExceptions = BASE.replace('  priority: [GRAD, STAFF]\n', '  priority: [GRAD, STAFF]\n  exceptions:\n    - { name: staff students, groups: [GRAD, STAFF], group: STAFF }\n');
-  const r = checkMappingText(withExceptions + 'merge: { policy: first_wins_whole }\n', 'm.yaml');
+  const r = checkMappingText(withExceptions + 'merge: { policy: first_wins_whole }\n' + PURGE, 'm.yaml');
   assert.deepEqual(r.problems, []);
   assert.deepEqual(r.warnings.map(formatProblem), ['m.yaml:11:3: user_group.exceptions: exceptions do not apply under merge.policy first_wins_whole: the winning row keeps its own group']);
 });

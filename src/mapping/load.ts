@@ -11,6 +11,7 @@ import { CONDITION_WORDS, mappingSchema } from './shape.js';
 import { closestOf } from '../shared/suggest.js';
 import { checkAgainst, compileSchema, formatPath, formatProblem, inFileOrder, parseYaml, withoutEchoes, type Locator, type PathItem, type Problem } from '../shared/yaml-check.js';
 import { visitColumns } from './map.js';
+import { phoneRegions } from './phone.js';
 import {
   ADDRESS_PARTS,
   conditionColumns,
@@ -23,6 +24,8 @@ import {
   type DateFormat,
   type DateRule,
   type GroupPolicy,
+  type PhoneFormat,
+  type Replacement,
   type Mapping,
   type Source,
   type Table,
@@ -132,7 +135,7 @@ class Normaliser {
       skip: this.rowRules(w.skip, 'skip').map(({ name, when }) => ({ name, when })),
       reject: this.rowRules(w.reject, 'reject'),
       expiry: new Map(),
-      purgeDaysAfterExpiry: w.purge?.days_after_expiry,
+      purge: new Map(),
       identifiers: (w.identifiers ?? []).map((spec: Written, i: number) => {
         this.code('id_type', spec.id_type, ['identifiers', i, 'id_type']);
         return {
@@ -187,7 +190,7 @@ class Normaliser {
       }),
     };
     for (const [group, rule] of Object.entries(w.expiry ?? {})) {
-      const normalised = this.dateRule(rule as Written, ['expiry', group]);
+      const normalised = this.dateRule(rule as Written, ['expiry', group], 'expiry');
       if (group === 'default') mapping.defaultExpiry = normalised;
       else {
         this.code('user_group', group, ['expiry', group], true);
@@ -200,6 +203,7 @@ class Normaliser {
     mapping.merge.order.forEach((name, i) => {
       if (/[\\/]/.test(name)) this.problem(['merge', 'order', i], `"${name}": name the file without its folder (${name.split(/[\\/]/).pop()})`);
     });
+    this.purge(mapping);
     for (const column of mapping.requiredColumns) {
       if (column in mapping.unusedColumns) this.problem(['input', 'unused_columns', column], `"${column}" is both required and unused`, true);
     }
@@ -213,6 +217,38 @@ class Normaliser {
       this.problem(['input', 'sensitive_columns', i], `"${column}" is a sensitive column, which never leaves the input, but the mapping reads it`);
     });
     return mapping;
+  }
+
+  /** The purge dates: per group like expiry, days_after_expiry as the default; a warning when some users get none. */
+  private purge(mapping: Mapping): void {
+    const w = (this.w.purge ?? {}) as Written;
+    for (const [group, rule] of Object.entries(w)) {
+      if (group === 'days_after_expiry') continue;
+      // Without allowed_codes a misspelt "default" would pass as a group nobody has.
+      const meant = group === 'default' || this.allowed.user_group ? undefined : closestOf(group, ['default', 'days_after_expiry']);
+      if (meant) this.problem(['purge', group], `"${group}" is not a key of purge; did you mean "${meant}"? (other keys are user group codes)`, true);
+      const normalised = this.dateRule(rule as Written, ['purge', group], 'purge');
+      if (group === 'default') mapping.defaultPurge = normalised;
+      else {
+        this.code('user_group', group, ['purge', group], true);
+        mapping.purge.set(group, normalised);
+      }
+    }
+    if (w.days_after_expiry !== undefined) {
+      if (w.default !== undefined) this.problem(['purge', 'days_after_expiry'], 'give days_after_expiry or default, not both (days_after_expiry is the default for every group)', true);
+      mapping.defaultPurge = { kind: 'after_expiry', amount: w.days_after_expiry, unit: 'day' };
+    }
+    // Alma never purges a user who has no purge date: such users stay for ever once they leave.
+    if (this.w.purge === undefined) {
+      this.warnings.push(this.where.at([], 'no purge block: Alma never purges a user without a purge date; add one, e.g. purge: { default: { after_expiry: 1 year } }'));
+    } else if (!mapping.defaultPurge) {
+      const groups = this.allowed.user_group;
+      const without = groups ? [...groups].filter((g) => !mapping.purge.has(g)) : undefined;
+      if (!without || without.length)
+        this.warnings.push(
+          this.where.at(['purge'], `users of ${without ? `${without.join(', ')}` : 'groups not listed here'} get no purge date, and Alma never purges them; add default`, true),
+        );
+    }
   }
 
   private table(name: string, spec: unknown): Table {
@@ -354,7 +390,7 @@ class Normaliser {
   value(w: unknown, at: PathItem[]): ValueExpr {
     if (typeof w !== 'object' || w === null) {
       const source = this.templateSource(String(w), at);
-      return { source, trim: true, required: false, truncate: false, columns: columnsOf(source) };
+      return { source, trim: true, required: false, truncate: false, onUnfit: 'reject', columns: columnsOf(source) };
     }
     const o = w as Written;
     const sources = ['from', 'template', 'value', 'rules'].filter((k) => o[k] !== undefined);
@@ -381,9 +417,26 @@ class Normaliser {
       dateFormat: o.format === undefined ? undefined : this.dateFormat(o.format, [...at, 'format']),
       required: o.required === true,
       truncate: o.truncate === true,
+      onUnfit: o.on_unfit ?? 'reject',
       otherwise: o.otherwise === undefined ? undefined : this.value(o.otherwise, [...at, 'otherwise']),
       columns: columnsOf(source),
     };
+    if (o.replace !== undefined) expr.replace = (Array.isArray(o.replace) ? o.replace : [o.replace]).map((r: Written, i: number) => this.replacement(r, Array.isArray(o.replace) ? [...at, 'replace', i] : [...at, 'replace']));
+    if (o.must_match !== undefined) expr.mustMatch = o.must_match === true;
+    if (o.split !== undefined) expr.split = { by: o.split.by, part: o.split.part };
+    if (o.substring !== undefined) expr.substring = this.substring(o.substring, [...at, 'substring']);
+    if (o.pad !== undefined) expr.pad = { width: o.pad.width, with: o.pad.with ?? '0', side: o.pad.side ?? 'left' };
+    if (o.phone !== undefined) expr.phone = this.phone(o.phone, [...at, 'phone']);
+    if (o.prefix !== undefined) expr.prefix = String(o.prefix);
+    if (o.unless_same_as !== undefined) {
+      // A plain name is a column here (as in from), not a constant: comparing with a constant is seldom meant.
+      const other = typeof o.unless_same_as === 'string' && !o.unless_same_as.includes('{') ? { from: o.unless_same_as } : o.unless_same_as;
+      expr.unlessSameAs = { value: this.value(other, [...at, 'unless_same_as']), ignoreCase: o.ignore_case === true };
+    }
+    if (o.must_match !== undefined && !expr.replace) this.problem([...at, 'must_match'], 'must_match goes with replace', true);
+    if (o.on_unfit !== undefined && !expr.replace && !expr.split && !expr.substring) this.problem([...at, 'on_unfit'], 'on_unfit goes with replace (must_match), split or substring: it says what a value they cannot handle becomes', true);
+    if (o.ignore_case !== undefined && !expr.unlessSameAs) this.problem([...at, 'ignore_case'], 'ignore_case goes with unless_same_as', true);
+    if (expr.phone && (expr.boolean || expr.dateFormat)) this.problem([...at, 'phone'], `a value is either a phone number or ${expr.boolean ? 'a yes/no value' : 'a date'}, not both`, true);
     if (expr.unknown !== undefined && !expr.map) this.problem([...at, 'unknown'], '"unknown" goes with "map": it says what a value the map does not know becomes');
     if (expr.map && expr.boolean) this.problem(at, 'use either map or boolean, not both');
     return expr;
@@ -394,6 +447,37 @@ class Normaliser {
     const expr = this.value(w, at);
     expr.dateFormat ??= this.dateFormat('YYYY-MM-DD', at);
     return expr;
+  }
+
+  private replacement(r: Written, at: PathItem[]): Replacement {
+    const pattern = String(r.pattern);
+    try {
+      return { pattern, regex: new RegExp(pattern, 'gu'), test: new RegExp(pattern, 'u'), with: String(r.with) };
+    } catch (error) {
+      this.problem([...at, 'pattern'], `not a valid regular expression: ${(error as Error).message}`);
+      return { pattern, regex: /$^/g, test: /$^/, with: '' };
+    }
+  }
+
+  private substring(w: Written, at: PathItem[]): NonNullable<ValueExpr['substring']> {
+    const given = ['first', 'last', 'start'].filter((k) => w[k] !== undefined);
+    if (given.length !== 1) this.problem(at, given.length ? `give one of first, last or start, not ${given.join(' and ')}` : 'say which part: first, last or start (with length)');
+    if (w.length !== undefined && w.start === undefined) this.problem([...at, 'length'], 'length goes with start', true);
+    if (w.first !== undefined) return { start: 0, length: w.first, needs: w.first };
+    if (w.last !== undefined) return { start: -w.last, needs: w.last };
+    const start = (w.start ?? 1) - 1;
+    return { start, length: w.length, needs: start + (w.length ?? 1) };
+  }
+
+  private phone(w: Written, at: PathItem[]): PhoneFormat {
+    const region = String(w.region);
+    const regions = phoneRegions();
+    if (!regions.includes(region)) {
+      // The United Kingdom's code is GB; UK is the usual slip, and no spelling distance finds it.
+      const closest = region === 'UK' ? 'GB' : closestOf(region, regions);
+      this.problem([...at, 'region'], `"${region}" is not a country code libphonenumber knows${closest ? `; did you mean "${closest}"?` : ''}`);
+    }
+    return { format: w.format ?? 'e164', region, onInvalid: w.on_invalid ?? 'reject' };
   }
 
   private templateSource(text: string, at: PathItem[]): Source {
@@ -434,14 +518,36 @@ class Normaliser {
     return { pattern, regex: new RegExp(`^${compact ? regexText.replace(/\\d\{1,2\}/g, '\\d{2}') : regexText}$`), order };
   }
 
-  private dateRule(w: Written, at: PathItem[]): DateRule {
-    const kinds = ['date', 'after_run', 'from', 'end_of_year', 'term_calendar'].filter((k) => w[k] !== undefined);
+  private dateRule(w: Written, at: PathItem[], purpose: 'expiry' | 'purge', inRules = false): DateRule {
+    const names = ['date', 'after_run', 'after_expiry', 'run_date', 'next', 'from', 'end_of_year', 'term_calendar', ...(inRules ? [] : ['rules'])];
+    const kinds = names.filter((k) => w[k] !== undefined);
+    const listed = `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
     if (kinds.length !== 1) {
-      this.problem(at, kinds.length ? `give one of date, after_run, from, end_of_year or term_calendar, not ${kinds.join(' and ')}` : 'say how the date is set: date, after_run, from, end_of_year or term_calendar');
+      this.problem(at, kinds.length ? `give one of ${listed}, not ${kinds.join(' and ')}` : `say how the date is set: ${listed}`);
     }
-    const otherwise = w.otherwise === undefined ? undefined : this.dateRule(w.otherwise, [...at, 'otherwise']);
+    const otherwise = w.otherwise === undefined ? undefined : this.dateRule(w.otherwise, [...at, 'otherwise'], purpose);
     if (w.month_day !== undefined && w.end_of_year === undefined) this.problem([...at, 'month_day'], 'month_day goes with end_of_year');
     if (w.format !== undefined && w.from === undefined) this.problem([...at, 'format'], 'format goes with from');
+    if (w.after_expiry !== undefined) {
+      if (purpose === 'expiry') this.problem([...at, 'after_expiry'], 'after_expiry is for purge dates; an expiry date counts from the run date (after_run)', true);
+      const [amount, unit] = String(w.after_expiry).split(' ');
+      return { kind: 'after_expiry', amount: Number(amount), unit: unit!.replace(/s$/, '') as 'day', otherwise };
+    }
+    if (w.run_date !== undefined) return { kind: 'run_date', otherwise };
+    if (w.next !== undefined) {
+      const next = w.next as Written;
+      if (!isRealDate(`2000-${next.month_day}`)) this.problem([...at, 'next', 'month_day'], `${next.month_day} is not a month and day`);
+      if (next.from !== undefined && !isRealDate(`2000-${next.from}`)) this.problem([...at, 'next', 'from'], `${next.from} is not a month and day`);
+      return { kind: 'next', monthDay: String(next.month_day), years: next.years ?? 1, ...(next.from !== undefined ? { from: String(next.from) } : {}), otherwise };
+    }
+    if (w.rules !== undefined) {
+      const rules = (w.rules as Written[]).map((item, i) => ({
+        ...(item.name !== undefined ? { name: String(item.name) } : {}),
+        when: this.conditions(item.when, [...at, 'rules', i, 'when']),
+        rule: this.dateRule(item, [...at, 'rules', i], purpose, true),
+      }));
+      return { kind: 'rules', rules, otherwise };
+    }
     if (w.date !== undefined) {
       if (!isRealDate(w.date)) this.problem([...at, 'date'], `${w.date} is not a date`);
       return { kind: 'fixed', date: w.date, otherwise };
@@ -489,6 +595,7 @@ class Normaliser {
 /** The value keys of an item that also has its own keys (id_type, email_type, ...). */
 function pickValue(spec: Written): Written {
   const keys = ['from', 'template', 'value', 'rules', 'otherwise', 'trim', 'strip_prefix', 'case', 'map', 'unknown', 'boolean', 'format', 'required', 'truncate'];
+  keys.push('replace', 'must_match', 'split', 'substring', 'pad', 'prefix', 'on_unfit', 'phone', 'unless_same_as', 'ignore_case');
   return Object.fromEntries(keys.filter((k) => spec[k] !== undefined).map((k) => [k, spec[k]]));
 }
 

@@ -4,7 +4,8 @@
 // array look-ups.
 import { emptyUser, maxLengthOf, type Address, type AlmaUser } from '../shared/alma.js';
 import type { RowProblem, RowWarning } from '../shared/errors.js';
-import { addPeriod, isValidYmd, ymd } from '../shared/dates.js';
+import { addPeriod, dayOfYearFrom, isValidYmd, ymd } from '../shared/dates.js';
+import { formatPhone } from './phone.js';
 import { conditionColumns, tableKey, type AllowedCodeKind, type Condition, type DateFormat, type DateRule, type Mapping, type Source, type Table, type ValueExpr } from './model.js';
 
 export type MapResult = MappedUser | RejectedRow;
@@ -94,6 +95,9 @@ export function invisibleCharacter(value: string, column: string): RowProblem | 
     value: shown,
   };
 }
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+const SPACES = /\s+/;
 
 const TRUE_WORDS = new Set(['y', 'yes', 'true', '1']);
 const FALSE_WORDS = new Set(['n', 'no', 'false', '0']);
@@ -187,6 +191,10 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       return undefined;
     }
     if (expr.stripPrefix && raw.startsWith(expr.stripPrefix)) raw = raw.slice(expr.stripPrefix.length);
+    if (expr.replace || expr.split || expr.substring || expr.pad) {
+      raw = reshape(expr, raw, ctx, name, column);
+      if (raw === undefined) return undefined;
+    }
     if (expr.case === 'upper') raw = raw.toUpperCase();
     else if (expr.case === 'lower') raw = raw.toLowerCase();
     if (expr.boolean) {
@@ -218,7 +226,60 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       }
       raw = date;
     }
+    if (expr.phone) {
+      const phone = formatPhone(raw, expr.phone);
+      if (phone !== undefined) raw = phone;
+      else if (expr.phone.onInvalid === 'drop') {
+        ctx.warnings.push({ kind: 'invalid_phone_dropped', message: `Field (${name}) is not a phone number (region ${expr.phone.region}) and was left out: '${raw}'`, column, value: raw });
+        return undefined;
+      } else if (expr.phone.onInvalid === 'reject') {
+        ctx.problems.push({ code: 'bad_phone', message: `Field (${name}) is not a phone number (region ${expr.phone.region}): '${raw}'`, column, value: raw });
+        return undefined;
+      }
+    }
+    if (expr.prefix) raw = expr.prefix + raw;
+    if (expr.unlessSameAs) {
+      const other = evaluate(expr.unlessSameAs.value, ctx);
+      if (other !== undefined && (expr.unlessSameAs.ignoreCase ? other.toLowerCase() === raw.toLowerCase() : other === raw)) raw = undefined;
+    }
     ctx.column = column;
+    return raw;
+  };
+
+  /** replace, split, substring and pad, in that order; a value they cannot handle gets the mapping's on_unfit. */
+  const reshape = (expr: ValueExpr, value: string, ctx: RowContext, name: string, column: string | undefined): string | undefined => {
+    let raw = value;
+    const unfit = (why: string): boolean => {
+      if (expr.onUnfit === 'keep') return true;
+      if (expr.onUnfit === 'drop') ctx.warnings.push({ kind: 'unfit_value_dropped', message: `Field (${name}) ${why} and was left out: '${raw}'`, column, value: raw });
+      else ctx.problems.push({ code: 'unfit_value', message: `Field (${name}) ${why}: '${raw}'`, column, value: raw });
+      return false;
+    };
+    if (expr.replace) {
+      let matched = false;
+      for (const r of expr.replace) {
+        if (!r.test.test(raw)) continue;
+        matched = true;
+        raw = raw.replace(r.regex, r.with);
+      }
+      if (!matched && expr.mustMatch && !unfit(`matches none of the patterns of replace`)) return undefined;
+    }
+    if (expr.split) {
+      const parts = expr.split.by === undefined ? raw.split(SPACES) : raw.split(expr.split.by);
+      const part = parts[expr.split.part > 0 ? expr.split.part - 1 : parts.length + expr.split.part];
+      if (part) raw = part;
+      else if (!unfit(`has no part ${expr.split.part} when split by ${expr.split.by === undefined ? 'spaces' : `'${expr.split.by}'`}`)) return undefined;
+    }
+    if (expr.substring) {
+      const { start, length, needs } = expr.substring;
+      // Characters, not UTF-16 units, so that a cut never falls inside an emoji.
+      const chars = SURROGATE.test(raw) ? [...raw] : raw;
+      if (chars.length >= needs) {
+        const end = length === undefined ? undefined : start + length;
+        raw = typeof chars === 'string' ? chars.slice(start, end) : chars.slice(start, end).join('');
+      } else if (!unfit(`is too short for substring (it needs ${needs} characters)`)) return undefined;
+    }
+    if (expr.pad) raw = expr.pad.side === 'left' ? raw.padStart(expr.pad.width, expr.pad.with) : raw.padEnd(expr.pad.width, expr.pad.with);
     return raw;
   };
 
@@ -429,7 +490,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     return { rule: 'none', column: named[0], unmapped };
   };
 
-  const dateOf = (rule: DateRule | undefined, ctx: RowContext): string | undefined => {
+  const nextDates = new Map<DateRule, string>();
+  const dateOf = (rule: DateRule | undefined, ctx: RowContext, expiry?: string): string | undefined => {
     if (!rule) return undefined;
     let date: string | undefined;
     switch (rule.kind) {
@@ -455,8 +517,26 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       case 'term_calendar':
         date = rule.terms.find((t) => t.from <= ctx.runDate && ctx.runDate <= t.to)?.expires;
         break;
+      case 'after_expiry':
+        if (expiry) date = addPeriod(expiry, rule);
+        break;
+      case 'run_date':
+        date = ctx.runDate;
+        break;
+      case 'next':
+        // The same for every row of the run: computed once.
+        date = nextDates.get(rule);
+        if (date === undefined) nextDates.set(rule, (date = dayOfYearFrom(ctx.runDate, rule)));
+        break;
+      case 'rules':
+        for (const r of rule.rules)
+          if (holds(r.when, ctx)) {
+            date = dateOf(r.rule, ctx, expiry);
+            break;
+          }
+        break;
     }
-    return date ?? dateOf(rule.otherwise, ctx);
+    return date ?? dateOf(rule.otherwise, ctx, expiry);
   };
 
   const invisible = (value: string, column: string, ctx: RowContext): void => {
@@ -510,7 +590,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       user.expiry_date = dateOf(user.user_group ? (mapping.expiry.get(user.user_group) ?? mapping.defaultExpiry) : mapping.defaultExpiry, ctx);
       if (user.expiry_date && user.expiry_date < runDate)
         ctx.warnings.push({ kind: 'expiry_in_past', message: `expiry date ${user.expiry_date} is before the run date ${runDate}`, value: user.expiry_date });
-      if (user.expiry_date && mapping.purgeDaysAfterExpiry !== undefined) user.purge_date = addPeriod(user.expiry_date, { amount: mapping.purgeDaysAfterExpiry, unit: 'day' });
+      user.purge_date = dateOf((user.user_group ? mapping.purge.get(user.user_group) : undefined) ?? mapping.defaultPurge, ctx, user.expiry_date);
     }
 
     for (const spec of mapping.identifiers) {
@@ -688,11 +768,17 @@ export function visitColumns(mapping: Mapping, visit: (column: string) => void):
         value(r.value);
       }
     value(v.otherwise);
+    value(v.unlessSameAs?.value);
   };
   const date = (r: DateRule | undefined): void => {
     if (!r) return;
     if (r.kind === 'column') value(r.value);
     if (r.kind === 'end_of_year') visit(r.column);
+    if (r.kind === 'rules')
+      for (const item of r.rules) {
+        item.when.forEach((c) => conditionColumns(c).forEach(visit));
+        date(item.rule);
+      }
     date(r.otherwise);
   };
   mapping.fields.forEach((f) => value(f.value));
@@ -703,6 +789,8 @@ export function visitColumns(mapping: Mapping, visit: (column: string) => void):
   for (const rule of [...mapping.skip, ...mapping.reject]) rule.when.forEach((c) => conditionColumns(c).forEach(visit));
   mapping.expiry.forEach((r) => date(r));
   date(mapping.defaultExpiry);
+  mapping.purge.forEach((r) => date(r));
+  date(mapping.defaultPurge);
   mapping.identifiers.forEach((s) => {
     value(s.value);
     value(s.note);

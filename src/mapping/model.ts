@@ -27,7 +27,9 @@ export interface Mapping {
   reject: RejectRule[];
   expiry: Map<string, DateRule>;
   defaultExpiry?: DateRule;
-  purgeDaysAfterExpiry?: number;
+  /** The purge date per user group, and for the others (days_after_expiry is a default of after_expiry in days). */
+  purge: Map<string, DateRule>;
+  defaultPurge?: DateRule;
   identifiers: IdentifierSpec[];
   emails: EmailSpec[];
   phones: PhoneSpec[];
@@ -79,11 +81,40 @@ export interface ValueExpr {
   unknown?: string;
   boolean?: { true: string; false: string };
   dateFormat?: DateFormat;
+  /** Reformatting, applied in this order after strip_prefix: replace, split, substring, pad (then case, map, ...). */
+  replace?: Replacement[];
+  /** With replace: a value that no pattern matches is unfit. */
+  mustMatch?: boolean;
+  split?: { by?: string; part: number };
+  /** 0-based start (negative: from the end), length (undefined: to the end), and the characters a value needs. */
+  substring?: { start: number; length?: number; needs: number };
+  pad?: { width: number; with: string; side: 'left' | 'right' };
+  /** What a value replace, split or substring cannot handle becomes. */
+  onUnfit: 'keep' | 'drop' | 'reject';
+  phone?: PhoneFormat;
+  prefix?: string;
+  /** The value is left out when it equals this one. */
+  unlessSameAs?: { value: ValueExpr; ignoreCase: boolean };
   required: boolean;
   truncate: boolean;
   otherwise?: ValueExpr;
   /** Columns this value reads, for messages ("Field (emailaddress) ...") and for explain. */
   columns: string[];
+}
+
+export interface Replacement {
+  pattern: string;
+  /** Global, for the replacing; `test` is the same pattern without the g flag, to tell whether it matches. */
+  regex: RegExp;
+  test: RegExp;
+  with: string;
+}
+
+export interface PhoneFormat {
+  format: 'e164' | 'national' | 'international';
+  /** ISO 3166 country code of numbers written without a country code. */
+  region: string;
+  onInvalid: 'keep' | 'drop' | 'reject';
 }
 
 export interface DateFormat {
@@ -190,7 +221,13 @@ export type DateRule =
   | { kind: 'after_run'; amount: number; unit: 'day' | 'week' | 'month' | 'year'; otherwise?: DateRule }
   | { kind: 'column'; value: ValueExpr; otherwise?: DateRule }
   | { kind: 'end_of_year'; column: string; monthDay: string; otherwise?: DateRule }
-  | { kind: 'term_calendar'; terms: { name?: string; from: string; to: string; expires: string }[]; otherwise?: DateRule };
+  | { kind: 'term_calendar'; terms: { name?: string; from: string; to: string; expires: string }[]; otherwise?: DateRule }
+  | { kind: 'after_expiry'; amount: number; unit: 'day' | 'week' | 'month' | 'year'; otherwise?: DateRule }
+  | { kind: 'run_date'; otherwise?: DateRule }
+  /** monthDay (MM-DD) in the run year + years, one year more once the run date reaches from (MM-DD). */
+  | { kind: 'next'; monthDay: string; years: number; from?: string; otherwise?: DateRule }
+  /** The first rule whose conditions hold gives the date; otherwise when none does (or it gives none). */
+  | { kind: 'rules'; rules: { name?: string; when: Condition[]; rule: DateRule }[]; otherwise?: DateRule };
 
 export interface IdentifierSpec {
   id_type: string;

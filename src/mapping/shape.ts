@@ -57,6 +57,68 @@ const valueKeys: Record<string, Schema> = {
     description: 'How dates are written in the column, e.g. MM/DD/YYYY, DD.MM.YYYY, YYYYMMDD, YYYY-MM-DD.',
     pattern: '^(?=.*YYYY)(?=.*MM)(?=.*DD)[YMD./ -]+$',
   },
+  replace: {
+    description:
+      'Rewrite the value with a regular expression: { pattern, with } ($1, $2 ... in "with" are the groups), or a list of them applied in order. Every match is replaced.',
+    oneOf: [{ $ref: '#/definitions/replacement' }, { type: 'array', items: { $ref: '#/definitions/replacement' }, minItems: 1 }],
+  },
+  must_match: { type: 'boolean', description: 'With replace: a value that no pattern matches is unfit (see on_unfit).' },
+  split: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['part'],
+    description: 'Cut the value into parts and take one: part 1 is the first, -1 the last. Parts are separated by "by" (default: spaces).',
+    properties: {
+      by: { type: 'string', minLength: 1, description: 'The text between parts (default: one or more spaces).' },
+      part: { type: 'integer', not: { const: 0 }, description: '1 for the first part, 2 for the second, -1 for the last.' },
+    },
+  },
+  substring: {
+    type: 'object',
+    additionalProperties: false,
+    minProperties: 1,
+    description: 'Take part of the value: { first: N }, { last: N }, or { start: N, length: M } (start 1 is the first character). A value too short is unfit (see on_unfit).',
+    properties: {
+      first: { type: 'integer', minimum: 1 },
+      last: { type: 'integer', minimum: 1 },
+      start: { type: 'integer', minimum: 1 },
+      length: { type: 'integer', minimum: 1 },
+    },
+  },
+  pad: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['width'],
+    description: 'Pad the value to a width with a character (default "0", on the left). A longer value is left as it is.',
+    properties: {
+      width: { type: 'integer', minimum: 1, maximum: 255 },
+      with: { type: 'string', minLength: 1, maxLength: 1 },
+      side: { enum: ['left', 'right'] },
+    },
+  },
+  prefix: { type: 'string', description: 'Text put before the value (after every other change), e.g. a fixed prefix before a substring.' },
+  on_unfit: {
+    enum: ['keep', 'drop', 'reject'],
+    description:
+      'A value that replace (with must_match), split or substring cannot handle: keep it as it was, drop it with a warning, or reject the row (default).',
+  },
+  phone: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['region'],
+    description: 'Read the value as a phone number (libphonenumber) and write it in one form.',
+    properties: {
+      format: { enum: ['e164', 'national', 'international'], description: 'e164: +15105551234; national: (510) 555-1234; international: +1 510 555 1234 (default e164).' },
+      region: { type: 'string', pattern: '^[A-Z]{2}$', description: 'The country of numbers written without a country code, e.g. US, GB, DE.' },
+      on_invalid: { enum: ['keep', 'drop', 'reject'], description: 'A value that is not a phone number: keep it as written, drop it with a warning, or reject the row (default).' },
+    },
+  },
+  unless_same_as: {
+    $ref: '#/definitions/value',
+    description:
+      'Leave the value out when it equals this column (a plain name), template ("{first} {last}") or value (an object): e.g. a preferred name only when it is not the legal name.',
+  },
+  ignore_case: { type: 'boolean', description: 'With unless_same_as: compare without case.' },
   required: { type: 'boolean', description: 'An empty value rejects the row.' },
   truncate: { type: 'boolean', description: "Cut a value longer than Alma's limit (with a warning) instead of rejecting the row." },
 };
@@ -165,33 +227,62 @@ const rowRule = (extra: Record<string, Schema>, required: string[], description:
   },
 });
 
+const period = { type: 'string', pattern: '^\\d+ (day|days|week|weeks|month|months|year|years)$' } as const;
+const monthDay = { type: 'string', pattern: '^\\d{2}-\\d{2}$' } as const;
+
+/** The ways of setting a date; a date rule has one of them (and a date rules item has one beside its when). */
+const dateKinds: Record<string, Schema> = {
+  date: isoDate,
+  after_run: { ...period, description: 'A number and day(s), week(s), month(s) or year(s) after the run date, e.g. "1 year", "6 months".' },
+  after_expiry: { ...period, description: 'For purge dates: a number and day(s), week(s), month(s) or year(s) after the expiry date, e.g. "1 year".' },
+  run_date: { enum: [true], description: 'The run date itself (e.g. a cancelled registration expires today).' },
+  next: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['month_day'],
+    description:
+      'A day of the year counted from the run date: month_day in the run year plus years; once the run date reaches from (MM-DD), one year more. E.g. { month_day: 10-31, years: 1, from: 07-01 }.',
+    properties: {
+      month_day: { ...monthDay, description: 'The day, MM-DD.' },
+      years: { type: 'integer', minimum: 0, description: 'Years after the run year (default 1).' },
+      from: { ...monthDay, description: 'From this day of the year (MM-DD) on, one year more.' },
+    },
+  },
+};
+
+/** Every key of a date rule but rules; a rules item has these beside its name and when. */
+const dateRuleKeys: Record<string, Schema> = {
+  ...dateKinds,
+  from: columnList,
+  format: valueKeys.format!,
+  end_of_year: { ...text, description: 'A column holding a year (e.g. graduation year): the date is the end of that year.' },
+  month_day: { type: 'string', pattern: '^\\d{2}-\\d{2}$', description: 'With end_of_year: the day that ends the year, MM-DD (default 12-31).' },
+  term_calendar: {
+    type: 'array',
+    minItems: 1,
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['from', 'to', 'expires'],
+      properties: { name: text, from: isoDate, to: isoDate, expires: isoDate },
+    },
+  },
+  otherwise: { $ref: '#/definitions/date_rule' },
+};
+
 const dateRule: Schema = {
   type: 'object',
   additionalProperties: false,
   description:
-    'How a date is set: date (fixed), after_run ("1 year", "6 months", "30 days"), from + format (a column), end_of_year (a column holding a year), term_calendar (by run date); otherwise for when it gives nothing.',
+    'How a date is set: date (fixed), after_run ("1 year", "6 months", "30 days"), after_expiry (purge), run_date, next (a day of the year from the run date), from + format (a column), end_of_year (a column holding a year), term_calendar (by run date), rules (by condition); otherwise for when it gives nothing.',
   properties: {
-    date: isoDate,
-    after_run: {
-      type: 'string',
-      pattern: '^\\d+ (day|days|week|weeks|month|months|year|years)$',
-      description: 'A number and day(s), week(s), month(s) or year(s) after the run date, e.g. "1 year", "6 months".',
-    },
-    from: columnList,
-    format: valueKeys.format,
-    end_of_year: { ...text, description: 'A column holding a year (e.g. graduation year): the date is the end of that year.' },
-    month_day: { type: 'string', pattern: '^\\d{2}-\\d{2}$', description: 'With end_of_year: the day that ends the year, MM-DD (default 12-31).' },
-    term_calendar: {
+    ...dateRuleKeys,
+    rules: {
       type: 'array',
       minItems: 1,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['from', 'to', 'expires'],
-        properties: { name: text, from: isoDate, to: isoDate, expires: isoDate },
-      },
+      description: 'Ordered: the first whose when holds gives the date (when it gives none, the otherwise beside rules does).',
+      items: { type: 'object', additionalProperties: false, properties: { name: text, when: { $ref: '#/definitions/conditions' }, ...dateRuleKeys } },
     },
-    otherwise: { $ref: '#/definitions/date_rule' },
   },
 };
 
@@ -205,7 +296,20 @@ export const mappingSchema: Schema = {
   type: 'object',
   additionalProperties: false,
   required: ['source', 'fields', 'user_group'],
-  definitions: { value, conditions, date_rule: dateRule },
+  definitions: {
+    value,
+    conditions,
+    date_rule: dateRule,
+    replacement: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['pattern', 'with'],
+      properties: {
+        pattern: { type: 'string', minLength: 1, description: 'A regular expression; (...) makes a group.' },
+        with: { type: 'string', description: 'The replacement; $1, $2 ... are the groups of the pattern.' },
+      },
+    },
+  },
   properties: {
     source: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$', description: 'A short name for this SIS source; it names the output files.' },
     description: { type: 'string' },
@@ -354,8 +458,10 @@ export const mappingSchema: Schema = {
     },
     purge: {
       type: 'object',
-      additionalProperties: false,
-      properties: { days_after_expiry: { type: 'integer', minimum: 0 } },
+      description:
+        'The purge date: per user group (by group code) and a default for the others, each a date rule (after_expiry: "1 year", from a column, rules, ...); or days_after_expiry for every group.',
+      properties: { days_after_expiry: { type: 'integer', minimum: 0, description: 'The purge date is this many days after the expiry date, for every group.' } },
+      additionalProperties: { $ref: '#/definitions/date_rule' },
     },
     identifiers: {
       type: 'array',

@@ -188,6 +188,8 @@ export interface Explanation {
   users: { total: number; by_group: Record<string, number> };
   /** Per user group: the expiry dates its users get. */
   expiry: Record<string, ExpirySummary>;
+  /** Per user group: the purge dates its users get (none: Alma never purges them). */
+  purge: Record<string, ExpirySummary>;
   /** Values that no rule or table maps: rejected rows, or rows given the mapping's fallback code. */
   unmapped: UnmappedValue[];
   /** Unmapped values beyond the first MAX_UNMAPPED distinct ones, counted only. */
@@ -203,7 +205,7 @@ export interface Explanation {
 
 export interface ExpirySummary {
   users: number;
-  /** Users of the group without an expiry date (the mapping gives none). */
+  /** Users of the group without an expiry (or purge) date (the mapping gives none). */
   none: number;
   earliest?: string;
   latest?: string;
@@ -255,7 +257,27 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
     if (!entry.examples.includes(label)) add(entry.examples, label);
   };
   const byGroup = new Map<string, number>();
-  const expiry = new Map<string, { users: number; none: number; dates: Map<string, number>; earliest?: string; latest?: string; overflow: boolean }>();
+  type DateTally = { users: number; none: number; dates: Map<string, number>; earliest?: string; latest?: string; overflow: boolean };
+  const expiry = new Map<string, DateTally>();
+  const purge = new Map<string, DateTally>();
+  const tally = (tallies: Map<string, DateTally>, group: string, date: string | undefined) => {
+    let e = tallies.get(group);
+    if (!e) tallies.set(group, (e = { users: 0, none: 0, dates: new Map(), overflow: false }));
+    e.users++;
+    if (!date) return void e.none++;
+    if (!e.earliest || date < e.earliest) e.earliest = date;
+    if (!e.latest || date > e.latest) e.latest = date;
+    if (e.dates.has(date) || e.dates.size < MAX_DATES) e.dates.set(date, (e.dates.get(date) ?? 0) + 1);
+    else e.overflow = true;
+  };
+  const summaries = (tallies: Map<string, DateTally>): Record<string, ExpirySummary> =>
+    Object.fromEntries(
+      [...tallies].sort((a, b) => a[0].localeCompare(b[0])).map(([group, e]) => {
+        const summary: ExpirySummary = { users: e.users, none: e.none, distinct: e.dates.size, ...(e.earliest ? { earliest: e.earliest, latest: e.latest } : {}) };
+        if (!e.overflow && e.dates.size > 0 && e.dates.size <= FEW_DATES) summary.dates = sortedRecord(e.dates, (a, b) => a[0].localeCompare(b[0]));
+        return [group, summary];
+      }),
+    );
   const merges: Explanation['merges'] = { people: 0, rows: 0, by_reason: {}, examples: [] };
   let users = 0;
 
@@ -312,17 +334,8 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
       const group = user.user_group ?? '(none)';
       byGroup.set(group, (byGroup.get(group) ?? 0) + 1);
       if (user.contact_info.emails.length === 0) withoutEmail.users++;
-      let e = expiry.get(group);
-      if (!e) expiry.set(group, (e = { users: 0, none: 0, dates: new Map(), overflow: false }));
-      e.users++;
-      const date = user.expiry_date;
-      if (!date) e.none++;
-      else {
-        if (!e.earliest || date < e.earliest) e.earliest = date;
-        if (!e.latest || date > e.latest) e.latest = date;
-        if (e.dates.has(date) || e.dates.size < MAX_DATES) e.dates.set(date, (e.dates.get(date) ?? 0) + 1);
-        else e.overflow = true;
-      }
+      tally(expiry, group, user.expiry_date);
+      tally(purge, group, user.purge_date);
       if (event.rows.length > 1) {
         merges.people++;
         merges.rows += event.rows.length;
@@ -340,13 +353,8 @@ export async function explainMapping(mapping: Mapping, files: string[], options:
     rows,
     skips,
     users: { total: users, by_group: sortedRecord(byGroup, (a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) },
-    expiry: Object.fromEntries(
-      [...expiry].sort((a, b) => a[0].localeCompare(b[0])).map(([group, e]) => {
-        const summary: ExpirySummary = { users: e.users, none: e.none, distinct: e.dates.size, ...(e.earliest ? { earliest: e.earliest, latest: e.latest } : {}) };
-        if (!e.overflow && e.dates.size > 0 && e.dates.size <= FEW_DATES) summary.dates = sortedRecord(e.dates, (a, b) => a[0].localeCompare(b[0]));
-        return [group, summary];
-      }),
-    ),
+    expiry: summaries(expiry),
+    purge: summaries(purge),
     unmapped: [...unmapped.values()].sort((a, b) => b.rows - a.rows || a.field.localeCompare(b.field) || a.value.localeCompare(b.value)),
     unmapped_other_rows: unmappedOther,
     without_email: withoutEmail,
@@ -370,6 +378,10 @@ export function reasonMessage(code: string, column: string | undefined): string 
       return `${field} is not a well-formed email address`;
     case 'bad_date':
       return `${field} is not a date in the form the mapping gives`;
+    case 'bad_phone':
+      return `${field} is not a phone number (phone: in the mapping)`;
+    case 'unfit_value':
+      return `${field} has a value that replace (must_match), split or substring cannot handle (on_unfit: reject)`;
     case 'bad_integer':
       return `${field} is not a year`;
     case 'bad_boolean':
@@ -414,6 +426,10 @@ function warningMessage(kind: string): string {
       return 'a malformed email was left out (on_invalid: drop)';
     case 'user_group_omitted':
       return 'no user group rule maps the row: written without a user group (user_group.unmapped: omit)';
+    case 'invalid_phone_dropped':
+      return 'a value that is not a phone number was left out (phone: on_invalid: drop)';
+    case 'unfit_value_dropped':
+      return 'a value that replace, split or substring cannot handle was left out (on_unfit: drop)';
     case 'extra_preferred':
       return 'merged rows each had a preferred address, email or phone: one keeps it';
     default:
@@ -444,14 +460,20 @@ export function formatExplanation(x: Explanation): string[] {
   if (x.users.total === 0) out.push('  (none)');
   for (const [group, n] of Object.entries(x.users.by_group)) out.push(`  ${group.padEnd(16)} ${String(n).padStart(8)}`);
   out.push('');
-  out.push('Expiry dates per group:');
-  if (Object.keys(x.expiry).length === 0) out.push('  (none)');
-  for (const [group, e] of Object.entries(x.expiry)) {
-    const parts: string[] = [];
-    if (e.dates) parts.push(Object.entries(e.dates).map(([d, n]) => `${d} (${n})`).join(', '));
-    else if (e.earliest) parts.push(`${e.earliest} to ${e.latest} (${e.distinct >= MAX_DATES ? `${MAX_DATES}+` : e.distinct} distinct dates)`);
-    if (e.none) parts.push(`${plural(e.none, 'user')} without an expiry date`);
-    out.push(`  ${group.padEnd(16)} ${parts.join('; ')}`);
+  for (const [title, summaries, what] of [
+    ['Expiry dates per group:', x.expiry, 'an expiry date'],
+    ['Purge dates per group:', x.purge, 'a purge date (Alma never purges them)'],
+  ] as const) {
+    if (title !== 'Expiry dates per group:') out.push('');
+    out.push(title);
+    if (Object.keys(summaries).length === 0) out.push('  (none)');
+    for (const [group, e] of Object.entries(summaries)) {
+      const parts: string[] = [];
+      if (e.dates) parts.push(Object.entries(e.dates).map(([d, n]) => `${d} (${n})`).join(', '));
+      else if (e.earliest) parts.push(`${e.earliest} to ${e.latest} (${e.distinct >= MAX_DATES ? `${MAX_DATES}+` : e.distinct} distinct dates)`);
+      if (e.none) parts.push(`${plural(e.none, 'user')} without ${what}`);
+      out.push(`  ${group.padEnd(16)} ${parts.join('; ')}`);
+    }
   }
   out.push('');
   out.push('Values no rule maps:');
@@ -488,7 +510,7 @@ export function formatExplanation(x: Explanation): string[] {
 // ---------------------------------------------------------------------------------------------
 // diff
 
-export type ChangeKind = 'group' | 'expiry' | 'status' | 'emails' | 'identifiers' | 'now_rejected' | 'now_skipped' | 'now_written' | 'only_old' | 'only_new';
+export type ChangeKind = 'group' | 'expiry' | 'purge' | 'status' | 'emails' | 'identifiers' | 'now_rejected' | 'now_skipped' | 'now_written' | 'only_old' | 'only_new';
 
 export interface Change {
   kind: ChangeKind;
@@ -535,6 +557,7 @@ class Fingerprints {
   group = new Uint16Array(1024);
   status = new Uint16Array(1024);
   expiry = new Uint32Array(1024);
+  purge = new Uint32Array(1024);
   emails = new Uint16Array(1024);
   identifiers = new Uint16Array(1024);
 
@@ -570,6 +593,7 @@ class Fingerprints {
     this.group[i] = this.code(u.user_group);
     this.status[i] = this.code(u.status);
     this.expiry[i] = dateNumber(u.expiry_date);
+    this.purge[i] = dateNumber(u.purge_date);
     this.emails[i] = Math.min(u.contact_info.emails.length, NONE);
     this.identifiers[i] = Math.min(u.user_identifiers.length, NONE);
   }
@@ -586,6 +610,7 @@ class Fingerprints {
     this.group = bigger(this.group);
     this.status = bigger(this.status);
     this.expiry = bigger(this.expiry);
+    this.purge = bigger(this.purge);
     this.emails = bigger(this.emails);
     this.identifiers = bigger(this.identifiers);
   }
@@ -657,6 +682,11 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
         note('expiry', undefined, undefined, id, ` (${numberDate(oldExpiry)} → ${u.expiry_date ?? 'none'})`);
         changed = true;
       }
+      const oldPurge = before.purge[i]!;
+      if (oldPurge !== dateNumber(u.purge_date)) {
+        note('purge', undefined, undefined, id, ` (${numberDate(oldPurge)} → ${u.purge_date ?? 'none'})`);
+        changed = true;
+      }
       const oldStatus = before.text(before.status[i]!);
       if (oldStatus !== u.status) {
         note('status', oldStatus ?? '(none)', u.status ?? '(none)', id);
@@ -680,7 +710,7 @@ export async function diffMappings(oldMapping: Mapping, newMapping: Mapping, fil
   const list = [...changes.values()];
   if (onlyOld) list.push({ kind: 'only_old', message: '', users: onlyOld, examples: [] });
   for (const c of list) c.message = describeChange(c);
-  const order: ChangeKind[] = ['group', 'expiry', 'status', 'now_rejected', 'now_skipped', 'now_written', 'emails', 'identifiers', 'only_new', 'only_old'];
+  const order: ChangeKind[] = ['group', 'expiry', 'purge', 'status', 'now_rejected', 'now_skipped', 'now_written', 'emails', 'identifiers', 'only_new', 'only_old'];
   list.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || b.users - a.users);
   return {
     old: { file: oldMapping.file, source: oldMapping.source },
@@ -703,6 +733,8 @@ function describeChange(c: Change): string {
       return `${users} ${verb('moves', 'move')} from ${c.from} to ${c.to}`;
     case 'expiry':
       return `${users} ${verb('gets', 'get')} a new expiry date`;
+    case 'purge':
+      return `${users} ${verb('gets', 'get')} a new purge date`;
     case 'status':
       return `${users} ${verb('changes', 'change')} status from ${c.from} to ${c.to}`;
     case 'emails':

@@ -57,3 +57,18 @@ export function isValidYmd(year: number, month: number, day: number): boolean {
 export function ymd(year: number, month: number, day: number): string {
   return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
 }
+
+/**
+ * A day of the year counted from the run date, as term ends are said ("31 October of next year,
+ * or of the year after once July has begun"): monthDay (MM-DD) in the run date's year plus
+ * `years`, and one year more once the run date has reached `from` (MM-DD), when given. 29 February
+ * in a common year is 28 February.
+ */
+export function dayOfYearFrom(runDate: string, { monthDay, years, from }: { monthDay: string; years: number; from?: string }): string {
+  const later = from !== undefined && runDate.slice(5) >= from ? 1 : 0;
+  const year = Number(runDate.slice(0, 4)) + years + later;
+  const month = Number(monthDay.slice(0, 2));
+  const day = Number(monthDay.slice(3));
+  const lastDay = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return ymd(year, month, Math.min(day, lastDay));
+}

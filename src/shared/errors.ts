@@ -65,6 +65,8 @@ export class RunError extends Error {
 export type RowProblemCode =
   | 'missing_value' // a required value is empty
   | 'bad_email'
+  | 'bad_phone' // not a phone number, where the mapping's phone: says on_invalid: reject
+  | 'unfit_value' // a value replace (must_match), split or substring cannot handle, where on_unfit is reject
   | 'bad_date'
   | 'bad_integer'
   | 'bad_boolean'
@@ -87,7 +89,9 @@ export type WarningKind =
   | 'unknown_code' // a value the map did not know fell back to the mapping's named code
   | 'extra_preferred' // more than one preferred address/email/phone: only the first kept it
   | 'invalid_email_dropped'
-  | 'user_group_omitted'; // no user group rule maps the row, and the mapping says unmapped: omit
+  | 'user_group_omitted' // no user group rule maps the row, and the mapping says unmapped: omit
+  | 'invalid_phone_dropped' // phone: on_invalid: drop
+  | 'unfit_value_dropped'; // on_unfit: drop
 
 export interface RowProblem {
   code: RowProblemCode;
