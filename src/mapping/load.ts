@@ -439,6 +439,9 @@ class Normaliser {
     if (expr.phone && (expr.boolean || expr.dateFormat)) this.problem([...at, 'phone'], `a value is either a phone number or ${expr.boolean ? 'a yes/no value' : 'a date'}, not both`, true);
     if (expr.unknown !== undefined && !expr.map) this.problem([...at, 'unknown'], '"unknown" goes with "map": it says what a value the map does not know becomes');
     if (expr.map && expr.boolean) this.problem(at, 'use either map or boolean, not both');
+    // A yes/no value becomes one of boolean's two words, and nothing is done to it after that.
+    for (const key of ['prefix', 'unless_same_as'] as const)
+      if (expr.boolean && o[key] !== undefined) this.problem([...at, key], `${key} does not apply to a yes/no value: boolean writes its true or false word as it is`, true);
     return expr;
   }
 

@@ -180,8 +180,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     const ruleColumn = expr.source.kind === 'rules' ? ctx.column : undefined;
     const column = expr.source.kind === 'column' ? (ctx.column ?? expr.columns[0]) : expr.columns[0];
     const name = column ?? label ?? 'value';
-    if (raw !== undefined && expr.trim) raw = raw.trim();
-    if (!raw) {
+    /** An empty value: the otherwise, or a problem when the value is required. */
+    const none = (): string | undefined => {
       if (expr.otherwise) return evaluate(expr.otherwise, ctx, label);
       ctx.column = column;
       // A value from rules names the column of the rule's value that was empty (the inner
@@ -189,11 +189,19 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       const empty = expr.source.kind === 'rules' ? (ruleColumn ?? label ?? nameOf(expr, label)) : nameOf(expr, label);
       if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${empty}) is required but empty`, column: expr.source.kind === 'rules' ? ruleColumn : expr.columns[0] });
       return undefined;
-    }
+    };
+    if (raw !== undefined && expr.trim) raw = raw.trim();
+    if (!raw) return none();
     if (expr.stripPrefix && raw.startsWith(expr.stripPrefix)) raw = raw.slice(expr.stripPrefix.length);
     if (expr.replace || expr.split || expr.substring || expr.pad) {
       raw = reshape(expr, raw, ctx, name, column);
       if (raw === undefined) return undefined;
+    }
+    // A value that strip_prefix or replace left empty ('n/a' with its letters removed) is empty:
+    // the otherwise, or required, decides, as for an empty cell.
+    if (expr.stripPrefix || expr.replace || expr.split) {
+      if (expr.trim) raw = raw.trim();
+      if (!raw) return none();
     }
     if (expr.case === 'upper') raw = raw.toUpperCase();
     else if (expr.case === 'lower') raw = raw.toLowerCase();
@@ -239,7 +247,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     }
     if (expr.prefix) raw = expr.prefix + raw;
     if (expr.unlessSameAs) {
-      const other = evaluate(expr.unlessSameAs.value, ctx);
+      // The value compared with is only read: what it cannot be (a missing part) is no problem of the row's.
+      const other = evaluate(expr.unlessSameAs.value, new RowContext(ctx.values, ctx.runDate));
       if (other !== undefined && (expr.unlessSameAs.ignoreCase ? other.toLowerCase() === raw.toLowerCase() : other === raw)) raw = undefined;
     }
     ctx.column = column;
@@ -267,7 +276,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     if (expr.split) {
       const parts = expr.split.by === undefined ? raw.split(SPACES) : raw.split(expr.split.by);
       const part = parts[expr.split.part > 0 ? expr.split.part - 1 : parts.length + expr.split.part];
-      if (part) raw = part;
+      const trimmed = part !== undefined && expr.trim ? part.trim() : part;
+      if (trimmed) raw = trimmed;
       else if (!unfit(`has no part ${expr.split.part} when split by ${expr.split.by === undefined ? 'spaces' : `'${expr.split.by}'`}`)) return undefined;
     }
     if (expr.substring) {
@@ -279,7 +289,11 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
         raw = typeof chars === 'string' ? chars.slice(start, end) : chars.slice(start, end).join('');
       } else if (!unfit(`is too short for substring (it needs ${needs} characters)`)) return undefined;
     }
-    if (expr.pad) raw = expr.pad.side === 'left' ? raw.padStart(expr.pad.width, expr.pad.with) : raw.padEnd(expr.pad.width, expr.pad.with);
+    if (expr.pad) {
+      // The width counts characters, and the fill is one character (an emoji too), never half of one.
+      const missing = expr.pad.width - (SURROGATE.test(raw) ? [...raw].length : raw.length);
+      if (missing > 0) raw = expr.pad.side === 'left' ? expr.pad.with.repeat(missing) + raw : raw + expr.pad.with.repeat(missing);
+    }
     return raw;
   };
 
@@ -331,7 +345,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       case 'in_table':
         return t.table.entries.has(tableKey(v));
       case 'equals_column': {
+        // Two empty cells (or two columns this file lacks) are not equal: nothing was compared.
         const w = cell(ctx, t.other).trim();
+        if (v === '' || w === '') return false;
         return t.ignoreCase ? v.toLowerCase() === w.toLowerCase() : v === w;
       }
       case 'date': {

@@ -91,7 +91,7 @@ export function checkMappingTest(file: string, today: string): MappingTestCheck 
         const closest = closestOf(column, [...columns]);
         if (closest) warnings.push(where.at(['cases', index, 'rows', r, column], `the mapping reads no column "${column}"; did you mean "${closest}"?`, true));
       }
-      const input = row.file === undefined || row.file === null ? undefined : String(row.file);
+      const input = row.file === undefined || row.file === null ? undefined : path.basename(String(row.file));
       if (input !== undefined && mapping.merge.order.length && !mapping.merge.order.includes(input)) {
         const closest = closestOf(input, mapping.merge.order);
         warnings.push(where.at(['cases', index, 'rows', r, 'file'], `"${input}" is not in the mapping's merge.order${closest ? `; did you mean "${closest}"?` : ` (${mapping.merge.order.join(', ')})`}`));
@@ -131,7 +131,8 @@ export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: 
   // The exports, in the order their first row comes; each with the union of its rows' columns.
   const files = new Map<string, Row[]>();
   for (const row of rows) {
-    const input = row.file === undefined || row.file === null ? DEFAULT_INPUT : String(row.file);
+    // Without its folder, as convert names an input for input_file and merge.order.
+    const input = row.file === undefined || row.file === null ? DEFAULT_INPUT : path.basename(String(row.file));
     const list = files.get(input) ?? [];
     list.push(row);
     files.set(input, list);
@@ -195,7 +196,8 @@ export function runCase(mapping: Mapping, rows: Row[], runDate: string, schema: 
       const decision = mergeUsers(members, mapping.userGroup, mapping.merge);
       first = decision.winner;
       user = decision.user;
-      warnings = [...members.flatMap((m) => m.warnings), ...decision.warnings];
+      // As convert: the winning row's warnings and the merge's.
+      warnings = [...first.warnings, ...decision.warnings];
     }
     acrossUsers.check(user, first.ordinal, warnings);
     // The XSD check convert makes before a user goes into the zip.
