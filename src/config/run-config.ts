@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { RunError } from '../shared/errors.js';
-import { DEFAULTS, runConfigSchema } from './shape.js';
+import { CHANGE_GUARD_DEFAULTS, DEFAULTS, runConfigSchema } from './shape.js';
 import { checkAgainst, compileSchema, formatProblem, inFileOrder, parseYaml, withoutEchoes, type Locator, type PathItem, type Problem } from '../shared/yaml-check.js';
 import type { Guards } from '../pipeline/convert.js';
 
@@ -22,7 +22,8 @@ export interface WrittenRunConfig {
   encoding?: string;
   output_dir: string;
   archive?: { dir?: string; keep_days?: number };
-  guards?: { max_rejected?: string | number; min_users?: number };
+  guards?: { max_rejected?: string | number; min_users?: number; max_departures?: string | number; max_group_changes?: string | number; max_field_loss?: string | number; max_new_users?: string | number };
+  state?: { dir?: string; enabled?: boolean };
   delivery: WrittenDelivery;
 }
 
@@ -107,13 +108,25 @@ export interface RunConfig {
   outputDir: string;
   archive: { dir: string; keepDays: number };
   guards: Guards;
+  /** The guards against the last delivered night (the run state, src/state/), each a count or a share. */
+  changeGuards: ChangeGuards;
+  /** Where the run state lives; absent when the config turns it off. */
+  state?: { dir: string };
   delivery: DeliveryConfig;
+}
+
+/** Limits on what may change since the last delivered night: each a count ("25") or a share ("5%"), as max_rejected. */
+export interface ChangeGuards {
+  maxDepartures: string;
+  maxGroupChanges: string;
+  maxFieldLoss: string;
+  maxNewUsers: string;
 }
 
 /** A problem in a config file, with its file:line:column and YAML path. */
 export type ConfigProblem = Problem;
 
-export { DEFAULTS, formatProblem };
+export { DEFAULTS, CHANGE_GUARD_DEFAULTS, formatProblem };
 
 /** ssh-keygen's `(ED25519)` suffix → the host key algorithms that give a key of that type. */
 const KEY_TYPE_ALGORITHMS: Record<string, string[]> = {
@@ -189,8 +202,21 @@ export function checkWrittenConfig(
       outputDir: outputAbs,
       archive: { dir: w.archive?.dir ? resolvePath(w.archive.dir) : path.join(outputAbs, 'archive'), keepDays: w.archive?.keep_days ?? DEFAULTS.keepDays },
       guards,
+      changeGuards: changeGuardsOf(w.guards),
+      ...(w.state?.enabled === false ? {} : { state: { dir: w.state?.dir ? resolvePath(w.state.dir) : path.join(outputAbs, 'state') } }),
       delivery,
     },
+  };
+}
+
+/** The guards against the last delivered night, with their defaults. */
+export function changeGuardsOf(written: WrittenRunConfig['guards']): ChangeGuards {
+  const of = (value: string | number | undefined, fallback: string) => (value === undefined ? fallback : String(value).trim());
+  return {
+    maxDepartures: of(written?.max_departures, CHANGE_GUARD_DEFAULTS.maxDepartures),
+    maxGroupChanges: of(written?.max_group_changes, CHANGE_GUARD_DEFAULTS.maxGroupChanges),
+    maxFieldLoss: of(written?.max_field_loss, CHANGE_GUARD_DEFAULTS.maxFieldLoss),
+    maxNewUsers: of(written?.max_new_users, CHANGE_GUARD_DEFAULTS.maxNewUsers),
   };
 }
 

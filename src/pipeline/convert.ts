@@ -38,8 +38,10 @@ import { localDate } from '../shared/dates.js';
 import { TOOL_VERSION } from '../shared/paths.js';
 import { onStop } from '../shared/on-stop.js';
 import { noProgress, type Progress, type ProgressStage } from '../shared/progress.js';
+import type { SinkVerdict, UserSink } from './user-sink.js';
 
 export type { Report } from './report.js';
+export type { UserSink, SinkVerdict } from './user-sink.js';
 
 export interface Guards {
   /** Stop when more rows than this are rejected: a count ("25") or a share of all rows ("5%"). Default 5%. */
@@ -68,6 +70,8 @@ export interface ConvertOptions {
   pieceBytes?: number;
   /** Told how far each stage has come (per piece and batch); the command decides what to show. */
   progress?: Progress;
+  /** Told of every user written, in write order, and asked for its guards before the run's (the run state, src/state/). */
+  users?: UserSink;
 }
 
 export interface ConvertResult {
@@ -88,6 +92,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const runDate = localDate(options.now);
   const source = options.source ?? mapping.source;
   const stem = `users_${source}_${timestampForNames(options.now)}`;
+  options.users?.begin({ source, mappingFile: mapping.file, mappingSha256: mapping.sha256 });
   await makeOutDir(options.outDir);
   // Batches on their way to the validator and rows that wait for the rest of their person.
   const temp = makeTempDir(stem);
@@ -134,7 +139,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     maxZipBytes: options.maxZipBytes,
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
-  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal), temp);
+  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal), temp, options.users);
   const waiting = new WaitingValues(temp);
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
 
@@ -150,13 +155,15 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     const zipSummaries = await packager.finish();
     last.end(validator.checked, { zipped: validator.zipped });
 
-    const trip = checkGuards(runLog.counts, options.guards ?? {});
+    // The run's own guards first; then the night against the last delivered one (the run state).
+    const verdict = options.users?.finish(runLog.counts);
+    const trip = checkGuards(runLog.counts, options.guards ?? {}) ?? verdict?.trips[0];
     const zips = trip ? [] : zipSummaries.map((z) => z.file);
     const rejectsFile = await runLog.close(path.join(options.outDir, `${stem}.rejects.csv`));
     const reportFile = path.join(options.outDir, `${stem}.report.json`);
     const idIndexBytes = inputs.primaryIds.bytes + acrossUsers.indexBytes;
     const writing = progress.stage('write the report', 'rows', rows);
-    const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema, idIndexBytes }));
+    const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema, idIndexBytes, verdict }));
     writing.end(rows);
     // The zips get their final names last, so that no zip is ever there without its report; a
     // tripped guard delivers nothing, and no zip is left under a final name.
@@ -574,16 +581,18 @@ function buildReport(p: {
   rejectsFile?: string;
   schema: AlmaSchema;
   idIndexBytes: number;
+  verdict?: SinkVerdict;
 }): Omit<Report, 'details'> {
   const { runLog, trip } = p;
   const counts = runLog.counts;
   const absent = [...new Set(p.inputs.files.flatMap((f) => f.absentColumns))].filter((c) => !(c in p.mapping.unusedColumns));
   return {
     success: !trip && counts.rejected === 0,
-    summary: summarise(counts, trip),
+    summary: p.verdict ? `${summarise(counts, trip)} ${p.verdict.summary}` : summarise(counts, trip),
     counts: { ...counts },
     files: p.zips.map((z) => path.basename(z)),
     ...(trip ? { guard: trip } : {}),
+    ...(p.verdict ? { [p.verdict.key]: p.verdict.report } : {}),
     run: {
       tool: 'sis2alma',
       version: TOOL_VERSION,

@@ -18,10 +18,13 @@ export interface Counts {
 }
 
 export interface GuardTrip {
-  guard: 'max_rejected' | 'min_users';
+  /** max_rejected and min_users here; the run state's guards (src/state/) name their own. */
+  guard: 'max_rejected' | 'min_users' | (string & {});
   limit: string;
   actual: number;
   message: string;
+  /** Up to five primary ids it concerns (whole in the report; logs give only the message). */
+  examples?: string[];
 }
 
 export interface Report {

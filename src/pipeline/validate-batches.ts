@@ -18,6 +18,7 @@ import { csvParseOptions } from './read.js';
 import type { RunLog } from './report.js';
 import type { XmlProblem } from './validate.js';
 import type { Validators } from './validate-pool.js';
+import type { UserSink } from './user-sink.js';
 
 /** A row as the report accounts for it; `source` gives its values to the rejects file. */
 export interface ReportRow {
@@ -110,6 +111,8 @@ export class BatchValidator {
     private readonly labelOf: (ordinal: number) => string,
     /** Where the batches' files go. */
     private readonly dir: string,
+    /** Told of each user as it goes into the zip (the run state). */
+    private readonly sink?: UserSink,
   ) {}
 
   /**
@@ -216,6 +219,7 @@ export class BatchValidator {
       this.zipped++;
       const rows = detail?.rows;
       const label = rows ? rows[0]!.label : this.labelOf(ordinals[i]!);
+      this.sink?.written(userXml, rows ? rows.map((r) => r.label) : [label]);
       this.runLog.written(rows ? rows[0]!.ordinal : ordinals[i]!, label, warnings);
       if (rows) for (let r = 1; r < rows.length; r++) this.runLog.merged(rows[r]!.ordinal, rows[r]!.label, label, detail!.primaryId, rows[r]!.warnings);
     }
