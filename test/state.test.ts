@@ -1,0 +1,269 @@
+// The run state (issue 16): nights that remember each other. Every test runs the real
+// `sis2alma run` over several simulated nights to a folder target, and reads state.db with the
+// sqlite3 command, as campus IT would.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { CLI, INFINITI_MAPPING, runCli, tempDir, type CliResult } from './helpers/run-cli.js';
+
+const HEADER = 'username,givenname,surname,middlename,preferredname,emailaddress,graduationyear,librarybarcode,adminsystemid,gender,password,formclass,enabled,staffmember,presentationgrouplabel';
+
+interface Person {
+  id: number;
+  given?: string;
+  staff?: boolean;
+  email?: boolean;
+}
+
+/** A row of the Infiniti layout for student (or staff member) number `id`. */
+function row({ id, given = `Given${id}`, staff = false, email = true }: Person): string {
+  return `stu${id},${given},Surname${id},,,${email ? `stu${id}@school.example.nz` : ''},2027,B${100000 + id},SIS${1000 + id},F,,10A,Y,${staff ? 'Y' : 'N'},Year 10`;
+}
+
+const people = (from: number, to: number, extra: Partial<Person> = {}): Person[] => Array.from({ length: to - from + 1 }, (_, i) => ({ id: from + i, ...extra }));
+
+interface Site {
+  dir: string;
+  config: string;
+  csv: string;
+  mapping: string;
+  out: string;
+  drop: string;
+  state: string;
+}
+
+/** A run config of its own: the shipped Infiniti mapping (copied, so that a test may recode it), one export, a folder target. */
+function site(extraConfig = ''): Site {
+  const dir = tempDir('sis2alma-state-');
+  const mapping = path.join(dir, 'infiniti.yaml');
+  copyFileSync(INFINITI_MAPPING, mapping);
+  const config = path.join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    `mapping: infiniti.yaml\ninputs: [export.csv]\noutput_dir: out\nguards: { max_rejected: 0 }\n${extraConfig}delivery:\n  target: dir\n  dir: drop\n  create_dir: true\n  stale: rename\n`,
+  );
+  return { dir, config, csv: path.join(dir, 'export.csv'), mapping, out: path.join(dir, 'out'), drop: path.join(dir, 'drop'), state: path.join(dir, 'out', 'state', 'state.db') };
+}
+
+function writeExport(s: Site, rows: Person[], header = HEADER): void {
+  writeFileSync(s.csv, [header, ...rows.map(row)].join('\n') + '\n');
+}
+
+/** One night: `sis2alma run` at midnight of day `day` of November 2026. */
+function night(s: Site, day: number, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runCli(['run', '--config', s.config, '--now', `2026-11-${String(day).padStart(2, '0')}T02:00:00`, '--quiet', ...args], { env });
+}
+
+/** The report of the night of `day`. */
+function reportOf(s: Site, day: number): Record<string, any> {
+  return JSON.parse(readFileSync(path.join(s.out, `users_infiniti_202611${String(day).padStart(2, '0')}-020000.report.json`), 'utf8'));
+}
+
+/** What the sqlite3 command prints for a query of the state file (`|` between columns). */
+function sqlite(s: Site, query: string): string {
+  const r = spawnSync('sqlite3', [s.state, query], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** The state as a test compares it: every person's row and every run, as sqlite3 prints them. */
+const stateDump = (s: Site) => sqlite(s, 'SELECT key, fingerprint, user_group, last_run, first_seen, last_seen FROM people ORDER BY key; SELECT id, run_time, outcome FROM runs;');
+
+describe('the run state', () => {
+  test('a first night makes state.db (mode 600, its folder 700), readable with sqlite3; an identical second night changes nobody', async () => {
+    const s = site();
+    writeExport(s, people(1, 20));
+    const first = await night(s, 21);
+    assert.equal(first.code, 0, first.stderr);
+    const one = reportOf(s, 21);
+    assert.equal(one.changes.first_night, true);
+    assert.match(one.summary, /First night: no earlier delivery in the run state to compare with/);
+    assert.deepEqual(one.changes.guards, []);
+    assert.equal(statSync(s.state).mode & 0o777, 0o600);
+    assert.equal(statSync(path.dirname(s.state)).mode & 0o777, 0o700);
+    assert.equal(sqlite(s, 'PRAGMA user_version'), '1');
+    assert.equal(sqlite(s, 'SELECT count(*), min(user_group), max(user_group) FROM people'), '20|STUDENT|STUDENT');
+    assert.equal(sqlite(s, "SELECT kinds FROM people WHERE key = 'stu1'"), 'email statistics identifier:BARCODE identifier:UNIV_ID');
+    assert.equal(sqlite(s, "SELECT value FROM meta WHERE name = 'source'"), 'infiniti');
+    assert.equal(sqlite(s, 'SELECT id, run_time, mode, outcome, files FROM runs'), '1|2026-11-21T02:00:00.000Z|full|delivered|["users_infiniti_20261121-020000.zip"]');
+
+    const second = await night(s, 22);
+    assert.equal(second.code, 0, second.stderr);
+    const two = reportOf(s, 22);
+    assert.equal(two.changes.first_night, false);
+    assert.deepEqual([two.changes.new.count, two.changes.changed.count, two.changes.unchanged.count, two.changes.departed.count, two.changes.returned.count], [0, 0, 20, 0, 0]);
+    assert.match(two.summary, / Since the last delivery: 0 new, 0 changed, 20 unchanged, 0 departed, 0 returned, 0 changed user group\.$/);
+    assert.equal(sqlite(s, "SELECT first_seen, last_seen, last_run FROM people WHERE key = 'stu7'"), '2026-11-21T02:00:00.000Z|2026-11-22T02:00:00.000Z|2');
+    assert.equal(sqlite(s, 'SELECT count(*) FROM runs'), '2');
+  });
+
+  test('new, changed (per field), departed and returned people over three nights, with examples', async () => {
+    const s = site();
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    // Night 2: stu20 leaves, stu1 changes name, stu21 arrives.
+    writeExport(s, [{ id: 1, given: 'Renamed' }, ...people(2, 19), { id: 21 }]);
+    const second = await night(s, 22);
+    assert.equal(second.code, 0, second.stderr);
+    const c = reportOf(s, 22).changes;
+    assert.deepEqual(c.new, { count: 1, examples: ['stu21'] });
+    assert.deepEqual(c.changed, { count: 1, fields: { first_name: 1 }, examples: [{ primary_id: 'stu1', fields: ['first_name'] }] });
+    assert.deepEqual(c.unchanged, { count: 18 });
+    assert.deepEqual(c.departed, { count: 1, examples: [{ primary_id: 'stu20', user_group: 'STUDENT' }] });
+    assert.deepEqual(c.returned, { count: 0, examples: [] });
+    assert.equal(sqlite(s, "SELECT run, change, fields FROM sent WHERE key IN ('stu1', 'stu20', 'stu21') AND run = 2 ORDER BY key"), '2|changed|first_name\n2|departed|\n2|new|');
+    // Night 3: stu20 comes back.
+    writeExport(s, [{ id: 1, given: 'Renamed' }, ...people(2, 21)]);
+    assert.equal((await night(s, 23)).code, 0);
+    const c3 = reportOf(s, 23).changes;
+    assert.deepEqual(c3.returned, { count: 1, examples: ['stu20'] });
+    assert.deepEqual([c3.new.count, c3.changed.count, c3.unchanged.count, c3.departed.count], [0, 0, 20, 0]);
+    assert.equal(sqlite(s, "SELECT first_seen, last_run FROM people WHERE key = 'stu20'"), '2026-11-21T02:00:00.000Z|3');
+  });
+
+  test('a dropped email column trips max_field_loss: nothing delivered, the state as it was; --accept-changes delivers it', async () => {
+    const s = site();
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    const before = sha(s.state);
+    // The SIS view that gave the emails broke: the column is gone.
+    writeExport(s, people(1, 20), HEADER.replace(',emailaddress', ''));
+    writeFileSync(s.csv, readFileSync(s.csv, 'utf8').replace(/,stu\d+@school\.example\.nz/g, ''));
+    const tripped = await night(s, 22);
+    assert.equal(tripped.code, 5, tripped.stderr);
+    const message = 'email: 20 of 20 users (100.0%) would lose their email, over the limit of 5% (max_field_loss)';
+    assert.match(tripped.stderr, new RegExp(`guard max_field_loss tripped: ${message.replace(/[().%]/g, '\\$&')}`));
+    // Logs name no patron; the report names five, whole.
+    assert.doesNotMatch(tripped.stderr, /stu\d/);
+    const report = reportOf(s, 22);
+    assert.deepEqual(report.guard, { guard: 'max_field_loss', limit: '5%', actual: 20, message, examples: ['stu1', 'stu2', 'stu3', 'stu4', 'stu5'] });
+    assert.deepEqual(report.changes.field_loss, { email: { had: 20, lost: 20, examples: ['stu1', 'stu2', 'stu3', 'stu4', 'stu5'] } });
+    assert.deepEqual(report.files, []);
+    assert.deepEqual(readdirSync(s.drop).filter((f) => f.includes('20261122')), []);
+    assert.equal(sha(s.state), before);
+    assert.equal(sqlite(s, 'SELECT count(*) FROM runs'), '1');
+
+    const accepted = await night(s, 22, ['--accept-changes']);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.equal(reportOf(s, 22).changes.accepted, true);
+    assert.equal(sqlite(s, 'SELECT id, outcome FROM runs ORDER BY id'), '1|delivered\n2|delivered, changes accepted');
+    assert.equal(sqlite(s, "SELECT kinds FROM people WHERE key = 'stu1'"), 'statistics identifier:BARCODE identifier:UNIV_ID');
+  });
+
+  test('a half-empty export trips max_departures', async () => {
+    const s = site();
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    writeExport(s, people(1, 10));
+    const r = await night(s, 22);
+    assert.equal(r.code, 5, r.stderr);
+    const report = reportOf(s, 22);
+    assert.equal(report.guard.guard, 'max_departures');
+    assert.equal(report.guard.message, "10 of 20 people of the last delivered run (50.0%) are not in tonight's feed, over the limit of 5% (max_departures)");
+    assert.deepEqual(report.changes.departed.examples.map((d: { primary_id: string }) => d.primary_id), ['stu11', 'stu12', 'stu13', 'stu14', 'stu15']);
+    assert.equal(sqlite(s, 'SELECT count(*) FROM people WHERE last_run = 1'), '20');
+  });
+
+  test('a recoded group table trips max_group_changes, with a from → to table', async () => {
+    const s = site();
+    writeExport(s, [...people(1, 18), ...people(19, 20, { staff: true })]);
+    assert.equal((await night(s, 21)).code, 0);
+    writeFileSync(s.mapping, readFileSync(s.mapping, 'utf8').replace('group: STUDENT', 'group: UNDERGRAD').replace('[STAFF, STUDENT]', '[STAFF, UNDERGRAD]').replace('  STUDENT: { end_of_year', '  UNDERGRAD: { end_of_year'));
+    const r = await night(s, 22);
+    assert.equal(r.code, 5, r.stderr);
+    const report = reportOf(s, 22);
+    assert.equal(report.guard.guard, 'max_group_changes');
+    assert.equal(report.guard.message, '18 of 20 users known from the last run (90.0%) would change user group (STUDENT → UNDERGRAD: 18), over the limit of 10% (max_group_changes)');
+    assert.deepEqual(report.changes.group_moves, [{ from: 'STUDENT', to: 'UNDERGRAD', count: 18, examples: ['stu1', 'stu2', 'stu3', 'stu4', 'stu5'] }]);
+    assert.equal(report.changes.changed.fields.user_group, 18);
+  });
+
+  test('a count limit and max_new_users: more new users than allowed trips it', async () => {
+    const s = site();
+    writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('guards: { max_rejected: 0 }', 'guards: { max_rejected: 0, max_new_users: 2 }'));
+    writeExport(s, people(1, 10));
+    assert.equal((await night(s, 21)).code, 0);
+    writeExport(s, people(1, 13));
+    const r = await night(s, 22);
+    assert.equal(r.code, 5, r.stderr);
+    assert.equal(reportOf(s, 22).guard.message, '3 new users, against 10 people of the last delivered run (30.0%), over the limit of 2 (max_new_users)');
+  });
+
+  test('a dry run and a failed delivery leave the state as it was', async () => {
+    const s = site();
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    const before = sha(s.state);
+    writeExport(s, [{ id: 1, given: 'Changed' }, ...people(2, 20)]);
+    const dry = await night(s, 22, ['--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(reportOf(s, 22).changes.changed.count, 1);
+    assert.equal(sha(s.state), before);
+    // A target folder that is gone (create_dir off): the delivery fails.
+    writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('create_dir: true', 'create_dir: false'));
+    rmSync(s.drop, { recursive: true });
+    const failed = await night(s, 23);
+    assert.equal(failed.code, 6, failed.stderr);
+    assert.equal(sha(s.state), before);
+    assert.equal(sqlite(s, 'SELECT count(*) FROM runs'), '1');
+  });
+
+  test('killed (SIGKILL) while the state is being updated, the previous state is intact, and the next run goes on from it', async () => {
+    const s = site();
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    const before = stateDump(s);
+    writeExport(s, [{ id: 1, given: 'Changed' }, ...people(2, 19), { id: 30 }]);
+    const marker = path.join(s.dir, 'paused');
+    const child = spawn(process.execPath, [CLI, 'run', '--config', s.config, '--now', '2026-11-22T02:00:00', '--quiet'], { env: { ...process.env, SIS2ALMA_TEST_STATE_PAUSE: marker }, stdio: 'ignore' });
+    const ended = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    for (let i = 0; i < 600 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(existsSync(marker), 'the run reached the state update');
+    // Inside the transaction: the people are written, not yet committed.
+    assert.ok(existsSync(`${s.state}-journal`), 'a rollback journal while the transaction is open');
+    child.kill('SIGKILL');
+    assert.equal(await ended, 'SIGKILL');
+    // sqlite3 rolls the hot journal back as it opens the file.
+    assert.equal(stateDump(s), before);
+    assert.equal(sqlite(s, 'PRAGMA integrity_check'), 'ok');
+    const again = await night(s, 22);
+    assert.equal(again.code, 0, again.stderr);
+    const c = reportOf(s, 22).changes;
+    assert.deepEqual([c.new.count, c.changed.count, c.departed.count], [1, 1, 1]);
+    assert.equal(sqlite(s, 'SELECT count(*) FROM runs'), '2');
+  });
+
+  test('a state that cannot be read, of a newer version, or of another source stops the run (exit 11), never a silent fresh start', async () => {
+    const s = site();
+    writeExport(s, people(1, 5));
+    assert.equal((await night(s, 21)).code, 0);
+    sqlite(s, "UPDATE meta SET value = 'other' WHERE name = 'source'");
+    const other = await night(s, 22);
+    assert.equal(other.code, 11);
+    assert.match(other.stderr, new RegExp(`sis2alma: the run state ${s.state} belongs to the source "other", and this run's is "infiniti": each run config needs a state of its own \\(state.dir in the run config\\); nothing was converted`));
+    sqlite(s, "UPDATE meta SET value = 'infiniti' WHERE name = 'source'; PRAGMA user_version = 7");
+    const newer = await night(s, 22);
+    assert.equal(newer.code, 11);
+    assert.match(newer.stderr, /was written by a newer sis2alma \(state version 7; this one reads up to 1\): upgrade sis2alma, or move the file away/);
+    writeFileSync(s.state, 'not a database, but a file some script overwrote'.repeat(100));
+    const broken = await night(s, 22);
+    assert.equal(broken.code, 11);
+    assert.match(broken.stderr, new RegExp(`the run state ${s.state} cannot be read \\(it is not an SQLite database\\); sis2alma will not start again from an empty state on its own`));
+    assert.doesNotMatch(broken.stderr, /\n\s+at /);
+    assert.equal(existsSync(path.join(s.out, 'users_infiniti_20261122-020000.report.json')), false);
+  });
+
+  test('state: { enabled: false } keeps no state', async () => {
+    const s = site('state: { enabled: false }\n');
+    writeExport(s, people(1, 5));
+    const r = await night(s, 21);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(existsSync(path.dirname(s.state)), false);
+    assert.equal(reportOf(s, 21).changes, undefined);
+  });
+});
