@@ -26,6 +26,7 @@ import type { Mapping } from '../mapping/model.js';
 import { csvProblem, openPieces, type Piece, type PieceFailure } from './read.js';
 import { compileMapping } from '../mapping/map.js';
 import { MapPool, idsText, threadCounts } from './map-pool.js';
+import { groupRuleNames } from './map-separators.js';
 import { AcrossUsers } from './across-users.js';
 import { IdIndex, PeopleInWaiting, byRealId, mergeUsers, type MergeMember } from './merge.js';
 import { userXml } from './xml.js';
@@ -139,7 +140,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     maxZipBytes: options.maxZipBytes,
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
-  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal), temp, options.users);
+  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal), temp, options.users, groupRuleNames(mapping));
   const waiting = new WaitingValues(temp);
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
 
@@ -295,7 +296,10 @@ export function pieceFailure(failure: PieceFailure, file: string, header: string
 // are in), applies the rules that span users, and sends users on to validation, in row order.
 
 /** A row of a multi-role person, mapped, in the merge. */
-interface RowMember extends MergeMember, ReportRow {}
+interface RowMember extends MergeMember, ReportRow {
+  /** The user group rule that gave the row its group. */
+  groupRule: string;
+}
 
 /**
  * A row of a multi-role person while it waits for the person's other rows (a student's row waits
@@ -360,10 +364,10 @@ async function mapAndMergeRows(
   threads.shareIndex(inputs.primaryIds);
   const people = new PeopleInWaiting<WaitingRow>();
   // A merged user: the rules across users, then XML written here.
-  const emitMerged = async (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => {
+  const emitMerged = async (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[], merge?: string) => {
     const warnings = [...rows[0]!.warnings, ...mergeWarnings];
     acrossUsers.check(user, rows[0]!.ordinal, warnings);
-    await validator.add(Buffer.from(userXml(user)), rows[0]!.ordinal, undefined, { primaryId: user.primary_id, rows, warnings });
+    await validator.add(Buffer.from(userXml(user)), rows[0]!.ordinal, undefined, { primaryId: user.primary_id, rows, warnings, groupRule: rows[0]!.groupRule, ...(merge ? { merge } : {}) });
   };
   const mappers = inputs.files.map((f) => compileMapping(mapping, f.header, runDate));
   const revive = (w: WaitingRow): RowMember => {
@@ -372,7 +376,7 @@ async function mapAndMergeRows(
     const values = waiting.get(w.at, w.length);
     const result = mappers[w.input]!.map(values);
     if (!result.ok) throw new Error(`${input.file}, row ${row}: mapped once, refused the second time`);
-    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), user: result.user, warnings: result.warnings, source: { file: input.file, row, header: input.header, values } };
+    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), user: result.user, groupRule: result.groupRule, warnings: result.warnings, source: { file: input.file, row, header: input.header, values } };
   };
   const arrive = async (slot: number, expected: number, waiting: WaitingRow | undefined) => {
     const rows = people.arrive(slot, expected, waiting);
@@ -407,7 +411,7 @@ async function mapAndMergeRows(
           const end = result.ends[i]!;
           const userBytes = acrossUsers.checkWritten(result, i, xml.subarray(xmlStart, end), ordinal, warnings);
           xmlStart = end;
-          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined);
+          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined, result.groupRules[i]);
           if (wait) await wait;
         } else if (outcome.k === 'r' || outcome.expected > mapping.maxRowsPerPerson) {
           // A person with more rows than one person has is a broken export: each row is
@@ -508,7 +512,7 @@ class Reading {
   }
 }
 
-type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => Promise<void>;
+type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[], merge?: string) => Promise<void>;
 
 async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, emit: EmitMerged): Promise<void> {
   for (const group of byRealId(members, (m) => m.user.primary_id)) {
@@ -519,7 +523,7 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
     const decision = mergeUsers(group, mapping.userGroup);
     const rows = [decision.winner, ...group.filter((m) => m !== decision.winner)];
     runLog.mergeDecision(decision.user.primary_id, rows.map((m) => m.label), decision.user.user_group, decision.reason);
-    await emit(decision.user, rows, decision.warnings);
+    await emit(decision.user, rows, decision.warnings, decision.reason);
   }
 }
 

@@ -13,10 +13,12 @@ export interface UserSink {
   /**
    * One user as it goes into the zip. `xml` is the user's element as written (the bytes are
    * reused after the call: copy what is kept); `rows` the labels of the rows it was made from
-   * (more than one for a merged person). Room is left for delta mode: a later version may let
-   * this answer "leave this user out".
+   * (more than one for a merged person); `groupRule` the name of the mapping's user group rule
+   * that chose its group ("default" for the mapping's default); `merge`, for a merged person, why
+   * the winning row won. Room is left for delta mode: a later version may let this answer "leave
+   * this user out".
    */
-  written(xml: Uint8Array, rows: readonly string[]): void;
+  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): void;
   /** After the last user, before the guards are checked: what goes into the report, and the guards that trip. */
   finish(counts: Counts): SinkVerdict;
 }

@@ -98,9 +98,9 @@ export class Night implements UserSink {
     this.staged.pragma('journal_mode = OFF');
     this.staged.pragma('synchronous = OFF');
     this.staged.exec(`CREATE TABLE night (
-      key TEXT PRIMARY KEY, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT NOT NULL, expiry_date TEXT NOT NULL,
-      kinds TEXT NOT NULL, record BLOB, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL) WITHOUT ROWID`);
-    this.insert = this.staged.prepare('INSERT OR REPLACE INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      key TEXT PRIMARY KEY, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT NOT NULL, group_rule TEXT NOT NULL, merge TEXT,
+      expiry_date TEXT NOT NULL, kinds TEXT NOT NULL, record BLOB, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL) WITHOUT ROWID`);
+    this.insert = this.staged.prepare('INSERT OR REPLACE INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.stage = this.staged.transaction((rows: unknown[][]) => {
       for (const row of rows) this.insert.run(row);
     });
@@ -140,7 +140,7 @@ export class Night implements UserSink {
     this.run = run;
   }
 
-  written(xml: Uint8Array, rows: readonly string[]): void {
+  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): void {
     const bytes = Buffer.from(xml.buffer, xml.byteOffset, xml.byteLength);
     const text = bytes.toString('utf8');
     const user = summarise(text, bytes);
@@ -187,7 +187,7 @@ export class Night implements UserSink {
       }
     }
     const record = change === 'unchanged' ? null : packRecord(bytes);
-    this.pending.push([user.key, user.primaryId, user.fingerprint, user.userGroup, user.expiryDate, user.kinds.join(' '), record, change, fields.join(' '), JSON.stringify(rows)]);
+    this.pending.push([user.key, user.primaryId, user.fingerprint, user.userGroup, groupRule, merge ?? null, user.expiryDate, user.kinds.join(' '), record, change, fields.join(' '), JSON.stringify(rows)]);
     if (this.pending.length >= BATCH) this.flush();
   }
 
@@ -293,12 +293,13 @@ export class Night implements UserSink {
             .run(time, 'full', this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile).lastInsertRowid,
         );
         const lastRun = this.previous.lastRun?.id ?? -1;
-        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, rows, record) SELECT key, ?, change, fields, user_group, rows, record FROM staged.night WHERE change <> 'unchanged'`).run(id);
-        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, rows, record) SELECT p.key, ?, 'departed', '', p.user_group, '[]', NULL FROM people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM staged.night n WHERE n.key = p.key)`).run(id, lastRun);
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT key, ?, change, fields, user_group, group_rule, merge, rows, record FROM staged.night WHERE change <> 'unchanged'`).run(id);
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT p.key, ?, 'departed', '', p.user_group, p.group_rule, NULL, '[]', NULL FROM people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM staged.night n WHERE n.key = p.key)`).run(id, lastRun);
         db.prepare(
-          `INSERT INTO people (key, primary_id, fingerprint, user_group, expiry_date, kinds, record, first_seen, last_seen, last_run)
-             SELECT key, primary_id, fingerprint, user_group, expiry_date, kinds, record, @time, @time, @run FROM staged.night WHERE true
+          `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, first_seen, last_seen, last_run)
+             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, @time, @time, @run FROM staged.night WHERE true
            ON CONFLICT (key) DO UPDATE SET primary_id = excluded.primary_id, fingerprint = excluded.fingerprint, user_group = excluded.user_group,
+             group_rule = excluded.group_rule, merge = excluded.merge,
              expiry_date = excluded.expiry_date, kinds = excluded.kinds, record = coalesce(excluded.record, people.record), last_seen = excluded.last_seen, last_run = excluded.last_run`,
         ).run({ time, run: id });
         pauseForTests(this.file);

@@ -46,6 +46,8 @@ export const MIGRATIONS: readonly string[] = [
      primary_id TEXT NOT NULL,
      fingerprint TEXT NOT NULL,
      user_group TEXT NOT NULL,
+     group_rule TEXT NOT NULL,
+     merge TEXT,
      expiry_date TEXT NOT NULL,
      kinds TEXT NOT NULL,
      record BLOB,
@@ -60,6 +62,8 @@ export const MIGRATIONS: readonly string[] = [
      change TEXT NOT NULL,
      fields TEXT NOT NULL,
      user_group TEXT NOT NULL,
+     group_rule TEXT NOT NULL,
+     merge TEXT,
      rows TEXT NOT NULL,
      record BLOB,
      PRIMARY KEY (key, run)
