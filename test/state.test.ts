@@ -267,3 +267,58 @@ describe('the run state', () => {
     assert.equal(reportOf(s, 21).changes, undefined);
   });
 });
+
+describe('sis2alma history', () => {
+  test('lists the delivered runs, shows one, and tells for one person what was sent run by run and why', async () => {
+    const s = site();
+    // stu5 is a staff member who also studies: two rows, merged into one user.
+    writeExport(s, [...people(1, 4), { id: 5, staff: true }, { id: 5 }]);
+    assert.equal((await night(s, 21)).code, 0);
+    writeExport(s, [{ id: 1, given: 'Renamed' }, ...people(2, 3), { id: 5, staff: true }, { id: 5 }]);
+    assert.equal((await night(s, 22, ['--accept-changes'])).code, 0);
+    assert.equal((await night(s, 23)).code, 0);
+
+    const list = await runCli(['history', '--config', s.config]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(list.stdout.split('\n').map((l) => l.replace(/ +/g, ' ')), [
+      'run time mode outcome users rejected new changed departed returned files',
+      '1 2026-11-21T02:00:00.000Z full delivered 5 0 5 0 0 0 users_infiniti_20261121-020000.zip',
+      '2 2026-11-22T02:00:00.000Z full delivered, changes accepted 4 0 0 1 1 0 users_infiniti_20261122-020000.zip',
+      '3 2026-11-23T02:00:00.000Z full delivered 4 0 0 0 0 0 users_infiniti_20261123-020000.zip',
+      '',
+    ]);
+    const show = await runCli(['history', 'show', '2', '--config', s.config]);
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /^run 2, 2026-11-22T02:00:00\.000Z: delivered, changes accepted \(full\)\n/);
+    assert.match(show.stdout, /\nchanges: 0 new, 1 changed \(first_name 1\), 3 unchanged, 1 departed, 0 returned\n/);
+    assert.match(show.stdout, /\nguards \(accepted with --accept-changes\):\n {2}max_departures: 1 of 5 people of the last delivered run \(20\.0%\)/);
+    const shown = JSON.parse((await runCli(['history', 'show', '2', '--config', s.config, '--json'])).stdout);
+    assert.deepEqual([shown.id, shown.counts.users, shown.changes.departed.examples], [2, 4, [{ primary_id: 'stu4', user_group: 'STUDENT' }]]);
+
+    const merged = await runCli(['history', 'person', 'STU5', '--config', s.config]);
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.deepEqual(merged.stdout.trim().split('\n').slice(1), [
+      'run 1  2026-11-21T02:00:00.000Z  new: STAFF, rule "staff members"; merged from rows 5, 6: STAFF wins over STUDENT by priority',
+      'run 2  2026-11-22T02:00:00.000Z  unchanged: STAFF, rule "staff members"; merged: STAFF wins over STUDENT by priority',
+      'run 3  2026-11-23T02:00:00.000Z  unchanged: STAFF, rule "staff members"; merged: STAFF wins over STUDENT by priority',
+    ]);
+    const left = await runCli(['history', 'person', 'stu4', '--config', s.config]);
+    assert.deepEqual(left.stdout.trim().split('\n').slice(1), ['run 1  2026-11-21T02:00:00.000Z  new: STUDENT, rule "everyone else is a student"; row 4', 'run 2  2026-11-22T02:00:00.000Z  departed: not in the feed']);
+    const json = JSON.parse((await runCli(['history', 'person', 'stu1', '--config', s.config, '--json'])).stdout);
+    assert.deepEqual(json.runs.map((n: { run: number; change: string; fields: string[] }) => [n.run, n.change, n.fields]), [[1, 'new', []], [2, 'changed', ['first_name']], [3, 'unchanged', []]]);
+    assert.match(json.runs[1].record, /<first_name>Renamed<\/first_name>/);
+    assert.match(json.runs[0].record, /<first_name>Given1<\/first_name>/);
+    assert.equal(json.current, true);
+
+    const nobody = await runCli(['history', 'person', 'nobody', '--config', s.config]);
+    assert.equal(nobody.code, 2);
+    assert.match(nobody.stderr, /^sis2alma: no person with primary id 'nobody' in the run state .*state\.db: none was delivered with this run config\n/);
+  });
+
+  test('before any delivery, history says so', async () => {
+    const s = site();
+    const r = await runCli(['history', '--config', s.config]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `no delivered run in the run state ${s.state} yet\n`);
+  });
+});

@@ -158,6 +158,26 @@ export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env
   return config;
 }
 
+/**
+ * The run state's folder a run config names, for `sis2alma history`, which reads nothing else of
+ * it: a config whose secrets are not at hand (an environment variable unset in this shell) still
+ * names its state. Undefined when the config turns the state off.
+ */
+export function stateDirOf(file: string): string | undefined {
+  const { absolute, text } = readConfigText(file);
+  const { config, rest, problems } = (() => {
+    const { written, where, problems: syntax } = parseYaml(text, absolute, { firstErrorOnly: true });
+    if (syntax.length) return { problems: syntax };
+    return checkWrittenConfig(validateRunConfig, written, where, {});
+  })() as { config?: RunConfig; rest?: Partial<WrittenRunConfig>; problems: ConfigProblem[] };
+  if (config) return config.state?.dir;
+  if (!rest?.output_dir || problems.some((p) => p.path.startsWith('state') || p.path === 'output_dir'))
+    throw new RunError('config_invalid', problems.map(formatProblem).join('\n'), { file: absolute });
+  if (rest.state?.enabled === false) return undefined;
+  const resolve = (p: string) => path.resolve(path.dirname(absolute), p);
+  return rest.state?.dir ? resolve(rest.state.dir) : path.join(resolve(rest.output_dir), 'state');
+}
+
 const validateRunConfig = compileSchema(runConfigSchema);
 
 /**
