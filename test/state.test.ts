@@ -226,6 +226,7 @@ describe('the run state', () => {
     assert.ok(existsSync(marker), 'the run reached the state update');
     // Inside the transaction: the people are written, not yet committed.
     assert.ok(existsSync(`${s.state}-journal`), 'a rollback journal while the transaction is open');
+    assert.equal(statSync(`${s.state}-journal`).mode & 0o777, 0o600);
     child.kill('SIGKILL');
     assert.equal(await ended, 'SIGKILL');
     // sqlite3 rolls the hot journal back as it opens the file.
