@@ -49,7 +49,7 @@ describe('run config', () => {
 
   test('a key far from any valid one lists the valid keys', () => {
     assert.deepEqual(problemsOf(`${head}colour: blue\ndelivery: { target: dir, dir: x }\n`), [
-      'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, state, delivery',
+      'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, state, departures, delivery',
     ]);
   });
 
@@ -149,7 +149,7 @@ describe('run config', () => {
       what: 'a schema problem does not hide a file the config names that does not exist',
       yaml: `${head}colour: blue\ndelivery:\n  target: sftp\n  host: h\n  username: u\n  private_key_file: /nonexistent/id_rsa\n  known_hosts: /nonexistent/known_hosts\n  remote_dir: /p\n`,
       problems: [
-        'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, state, delivery',
+        'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, state, departures, delivery',
         'config.yaml:9:21: delivery.private_key_file: private key file /nonexistent/id_rsa does not exist',
         'config.yaml:10:16: delivery.known_hosts: known_hosts file /nonexistent/known_hosts does not exist',
       ],

@@ -323,3 +323,71 @@ describe('sis2alma history', () => {
     assert.equal(r.stdout, `no delivered run in the run state ${s.state} yet\n`);
   });
 });
+
+describe('departures', () => {
+  /** The XML of every user in the zips of the night of `day` in the delivery folder, by zip. */
+  async function delivered(s: Site, day: number): Promise<Record<string, string>> {
+    const { readZip } = await import('./helpers/zip.js');
+    const out: Record<string, string> = {};
+    for (const name of readdirSync(s.drop).filter((f) => f.includes(`202611${day}-`) && f.endsWith('.zip')).sort()) out[name] = (await readZip(path.join(s.drop, name))).map((e) => e.text).join('');
+    return out;
+  }
+
+  test('expire: a person missing for one night is sent once more, whole, expired on the run date with a note; once; and counted as returned when back', async () => {
+    const s = site('departures: { action: expire }\n');
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    writeExport(s, people(1, 19));
+    const r = await night(s, 22);
+    assert.equal(r.code, 0, r.stderr);
+    const zips = await delivered(s, 22);
+    assert.deepEqual(Object.keys(zips), ['users_infiniti_20261122-020000.zip', 'users_infiniti_20261122-020000_departures.zip']);
+    const departure = zips['users_infiniti_20261122-020000_departures.zip']!;
+    assert.equal((departure.match(/<user>/g) ?? []).length, 1);
+    // The whole last record: identifiers and contacts stay, so that Alma wipes nothing.
+    for (const kept of ['<primary_id>stu20</primary_id>', '<email_address>stu20@school.example.nz</email_address>', '<value>B100020</value>', '<value>SIS1020</value>', '<statistic_category>10A</statistic_category>'])
+      assert.ok(departure.includes(kept), kept);
+    assert.match(departure, /<expiry_date>2026-11-22<\/expiry_date>/);
+    assert.match(departure, /<status>ACTIVE<\/status>/);
+    assert.match(departure, /<user_notes>\n {6}<user_note segment_type="External">\n {8}<note_type>OTHER<\/note_type>\n {8}<note_text>No longer in the SIS feed as of 2026-11-22<\/note_text>/);
+    const report = reportOf(s, 22);
+    assert.deepEqual(report.departures, { action: 'expire', after_missing_runs: 1, sent: 1, examples: ['stu20'], files: ['users_infiniti_20261122-020000_departures.zip'] });
+    assert.equal(sqlite(s, "SELECT departed_run FROM people WHERE key = 'stu20'"), '2');
+    assert.equal(sqlite(s, "SELECT change FROM sent WHERE key = 'stu20' AND run = 2 ORDER BY change"), 'departed\ndeparture sent');
+    // Sent once: the next night still without stu20 sends no departure.
+    assert.equal((await night(s, 23)).code, 0);
+    assert.deepEqual(Object.keys(await delivered(s, 23)), ['users_infiniti_20261123-020000.zip']);
+    assert.equal(reportOf(s, 23).departures.sent, 0);
+    // Back: returned, and may depart again later.
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 24)).code, 0);
+    assert.deepEqual(reportOf(s, 24).changes.returned, { count: 1, examples: ['stu20'] });
+    assert.equal(sqlite(s, "SELECT departed_run IS NULL FROM people WHERE key = 'stu20'"), '1');
+    const history = await runCli(['history', 'person', 'stu20', '--config', s.config]);
+    assert.deepEqual(history.stdout.trim().split('\n').slice(1).map((l) => l.replace(/ {2}2026-\S+ {2}/, ' ')), [
+      'run 1 new: STUDENT, rule "everyone else is a student"; row 20',
+      'run 2 departed: not in the feed',
+      "run 2 departure sent: the last record, as the run config's departures: says",
+      'run 4 returned: STUDENT, rule "everyone else is a student"; row 20',
+    ]);
+  });
+
+  test('inactivate after two missing nights; none on a night a guard tripped, even accepted', async () => {
+    const s = site('departures: { action: inactivate, after_missing_runs: 2, note: "Left on {last_seen}" }\n');
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    writeExport(s, people(1, 19));
+    assert.equal((await night(s, 22)).code, 0);
+    assert.equal(reportOf(s, 22).departures.sent, 0);
+    // A night of many departures, delivered with --accept-changes: not a healthy night.
+    writeExport(s, people(1, 10));
+    assert.equal((await night(s, 23, ['--accept-changes'])).code, 0);
+    assert.deepEqual(reportOf(s, 23).departures, { action: 'inactivate', after_missing_runs: 2, sent: 0, examples: [], not_sent: 'a guard against the last night tripped: departures are sent only on a healthy night' });
+    assert.equal((await night(s, 24)).code, 0);
+    const departure = (await delivered(s, 24))['users_infiniti_20261124-020000_departures.zip']!;
+    assert.equal((departure.match(/<user>/g) ?? []).length, 10);
+    assert.match(departure, /<primary_id>stu20<\/primary_id>[^]*?<status>INACTIVE<\/status>[^]*?<note_text>Left on 2026-11-21<\/note_text>/);
+    assert.match(departure, /<primary_id>stu11<\/primary_id>[^]*?<note_text>Left on 2026-11-22<\/note_text>/);
+    assert.doesNotMatch(departure, /<expiry_date>2026-11-24/);
+  });
+});

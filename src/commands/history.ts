@@ -104,7 +104,9 @@ function describePerson(p: PersonHistory): string {
     ...p.runs.map((n) =>
       n.change === 'departed'
         ? `run ${n.run}  ${n.run_time}  departed: not in the feed`
-        : `run ${n.run}  ${n.run_time}  ${n.change}${n.fields.length ? ` (${n.fields.join(', ')})` : ''}: ${n.user_group}, ${why(n)}`,
+        : n.change === 'departure sent'
+          ? `run ${n.run}  ${n.run_time}  departure sent: the last record, as the run config's departures: says`
+          : `run ${n.run}  ${n.run_time}  ${n.change}${n.fields.length ? ` (${n.fields.join(', ')})` : ''}: ${n.user_group}, ${why(n)}`,
     ),
   ];
   return lines.join('\n');

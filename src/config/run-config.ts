@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { RunError } from '../shared/errors.js';
-import { CHANGE_GUARD_DEFAULTS, DEFAULTS, runConfigSchema } from './shape.js';
+import { CHANGE_GUARD_DEFAULTS, DEFAULTS, DEFAULT_DEPARTURE_NOTE, runConfigSchema } from './shape.js';
 import { checkAgainst, compileSchema, formatProblem, inFileOrder, parseYaml, withoutEchoes, type Locator, type PathItem, type Problem } from '../shared/yaml-check.js';
 import type { Guards } from '../pipeline/convert.js';
 
@@ -24,6 +24,7 @@ export interface WrittenRunConfig {
   archive?: { dir?: string; keep_days?: number };
   guards?: { max_rejected?: string | number; min_users?: number; max_departures?: string | number; max_group_changes?: string | number; max_field_loss?: string | number; max_new_users?: string | number };
   state?: { dir?: string; enabled?: boolean };
+  departures?: { action: 'expire' | 'inactivate'; after_missing_runs?: number; note?: string };
   delivery: WrittenDelivery;
 }
 
@@ -112,7 +113,18 @@ export interface RunConfig {
   changeGuards: ChangeGuards;
   /** Where the run state lives; absent when the config turns it off. */
   state?: { dir: string };
+  /** Send the people who left the feed once more, expired or inactive; absent: they are only counted. */
+  departures?: DeparturesConfig;
   delivery: DeliveryConfig;
+}
+
+/** What `run` sends for a person who has left the feed (src/state/departures.ts). */
+export interface DeparturesConfig {
+  action: 'expire' | 'inactivate';
+  /** Nights a person must be missing (tonight included) before their departure is sent. */
+  afterMissingRuns: number;
+  /** The external note's text; {run_date} and {last_seen} are filled in. */
+  note: string;
 }
 
 /** Limits on what may change since the last delivered night: each a count ("25") or a share ("5%"), as max_rejected. */
@@ -224,6 +236,7 @@ export function checkWrittenConfig(
       guards,
       changeGuards: changeGuardsOf(w.guards),
       ...(w.state?.enabled === false ? {} : { state: { dir: w.state?.dir ? resolvePath(w.state.dir) : path.join(outputAbs, 'state') } }),
+      ...(w.departures ? { departures: { action: w.departures.action, afterMissingRuns: w.departures.after_missing_runs ?? 1, note: w.departures.note ?? DEFAULT_DEPARTURE_NOTE } } : {}),
       delivery,
     },
   };

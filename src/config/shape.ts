@@ -30,6 +30,8 @@ export const CHANGE_GUARD_DEFAULTS = {
   maxNewUsers: '25%',
 };
 
+export const DEFAULT_DEPARTURE_NOTE = 'No longer in the SIS feed as of {run_date}';
+
 export const SERVE_DEFAULTS = {
   host: '127.0.0.1',
   port: 8080,
@@ -160,6 +162,17 @@ const runProperties: Record<string, Schema> = {
     properties: {
       dir: file('The folder of state.db (default <output_dir>/state); one folder per run config.'),
       enabled: { type: 'boolean', default: true, description: 'false: keep no state, and check no guard against the last night.' },
+    },
+  },
+  departures: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['action'],
+    description: 'Send people who have left the feed once more, with their whole last delivered record: expired on the run date, or INACTIVE, with a note. Only on a healthy night; needs the run state.',
+    properties: {
+      action: { enum: ['expire', 'inactivate'], description: 'expire: expiry date = the run date; inactivate: status INACTIVE.' },
+      after_missing_runs: { type: 'integer', minimum: 1, default: 1, description: 'Nights a person must be missing from the feed (tonight included) before their departure is sent.' },
+      note: { type: 'string', default: DEFAULT_DEPARTURE_NOTE, description: 'The external note added to the user; {run_date} and {last_seen} are filled in; empty: no note.' },
     },
   },
   delivery,

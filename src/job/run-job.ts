@@ -89,11 +89,22 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
     return { ...base, exitCode: converted.exitCode, summary: `${counts}; ${why}; nothing delivered` };
   }
 
+  // The people who have left the feed, sent once more in a zip of their own (on a healthy night).
+  let zips = converted.zips;
+  let departed = '';
+  if (night && config.departures) {
+    const departures = await night.departures(config.departures, { outDir: config.outputDir, now: options.now });
+    zips = [...zips, ...(departures.files ?? [])];
+    base.zips = zips;
+    departed = `, ${departures.report.sent} departure(s) ${config.departures.action === 'expire' ? 'expired' : 'made inactive'}`;
+    await recordDelivery(converted.reportFile, { departures: departures.report });
+  }
+
   let delivered: DeliveredFile[] = [];
   let stale: string[] = [];
   let deliveryError: RunError | undefined;
   try {
-    const result = await deliverZips(config.delivery, converted.zips, { log, dryRun: options.dryRun ?? false, ...(options.progress ? { progress: options.progress } : {}) });
+    const result = await deliverZips(config.delivery, zips, { log, dryRun: options.dryRun ?? false, ...(options.progress ? { progress: options.progress } : {}) });
     delivered = result.delivered;
     stale = result.stale;
   } catch (error) {
@@ -113,7 +124,7 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
 
   const archiveFolder =
     delivered.length > 0
-      ? await keepDelivered(config.archive, config.outputDir, [...delivered.map((d) => d.file), converted.reportFile], [...converted.zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])], options.now, (m) => log.warn(m))
+      ? await keepDelivered(config.archive, config.outputDir, [...delivered.map((d) => d.file), converted.reportFile], [...zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])], options.now, (m) => log.warn(m))
       : undefined;
 
   // The state moves forward only now, after a delivery that succeeded (and its archive
@@ -121,15 +132,15 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
   // with the last one recorded.
   const stateRun =
     night && !deliveryError && !options.dryRun && delivered.length > 0
-      ? night.commit({ runTime: options.now, configFile: config.configFile, reportFile: converted.reportFile, files: converted.zips.map((z) => path.basename(z)), counts: converted.report.counts })
+      ? night.commit({ runTime: options.now, configFile: config.configFile, reportFile: converted.reportFile, files: zips.map((z) => path.basename(z)), counts: converted.report.counts })
       : undefined;
 
-  const names = converted.zips.map((z) => path.basename(z)).join(', ');
+  const names = zips.map((z) => path.basename(z)).join(', ');
   const summary = deliveryError
-    ? `${counts}; delivery of ${names} failed`
+    ? `${counts}${departed}; delivery of ${names} failed`
     : options.dryRun
-      ? `${counts}; dry run: ${names} not uploaded`
-      : `${counts}; delivered ${names} to ${delivered[0]?.target ?? ''}`;
+      ? `${counts}${departed}; dry run: ${names} not uploaded`
+      : `${counts}${departed}; delivered ${names} to ${delivered[0]?.target ?? ''}`;
   return {
     ...base,
     delivered,

@@ -103,15 +103,17 @@ export function personHistory(file: string, primaryId: string, withRecords: bool
     const person = db?.prepare('SELECT * FROM people WHERE key = ?').get(key) as Record<string, unknown> | undefined;
     if (!db || !person) throw new RunError('usage', `no person with primary id '${primaryId}' in the run state ${file}: none was delivered with this run config`, { file });
     const runs = db.prepare('SELECT id, run_time FROM runs ORDER BY id').all() as { id: number; run_time: string }[];
-    const sent = new Map((db.prepare('SELECT * FROM sent WHERE key = ? ORDER BY run').all(key) as Record<string, unknown>[]).map((s) => [s.run as number, s]));
+    const sent = new Map<number, Record<string, unknown>[]>();
+    // A night may both find a person gone and send their departure ('departed' sorts first).
+    for (const s of db.prepare('SELECT * FROM sent WHERE key = ? ORDER BY run, change').all(key) as Record<string, unknown>[]) sent.set(s.run as number, [...(sent.get(s.run as number) ?? []), s]);
     // Only the nights a person changed are kept row by row; a night between them that delivered
     // the person sent the same user again.
     const nights: PersonNight[] = [];
     let present = false;
     let last: PersonNight | undefined;
     for (const run of runs) {
-      const s = sent.get(run.id);
-      if (s) {
+      const changes = sent.get(run.id) ?? [];
+      for (const s of changes) {
         last = {
           run: run.id,
           run_time: run.run_time,
@@ -124,8 +126,10 @@ export function personHistory(file: string, primaryId: string, withRecords: bool
           ...(withRecords && s.record ? { record: unpackRecord(s.record as Buffer) } : {}),
         };
         nights.push(last);
-        present = s.change !== 'departed';
-      } else if (present && last && run.id <= (person.last_run as number)) {
+        present = s.change !== 'departed' && s.change !== 'departure sent';
+      }
+      if (changes.length) continue;
+      if (present && last && run.id <= (person.last_run as number)) {
         // The rows of such a night are not kept: only that the user sent was the same.
         nights.push({ run: run.id, run_time: run.run_time, change: 'unchanged', fields: [], user_group: last.user_group, group_rule: last.group_rule, ...(last.merge ? { merge: last.merge } : {}), rows: [] });
       }

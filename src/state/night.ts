@@ -17,6 +17,11 @@ import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
 import { changedFields, kindName, packRecord, summarise, unpackRecord } from './user-record.js';
 import { describe, migrate, openForWriting, readPrevious, stateFileOf, unreadable, type Previous } from './store.js';
+import { departureXml, type DeparturesConfig } from './departures.js';
+import { AlmaSchema } from '../pipeline/validate.js';
+import { Packager, timestampForNames } from '../pipeline/package.js';
+import { TOOL_VERSION } from '../shared/paths.js';
+import { localDate } from '../shared/dates.js';
 
 const EXAMPLES = 5;
 /** Users staged a transaction at a time. */
@@ -100,6 +105,7 @@ export class Night implements UserSink {
     this.staged.exec(`CREATE TABLE night (
       key TEXT PRIMARY KEY, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT NOT NULL, group_rule TEXT NOT NULL, merge TEXT,
       expiry_date TEXT NOT NULL, kinds TEXT NOT NULL, record BLOB, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL) WITHOUT ROWID`);
+    this.staged.exec('CREATE TABLE departing (key TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID');
     this.insert = this.staged.prepare('INSERT OR REPLACE INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.stage = this.staged.transaction((rows: unknown[][]) => {
       for (const row of rows) this.insert.run(row);
@@ -271,6 +277,66 @@ export class Night implements UserSink {
   }
 
   /**
+   * The departures of a healthy night, as a zip of their own beside tonight's: each person missing
+   * for config.afterMissingRuns delivered nights (tonight included) whose departure was not sent
+   * yet, their last delivered record changed as the config says and checked against the XSD.
+   * None on a night a guard tripped (even one accepted with --accept-changes), as FOLIO does.
+   */
+  async departures(config: DeparturesConfig, p: { outDir: string; now: Date; schemaFile?: string }): Promise<DeparturesResult> {
+    const base = { action: config.action, after_missing_runs: config.afterMissingRuns };
+    if (!this.run || !this.verdict) throw new Error('departures before the night was converted');
+    if (this.report.guards.length) return { report: { ...base, sent: 0, examples: [], not_sent: 'a guard against the last night tripped: departures are sent only on a healthy night' } };
+    // The id of the delivered run a person must have been last sent in, at the latest, to be missing long enough.
+    const ids = this.previous.lastRun ? (this.staged.prepare('SELECT id FROM prev.runs ORDER BY id DESC LIMIT ?').pluck().all(config.afterMissingRuns) as number[]) : [];
+    const latest = ids[config.afterMissingRuns - 1];
+    if (latest === undefined) return { report: { ...base, sent: 0, examples: [] } };
+    const runDate = localDate(p.now);
+    const stem = `users_${this.run.source}_${timestampForNames(p.now)}_departures`;
+    let packager: Packager | undefined;
+    let schema: AlmaSchema | undefined;
+    const examples: string[] = [];
+    const refused: { primary_id: string; problem: string }[] = [];
+    let sent = 0;
+    const keep = this.staged.prepare('INSERT INTO departing (key, record) VALUES (?, ?)');
+    const leaving = this.staged.prepare(
+      `SELECT p.key, p.primary_id, p.record, p.last_seen FROM prev.people p
+        WHERE p.departed_run IS NULL AND p.last_run <= ? AND p.key > ? AND NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key) ORDER BY p.key LIMIT ${BATCH}`,
+    );
+    // A batch at a time, in key order (the connection cannot write while a query is still reading).
+    async function* everyone(): AsyncGenerator<{ key: string; primary_id: string; record: Buffer | null; last_seen: string }> {
+      for (let after = ''; ; ) {
+        const batch = leaving.all(latest, after) as { key: string; primary_id: string; record: Buffer | null; last_seen: string }[];
+        if (!batch.length) return;
+        yield* batch;
+        after = batch[batch.length - 1]!.key;
+      }
+    }
+    try {
+      for await (const person of everyone()) {
+        if (!person.record) continue;
+        const xml = departureXml(unpackRecord(person.record), config, runDate, person.last_seen);
+        schema ??= AlmaSchema.load(p.schemaFile);
+        const problems = schema.validate(`<?xml version="1.0" encoding="UTF-8"?>\n<users>\n${xml}</users>\n`);
+        if (problems.length) {
+          if (refused.length < EXAMPLES) refused.push({ primary_id: person.primary_id, problem: problems[0]!.message });
+          continue;
+        }
+        packager ??= new Packager({ outDir: p.outDir, stem, chunkSize: 10000, provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(this.run.mappingFile), mappingSha256: this.run.mappingSha256, runTime: p.now.toISOString() } });
+        const wait = packager.add(xml);
+        if (wait) await wait;
+        keep.run(person.key, packRecord(Buffer.from(xml)));
+        sent++;
+        if (examples.length < EXAMPLES) examples.push(person.primary_id);
+      }
+      const files = packager ? (await packager.finish(), await packager.commit()) : [];
+      return { files, report: { ...base, sent, examples, ...(files.length ? { files: files.map((f) => path.basename(f)) } : {}), ...(refused.length ? { refused } : {}) } };
+    } catch (error) {
+      await packager?.abort();
+      throw error;
+    }
+  }
+
+  /**
    * Moves the staged night into the state, with the run's record, in one transaction: after a
    * successful delivery only. Returns the run's id in the state.
    */
@@ -299,9 +365,11 @@ export class Night implements UserSink {
           `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, first_seen, last_seen, last_run)
              SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, @time, @time, @run FROM staged.night WHERE true
            ON CONFLICT (key) DO UPDATE SET primary_id = excluded.primary_id, fingerprint = excluded.fingerprint, user_group = excluded.user_group,
-             group_rule = excluded.group_rule, merge = excluded.merge,
+             group_rule = excluded.group_rule, merge = excluded.merge, departed_run = NULL,
              expiry_date = excluded.expiry_date, kinds = excluded.kinds, record = coalesce(excluded.record, people.record), last_seen = excluded.last_seen, last_run = excluded.last_run`,
         ).run({ time, run: id });
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT p.key, ?, 'departure sent', '', p.user_group, p.group_rule, NULL, '[]', d.record FROM staged.departing d JOIN people p ON p.key = d.key`).run(id);
+        db.prepare('UPDATE people SET departed_run = ? WHERE key IN (SELECT key FROM staged.departing)').run(id);
         pauseForTests(this.file);
         return id;
       });
@@ -320,6 +388,13 @@ export class Night implements UserSink {
     this.forgetTemp();
     rmSync(this.temp, { recursive: true, force: true });
   }
+}
+
+export interface DeparturesResult {
+  /** The zip of the departures, when any was sent. */
+  files?: string[];
+  /** What report.json says under `departures`. */
+  report: Record<string, unknown>;
 }
 
 /** The share `actual` is of `base`, as text, when it is over the limit (a count or a share of base); undefined when it is not. */

@@ -53,7 +53,8 @@ export const MIGRATIONS: readonly string[] = [
      record BLOB,
      first_seen TEXT NOT NULL,
      last_seen TEXT NOT NULL,
-     last_run INTEGER NOT NULL REFERENCES runs (id)
+     last_run INTEGER NOT NULL REFERENCES runs (id),
+     departed_run INTEGER REFERENCES runs (id)
    ) WITHOUT ROWID;
    CREATE INDEX people_by_last_run ON people (last_run);
    CREATE TABLE sent (
@@ -66,7 +67,7 @@ export const MIGRATIONS: readonly string[] = [
      merge TEXT,
      rows TEXT NOT NULL,
      record BLOB,
-     PRIMARY KEY (key, run)
+     PRIMARY KEY (key, run, change)
    ) WITHOUT ROWID;`,
 ];
 

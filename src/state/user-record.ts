@@ -140,3 +140,7 @@ export function unpackRecord(record: Uint8Array): string {
 export function unescapeXml(text: string): string {
   return text.includes('&') ? text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&') : text;
 }
+
+export function escapeXmlText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
