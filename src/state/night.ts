@@ -3,8 +3,7 @@
 // the user in a file of its own (never in memory: a batch at a time, in transactions). At the end
 // of convert it checks the guards against the last night; after a successful delivery the job
 // commits the staged night into state.db in one transaction with the run's record (commit()).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -95,7 +94,11 @@ export class Night implements UserSink {
     private readonly previous: Previous,
     private readonly options: NightOptions,
   ) {
-    this.temp = mkdtempSync(path.join(tmpdir(), 'sis2alma-night-'));
+    try {
+      this.temp = mkdtempSync(path.join(tmpdir(), 'sis2alma-night-'));
+    } catch (error) {
+      throw new RunError('output_failed', `cannot create a temporary folder for tonight's run state in ${tmpdir()} (set TMPDIR to a writable folder): ${(error as NodeJS.ErrnoException).code ?? error}`, { file: tmpdir() });
+    }
     const removeTemp = () => rmSync(this.temp, { recursive: true, force: true });
     this.forgetTemp = onStop(removeTemp);
     this.staged = new Database(path.join(this.temp, 'night.db'));
