@@ -396,3 +396,47 @@ describe('departures', () => {
     assert.doesNotMatch(departure, /<expiry_date>2026-11-24/);
   });
 });
+
+describe('delta runs', () => {
+  test('mode: delta sends only new, changed and returned users; full_every and --full send everyone; the report says which mode ran and why', async () => {
+    const s = site('state: { mode: delta, full_every: sunday }\n');
+    const zipped = async (day: number) => {
+      const { readZip } = await import('./helpers/zip.js');
+      const name = readdirSync(s.drop).find((f) => f.startsWith(`users_infiniti_202611${day}-`) && f.endsWith('.zip'))!;
+      return [...(await readZip(path.join(s.drop, name))).map((e) => e.text).join('').matchAll(/<primary_id>([^<]+)</g)].map((m) => m[1]);
+    };
+    writeExport(s, people(1, 20));
+    // 2026-11-20 is a Friday: the first night is full all the same.
+    assert.equal((await night(s, 20)).code, 0);
+    assert.deepEqual(reportOf(s, 20).changes.mode, { mode: 'full', why: 'first night' });
+    assert.equal((await zipped(20)).length, 20);
+    // Saturday: delta; stu1 changes, stu21 is new.
+    writeExport(s, [{ id: 1, given: 'Changed' }, ...people(2, 21)]);
+    const saturday = await night(s, 21);
+    assert.equal(saturday.code, 0, saturday.stderr);
+    const report = reportOf(s, 21);
+    assert.deepEqual(report.changes.mode, { mode: 'delta', why: 'mode: delta', sent: 2, left_out: 19 });
+    assert.deepEqual(await zipped(21), ['stu1', 'stu21']);
+    assert.equal(report.counts.users, 21);
+    assert.match(report.summary, / Delta run \(mode: delta\): 2 users sent, 19 unchanged left out\.$/);
+    assert.equal(report.details['2'], 'User unchanged since the last delivery, not sent (delta)');
+    assert.equal(report.details['1'], 'User written');
+    assert.equal(sqlite(s, 'SELECT id, mode FROM runs ORDER BY id'), '1|full\n2|delta');
+    // Every person is in the state, sent or not.
+    assert.equal(sqlite(s, "SELECT count(*) FROM people WHERE last_run = 2"), '21');
+    // Sunday: full_every.
+    assert.equal((await night(s, 22)).code, 0);
+    assert.deepEqual(reportOf(s, 22).changes.mode, { mode: 'full', why: 'full_every: sunday' });
+    assert.equal((await zipped(22)).length, 21);
+    // Monday with nothing changed: nothing to send, nothing delivered, the state as it was.
+    const before = sha(s.state);
+    const quiet = await night(s, 23, ['--log-format', 'text']);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(readdirSync(s.drop).some((f) => f.includes('20261123')), false);
+    assert.equal(sha(s.state), before);
+    // --full forces one.
+    assert.equal((await night(s, 24, ['--full'])).code, 0);
+    assert.deepEqual(reportOf(s, 24).changes.mode, { mode: 'full', why: '--full' });
+    assert.equal((await zipped(24)).length, 21);
+  });
+});

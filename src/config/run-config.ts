@@ -23,7 +23,7 @@ export interface WrittenRunConfig {
   output_dir: string;
   archive?: { dir?: string; keep_days?: number };
   guards?: { max_rejected?: string | number; min_users?: number; max_departures?: string | number; max_group_changes?: string | number; max_field_loss?: string | number; max_new_users?: string | number };
-  state?: { dir?: string; enabled?: boolean };
+  state?: { dir?: string; enabled?: boolean; mode?: 'full' | 'delta'; full_every?: string | number };
   departures?: { action: 'expire' | 'inactivate'; after_missing_runs?: number; note?: string };
   delivery: WrittenDelivery;
 }
@@ -112,10 +112,18 @@ export interface RunConfig {
   /** The guards against the last delivered night (the run state, src/state/), each a count or a share. */
   changeGuards: ChangeGuards;
   /** Where the run state lives; absent when the config turns it off. */
-  state?: { dir: string };
+  state?: StateConfig;
   /** Send the people who left the feed once more, expired or inactive; absent: they are only counted. */
   departures?: DeparturesConfig;
   delivery: DeliveryConfig;
+}
+
+/** The run state's folder, and whether a night sends everyone (full) or only what changed (delta). */
+export interface StateConfig {
+  dir: string;
+  mode: 'full' | 'delta';
+  /** With delta: a weekday ('sunday') or a number of days since the last full run, when a night is full. */
+  fullEvery?: string | number;
 }
 
 /** What `run` sends for a person who has left the feed (src/state/departures.ts). */
@@ -235,7 +243,7 @@ export function checkWrittenConfig(
       archive: { dir: w.archive?.dir ? resolvePath(w.archive.dir) : path.join(outputAbs, 'archive'), keepDays: w.archive?.keep_days ?? DEFAULTS.keepDays },
       guards,
       changeGuards: changeGuardsOf(w.guards),
-      ...(w.state?.enabled === false ? {} : { state: { dir: w.state?.dir ? resolvePath(w.state.dir) : path.join(outputAbs, 'state') } }),
+      ...(w.state?.enabled === false ? {} : { state: { dir: w.state?.dir ? resolvePath(w.state.dir) : path.join(outputAbs, 'state'), mode: w.state?.mode ?? 'full', ...(w.state?.full_every !== undefined ? { fullEvery: w.state.full_every } : {}) } }),
       ...(w.departures ? { departures: { action: w.departures.action, afterMissingRuns: w.departures.after_missing_runs ?? 1, note: w.departures.note ?? DEFAULT_DEPARTURE_NOTE } } : {}),
       delivery,
     },

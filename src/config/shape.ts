@@ -162,6 +162,11 @@ const runProperties: Record<string, Schema> = {
     properties: {
       dir: file('The folder of state.db (default <output_dir>/state); one folder per run config.'),
       enabled: { type: 'boolean', default: true, description: 'false: keep no state, and check no guard against the last night.' },
+      mode: { enum: ['full', 'delta'], default: 'full', description: 'full: send every user each night; delta: send only new, changed and returned users (and departures).' },
+      full_every: {
+        description: 'With mode: delta, the nights that send everyone: a day of the week (sunday) or a number of days since the last full run.',
+        oneOf: [{ enum: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] }, { type: 'integer', minimum: 1 }],
+      },
     },
   },
   departures: {

@@ -10,7 +10,7 @@ import { silentLogger, type Logger } from '../shared/log.js';
 import { addToReport } from '../pipeline/report.js';
 import { withLock } from './lock.js';
 import type { Progress } from '../shared/progress.js';
-import { RunState, type ChangesReport, type Night } from '../state/night.js';
+import { RunState, runModeOf, type ChangesReport, type Night } from '../state/night.js';
 
 export interface RunJobOptions {
   /** The run time, read from the clock by the caller. */
@@ -26,6 +26,8 @@ export interface RunJobOptions {
   progress?: Progress;
   /** Deliver a night whose changes since the last delivery trip the guards against it (the operator has checked them). */
   acceptChanges?: boolean;
+  /** Send everyone tonight, whatever the run config's state.mode says. */
+  full?: boolean;
 }
 
 export interface RunJobResult {
@@ -57,7 +59,8 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
   return withLock(config.outputDir, options.now, async () => {
     // The run state (a push brings inputs of its own and keeps none yet). Read before anything is
     // converted: an unreadable state stops the run here.
-    const night = config.state && !options.inputs ? new RunState(config.state.dir).night({ guards: config.changeGuards, acceptChanges: options.acceptChanges ?? false }) : undefined;
+    const state = config.state && !options.inputs ? new RunState(config.state.dir) : undefined;
+    const night = state?.night({ guards: config.changeGuards, acceptChanges: options.acceptChanges ?? false, mode: runModeOf(config.state!, state.previous, options.now, options.full ?? false) });
     try {
       return await convertAndDeliver(config, options, log, night);
     } finally {
@@ -85,7 +88,8 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
   // A tripped guard leaves no zip: the previous night's data stays in Alma, untouched.
   if (converted.exitCode !== 0 || converted.zips.length === 0) {
     const guard = (converted.report as { guard?: { guard?: string } }).guard?.guard;
-    const why = converted.exitCode !== 0 ? `guard ${guard ?? ''} tripped`.replace('  ', ' ') : 'no users to deliver';
+    const delta = (converted.report.changes as ChangesReport | undefined)?.mode?.mode === 'delta';
+    const why = converted.exitCode !== 0 ? `guard ${guard ?? ''} tripped`.replace('  ', ' ') : delta ? 'delta: nothing changed since the last delivery' : 'no users to deliver';
     return { ...base, exitCode: converted.exitCode, summary: `${counts}; ${why}; nothing delivered` };
   }
 
@@ -164,7 +168,8 @@ function describeChanges(report: Report): string {
   if (!changes) return '';
   if (changes.first_night) return ' (first night: no earlier state)';
   const moves = changes.group_moves.reduce((sum, m) => sum + m.count, 0);
-  return ` (${changes.new.count} new, ${changes.changed.count} changed, ${changes.unchanged.count} unchanged, ${changes.departed.count} departed, ${changes.returned.count} returned, ${moves} group moves)`;
+  const delta = changes.mode?.mode === 'delta' ? `; delta: ${changes.mode.sent ?? 0} sent` : '';
+  return ` (${changes.new.count} new, ${changes.changed.count} changed, ${changes.unchanged.count} unchanged, ${changes.departed.count} departed, ${changes.returned.count} returned, ${moves} group moves${delta})`;
 }
 
 /** Adds the delivery to report.json, replacing the file in one step. */

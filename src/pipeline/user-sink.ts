@@ -15,10 +15,10 @@ export interface UserSink {
    * reused after the call: copy what is kept); `rows` the labels of the rows it was made from
    * (more than one for a merged person); `groupRule` the name of the mapping's user group rule
    * that chose its group ("default" for the mapping's default); `merge`, for a merged person, why
-   * the winning row won. Room is left for delta mode: a later version may let this answer "leave
-   * this user out".
+   * the winning row won. It answers false to leave the user out of the zip (a delta night sends
+   * only the users that changed); the user is still counted and its row reported.
    */
-  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): void;
+  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): boolean;
   /** After the last user, before the guards are checked: what goes into the report, and the guards that trip. */
   finish(counts: Counts): SinkVerdict;
 }

@@ -222,16 +222,16 @@ export class BatchValidator {
         for (const row of rows) this.runLog.rejected(row.ordinal, row.label, [problem], row === rows[0] ? warnings : row.warnings, row.source);
         continue;
       }
-      const wait = this.packager.add(userXml);
-      if (wait) await wait;
-      this.zipped++;
       const rows = detail?.rows;
       const label = rows ? rows[0]!.label : this.labelOf(ordinals[i]!);
-      if (this.sink) {
-        const groupRule = rows ? detail!.groupRule : this.groupRuleNames[groupRules[i]!];
-        this.sink.written(userXml, rows ? rows.map((r) => r.label) : [label], groupRule ?? '', detail?.merge);
+      // The run state is told first: on a delta night it leaves an unchanged user out of the zip.
+      const send = this.sink ? this.sink.written(userXml, rows ? rows.map((r) => r.label) : [label], (rows ? detail!.groupRule : this.groupRuleNames[groupRules[i]!]) ?? '', detail?.merge) : true;
+      if (send) {
+        const wait = this.packager.add(userXml);
+        if (wait) await wait;
+        this.zipped++;
       }
-      this.runLog.written(rows ? rows[0]!.ordinal : ordinals[i]!, label, warnings);
+      this.runLog.written(rows ? rows[0]!.ordinal : ordinals[i]!, label, warnings, !send);
       if (rows) for (let r = 1; r < rows.length; r++) this.runLog.merged(rows[r]!.ordinal, rows[r]!.label, label, detail!.primaryId, rows[r]!.warnings);
     }
   }

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import type { Counts, GuardTrip } from '../pipeline/report.js';
 import { parseMaxRejected } from '../pipeline/report.js';
 import type { SinkVerdict, UserSink } from '../pipeline/user-sink.js';
-import type { ChangeGuards } from '../config/run-config.js';
+import type { ChangeGuards, StateConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
 import { changedFields, kindName, packRecord, summarise, unpackRecord } from './user-record.js';
@@ -30,12 +30,41 @@ export type Change = 'new' | 'changed' | 'unchanged' | 'returned';
 
 export interface NightOptions {
   guards: ChangeGuards;
+  /** full: every user goes into the zip; delta: an unchanged one is left out. */
+  mode?: RunMode;
   /** --accept-changes: the guards against the last night are checked and reported, but trip nothing. */
   acceptChanges?: boolean;
 }
 
+export interface RunMode {
+  mode: 'full' | 'delta';
+  /** Why: "mode: delta", "first night", "--full", "full_every: sunday", "full_every: 7 (days since the last full run: 7)". */
+  why: string;
+}
+
+/**
+ * Whether tonight sends everyone or only what changed: delta only with mode: delta, an earlier
+ * delivery to compare with, no --full, and not a full_every night.
+ */
+export function runModeOf(config: StateConfig, previous: Previous, now: Date, full: boolean): RunMode {
+  if (config.mode !== 'delta') return { mode: 'full', why: 'mode: full' };
+  if (!previous.lastRun) return { mode: 'full', why: 'first night' };
+  if (full) return { mode: 'full', why: '--full' };
+  const every = config.fullEvery;
+  if (typeof every === 'string' && WEEKDAYS[now.getDay()] === every) return { mode: 'full', why: `full_every: ${every}` };
+  if (typeof every === 'number') {
+    const days = previous.lastFull ? Math.round((Date.parse(localDate(now)) - Date.parse(localDate(new Date(previous.lastFull)))) / 86_400_000) : Infinity;
+    if (days >= every) return { mode: 'full', why: `full_every: ${every} (${previous.lastFull ? `${days} days since the last full run` : 'no full run yet'})` };
+  }
+  return { mode: 'delta', why: 'mode: delta' };
+}
+
+const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+
 /** What the report's `changes` holds. */
 export interface ChangesReport {
+  /** Which mode ran and why; in delta mode, how many users went into the zip. */
+  mode: RunMode & { sent?: number; left_out?: number };
   first_night: boolean;
   state_file: string;
   last_run?: { id: number; run_time: string; people: number };
@@ -125,6 +154,7 @@ export class Night implements UserSink {
       this.recordOf = this.staged.prepare('SELECT record FROM prev.people WHERE key = ?').pluck();
     }
     this.report = {
+      mode: options.mode ?? { mode: 'full', why: 'mode: full' },
       first_night: !previous.lastRun,
       state_file: file,
       ...(previous.lastRun ? { last_run: { id: previous.lastRun.id, run_time: previous.lastRun.runTime, people: previous.people } } : {}),
@@ -149,7 +179,7 @@ export class Night implements UserSink {
     this.run = run;
   }
 
-  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): void {
+  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): boolean {
     const bytes = Buffer.from(xml.buffer, xml.byteOffset, xml.byteLength);
     const text = bytes.toString('utf8');
     const user = summarise(text, bytes);
@@ -198,6 +228,8 @@ export class Night implements UserSink {
     const record = change === 'unchanged' ? null : packRecord(bytes);
     this.pending.push([user.key, user.primaryId, user.fingerprint, user.userGroup, groupRule, merge ?? null, user.expiryDate, user.kinds.join(' '), record, change, fields.join(' '), JSON.stringify(rows)]);
     if (this.pending.length >= BATCH) this.flush();
+    // A delta night sends what changed: an unchanged user stays as Alma has it.
+    return !(change === 'unchanged' && this.report.mode.mode === 'delta');
   }
 
   private moved(from: string, to: string, primaryId: string): void {
@@ -227,6 +259,7 @@ export class Night implements UserSink {
     r.group_moves = [...this.moves.values()].sort((a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
     for (const [kind, had] of this.had) if (r.field_loss[kind]) r.field_loss[kind]!.had = had;
     r.guards = last ? this.checkGuards() : [];
+    if (r.mode.mode === 'delta') r.mode = { ...r.mode, sent: r.new.count + r.changed.count + r.returned.count, left_out: r.unchanged.count };
     if (this.options.acceptChanges && r.guards.length) r.accepted = true;
     this.verdict = { key: 'changes', report: r as unknown as Record<string, unknown>, trips: r.accepted ? [] : r.guards, summary: sentence(r) };
     return this.verdict;
@@ -359,7 +392,7 @@ export class Night implements UserSink {
         const id = Number(
           db
             .prepare('INSERT INTO runs (run_time, mode, outcome, config_file, config_sha256, mapping_file, mapping_sha256, counts, changes, files, report_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-            .run(time, 'full', this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile).lastInsertRowid,
+            .run(time, this.report.mode.mode, this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile).lastInsertRowid,
         );
         const lastRun = this.previous.lastRun?.id ?? -1;
         db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT key, ?, change, fields, user_group, group_rule, merge, rows, record FROM staged.night WHERE change <> 'unchanged'`).run(id);
@@ -417,7 +450,8 @@ function n(value: number): string {
 function sentence(r: ChangesReport): string {
   if (r.first_night) return `First night: no earlier delivery in the run state to compare with; tonight's users become the state once delivered.`;
   const moves = r.group_moves.reduce((sum, m) => sum + m.count, 0);
-  return `Since the last delivery: ${n(r.new.count)} new, ${n(r.changed.count)} changed, ${n(r.unchanged.count)} unchanged, ${n(r.departed.count)} departed, ${n(r.returned.count)} returned, ${n(moves)} changed user group.${r.accepted ? ' Changes over the guards accepted (--accept-changes).' : ''}`;
+  const mode = r.mode.mode === 'delta' ? ` Delta run (${r.mode.why}): ${n(r.mode.sent ?? 0)} users sent, ${n(r.mode.left_out ?? 0)} unchanged left out.` : r.mode.why === 'mode: full' ? '' : ` Full run (${r.mode.why}).`;
+  return `Since the last delivery: ${n(r.new.count)} new, ${n(r.changed.count)} changed, ${n(r.unchanged.count)} unchanged, ${n(r.departed.count)} departed, ${n(r.returned.count)} returned, ${n(moves)} changed user group.${r.accepted ? ' Changes over the guards accepted (--accept-changes).' : ''}${mode}`;
 }
 
 function sha256Of(file: string): string {

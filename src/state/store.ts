@@ -81,6 +81,8 @@ export interface Previous {
   lastRun?: { id: number; runTime: string };
   /** People in the last delivered run. */
   people: number;
+  /** The time of the last run that sent everyone. */
+  lastFull?: string;
 }
 
 export function stateFileOf(dir: string): string {
@@ -111,7 +113,8 @@ export function describe(db: Database.Database, file: string, schema = 'main'): 
   const source = (db.prepare(`SELECT value FROM ${schema}.meta WHERE name = 'source'`).get() as { value: string } | undefined)?.value;
   const last = db.prepare(`SELECT id, run_time AS runTime FROM ${schema}.runs ORDER BY id DESC LIMIT 1`).get() as { id: number; runTime: string } | undefined;
   const people = last ? (db.prepare(`SELECT count(*) AS n FROM ${schema}.people WHERE last_run = ?`).get(last.id) as { n: number }).n : 0;
-  return { file, exists: true, ...(source !== undefined ? { source } : {}), ...(last ? { lastRun: last } : {}), people };
+  const lastFull = db.prepare(`SELECT run_time FROM ${schema}.runs WHERE mode = 'full' ORDER BY id DESC LIMIT 1`).pluck().get() as string | undefined;
+  return { file, exists: true, ...(source !== undefined ? { source } : {}), ...(last ? { lastRun: last } : {}), people, ...(lastFull ? { lastFull } : {}) };
 }
 
 export function unreadable(file: string, error: unknown): RunError {
