@@ -53,6 +53,7 @@ function piece(users: AlmaUser[]): { result: MapPieceResult; xml: Buffer[] } {
     idStarts: new Uint32Array(n + 1),
     idText: '',
     idTextEnds: new Uint32Array(n),
+    groupRules: new Uint16Array(n),
     others: [],
   };
   let k = 0;

@@ -33,10 +33,10 @@ const runMessages = (drop: string) => [
   /^pass 2 \(map\): 8 rows, \d+ validated, \d+ zipped in \d+\.\d s$/,
   /^validate the last users: \d+ users, \d+ zipped in \d+\.\d s$/,
   /^write the report: 8 rows in \d+\.\d s$/,
-  '8 rows processed. 5 users written. 1 row merged. 2 rows failed.',
+  "8 rows processed. 5 users written. 1 row merged. 2 rows failed. First night: no earlier delivery in the run state to compare with; tonight's users become the state once delivered.",
   /^upload users_infiniti_20261121-020000\.zip: 0\.0 MB in \d+\.\d s$/,
   `delivered ${zip} to dir ${drop} as ${path.join(drop, zip)}`,
-  `5 users from 8 rows, 2 rejected; delivered ${zip} to dir ${drop}`,
+  `5 users from 8 rows, 2 rejected (first night: no earlier state); delivered ${zip} to dir ${drop}`,
 ];
 
 function assertMessages(actual: string[], expected: (string | RegExp)[]): void {

@@ -49,7 +49,7 @@ describe('run config', () => {
 
   test('a key far from any valid one lists the valid keys', () => {
     assert.deepEqual(problemsOf(`${head}colour: blue\ndelivery: { target: dir, dir: x }\n`), [
-      'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, delivery',
+      'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, state, departures, delivery',
     ]);
   });
 
@@ -149,7 +149,7 @@ describe('run config', () => {
       what: 'a schema problem does not hide a file the config names that does not exist',
       yaml: `${head}colour: blue\ndelivery:\n  target: sftp\n  host: h\n  username: u\n  private_key_file: /nonexistent/id_rsa\n  known_hosts: /nonexistent/known_hosts\n  remote_dir: /p\n`,
       problems: [
-        'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, delivery',
+        'config.yaml:4:1: colour: unknown key "colour"; expected one of: mapping, inputs, encoding, output_dir, archive, guards, state, departures, delivery',
         'config.yaml:9:21: delivery.private_key_file: private key file /nonexistent/id_rsa does not exist',
         'config.yaml:10:16: delivery.known_hosts: known_hosts file /nonexistent/known_hosts does not exist',
       ],
@@ -230,7 +230,7 @@ describe('run with the real convert', () => {
     assert.equal(result.archiveFolder, path.join(root, 'out', 'archive', '2026-11-21T031500Z'));
     assert.deepEqual(readdirSync(result.archiveFolder!).sort(), [path.basename(result.reportFile), name].sort());
     assert.deepEqual(JSON.parse(readFileSync(path.join(result.archiveFolder!, path.basename(result.reportFile)), 'utf8')).delivered, report.delivered);
-    assert.match(result.summary, new RegExp(`^\\d+ users from 8 rows, \\d+ rejected; delivered ${name.replace('.', '\\.')} to dir `));
+    assert.match(result.summary, new RegExp(`^\\d+ users from 8 rows, \\d+ rejected \\(first night: no earlier state\\); delivered ${name.replace('.', '\\.')} to dir `));
     assert.ok(!existsSync(path.join(root, 'out', LOCK_FILE)), 'the lock is released');
   });
 
@@ -304,7 +304,7 @@ describe('run with the real convert', () => {
     const result = await runJob(loadRunConfig(path.join(root, 'examples', 'config.yaml')), { now: NOW });
     assert.equal(result.exitCode, 0);
     const current = [path.basename(result.reportFile), path.basename(result.zips[0]!), ...(result.report.rejects_file ? [result.report.rejects_file] : [])];
-    assert.deepEqual(readdirSync(out).sort(), ['archive', 'delivered', 'notes.txt', 'users_infiniti_20261002-031500_02.zip', 'users_infiniti_20261101-031500.report.json', ...current].sort());
+    assert.deepEqual(readdirSync(out).sort(), ['archive', 'delivered', 'notes.txt', 'state', 'users_infiniti_20261002-031500_02.zip', 'users_infiniti_20261101-031500.report.json', ...current].sort());
   });
 });
 

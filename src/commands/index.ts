@@ -9,5 +9,6 @@ import { validateCommand } from './validate.js';
 import { mappingCommand } from './mapping.js';
 import { serveCommand } from './serve.js';
 import { passwdCommand } from './passwd.js';
+import { historyCommand } from './history.js';
 
-export const commands: Command[] = [runCommand, convertCommand, uploadCommand, validateCommand, mappingCommand as Command, serveCommand, passwdCommand];
+export const commands: Command[] = [runCommand, convertCommand, uploadCommand, validateCommand, mappingCommand as Command, historyCommand, serveCommand, passwdCommand];

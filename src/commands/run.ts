@@ -16,6 +16,8 @@ interface RunArgs {
   showPii?: boolean;
   logFormat?: LogFormat;
   now?: string;
+  acceptChanges?: boolean;
+  full?: boolean;
   exitCode?: number;
 }
 
@@ -30,6 +32,8 @@ export const runCommand: Command = {
       .option('max-rejected', { type: 'string', describe: "Override the config's guards.max_rejected: a count (25) or a share (5%)" })
       .option('min-users', { type: 'number', describe: "Override the config's guards.min_users" })
       .option('show-pii', { type: 'boolean', default: false, describe: 'Let logs show ids in full' })
+      .option('accept-changes', { type: 'boolean', default: false, describe: 'Deliver a night whose changes since the last delivery trip the guards against it (max_departures, max_group_changes, max_field_loss, max_new_users), once you have checked them' })
+      .option('full', { type: 'boolean', default: false, describe: 'Send every user tonight, where the run config says state.mode: delta' })
       .option('now', { type: 'string', describe: 'Run as if at this time (ISO 8601): fixes expiry dates and file names, for a rerun of a missed night' })
       .check((argv) => {
         if (argv['max-rejected'] !== undefined && !parseMaxRejected(String(argv['max-rejected'])))
@@ -49,7 +53,7 @@ export const runCommand: Command = {
     // The command line overrides the config's guards, e.g. to push through a known-bad night by hand.
     if (argv.maxRejected !== undefined) config.guards = { ...config.guards, maxRejected: argv.maxRejected };
     if (argv.minUsers !== undefined) config.guards = { ...config.guards, minUsers: argv.minUsers };
-    const result = await runJob(config, { now: runTime(argv.now), dryRun: argv.dryRun ?? false, log, progress: view }).finally(() => view.close());
+    const result = await runJob(config, { now: runTime(argv.now), dryRun: argv.dryRun ?? false, acceptChanges: argv.acceptChanges ?? false, full: argv.full ?? false, log, progress: view }).finally(() => view.close());
     if (result.deliveryError) {
       log.warn(result.summary);
       throw result.deliveryError;

@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { RunError } from '../shared/errors.js';
-import { DEFAULTS, runConfigSchema } from './shape.js';
+import { CHANGE_GUARD_DEFAULTS, DEFAULTS, DEFAULT_DEPARTURE_NOTE, runConfigSchema } from './shape.js';
 import { checkAgainst, compileSchema, formatProblem, inFileOrder, parseYaml, withoutEchoes, type Locator, type PathItem, type Problem } from '../shared/yaml-check.js';
 import type { Guards } from '../pipeline/convert.js';
 
@@ -22,7 +22,9 @@ export interface WrittenRunConfig {
   encoding?: string;
   output_dir: string;
   archive?: { dir?: string; keep_days?: number };
-  guards?: { max_rejected?: string | number; min_users?: number };
+  guards?: { max_rejected?: string | number; min_users?: number; max_departures?: string | number; max_group_changes?: string | number; max_field_loss?: string | number; max_new_users?: string | number };
+  state?: { dir?: string; enabled?: boolean; mode?: 'full' | 'delta'; full_every?: string | number };
+  departures?: { action: 'expire' | 'inactivate'; after_missing_runs?: number; note?: string };
   delivery: WrittenDelivery;
 }
 
@@ -107,13 +109,44 @@ export interface RunConfig {
   outputDir: string;
   archive: { dir: string; keepDays: number };
   guards: Guards;
+  /** The guards against the last delivered night (the run state, src/state/), each a count or a share. */
+  changeGuards: ChangeGuards;
+  /** Where the run state lives; absent when the config turns it off. */
+  state?: StateConfig;
+  /** Send the people who left the feed once more, expired or inactive; absent: they are only counted. */
+  departures?: DeparturesConfig;
   delivery: DeliveryConfig;
+}
+
+/** The run state's folder, and whether a night sends everyone (full) or only what changed (delta). */
+export interface StateConfig {
+  dir: string;
+  mode: 'full' | 'delta';
+  /** With delta: a weekday ('sunday') or a number of days since the last full run, when a night is full. */
+  fullEvery?: string | number;
+}
+
+/** What `run` sends for a person who has left the feed (src/state/departures.ts). */
+export interface DeparturesConfig {
+  action: 'expire' | 'inactivate';
+  /** Nights a person must be missing (tonight included) before their departure is sent. */
+  afterMissingRuns: number;
+  /** The external note's text; {run_date} and {last_seen} are filled in. */
+  note: string;
+}
+
+/** Limits on what may change since the last delivered night: each a count ("25") or a share ("5%"), as max_rejected. */
+export interface ChangeGuards {
+  maxDepartures: string;
+  maxGroupChanges: string;
+  maxFieldLoss: string;
+  maxNewUsers: string;
 }
 
 /** A problem in a config file, with its file:line:column and YAML path. */
 export type ConfigProblem = Problem;
 
-export { DEFAULTS, formatProblem };
+export { DEFAULTS, CHANGE_GUARD_DEFAULTS, formatProblem };
 
 /** ssh-keygen's `(ED25519)` suffix → the host key algorithms that give a key of that type. */
 const KEY_TYPE_ALGORITHMS: Record<string, string[]> = {
@@ -143,6 +176,26 @@ export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env
     throw new RunError('config_invalid', problems.map(formatProblem).join('\n'), { file: absolute });
   }
   return config;
+}
+
+/**
+ * The run state's folder a run config names, for `sis2alma history`, which reads nothing else of
+ * it: a config whose secrets are not at hand (an environment variable unset in this shell) still
+ * names its state. Undefined when the config turns the state off.
+ */
+export function stateDirOf(file: string): string | undefined {
+  const { absolute, text } = readConfigText(file);
+  const { config, rest, problems } = (() => {
+    const { written, where, problems: syntax } = parseYaml(text, absolute, { firstErrorOnly: true });
+    if (syntax.length) return { problems: syntax };
+    return checkWrittenConfig(validateRunConfig, written, where, {});
+  })() as { config?: RunConfig; rest?: Partial<WrittenRunConfig>; problems: ConfigProblem[] };
+  if (config) return config.state?.dir;
+  if (!rest?.output_dir || problems.some((p) => p.path.startsWith('state') || p.path === 'output_dir'))
+    throw new RunError('config_invalid', problems.map(formatProblem).join('\n'), { file: absolute });
+  if (rest.state?.enabled === false) return undefined;
+  const resolve = (p: string) => path.resolve(path.dirname(absolute), p);
+  return rest.state?.dir ? resolve(rest.state.dir) : path.join(resolve(rest.output_dir), 'state');
 }
 
 const validateRunConfig = compileSchema(runConfigSchema);
@@ -189,8 +242,22 @@ export function checkWrittenConfig(
       outputDir: outputAbs,
       archive: { dir: w.archive?.dir ? resolvePath(w.archive.dir) : path.join(outputAbs, 'archive'), keepDays: w.archive?.keep_days ?? DEFAULTS.keepDays },
       guards,
+      changeGuards: changeGuardsOf(w.guards),
+      ...(w.state?.enabled === false ? {} : { state: { dir: w.state?.dir ? resolvePath(w.state.dir) : path.join(outputAbs, 'state'), mode: w.state?.mode ?? 'full', ...(w.state?.full_every !== undefined ? { fullEvery: w.state.full_every } : {}) } }),
+      ...(w.departures ? { departures: { action: w.departures.action, afterMissingRuns: w.departures.after_missing_runs ?? 1, note: w.departures.note ?? DEFAULT_DEPARTURE_NOTE } } : {}),
       delivery,
     },
+  };
+}
+
+/** The guards against the last delivered night, with their defaults. */
+export function changeGuardsOf(written: WrittenRunConfig['guards']): ChangeGuards {
+  const of = (value: string | number | undefined, fallback: string) => (value === undefined ? fallback : String(value).trim());
+  return {
+    maxDepartures: of(written?.max_departures, CHANGE_GUARD_DEFAULTS.maxDepartures),
+    maxGroupChanges: of(written?.max_group_changes, CHANGE_GUARD_DEFAULTS.maxGroupChanges),
+    maxFieldLoss: of(written?.max_field_loss, CHANGE_GUARD_DEFAULTS.maxFieldLoss),
+    maxNewUsers: of(written?.max_new_users, CHANGE_GUARD_DEFAULTS.maxNewUsers),
   };
 }
 

@@ -22,6 +22,16 @@ export const DEFAULTS = {
   stale: 'stop' as 'report' | 'rename' | 'stop',
 };
 
+/** The guards against the last delivered night: loose enough for a quick start, tight enough to stop a broken export. */
+export const CHANGE_GUARD_DEFAULTS = {
+  maxDepartures: '5%',
+  maxGroupChanges: '10%',
+  maxFieldLoss: '5%',
+  maxNewUsers: '25%',
+};
+
+export const DEFAULT_DEPARTURE_NOTE = 'No longer in the SIS feed as of {run_date}';
+
 export const SERVE_DEFAULTS = {
   host: '127.0.0.1',
   port: 8080,
@@ -30,7 +40,23 @@ export const SERVE_DEFAULTS = {
   maxRejected: '100%',
 };
 
-const guards = (maxRejectedDefault?: string): Schema => ({
+const countOrShare = (description: string, fallback: string): Schema => ({
+  type: ['integer', 'string'],
+  minimum: 0,
+  pattern: '^\\s*(\\d+(\\.\\d+)?%|\\d+)\\s*$',
+  default: fallback,
+  description,
+});
+
+/** Guards against the last delivered night (the run state): a count or a share, as max_rejected. */
+const changeGuards: Record<string, Schema> = {
+  max_departures: countOrShare('Stop when more people of the last delivered night are missing from tonight\'s feed: a count or a share of them.', CHANGE_GUARD_DEFAULTS.maxDepartures),
+  max_group_changes: countOrShare('Stop when more users would change user group: a count or a share of the users known from the last night.', CHANGE_GUARD_DEFAULTS.maxGroupChanges),
+  max_field_loss: countOrShare('Stop when more users would lose a kind of value Alma deletes when it is absent (email, address, phone, each identifier type, statistics, notes): a count or a share of those who had it, for each kind.', CHANGE_GUARD_DEFAULTS.maxFieldLoss),
+  max_new_users: countOrShare('Stop when more users are new: a count or a share of the people of the last delivered night.', CHANGE_GUARD_DEFAULTS.maxNewUsers),
+};
+
+const guards = (maxRejectedDefault?: string, againstLastNight = true): Schema => ({
   type: 'object',
   additionalProperties: false,
   description: 'When one trips, nothing is delivered.',
@@ -43,6 +69,7 @@ const guards = (maxRejectedDefault?: string): Schema => ({
       ...(maxRejectedDefault ? { default: maxRejectedDefault } : {}),
     },
     min_users: { type: 'integer', minimum: 0, description: 'Stop when fewer users would be written.' },
+    ...(againstLastNight ? changeGuards : {}),
   },
 });
 
@@ -128,6 +155,31 @@ const runProperties: Record<string, Schema> = {
     },
   },
   guards: guards(),
+  state: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'The run state: what was last delivered for each person, so that each night is checked against the last (state.db, mode 600).',
+    properties: {
+      dir: file('The folder of state.db (default <output_dir>/state); one folder per run config.'),
+      enabled: { type: 'boolean', default: true, description: 'false: keep no state, and check no guard against the last night.' },
+      mode: { enum: ['full', 'delta'], default: 'full', description: 'full: send every user each night; delta: send only new, changed and returned users (and departures).' },
+      full_every: {
+        description: 'With mode: delta, the nights that send everyone: a day of the week (sunday) or a number of days since the last full run.',
+        oneOf: [{ enum: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] }, { type: 'integer', minimum: 1 }],
+      },
+    },
+  },
+  departures: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['action'],
+    description: 'Send people who have left the feed once more, with their whole last delivered record: expired on the run date, or INACTIVE, with a note. Only on a healthy night; needs the run state.',
+    properties: {
+      action: { enum: ['expire', 'inactivate'], description: 'expire: expiry date = the run date; inactivate: status INACTIVE.' },
+      after_missing_runs: { type: 'integer', minimum: 1, default: 1, description: 'Nights a person must be missing from the feed (tonight included) before their departure is sent.' },
+      note: { type: 'string', default: DEFAULT_DEPARTURE_NOTE, description: 'The external note added to the user; {run_date} and {last_seen} are filled in; empty: no note.' },
+    },
+  },
   delivery,
 };
 
@@ -185,7 +237,7 @@ const serveSection: Schema = {
     request_timeout_seconds: { type: 'number', minimum: 1, maximum: 86400, default: SERVE_DEFAULTS.requestTimeoutSeconds, description: 'Time to receive one upload.' },
     mapping: file('Another mapping for pushes than the top-level mapping.'),
     source: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'names the output files: letters, digits, - and _ only' },
-    guards: guards(SERVE_DEFAULTS.maxRejected),
+    guards: guards(SERVE_DEFAULTS.maxRejected, false),
     trust_proxy: { type: 'boolean', default: false, description: 'Take the client address from X-Forwarded-For (only behind a reverse proxy that sets it).' },
   },
 };

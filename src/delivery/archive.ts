@@ -5,8 +5,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RunError } from '../shared/errors.js';
 
-/** What a run leaves in output_dir: `users_<source>_<YYYYMMDD-HHMMSS>` (local time) with `.zip`, `_NN.zip`, `.report.json`, `.rejects.csv`. */
-const OUTPUT_FILE = /^users_.+_(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:(_\d{2})?\.zip|\.report\.json|\.rejects\.csv)$/;
+/** What a run leaves in output_dir: `users_<source>_<YYYYMMDD-HHMMSS>` (local time) with `.zip`, `_NN.zip`, `.report.json`, `.rejects.csv`, and the run state's `_departures.zip`. */
+const OUTPUT_FILE = /^users_.+_(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:(?:_departures)?(_\d{2})?\.zip|\.report\.json|\.rejects\.csv)$/;
 const FOLDER = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-\d+)?$/;
 
 export interface ArchiveSettings {

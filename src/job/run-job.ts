@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from '../shared/log.js';
 import { addToReport } from '../pipeline/report.js';
 import { withLock } from './lock.js';
 import type { Progress } from '../shared/progress.js';
+import { RunState, runModeOf, type ChangesReport, type Night } from '../state/night.js';
 
 export interface RunJobOptions {
   /** The run time, read from the clock by the caller. */
@@ -23,6 +24,10 @@ export interface RunJobOptions {
   source?: string;
   /** Told how far the conversion and each upload have come (the command shows it). */
   progress?: Progress;
+  /** Deliver a night whose changes since the last delivery trip the guards against it (the operator has checked them). */
+  acceptChanges?: boolean;
+  /** Send everyone tonight, whatever the run config's state.mode says. */
+  full?: boolean;
 }
 
 export interface RunJobResult {
@@ -40,6 +45,8 @@ export interface RunJobResult {
   deliveryError?: RunError;
   /** One line for the operator's log. */
   summary: string;
+  /** The run's id in the run state, when the delivery moved the state forward. */
+  stateRun?: number;
 }
 
 
@@ -50,75 +57,119 @@ export interface RunJobResult {
 export async function runJob(config: RunConfig, options: RunJobOptions): Promise<RunJobResult> {
   const log = options.log ?? silentLogger;
   return withLock(config.outputDir, options.now, async () => {
-    const converted = await convert({
-      mappingFile: config.mappingFile,
-      inputs: options.inputs ?? config.inputs,
-      outDir: config.outputDir,
-      now: options.now,
-      guards: config.guards,
-      log,
-      ...(options.progress ? { progress: options.progress } : {}),
-      ...(config.encoding ? { encoding: config.encoding } : {}),
-      ...(options.source ? { source: options.source } : {}),
-    });
-    const base = { report: converted.report, reportFile: converted.reportFile, zips: converted.zips, delivered: [] as DeliveredFile[], stale: [] as string[] };
-    const counts = describeCounts(converted.report);
-
-    // A tripped guard leaves no zip: the previous night's data stays in Alma, untouched.
-    if (converted.exitCode !== 0 || converted.zips.length === 0) {
-      const guard = (converted.report as { guard?: { guard?: string } }).guard?.guard;
-      const why = converted.exitCode !== 0 ? `guard ${guard ?? ''} tripped`.replace('  ', ' ') : 'no users to deliver';
-      return { ...base, exitCode: converted.exitCode, summary: `${counts}; ${why}; nothing delivered` };
-    }
-
-    let delivered: DeliveredFile[] = [];
-    let stale: string[] = [];
-    let deliveryError: RunError | undefined;
+    // The run state (a push brings inputs of its own and keeps none yet). Read before anything is
+    // converted: an unreadable state stops the run here.
+    const state = config.state && !options.inputs ? new RunState(config.state.dir) : undefined;
+    const night = state?.night({ guards: config.changeGuards, acceptChanges: options.acceptChanges ?? false, mode: runModeOf(config.state!, state.previous, options.now, options.full ?? false) });
     try {
-      const result = await deliverZips(config.delivery, converted.zips, { log, dryRun: options.dryRun ?? false, ...(options.progress ? { progress: options.progress } : {}) });
-      delivered = result.delivered;
-      stale = result.stale;
-    } catch (error) {
-      if (!(error instanceof RunError)) throw error;
-      deliveryError = error;
+      return await convertAndDeliver(config, options, log, night);
+    } finally {
+      night?.close();
     }
-
-    await recordDelivery(converted.reportFile, {
-      delivered,
-      delivery: {
-        target: createTarget(config.delivery).label,
-        dry_run: options.dryRun ?? false,
-        stale_found: stale,
-        ...(deliveryError ? { error: deliveryError.message } : {}),
-      },
-    });
-
-    const archiveFolder =
-      delivered.length > 0
-        ? await keepDelivered(config.archive, config.outputDir, [...delivered.map((d) => d.file), converted.reportFile], [...converted.zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])], options.now, (m) => log.warn(m))
-        : undefined;
-
-    const names = converted.zips.map((z) => path.basename(z)).join(', ');
-    const summary = deliveryError
-      ? `${counts}; delivery of ${names} failed`
-      : options.dryRun
-        ? `${counts}; dry run: ${names} not uploaded`
-        : `${counts}; delivered ${names} to ${delivered[0]?.target ?? ''}`;
-    return {
-      ...base,
-      delivered,
-      stale,
-      exitCode: deliveryError ? deliveryError.exitCode : 0,
-      summary,
-      ...(archiveFolder ? { archiveFolder } : {}),
-      ...(deliveryError ? { deliveryError } : {}),
-    };
   });
+}
+
+async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log: Logger, night: Night | undefined): Promise<RunJobResult> {
+  const converted = await convert({
+    mappingFile: config.mappingFile,
+    inputs: options.inputs ?? config.inputs,
+    outDir: config.outputDir,
+    now: options.now,
+    guards: config.guards,
+    log,
+    ...(options.progress ? { progress: options.progress } : {}),
+    ...(config.encoding ? { encoding: config.encoding } : {}),
+    ...(options.source ? { source: options.source } : {}),
+    ...(night ? { users: night } : {}),
+  });
+  const base = { report: converted.report, reportFile: converted.reportFile, zips: converted.zips, delivered: [] as DeliveredFile[], stale: [] as string[] };
+  const counts = describeCounts(converted.report);
+
+  // A tripped guard leaves no zip: the previous night's data stays in Alma, untouched.
+  if (converted.exitCode !== 0 || converted.zips.length === 0) {
+    const guard = (converted.report as { guard?: { guard?: string } }).guard?.guard;
+    const delta = (converted.report.changes as ChangesReport | undefined)?.mode?.mode === 'delta';
+    const why = converted.exitCode !== 0 ? `guard ${guard ?? ''} tripped`.replace('  ', ' ') : delta ? 'delta: nothing changed since the last delivery' : 'no users to deliver';
+    return { ...base, exitCode: converted.exitCode, summary: `${counts}; ${why}; nothing delivered` };
+  }
+
+  // The people who have left the feed, sent once more in a zip of their own (on a healthy night).
+  let zips = converted.zips;
+  let departed = '';
+  if (night && config.departures) {
+    const departures = await night.departures(config.departures, { outDir: config.outputDir, now: options.now });
+    zips = [...zips, ...(departures.files ?? [])];
+    base.zips = zips;
+    departed = `, ${departures.report.sent} departure(s) ${config.departures.action === 'expire' ? 'expired' : 'made inactive'}`;
+    await recordDelivery(converted.reportFile, { departures: departures.report });
+  }
+
+  let delivered: DeliveredFile[] = [];
+  let stale: string[] = [];
+  let deliveryError: RunError | undefined;
+  try {
+    const result = await deliverZips(config.delivery, zips, { log, dryRun: options.dryRun ?? false, ...(options.progress ? { progress: options.progress } : {}) });
+    delivered = result.delivered;
+    stale = result.stale;
+  } catch (error) {
+    if (!(error instanceof RunError)) throw error;
+    deliveryError = error;
+  }
+
+  await recordDelivery(converted.reportFile, {
+    delivered,
+    delivery: {
+      target: createTarget(config.delivery).label,
+      dry_run: options.dryRun ?? false,
+      stale_found: stale,
+      ...(deliveryError ? { error: deliveryError.message } : {}),
+    },
+  });
+
+  const archiveFolder =
+    delivered.length > 0
+      ? await keepDelivered(config.archive, config.outputDir, [...delivered.map((d) => d.file), converted.reportFile], [...zips, converted.reportFile, ...(converted.rejectsFile ? [converted.rejectsFile] : [])], options.now, (m) => log.warn(m))
+      : undefined;
+
+  // The state moves forward only now, after a delivery that succeeded (and its archive
+  // copy), in one transaction; when it cannot, the run fails (exit 8) and the next night is compared
+  // with the last one recorded.
+  const stateRun =
+    night && !deliveryError && !options.dryRun && delivered.length > 0
+      ? night.commit({ runTime: options.now, configFile: config.configFile, reportFile: converted.reportFile, files: zips.map((z) => path.basename(z)), counts: converted.report.counts })
+      : undefined;
+
+  const names = zips.map((z) => path.basename(z)).join(', ');
+  const summary = deliveryError
+    ? `${counts}${departed}; delivery of ${names} failed`
+    : options.dryRun
+      ? `${counts}${departed}; dry run: ${names} not uploaded`
+      : `${counts}${departed}; delivered ${names} to ${delivered[0]?.target ?? ''}`;
+  return {
+    ...base,
+    delivered,
+    stale,
+    exitCode: deliveryError ? deliveryError.exitCode : 0,
+    summary,
+    ...(archiveFolder ? { archiveFolder } : {}),
+    ...(deliveryError ? { deliveryError } : {}),
+    ...(stateRun !== undefined ? { stateRun } : {}),
+  };
 }
 
 function describeCounts(report: Report): string {
   const c = report.counts;
-  return `${c.users} users from ${c.rows} rows, ${c.rejected} rejected${c.skipped ? `, ${c.skipped} skipped` : ''}`;
+  return `${c.users} users from ${c.rows} rows, ${c.rejected} rejected${c.skipped ? `, ${c.skipped} skipped` : ''}${describeChanges(report)}`;
+}
+
+/** The night's changes since the last delivery, for the summary line, when the run keeps a state. */
+function describeChanges(report: Report): string {
+  const changes = report.changes as ChangesReport | undefined;
+  if (!changes) return '';
+  if (changes.first_night) return ' (first night: no earlier state)';
+  const moves = changes.group_moves.reduce((sum, m) => sum + m.count, 0);
+  const delta = changes.mode?.mode === 'delta' ? `; delta: ${changes.mode.sent ?? 0} sent` : '';
+  return ` (${changes.new.count} new, ${changes.changed.count} changed, ${changes.unchanged.count} unchanged, ${changes.departed.count} departed, ${changes.returned.count} returned, ${moves} group moves${delta})`;
 }
 
 /** Adds the delivery to report.json, replacing the file in one step. */

@@ -26,6 +26,7 @@ import type { Mapping } from '../mapping/model.js';
 import { csvProblem, openPieces, type Piece, type PieceFailure } from './read.js';
 import { compileMapping } from '../mapping/map.js';
 import { MapPool, idsText, threadCounts } from './map-pool.js';
+import { groupRuleNames } from './map-separators.js';
 import { AcrossUsers } from './across-users.js';
 import { IdIndex, PeopleInWaiting, byRealId, mergeUsers, type MergeMember } from './merge.js';
 import { userXml } from './xml.js';
@@ -38,8 +39,10 @@ import { localDate } from '../shared/dates.js';
 import { TOOL_VERSION } from '../shared/paths.js';
 import { onStop } from '../shared/on-stop.js';
 import { noProgress, type Progress, type ProgressStage } from '../shared/progress.js';
+import type { SinkVerdict, UserSink } from './user-sink.js';
 
 export type { Report } from './report.js';
+export type { UserSink, SinkVerdict } from './user-sink.js';
 
 export interface Guards {
   /** Stop when more rows than this are rejected: a count ("25") or a share of all rows ("5%"). Default 5%. */
@@ -68,6 +71,8 @@ export interface ConvertOptions {
   pieceBytes?: number;
   /** Told how far each stage has come (per piece and batch); the command decides what to show. */
   progress?: Progress;
+  /** Told of every user written, in write order, and asked for its guards before the run's (the run state, src/state/). */
+  users?: UserSink;
 }
 
 export interface ConvertResult {
@@ -88,6 +93,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const runDate = localDate(options.now);
   const source = options.source ?? mapping.source;
   const stem = `users_${source}_${timestampForNames(options.now)}`;
+  options.users?.begin({ source, mappingFile: mapping.file, mappingSha256: mapping.sha256 });
   await makeOutDir(options.outDir);
   // Batches on their way to the validator and rows that wait for the rest of their person.
   const temp = makeTempDir(stem);
@@ -134,7 +140,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     maxZipBytes: options.maxZipBytes,
     provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(mapping.file), mappingSha256: mapping.sha256, runTime: options.now.toISOString() },
   });
-  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal), temp);
+  const validator = new BatchValidator(validators, packager, runLog, schema.path, (ordinal) => labelOf(inputs.files, ordinal), temp, options.users, groupRuleNames(mapping));
   const waiting = new WaitingValues(temp);
   const acrossUsers = new AcrossUsers(inputs.primaryIds, (ordinal) => labelOf(inputs.files, ordinal), inputs.identifiers);
 
@@ -150,13 +156,15 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     const zipSummaries = await packager.finish();
     last.end(validator.checked, { zipped: validator.zipped });
 
-    const trip = checkGuards(runLog.counts, options.guards ?? {});
+    // The run's own guards first; then the night against the last delivered one (the run state).
+    const verdict = options.users?.finish(runLog.counts);
+    const trip = checkGuards(runLog.counts, options.guards ?? {}) ?? verdict?.trips[0];
     const zips = trip ? [] : zipSummaries.map((z) => z.file);
     const rejectsFile = await runLog.close(path.join(options.outDir, `${stem}.rejects.csv`));
     const reportFile = path.join(options.outDir, `${stem}.report.json`);
     const idIndexBytes = inputs.primaryIds.bytes + acrossUsers.indexBytes;
     const writing = progress.stage('write the report', 'rows', rows);
-    const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema, idIndexBytes }));
+    const report = await runLog.writeReport(reportFile, buildReport({ mapping, options, inputs, runLog, runDate, trip, zips, zipSummaries, rejectsFile, schema, idIndexBytes, verdict }));
     writing.end(rows);
     // The zips get their final names last, so that no zip is ever there without its report; a
     // tripped guard delivers nothing, and no zip is left under a final name.
@@ -288,7 +296,10 @@ export function pieceFailure(failure: PieceFailure, file: string, header: string
 // are in), applies the rules that span users, and sends users on to validation, in row order.
 
 /** A row of a multi-role person, mapped, in the merge. */
-interface RowMember extends MergeMember, ReportRow {}
+interface RowMember extends MergeMember, ReportRow {
+  /** The user group rule that gave the row its group. */
+  groupRule: string;
+}
 
 /**
  * A row of a multi-role person while it waits for the person's other rows (a student's row waits
@@ -353,10 +364,10 @@ async function mapAndMergeRows(
   threads.shareIndex(inputs.primaryIds);
   const people = new PeopleInWaiting<WaitingRow>();
   // A merged user: the rules across users, then XML written here.
-  const emitMerged = async (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => {
+  const emitMerged = async (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[], merge?: string) => {
     const warnings = [...rows[0]!.warnings, ...mergeWarnings];
     acrossUsers.check(user, rows[0]!.ordinal, warnings);
-    await validator.add(Buffer.from(userXml(user)), rows[0]!.ordinal, undefined, { primaryId: user.primary_id, rows, warnings });
+    await validator.add(Buffer.from(userXml(user)), rows[0]!.ordinal, undefined, { primaryId: user.primary_id, rows, warnings, groupRule: rows[0]!.groupRule, ...(merge ? { merge } : {}) });
   };
   const mappers = inputs.files.map((f) => compileMapping(mapping, f.header, runDate, f.file));
   const revive = (w: WaitingRow): RowMember => {
@@ -365,7 +376,7 @@ async function mapAndMergeRows(
     const values = waiting.get(w.at, w.length);
     const result = mappers[w.input]!.map(values);
     if (!result.ok) throw new Error(`${input.file}, row ${row}: mapped once, refused the second time`);
-    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), input: path.basename(input.file), user: result.user, warnings: result.warnings, source: { file: input.file, row, header: input.header, values } };
+    return { ordinal: w.ordinal, label: labelOf(inputs.files, w.ordinal), input: path.basename(input.file), user: result.user, groupRule: result.groupRule, warnings: result.warnings, source: { file: input.file, row, header: input.header, values } };
   };
   const arrive = async (slot: number, expected: number, waiting: WaitingRow | undefined) => {
     const rows = people.arrive(slot, expected, waiting);
@@ -400,7 +411,7 @@ async function mapAndMergeRows(
           const end = result.ends[i]!;
           const userBytes = acrossUsers.checkWritten(result, i, xml.subarray(xmlStart, end), ordinal, warnings);
           xmlStart = end;
-          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined);
+          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined, result.groupRules[i]);
           if (wait) await wait;
         } else if (outcome.k === 'r' && outcome.skipped !== undefined) {
           // Left out on purpose by the mapping's skip list. Its person's other rows go on without it.
@@ -505,7 +516,7 @@ class Reading {
   }
 }
 
-type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[]) => Promise<void>;
+type EmitMerged = (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[], merge?: string) => Promise<void>;
 
 async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, emit: EmitMerged): Promise<void> {
   for (const group of byRealId(members, (m) => m.user.primary_id)) {
@@ -516,7 +527,7 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
     const decision = mergeUsers(group, mapping.userGroup, mapping.merge);
     const rows = [decision.winner, ...group.filter((m) => m !== decision.winner)];
     runLog.mergeDecision(decision.user.primary_id, rows.map((m) => m.label), decision.user.user_group, decision.reason);
-    await emit(decision.user, rows, decision.warnings);
+    await emit(decision.user, rows, decision.warnings, decision.reason);
   }
 }
 
@@ -578,16 +589,18 @@ function buildReport(p: {
   rejectsFile?: string;
   schema: AlmaSchema;
   idIndexBytes: number;
+  verdict?: SinkVerdict;
 }): Omit<Report, 'details'> {
   const { runLog, trip } = p;
   const counts = runLog.counts;
   const absent = [...new Set(p.inputs.files.flatMap((f) => f.absentColumns))].filter((c) => !(c in p.mapping.unusedColumns));
   return {
     success: !trip && counts.rejected === 0,
-    summary: summarise(counts, trip),
+    summary: p.verdict ? `${summarise(counts, trip)} ${p.verdict.summary}` : summarise(counts, trip),
     counts: { ...counts },
     files: p.zips.map((z) => path.basename(z)),
     ...(trip ? { guard: trip } : {}),
+    ...(p.verdict ? { [p.verdict.key]: p.verdict.report } : {}),
     run: {
       tool: 'sis2alma',
       version: TOOL_VERSION,

@@ -10,7 +10,7 @@ import { compileMapping, type RowMapper } from '../mapping/map.js';
 import { IdIndex, hashInto, idKey } from './merge.js';
 import { userXml } from './xml.js';
 import { parsePiece, type PieceFailure } from './read.js';
-import { ID_TEXT_SEPARATOR, FIELD_SEPARATOR } from './map-separators.js';
+import { ID_TEXT_SEPARATOR, FIELD_SEPARATOR, NO_RULE, groupRuleNames } from './map-separators.js';
 import type { RowProblem, RowWarning } from '../shared/errors.js';
 
 export type { PieceFailure } from './read.js';
@@ -66,6 +66,8 @@ export interface MapPieceResult {
   /** The same ids as text, one string for the piece, for the rare user that must lose an identifier (map-pool.ts's idsText reads it). */
   idText: string;
   idTextEnds: Uint32Array;
+  /** Per row written here, the user group rule that chose its group: groupRuleCode's code. */
+  groupRules: Uint16Array;
   /** Every row not written here, and every user written with warnings, in row order. */
   others: RowOutcome[];
   failure?: PieceFailure;
@@ -85,6 +87,7 @@ export interface ParsedPiece {
 }
 
 let mapper: RowMapper | undefined;
+let ruleCodes = new Map<string, number>();
 let delimiter = ',';
 let index: IdIndex | undefined;
 /**
@@ -98,6 +101,7 @@ parentPort!.on('message', (request: WorkerRequest) => {
   switch (request.type) {
     case 'file':
       mapper = compileMapping(request.mapping, request.header, request.runDate, request.file);
+      ruleCodes = new Map(groupRuleNames(request.mapping).map((name, code) => [name, code]));
       delimiter = request.mapping.delimiter;
       return;
     case 'index':
@@ -116,7 +120,7 @@ parentPort!.on('message', (request: WorkerRequest) => {
 });
 
 function reply(result: IdsResult | MapPieceResult): void {
-  const transfer = ('xml' in result ? [result.xml, result.ends, result.primaryHashes, result.idHashes, result.idStarts, result.idTextEnds] : [result.hashes]).map((a) => a.buffer as ArrayBuffer);
+  const transfer = ('xml' in result ? [result.xml, result.ends, result.primaryHashes, result.idHashes, result.idStarts, result.idTextEnds, result.groupRules] : [result.hashes]).map((a) => a.buffer as ArrayBuffer);
   parentPort!.postMessage(result, transfer);
 }
 
@@ -161,6 +165,7 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
     idStarts: new Uint32Array(n + 1),
     idText: '',
     idTextEnds: new Uint32Array(n),
+    groupRules: new Uint16Array(n),
     others: [],
   };
   if (failure) return { ...result, rows: 0, failure };
@@ -182,6 +187,7 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
       } else {
         const user = mapped.user;
         xml.write(userXml(user));
+        result.groupRules[i] = ruleCodes.get(mapped.groupRule) ?? NO_RULE;
         hashInto(idKey(user.primary_id), result.primaryHashes, 2 * i);
         if (2 * (identifiers + user.user_identifiers.length) > idHashes.length) {
           const grown = new Uint32Array(idHashes.length * 2 + 2 * user.user_identifiers.length);

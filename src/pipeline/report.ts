@@ -21,10 +21,13 @@ export interface Counts {
 }
 
 export interface GuardTrip {
-  guard: 'max_rejected' | 'min_users';
+  /** max_rejected and min_users here; the run state's guards (src/state/) name their own. */
+  guard: 'max_rejected' | 'min_users' | (string & {});
   limit: string;
   actual: number;
   message: string;
+  /** Up to five primary ids it concerns (whole in the report; logs give only the message). */
+  examples?: string[];
 }
 
 export interface Report {
@@ -127,10 +130,12 @@ export class RunLog {
   }
 
   /** `ordinal` is the row's place in the run's inputs (1 for the first file's row 1): the details are written in its order. */
-  written(ordinal: number, label: string, warnings: RowWarning[]): void {
+  /** `leftOut`: a valid user not put into the zip because it is unchanged since the last delivery (a delta night). */
+  written(ordinal: number, label: string, warnings: RowWarning[], leftOut = false): void {
     this.counts.users++;
     this.warn(label, warnings);
-    this.detail(ordinal, label, warnings.length ? `User written (${warnings.map((w) => w.message).join('; ')})` : 'User written');
+    const what = leftOut ? 'User unchanged since the last delivery, not sent (delta)' : 'User written';
+    this.detail(ordinal, label, warnings.length ? `${what} (${warnings.map((w) => w.message).join('; ')})` : what);
   }
 
   merged(ordinal: number, label: string, into: string, primaryId: string, warnings: RowWarning[]): void {

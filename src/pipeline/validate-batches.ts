@@ -18,6 +18,7 @@ import { csvParseOptions } from './read.js';
 import type { RunLog } from './report.js';
 import type { XmlProblem } from './validate.js';
 import type { Validators } from './validate-pool.js';
+import type { UserSink } from './user-sink.js';
 
 /** A row as the report accounts for it; `source` gives its values to the rejects file. */
 export interface ReportRow {
@@ -61,6 +62,9 @@ export interface UserDetail {
   primaryId: string;
   warnings: RowWarning[];
   rows?: ReportRow[];
+  /** For a merged user: the rule that chose the winning row's group, and why that row won. */
+  groupRule?: string;
+  merge?: string;
 }
 
 /**
@@ -76,6 +80,8 @@ interface Batch {
   sources: (PieceSource | undefined)[];
   /** By index in the batch: the users that need more (see UserDetail). */
   details: Map<number, UserDetail>;
+  /** The code of the user group rule of each single-row user (the mapping threads' groupRules). */
+  groupRules: number[];
 }
 
 interface SentBatch extends Batch {
@@ -110,13 +116,17 @@ export class BatchValidator {
     private readonly labelOf: (ordinal: number) => string,
     /** Where the batches' files go. */
     private readonly dir: string,
+    /** Told of each user as it goes into the zip (the run state). */
+    private readonly sink?: UserSink,
+    /** The names of the user group rules, by code (map-worker.ts's groupRuleNames). */
+    private readonly groupRuleNames: readonly string[] = [],
   ) {}
 
   /**
    * Takes a user: the XML of the row with this ordinal, from `source`, or of a merged user
    * (`detail.rows`). The XML is copied at once: `xml` may be reused as soon as this is called.
    */
-  add(xml: Buffer, ordinal: number, source: PieceSource | undefined, detail?: UserDetail): Promise<void> | undefined {
+  add(xml: Buffer, ordinal: number, source: PieceSource | undefined, detail?: UserDetail, groupRule = 0): Promise<void> | undefined {
     const batch = this.batch;
     if (!this.filling) {
       this.filling = new BatchFile(path.join(this.dir, `batch-${++this.sent}.xml`), this.writeBuffer);
@@ -126,6 +136,7 @@ export class BatchValidator {
     if (detail) batch.details.set(batch.ordinals.length, detail);
     batch.ordinals.push(ordinal);
     batch.sources.push(source);
+    batch.groupRules.push(groupRule);
     batch.ends.push(this.filling.append(xml));
     // A promise only when the batch is full: most users need no await (see Packager.add).
     return batch.ordinals.length >= this.validators.batchUsers ? this.send() : undefined;
@@ -166,7 +177,7 @@ export class BatchValidator {
   }
 
   private async writeOldest(): Promise<void> {
-    const { file, ordinals, ends, sources, details, problems } = this.inFlight.shift()!;
+    const { file, ordinals, ends, sources, details, groupRules, problems } = this.inFlight.shift()!;
     const failures = new Map<number, string[]>();
     const answered = await problems;
     this.checked += ordinals.length;
@@ -178,7 +189,7 @@ export class BatchValidator {
     }
     const handle = await open(file, 'r');
     try {
-      await this.writeUsers(handle, { file, ordinals, ends, sources, details }, failures);
+      await this.writeUsers(handle, { file, ordinals, ends, sources, details, groupRules }, failures);
     } finally {
       await handle.close();
     }
@@ -186,7 +197,7 @@ export class BatchValidator {
   }
 
   /** The users of a validated batch, read back from its file through one window, into the zip or the rejects. */
-  private async writeUsers(handle: FileHandle, { file, ordinals, ends, sources, details }: Batch & { file: string }, failures: Map<number, string[]>): Promise<void> {
+  private async writeUsers(handle: FileHandle, { file, ordinals, ends, sources, details, groupRules }: Batch & { file: string }, failures: Map<number, string[]>): Promise<void> {
     let windowStart = 0;
     let windowEnd = 0;
     let start = USERS_OPEN_BYTES.length;
@@ -211,12 +222,16 @@ export class BatchValidator {
         for (const row of rows) this.runLog.rejected(row.ordinal, row.label, [problem], row === rows[0] ? warnings : row.warnings, row.source);
         continue;
       }
-      const wait = this.packager.add(userXml);
-      if (wait) await wait;
-      this.zipped++;
       const rows = detail?.rows;
       const label = rows ? rows[0]!.label : this.labelOf(ordinals[i]!);
-      this.runLog.written(rows ? rows[0]!.ordinal : ordinals[i]!, label, warnings);
+      // The run state is told first: on a delta night it leaves an unchanged user out of the zip.
+      const send = this.sink ? this.sink.written(userXml, rows ? rows.map((r) => r.label) : [label], (rows ? detail!.groupRule : this.groupRuleNames[groupRules[i]!]) ?? '', detail?.merge) : true;
+      if (send) {
+        const wait = this.packager.add(userXml);
+        if (wait) await wait;
+        this.zipped++;
+      }
+      this.runLog.written(rows ? rows[0]!.ordinal : ordinals[i]!, label, warnings, !send);
       if (rows) for (let r = 1; r < rows.length; r++) this.runLog.merged(rows[r]!.ordinal, rows[r]!.label, label, detail!.primaryId, rows[r]!.warnings);
     }
   }
@@ -234,7 +249,7 @@ export class BatchValidator {
 }
 
 function newBatch(): Batch {
-  return { ordinals: [], ends: [], sources: [], details: new Map() };
+  return { ordinals: [], ends: [], sources: [], details: new Map(), groupRules: [] };
 }
 
 /** A batch's document, written to its file as its users come, through one small buffer. */

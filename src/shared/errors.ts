@@ -18,7 +18,8 @@ export type RunErrorCode =
   | 'delivery_failed' // the upload did not complete
   | 'host_key_rejected' // the server's host key is unknown or changed
   | 'xml_invalid' // `validate` found problems in an Alma user file
-  | 'busy'; // another run holds the lock
+  | 'busy' // another run holds the lock
+  | 'state_invalid'; // the run state cannot be read, is of a newer version, or belongs to another source
 
 export const EXIT_CODES: Readonly<Record<RunErrorCode | 'ok' | 'internal', number>> = {
   ok: 0,
@@ -37,6 +38,7 @@ export const EXIT_CODES: Readonly<Record<RunErrorCode | 'ok' | 'internal', numbe
   host_key_rejected: 10,
   xml_invalid: 7,
   busy: 9,
+  state_invalid: 11,
 };
 
 export interface ErrorContext {

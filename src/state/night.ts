@@ -1,0 +1,475 @@
+// Tonight against the last delivered night. Convert tells the Night of every user it writes (the
+// pipeline's UserSink); the Night looks each one up in the state, counts what changed, and stages
+// the user in a file of its own (never in memory: a batch at a time, in transactions). At the end
+// of convert it checks the guards against the last night; after a successful delivery the job
+// commits the staged night into state.db in one transaction with the run's record (commit()).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Counts, GuardTrip } from '../pipeline/report.js';
+import { parseMaxRejected } from '../pipeline/report.js';
+import type { SinkVerdict, UserSink } from '../pipeline/user-sink.js';
+import type { ChangeGuards, StateConfig } from '../config/run-config.js';
+import { RunError } from '../shared/errors.js';
+import { onStop } from '../shared/on-stop.js';
+import { changedFields, kindName, packRecord, summarise, unpackRecord } from './user-record.js';
+import { describe, migrate, openForWriting, readPrevious, stateFileOf, unreadable, type Previous } from './store.js';
+import { departureXml, type DeparturesConfig } from './departures.js';
+import { AlmaSchema } from '../pipeline/validate.js';
+import { Packager, timestampForNames } from '../pipeline/package.js';
+import { TOOL_VERSION } from '../shared/paths.js';
+import { localDate } from '../shared/dates.js';
+
+const EXAMPLES = 5;
+/** Users staged a transaction at a time. */
+const BATCH = 1000;
+
+export type Change = 'new' | 'changed' | 'unchanged' | 'returned';
+
+export interface NightOptions {
+  guards: ChangeGuards;
+  /** full: every user goes into the zip; delta: an unchanged one is left out. */
+  mode?: RunMode;
+  /** --accept-changes: the guards against the last night are checked and reported, but trip nothing. */
+  acceptChanges?: boolean;
+}
+
+export interface RunMode {
+  mode: 'full' | 'delta';
+  /** Why: "mode: delta", "first night", "--full", "full_every: sunday", "full_every: 7 (days since the last full run: 7)". */
+  why: string;
+}
+
+/**
+ * Whether tonight sends everyone or only what changed: delta only with mode: delta, an earlier
+ * delivery to compare with, no --full, and not a full_every night.
+ */
+export function runModeOf(config: StateConfig, previous: Previous, now: Date, full: boolean): RunMode {
+  if (config.mode !== 'delta') return { mode: 'full', why: 'mode: full' };
+  if (!previous.lastRun) return { mode: 'full', why: 'first night' };
+  if (full) return { mode: 'full', why: '--full' };
+  const every = config.fullEvery;
+  if (typeof every === 'string' && WEEKDAYS[now.getDay()] === every) return { mode: 'full', why: `full_every: ${every}` };
+  if (typeof every === 'number') {
+    const days = previous.lastFull ? Math.round((Date.parse(localDate(now)) - Date.parse(localDate(new Date(previous.lastFull)))) / 86_400_000) : Infinity;
+    if (days >= every) return { mode: 'full', why: `full_every: ${every} (${previous.lastFull ? `${days} days since the last full run` : 'no full run yet'})` };
+  }
+  return { mode: 'delta', why: 'mode: delta' };
+}
+
+const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+
+/** What the report's `changes` holds. */
+export interface ChangesReport {
+  /** Which mode ran and why; in delta mode, how many users went into the zip. */
+  mode: RunMode & { sent?: number; left_out?: number };
+  first_night: boolean;
+  state_file: string;
+  last_run?: { id: number; run_time: string; people: number };
+  new: { count: number; examples: string[] };
+  changed: { count: number; fields: Record<string, number>; examples: { primary_id: string; fields: string[] }[] };
+  unchanged: { count: number };
+  departed: { count: number; examples: { primary_id: string; user_group: string }[] };
+  returned: { count: number; examples: string[] };
+  group_moves: { from: string; to: string; count: number; examples: string[] }[];
+  field_loss: Record<string, { had: number; lost: number; examples: string[] }>;
+  /** Guards that tripped, or that would have, with --accept-changes. */
+  guards: GuardTrip[];
+  accepted?: boolean;
+}
+
+interface Before {
+  fingerprint: string;
+  user_group: string;
+  kinds: string;
+  last_run: number;
+}
+
+/** The run state of one run config, open for one run: what the last delivered night was, and tonight staged beside it. */
+export class RunState {
+  readonly file: string;
+  readonly previous: Previous;
+
+  /** Reads the state (refusing one that is unreadable or of a newer version); a missing one is a first night. */
+  constructor(dir: string) {
+    this.file = stateFileOf(dir);
+    this.previous = readPrevious(this.file);
+  }
+
+  night(options: NightOptions): Night {
+    return new Night(this.file, this.previous, options);
+  }
+}
+
+export class Night implements UserSink {
+  private readonly temp: string;
+  private readonly staged: Database.Database;
+  private readonly forgetTemp: () => void;
+  private readonly insert: Database.Statement;
+  private readonly lookup: Database.Statement | undefined;
+  private readonly recordOf: Database.Statement | undefined;
+  private pending: unknown[][] = [];
+  private readonly stage: (rows: unknown[][]) => void;
+  private run: { source: string; mappingFile: string; mappingSha256: string } | undefined;
+  private report: ChangesReport;
+  private readonly had = new Map<string, number>();
+  private readonly moves = new Map<string, { from: string; to: string; count: number; examples: string[] }>();
+  private verdict: SinkVerdict | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly previous: Previous,
+    private readonly options: NightOptions,
+  ) {
+    try {
+      this.temp = mkdtempSync(path.join(tmpdir(), 'sis2alma-night-'));
+    } catch (error) {
+      throw new RunError('output_failed', `cannot create a temporary folder for tonight's run state in ${tmpdir()} (set TMPDIR to a writable folder): ${(error as NodeJS.ErrnoException).code ?? error}`, { file: tmpdir() });
+    }
+    const removeTemp = () => rmSync(this.temp, { recursive: true, force: true });
+    this.forgetTemp = onStop(removeTemp);
+    this.staged = new Database(path.join(this.temp, 'night.db'));
+    // Tonight's staging is thrown away whenever the run does not commit: no journal, no fsync.
+    this.staged.pragma('journal_mode = OFF');
+    this.staged.pragma('synchronous = OFF');
+    this.staged.exec(`CREATE TABLE night (
+      key TEXT PRIMARY KEY, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT NOT NULL, group_rule TEXT NOT NULL, merge TEXT,
+      expiry_date TEXT NOT NULL, kinds TEXT NOT NULL, record BLOB, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL) WITHOUT ROWID`);
+    this.staged.exec('CREATE TABLE departing (key TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID');
+    this.insert = this.staged.prepare('INSERT OR REPLACE INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.stage = this.staged.transaction((rows: unknown[][]) => {
+      for (const row of rows) this.insert.run(row);
+    });
+    if (previous.exists) {
+      try {
+        this.staged.prepare('ATTACH DATABASE ? AS prev').run(file);
+        describe(this.staged, file, 'prev');
+      } catch (error) {
+        this.close();
+        throw error instanceof RunError ? error : unreadable(file, error);
+      }
+      this.lookup = this.staged.prepare('SELECT fingerprint, user_group, kinds, last_run FROM prev.people WHERE key = ?');
+      this.recordOf = this.staged.prepare('SELECT record FROM prev.people WHERE key = ?').pluck();
+    }
+    this.report = {
+      mode: options.mode ?? { mode: 'full', why: 'mode: full' },
+      first_night: !previous.lastRun,
+      state_file: file,
+      ...(previous.lastRun ? { last_run: { id: previous.lastRun.id, run_time: previous.lastRun.runTime, people: previous.people } } : {}),
+      new: { count: 0, examples: [] },
+      changed: { count: 0, fields: {}, examples: [] },
+      unchanged: { count: 0 },
+      departed: { count: 0, examples: [] },
+      returned: { count: 0, examples: [] },
+      group_moves: [],
+      field_loss: {},
+      guards: [],
+    };
+  }
+
+  begin(run: { source: string; mappingFile: string; mappingSha256: string }): void {
+    if (this.previous.source !== undefined && this.previous.source !== run.source)
+      throw new RunError(
+        'state_invalid',
+        `the run state ${this.file} belongs to the source "${this.previous.source}", and this run's is "${run.source}": each run config needs a state of its own (state.dir in the run config); nothing was converted`,
+        { file: this.file },
+      );
+    this.run = run;
+  }
+
+  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): boolean {
+    const bytes = Buffer.from(xml.buffer, xml.byteOffset, xml.byteLength);
+    const text = bytes.toString('utf8');
+    const user = summarise(text, bytes);
+    const before = this.lookup?.get(user.key) as Before | undefined;
+    const r = this.report;
+    let change: Change;
+    let fields: string[] = [];
+    if (!before) {
+      change = 'new';
+      r.new.count++;
+      if (r.new.examples.length < EXAMPLES) r.new.examples.push(user.primaryId);
+    } else {
+      const wasThere = before.last_run === this.previous.lastRun?.id;
+      if (!wasThere) {
+        change = 'returned';
+        r.returned.count++;
+        if (r.returned.examples.length < EXAMPLES) r.returned.examples.push(user.primaryId);
+      } else if (before.fingerprint === user.fingerprint) {
+        change = 'unchanged';
+        r.unchanged.count++;
+      } else {
+        change = 'changed';
+        r.changed.count++;
+      }
+      if (before.fingerprint !== user.fingerprint) {
+        const record = this.recordOf!.get(user.key) as Buffer | null;
+        fields = record ? changedFields(unpackRecord(record), text) : [];
+        if (change === 'changed') {
+          for (const f of fields) r.changed.fields[f] = (r.changed.fields[f] ?? 0) + 1;
+          if (r.changed.examples.length < EXAMPLES) r.changed.examples.push({ primary_id: user.primaryId, fields });
+        }
+      }
+      if (before.user_group !== user.userGroup) this.moved(before.user_group, user.userGroup, user.primaryId);
+      // What Alma would delete: a kind of value the user had at the last delivery and has not tonight.
+      if (wasThere && before.kinds) {
+        for (const kind of before.kinds.split(' ')) {
+          this.had.set(kind, (this.had.get(kind) ?? 0) + 1);
+          if (!user.kinds.includes(kind)) {
+            const loss = (r.field_loss[kind] ??= { had: 0, lost: 0, examples: [] });
+            loss.lost++;
+            if (loss.examples.length < EXAMPLES) loss.examples.push(user.primaryId);
+          }
+        }
+      }
+    }
+    const record = change === 'unchanged' ? null : packRecord(bytes);
+    this.pending.push([user.key, user.primaryId, user.fingerprint, user.userGroup, groupRule, merge ?? null, user.expiryDate, user.kinds.join(' '), record, change, fields.join(' '), JSON.stringify(rows)]);
+    if (this.pending.length >= BATCH) this.flush();
+    // A delta night sends what changed: an unchanged user stays as Alma has it.
+    return !(change === 'unchanged' && this.report.mode.mode === 'delta');
+  }
+
+  private moved(from: string, to: string, primaryId: string): void {
+    const key = `${from}\u0000${to}`;
+    let move = this.moves.get(key);
+    if (!move) this.moves.set(key, (move = { from, to, count: 0, examples: [] }));
+    move.count++;
+    if (move.examples.length < EXAMPLES) move.examples.push(primaryId);
+  }
+
+  private flush(): void {
+    if (!this.pending.length) return;
+    this.stage(this.pending);
+    this.pending = [];
+  }
+
+  finish(): SinkVerdict {
+    this.flush();
+    const r = this.report;
+    const last = this.previous.lastRun;
+    if (last) {
+      // Who was delivered last time and is not in tonight's feed, found by the database, not in memory.
+      const departed = `FROM prev.people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key)`;
+      r.departed.count = (this.staged.prepare(`SELECT count(*) ${departed}`).pluck().get(last.id) as number);
+      r.departed.examples = this.staged.prepare(`SELECT p.primary_id, p.user_group ${departed} ORDER BY p.primary_id LIMIT ${EXAMPLES}`).all(last.id) as { primary_id: string; user_group: string }[];
+    }
+    r.group_moves = [...this.moves.values()].sort((a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
+    for (const [kind, had] of this.had) if (r.field_loss[kind]) r.field_loss[kind]!.had = had;
+    r.guards = last ? this.checkGuards() : [];
+    if (r.mode.mode === 'delta') r.mode = { ...r.mode, sent: r.new.count + r.changed.count + r.returned.count, left_out: r.unchanged.count };
+    if (this.options.acceptChanges && r.guards.length) r.accepted = true;
+    this.verdict = { key: 'changes', report: r as unknown as Record<string, unknown>, trips: r.accepted ? [] : r.guards, summary: sentence(r) };
+    return this.verdict;
+  }
+
+  private checkGuards(): GuardTrip[] {
+    const r = this.report;
+    const g = this.options.guards;
+    const trips: GuardTrip[] = [];
+    const known = r.changed.count + r.unchanged.count + r.returned.count;
+    const departures = over(g.maxDepartures, r.departed.count, this.previous.people);
+    if (departures)
+      trips.push({
+        guard: 'max_departures',
+        limit: g.maxDepartures,
+        actual: r.departed.count,
+        message: `${n(r.departed.count)} of ${n(this.previous.people)} people of the last delivered run (${departures}) are not in tonight's feed, over the limit of ${g.maxDepartures} (max_departures)`,
+        examples: r.departed.examples.map((d) => d.primary_id),
+      });
+    const moves = r.group_moves.reduce((sum, m) => sum + m.count, 0);
+    const moved = over(g.maxGroupChanges, moves, known);
+    if (moved)
+      trips.push({
+        guard: 'max_group_changes',
+        limit: g.maxGroupChanges,
+        actual: moves,
+        message: `${n(moves)} of ${n(known)} users known from the last run (${moved}) would change user group (${r.group_moves.slice(0, 3).map((m) => `${m.from || '(none)'} → ${m.to || '(none)'}: ${n(m.count)}`).join(', ')}), over the limit of ${g.maxGroupChanges} (max_group_changes)`,
+        examples: r.group_moves.flatMap((m) => m.examples).slice(0, EXAMPLES),
+      });
+    for (const [kind, loss] of Object.entries(r.field_loss).sort(([a], [b]) => a.localeCompare(b))) {
+      const share = over(g.maxFieldLoss, loss.lost, loss.had);
+      if (share)
+        trips.push({
+          guard: 'max_field_loss',
+          limit: g.maxFieldLoss,
+          actual: loss.lost,
+          message: `${kindName(kind)}: ${n(loss.lost)} of ${n(loss.had)} users (${share}) would lose their ${kindName(kind)}, over the limit of ${g.maxFieldLoss} (max_field_loss)`,
+          examples: loss.examples,
+        });
+    }
+    const fresh = over(g.maxNewUsers, r.new.count, this.previous.people);
+    if (fresh)
+      trips.push({
+        guard: 'max_new_users',
+        limit: g.maxNewUsers,
+        actual: r.new.count,
+        message: `${n(r.new.count)} new users, against ${n(this.previous.people)} people of the last delivered run (${fresh}), over the limit of ${g.maxNewUsers} (max_new_users)`,
+        examples: r.new.examples,
+      });
+    return trips;
+  }
+
+  /**
+   * The departures of a healthy night, as a zip of their own beside tonight's: each person missing
+   * for config.afterMissingRuns delivered nights (tonight included) whose departure was not sent
+   * yet, their last delivered record changed as the config says and checked against the XSD.
+   * None on a night a guard tripped (even one accepted with --accept-changes), as FOLIO does.
+   */
+  async departures(config: DeparturesConfig, p: { outDir: string; now: Date; schemaFile?: string }): Promise<DeparturesResult> {
+    const base = { action: config.action, after_missing_runs: config.afterMissingRuns };
+    if (!this.run || !this.verdict) throw new Error('departures before the night was converted');
+    if (this.report.guards.length) return { report: { ...base, sent: 0, examples: [], not_sent: 'a guard against the last night tripped: departures are sent only on a healthy night' } };
+    // The id of the delivered run a person must have been last sent in, at the latest, to be missing long enough.
+    const ids = this.previous.lastRun ? (this.staged.prepare('SELECT id FROM prev.runs ORDER BY id DESC LIMIT ?').pluck().all(config.afterMissingRuns) as number[]) : [];
+    const latest = ids[config.afterMissingRuns - 1];
+    if (latest === undefined) return { report: { ...base, sent: 0, examples: [] } };
+    const runDate = localDate(p.now);
+    const stem = `users_${this.run.source}_${timestampForNames(p.now)}_departures`;
+    let packager: Packager | undefined;
+    let schema: AlmaSchema | undefined;
+    const examples: string[] = [];
+    const refused: { primary_id: string; problem: string }[] = [];
+    let sent = 0;
+    const keep = this.staged.prepare('INSERT INTO departing (key, record) VALUES (?, ?)');
+    const leaving = this.staged.prepare(
+      `SELECT p.key, p.primary_id, p.record, p.last_seen FROM prev.people p
+        WHERE p.departed_run IS NULL AND p.last_run <= ? AND p.key > ? AND NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key) ORDER BY p.key LIMIT ${BATCH}`,
+    );
+    // A batch at a time, in key order (the connection cannot write while a query is still reading).
+    async function* everyone(): AsyncGenerator<{ key: string; primary_id: string; record: Buffer | null; last_seen: string }> {
+      for (let after = ''; ; ) {
+        const batch = leaving.all(latest, after) as { key: string; primary_id: string; record: Buffer | null; last_seen: string }[];
+        if (!batch.length) return;
+        yield* batch;
+        after = batch[batch.length - 1]!.key;
+      }
+    }
+    try {
+      for await (const person of everyone()) {
+        if (!person.record) continue;
+        const xml = departureXml(unpackRecord(person.record), config, runDate, person.last_seen);
+        schema ??= AlmaSchema.load(p.schemaFile);
+        const problems = schema.validate(`<?xml version="1.0" encoding="UTF-8"?>\n<users>\n${xml}</users>\n`);
+        if (problems.length) {
+          if (refused.length < EXAMPLES) refused.push({ primary_id: person.primary_id, problem: problems[0]!.message });
+          continue;
+        }
+        packager ??= new Packager({ outDir: p.outDir, stem, chunkSize: 10000, provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(this.run.mappingFile), mappingSha256: this.run.mappingSha256, runTime: p.now.toISOString() } });
+        const wait = packager.add(xml);
+        if (wait) await wait;
+        keep.run(person.key, packRecord(Buffer.from(xml)));
+        sent++;
+        if (examples.length < EXAMPLES) examples.push(person.primary_id);
+      }
+      const files = packager ? (await packager.finish(), await packager.commit()) : [];
+      return { files, report: { ...base, sent, examples, ...(files.length ? { files: files.map((f) => path.basename(f)) } : {}), ...(refused.length ? { refused } : {}) } };
+    } catch (error) {
+      await packager?.abort();
+      throw error;
+    }
+  }
+
+  /**
+   * Moves the staged night into the state, with the run's record, in one transaction: after a
+   * successful delivery only. Returns the run's id in the state.
+   */
+  commit(run: { runTime: Date; configFile: string; reportFile: string; files: string[]; counts: Counts }): number {
+    if (!this.run || !this.verdict) throw new Error('commit before the night was converted');
+    const db = openForWriting(this.file);
+    try {
+      db.prepare('ATTACH DATABASE ? AS staged').run(path.join(this.temp, 'night.db'));
+      const time = run.runTime.toISOString();
+      const apply = db.transaction(() => {
+        migrate(db, this.file);
+        const now = describe(db, this.file);
+        if (now.source !== undefined && now.source !== this.run!.source) throw new RunError('state_invalid', `the run state ${this.file} belongs to the source "${now.source}", not "${this.run!.source}"`, { file: this.file });
+        const meta = db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
+        meta.run('source', this.run!.source);
+        meta.run('created', time);
+        const id = Number(
+          db
+            .prepare('INSERT INTO runs (run_time, mode, outcome, config_file, config_sha256, mapping_file, mapping_sha256, counts, changes, files, report_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(time, this.report.mode.mode, this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile).lastInsertRowid,
+        );
+        const lastRun = this.previous.lastRun?.id ?? -1;
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT key, ?, change, fields, user_group, group_rule, merge, rows, record FROM staged.night WHERE change <> 'unchanged'`).run(id);
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT p.key, ?, 'departed', '', p.user_group, p.group_rule, NULL, '[]', NULL FROM people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM staged.night n WHERE n.key = p.key)`).run(id, lastRun);
+        db.prepare(
+          `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, first_seen, last_seen, last_run)
+             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, @time, @time, @run FROM staged.night WHERE true
+           ON CONFLICT (key) DO UPDATE SET primary_id = excluded.primary_id, fingerprint = excluded.fingerprint, user_group = excluded.user_group,
+             group_rule = excluded.group_rule, merge = excluded.merge, departed_run = NULL,
+             expiry_date = excluded.expiry_date, kinds = excluded.kinds, record = coalesce(excluded.record, people.record), last_seen = excluded.last_seen, last_run = excluded.last_run`,
+        ).run({ time, run: id });
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT p.key, ?, 'departure sent', '', p.user_group, p.group_rule, NULL, '[]', d.record FROM staged.departing d JOIN people p ON p.key = d.key`).run(id);
+        db.prepare('UPDATE people SET departed_run = ? WHERE key IN (SELECT key FROM staged.departing)').run(id);
+        pauseForTests(this.file);
+        return id;
+      });
+      return apply.immediate();
+    } catch (error) {
+      if (error instanceof RunError) throw error;
+      throw new RunError('output_failed', `cannot record tonight in the run state ${this.file} (${(error as Error).message}); it is left as it was, and the next run compares with the last night recorded`, { file: this.file });
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Throws the staged night away (also after a commit). */
+  close(): void {
+    this.staged.close();
+    this.forgetTemp();
+    rmSync(this.temp, { recursive: true, force: true });
+  }
+}
+
+export interface DeparturesResult {
+  /** The zip of the departures, when any was sent. */
+  files?: string[];
+  /** What report.json says under `departures`. */
+  report: Record<string, unknown>;
+}
+
+/** The share `actual` is of `base`, as text, when it is over the limit (a count or a share of base); undefined when it is not. */
+function over(limit: string, actual: number, base: number): string | undefined {
+  const max = parseMaxRejected(limit);
+  if (!max) return undefined;
+  const allowed = max.count ?? Math.floor(((max.percent ?? 0) / 100) * base);
+  if (actual <= allowed) return undefined;
+  return base ? `${((100 * actual) / base).toFixed(1)}%` : 'all';
+}
+
+function n(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+/** The night's changes in one sentence for the summary. */
+function sentence(r: ChangesReport): string {
+  if (r.first_night) return `First night: no earlier delivery in the run state to compare with; tonight's users become the state once delivered.`;
+  const moves = r.group_moves.reduce((sum, m) => sum + m.count, 0);
+  const mode = r.mode.mode === 'delta' ? ` Delta run (${r.mode.why}): ${n(r.mode.sent ?? 0)} users sent, ${n(r.mode.left_out ?? 0)} unchanged left out.` : r.mode.why === 'mode: full' ? '' : ` Full run (${r.mode.why}).`;
+  return `Since the last delivery: ${n(r.new.count)} new, ${n(r.changed.count)} changed, ${n(r.unchanged.count)} unchanged, ${n(r.departed.count)} departed, ${n(r.returned.count)} returned, ${n(moves)} changed user group.${r.accepted ? ' Changes over the guards accepted (--accept-changes).' : ''}${mode}`;
+}
+
+function sha256Of(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Fault injection for the tests that kill a run while it commits: with SIS2ALMA_TEST_STATE_PAUSE
+ * set to a file name, the commit writes that file and waits inside its transaction, so that the
+ * test can SIGKILL the process there. Never set in production.
+ */
+function pauseForTests(stateFile: string): void {
+  const marker = process.env.SIS2ALMA_TEST_STATE_PAUSE;
+  if (!marker) return;
+  writeFileSync(marker, stateFile);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30_000);
+}

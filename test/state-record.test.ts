@@ -1,0 +1,64 @@
+// What the run state reads of a user's XML (src/state/user-record.ts) and how it writes a
+// departure (src/state/departures.ts), on users written by the pipeline's own XML writer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { emptyUser, type AlmaUser } from '../src/shared/alma.js';
+import { userXml } from '../src/pipeline/xml.js';
+import { changedFields, packRecord, summarise, unpackRecord } from '../src/state/user-record.js';
+import { departureXml } from '../src/state/departures.js';
+import { AlmaSchema } from '../src/pipeline/validate.js';
+
+function user(change: (u: AlmaUser) => void = () => {}): string {
+  const u = emptyUser('A&B-1');
+  u.first_name = 'Ada';
+  u.user_group = 'STAFF';
+  u.expiry_date = '2027-12-31';
+  u.status = 'ACTIVE';
+  u.contact_info.emails.push({ preferred: true, email_address: 'ada@example.edu', email_types: ['work'] });
+  u.contact_info.phones.push({ preferred: true, phone_number: '+64 9 555 0100', phone_types: ['mobile'] });
+  u.user_identifiers.push({ id_type: 'BARCODE', value: 'B1' }, { id_type: 'UNIV_ID', value: 'U1' });
+  u.user_notes.push({ note_type: 'GENERAL', note_text: 'Keeps this note', user_viewable: false, popup_note: false });
+  change(u);
+  return userXml(u);
+}
+
+test('summarise reads the primary id (unescaped), group, expiry and the kinds of value Alma deletes when absent', () => {
+  const xml = user();
+  const s = summarise(xml, Buffer.from(xml));
+  assert.deepEqual({ ...s, fingerprint: s.fingerprint.length }, {
+    primaryId: 'A&B-1',
+    key: 'a&b-1',
+    fingerprint: 27,
+    userGroup: 'STAFF',
+    expiryDate: '2027-12-31',
+    kinds: ['email', 'phone', 'notes', 'identifier:BARCODE', 'identifier:UNIV_ID'],
+  });
+  assert.notEqual(summarise(user((u) => (u.first_name = 'Adah')), Buffer.from(user((u) => (u.first_name = 'Adah')))).fingerprint, s.fingerprint);
+});
+
+test('changedFields names the field that changed, and a part of the contact information on its own', () => {
+  const before = user();
+  assert.deepEqual(changedFields(before, user()), []);
+  assert.deepEqual(changedFields(before, user((u) => (u.contact_info.phones[0]!.phone_number = '+64 9 555 0199'))), ['phones']);
+  assert.deepEqual(changedFields(before, user((u) => (u.contact_info.emails = []))), ['emails']);
+  assert.deepEqual(changedFields(before, user((u) => { u.user_group = 'STUDENT'; u.user_identifiers.pop(); })), ['user_group', 'user_identifiers']);
+});
+
+test('a record packs and unpacks to the same XML', () => {
+  const xml = user();
+  const packed = packRecord(Buffer.from(xml));
+  assert.equal(unpackRecord(packed), xml);
+  assert.ok(packed.length < xml.length / 2, `${packed.length} bytes for ${xml.length}`);
+});
+
+test('a departure keeps the whole record, adds its note after the notes it had, and stays valid against the schema', () => {
+  const expired = departureXml(user(), { action: 'expire', afterMissingRuns: 1, note: 'Gone as of {run_date} <SIS>' }, '2026-12-01', '2026-11-30T02:00:00.000Z');
+  assert.equal(expired, user((u) => {
+    u.expiry_date = '2026-12-01';
+    u.user_notes.push({ note_type: 'OTHER', note_text: 'Gone as of 2026-12-01 <SIS>', user_viewable: false, popup_note: false });
+  }));
+  const inactive = departureXml(user((u) => (u.user_notes = [])), { action: 'inactivate', afterMissingRuns: 1, note: '' }, '2026-12-01', '2026-11-30T02:00:00.000Z');
+  assert.equal(inactive, user((u) => { u.status = 'INACTIVE'; u.user_notes = []; }));
+  const schema = AlmaSchema.load();
+  assert.deepEqual(schema.validate(`<?xml version="1.0" encoding="UTF-8"?>\n<users>\n${expired}${inactive}</users>\n`), []);
+});
