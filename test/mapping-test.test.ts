@@ -106,6 +106,33 @@ cases:
   );
 });
 
+// An unknown key alone leaves a file the schema would take once the key is gone: it must still stop
+// the cases, or a misspelt expectation (user_gruop) makes a case pass that checks nothing.
+test('an unknown key alone, in a case or its expect, is a problem: exit 3, no case runs', async () => {
+  const file = beside(`mapping: university.yaml
+run_date: 2026-09-01
+cases:
+  - name: a misspelt expectation beside a right one
+    rows: [ { file: students.csv, netid: a1, level: UG } ]
+    expect: { user_group: UNDERGRAD, user_gruop: NOBODY }
+  - name: a key a case does not have
+    rows: [ { file: students.csv, netid: a2, level: UG } ]
+    run_date: 2027-01-01
+    expect: { user_group: UNDERGRAD }
+`);
+  const r = await runCli(['mapping', 'test', file]);
+  assert.equal(r.code, 3);
+  assert.equal(
+    r.stdout,
+    [
+      `${file}:6:38: cases[0].expect.user_gruop: unknown key "user_gruop"; did you mean "user_group"?`,
+      `${file}:9:5: cases[1].run_date: unknown key "run_date"; expected one of: name, rows, expect`,
+      `${file}: 2 problem(s); the cases cannot run until they are fixed`,
+      '',
+    ].join('\n'),
+  );
+});
+
 test('names the test file cannot know are checked against the mapping: identifier types, columns, merge.order files', async () => {
   const file = beside(`mapping: university.yaml
 run_date: 2026-09-01

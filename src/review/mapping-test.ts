@@ -63,7 +63,7 @@ export function checkMappingTest(file: string, today: string): MappingTestCheck 
     return { problems: [{ file, line: 1, column: 1, path: '', message: 'a mapping test file is a YAML mapping (key: value lines), with mapping and cases' }], warnings: [] };
   }
   const shape = checkAgainst(validateShape, written, where);
-  if (!shape.complete || !shape.rest) return { problems: inFileOrder(shape.problems), warnings: [] };
+  if (shape.problems.length || !shape.complete || !shape.rest) return { problems: inFileOrder(shape.problems), warnings: [] };
   const w = shape.rest as { mapping: string; run_date?: string; cases: { name: string; rows: Row[]; expect: unknown }[] };
 
   const mappingFile = path.resolve(path.dirname(file), w.mapping);
