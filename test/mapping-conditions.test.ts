@@ -499,7 +499,7 @@ reject:
     writeFileSync(config, `mapping: ${mappingFile}\ninputs: [employees.csv, students.csv]\noutput_dir: out\nguards: { max_rejected: 1 }\ndelivery: { target: dir, dir: drop, create_dir: true }\n`);
     const result = await runJob(loadRunConfig(config), { now: new Date(Date.UTC(2026, 10, 21, 3, 15, 0)), log: silentLogger });
     assert.equal(result.exitCode, 0);
-    assert.match(result.summary, /^3 users from 7 rows, 1 rejected, 3 skipped; delivered users_test_20261121-031500\.zip to dir /);
+    assert.match(result.summary, /^3 users from 7 rows, 1 rejected, 3 skipped \(first night: no earlier state\); delivered users_test_20261121-031500\.zip to dir /);
   });
 
   test('skipped rows do not count toward max_rejected, nor into its share', async () => {

@@ -84,6 +84,10 @@ export class ValidationPool {
       child.on('exit', (code, signal) => {
         if (!this.closing) this.failAll(new Error(`the validation process stopped (${signal ?? `exit code ${code}`})`));
       });
+      // A process that cannot be signalled or written to: the batches waiting on it fail, never the run with an unhandled event.
+      child.on('error', (error) => {
+        if (!this.closing) this.failAll(new Error(`a validation process failed (${error.message})`));
+      });
       return child;
     });
   }
@@ -107,7 +111,13 @@ export class ValidationPool {
       };
       this.waiting.set(id, { resolve: settle(resolve), reject: settle(reject) });
       const request: BatchRequest = { id, file };
-      this.children[id % this.children.length]!.send(request);
+      // A validator killed by a signal's undo step (the run is stopping) cannot take the batch:
+      // the send fails here, and the batch with it, instead of as an unhandled EPIPE.
+      this.children[id % this.children.length]!.send(request, (error) => {
+        if (!error || !this.waiting.has(id)) return;
+        this.waiting.get(id)!.reject(new Error(`cannot hand a batch to a validation process (${error.message})`));
+        this.waiting.delete(id);
+      });
     });
   }
 
