@@ -24,6 +24,20 @@ export interface GenerateOptions {
   multiRoleShare?: number;
   /** Share of rows, in both files, that carry one deliberate fault. Default 0.01. */
   badShare?: number;
+  /** The next night's export of the same people (for the run state's two-night benchmark). */
+  nextNight?: NextNight;
+}
+
+/**
+ * How the next night differs from the first: a share of people changed (a new email), a share
+ * gone (their rows left out: departures), and a column the export lost (a broken view). Which
+ * people is decided by a hash of the row, so the first night's files are the same as ever.
+ */
+export interface NextNight {
+  changedShare: number;
+  departedShare: number;
+  /** A column left out of both files' header and rows, when a file has it. */
+  droppedColumn?: string;
 }
 
 export interface GenerateResult {
@@ -586,7 +600,31 @@ class CsvWriter {
   }
 }
 
-function checkOptions(options: GenerateOptions): Required<GenerateOptions> {
+/** The next night's header, and each row as that night exports it (undefined: the person is gone). */
+function nextNightOf(
+  next: NextNight | undefined,
+  columns: readonly string[],
+  stream: number,
+  seed: number,
+  emailColumn: string,
+): { header: readonly string[]; row: (fields: string[], index: number) => string[] | undefined } {
+  if (!next) return { header: columns, row: (fields) => fields };
+  const dropped = next.droppedColumn === undefined ? -1 : columns.indexOf(next.droppedColumn);
+  const email = columns.indexOf(emailColumn);
+  const without = (list: readonly string[]) => (dropped < 0 ? list.slice() : list.filter((_, i) => i !== dropped));
+  return {
+    header: without(columns),
+    row: (fields, index) => {
+      const u = mix32(mix32(seed ^ Math.imul(stream, 0x2545f491)) ^ Math.imul(index + 1, 0x68e31da4)) / 2 ** 32;
+      if (u < next.departedShare) return undefined;
+      const out = fields.slice();
+      if (u < next.departedShare + next.changedShare && email >= 0 && out[email]) out[email] = 'new.' + out[email];
+      return without(out);
+    },
+  };
+}
+
+function checkOptions(options: GenerateOptions): Required<Omit<GenerateOptions, 'nextNight'>> {
   const { rows, seed } = options;
   if (!Number.isSafeInteger(rows) || rows < 1) throw new RunError('usage', `--rows must be a whole number of at least 1, not ${String(rows)}`);
   if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RunError('usage', `--seed must be a whole number from 0 to 4294967295, not ${String(seed)}`);
@@ -628,11 +666,13 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     // The students file is the Windows-made one: a BOM and CRLF line ends.
     const sw = new CsvWriter(studentsFile + '.tmp', '\r\n');
     sw.raw('\ufeff');
-    await sw.row(STUDENT_COLUMNS);
+    const night = nextNightOf(options.nextNight, STUDENT_COLUMNS, STREAM_STUDENT, o.seed, 'email');
+    await sw.row(night.header);
     for (let i = 0; i < students; i++) {
       const row = studentRow(o.seed, i, o.badShare);
       if (row.bad) bad++;
-      await sw.row(row.fields);
+      const fields = night.row(row.fields, i);
+      if (fields) await sw.row(fields);
     }
     await sw.close();
 
@@ -644,12 +684,14 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       spread: firstCoprimePrime(Math.max(students, 1)),
     };
     const ew = new CsvWriter(employeesFile + '.tmp', '\n');
-    await ew.row(EMPLOYEE_COLUMNS);
+    const staffNight = nextNightOf(options.nextNight, EMPLOYEE_COLUMNS, STREAM_EMPLOYEE, o.seed, 'work_email');
+    await ew.row(staffNight.header);
     for (let j = 0; j < employees; j++) {
       const row = employeeRow(plan, j, multiRole);
       if (row.bad) bad++;
       if (row.multiRole) multiRole++;
-      await ew.row(row.fields);
+      const fields = staffNight.row(row.fields, j);
+      if (fields) await ew.row(fields);
     }
     await ew.close();
     await rename(studentsFile + '.tmp', studentsFile);

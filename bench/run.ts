@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import yauzl from 'yauzl';
 import { PACKAGE_ROOT } from '../src/shared/paths.js';
-import { generate, GENERATOR_ID, MANIFEST_FILE, STUDENTS_FILE, EMPLOYEES_FILE, type Manifest } from './generate.js';
+import { generate, GENERATOR_ID, MANIFEST_FILE, STUDENTS_FILE, EMPLOYEES_FILE, type Manifest, type NextNight } from './generate.js';
 
 const DEFAULT_SIZES = [10_000, 100_000, 1_000_000];
 const DATA_ROOT = path.join(PACKAGE_ROOT, '.bench-data');
@@ -89,7 +89,26 @@ interface Results {
   startedAt: string;
   machine: Record<string, string | number>;
   sizes: Record<string, SizeResult & { measuredAt: string }>;
+  nights?: Record<string, NightsResult & { measuredAt: string }>;
 }
+
+/** The run state's two nights (issue 16): `run` with and without the state, on night 1 and night 2. */
+interface NightsResult {
+  rows: number;
+  night2: NextNight & { rows: number };
+  /** Each step's figures, by name: night1_no_state, night1_state, night2_no_state, night2_full, night2_delta. */
+  steps: Record<string, Measure & { summary?: string }>;
+  /** state.db after night 1 and after night 2 (full), in MB. */
+  stateMb: { night1?: number; night2?: number };
+  /** Wall and CPU ratios of a night with state to the same night without. */
+  ratios: Record<string, { wall?: number; cpu?: number }>;
+  notes: string[];
+}
+
+/** Night 2 of the two-night scenario: 1% of people changed, 0.5% gone, and the students' mobile column lost. */
+const NIGHT2: NextNight = { changedShare: 0.01, departedShare: 0.005, droppedColumn: 'mobile' };
+/** The state's targets: a night with state at most 1.3 × the same night without; the process tree under 256 MB. */
+const STATE_TARGETS = { timeRatio: 1.3, maxRssMb: 256 };
 
 // ---------------------------------------------------------------------------------------------
 // Measuring a child process
@@ -446,6 +465,132 @@ async function benchOneSize(rows: number, seed: number, keep: boolean, repeat: n
   return result;
 }
 
+async function ensureNight2(rows: number, seed: number): Promise<{ dir: string; generatedIn?: number }> {
+  const dir = path.join(DATA_ROOT, `data-${rows}-seed${seed}-night2`);
+  const marker = JSON.stringify({ generator: GENERATOR_ID, rows, seed, night2: NIGHT2 });
+  if ((await readFile(path.join(dir, 'night2.json'), 'utf8').catch(() => '')) === marker) return { dir };
+  const started = process.hrtime.bigint();
+  await generate({ rows, seed, outDir: dir, nextNight: NIGHT2 });
+  await writeFile(path.join(dir, 'night2.json'), marker);
+  return { dir, generatedIn: Number(process.hrtime.bigint() - started) / 1e9 };
+}
+
+/**
+ * Two nights of `sis2alma run` to a folder target, each with and without the run state: night 1
+ * (a first night: every user staged and committed) and night 2 (changes, departures and a lost
+ * column, delivered with --accept-changes as an operator would after checking it), in full and in
+ * delta mode, both from the same night-1 state.
+ */
+async function benchTwoNights(rows: number, seed: number, keep: boolean): Promise<NightsResult> {
+  const label = rows.toLocaleString('en-US');
+  log(`\n== two nights with the run state, ${label} rows`);
+  const night1 = await ensureData(rows, seed);
+  const night2 = await ensureNight2(rows, seed);
+  if (night2.generatedIn !== undefined) log(`generated ${path.relative(PACKAGE_ROOT, night2.dir)} in ${night2.generatedIn.toFixed(1)} s`);
+  const work = path.join(DATA_ROOT, `nights-${rows}`);
+  await rm(work, { recursive: true, force: true });
+  const logs = path.join(work, 'logs');
+  await mkdir(logs, { recursive: true });
+  const night2Rows = await countLines([path.join(night2.dir, STUDENTS_FILE), path.join(night2.dir, EMPLOYEES_FILE)]);
+  const result: NightsResult = { rows, night2: { ...NIGHT2, rows: night2Rows }, steps: {}, stateMb: {}, ratios: {}, notes: [] };
+  const config = async (name: string, data: string, state: string | undefined, mode: 'full' | 'delta' = 'full'): Promise<string> => {
+    const file = path.join(work, `${name}.yaml`);
+    const lines = [
+      `mapping: ${MAPPING}`,
+      'inputs:',
+      `  - ${path.join(data, STUDENTS_FILE)}`,
+      `  - ${path.join(data, EMPLOYEES_FILE)}`,
+      `output_dir: ${path.join(work, name, 'out')}`,
+      `archive: { dir: ${path.join(work, name, 'archive')}, keep_days: 1 }`,
+      'guards: { max_rejected: "100%" }',
+      state === undefined ? 'state: { enabled: false }' : `state: { dir: ${state}, mode: ${mode} }`,
+      `delivery: { target: dir, dir: ${path.join(work, name, 'alma')}, create_dir: true, stale: rename }`,
+    ];
+    await writeFile(file, lines.join('\n') + '\n');
+    return file;
+  };
+  const step = async (name: string, configFile: string, when: string, extra: string[] = []): Promise<Measure> => {
+    const m = await measure(name, BIN, ['run', '--config', configFile, '--now', when, ...extra], {
+      stdoutFile: path.join(logs, `${name}.out`),
+      stderrFile: path.join(logs, `${name}.err`),
+      isNode: false,
+    });
+    const summary = (await tail(path.join(logs, `${name}.out`), 1))[0];
+    result.steps[name] = { ...m, ...(summary ? { summary } : {}) };
+    if (m.exitCode !== 0) result.notes.push(`${name} exited with ${m.exitCode}: ${m.stderrTail.join(' | ')}`);
+    log(describe(name, m));
+    return m;
+  };
+  const NIGHT1 = '2026-11-20T02:00:00Z';
+  const NIGHT2_AT = '2026-11-21T02:00:00Z';
+  const state1 = path.join(work, 'state-night1');
+  try {
+    await step('night1_no_state', await config('n1-plain', night1.dir, undefined), NIGHT1);
+    await step('night1_state', await config('n1-state', night1.dir, state1), NIGHT1);
+    result.stateMb.night1 = await sizeOf([path.join(state1, 'state.db')]);
+    await step('night2_no_state', await config('n2-plain', night2.dir, undefined), NIGHT2_AT);
+    // Full and delta each start from a copy of the night-1 state.
+    for (const mode of ['full', 'delta'] as const) {
+      const dir = path.join(work, `state-night2-${mode}`);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(path.join(dir, 'state.db'), await readFile(path.join(state1, 'state.db')), { mode: 0o600 });
+      await step(`night2_${mode}`, await config(`n2-${mode}`, night2.dir, dir, mode), NIGHT2_AT, ['--accept-changes']);
+      if (mode === 'full') result.stateMb.night2 = await sizeOf([path.join(dir, 'state.db')]);
+    }
+  } finally {
+    if (!keep) for (const name of ['n1-plain', 'n1-state', 'n2-plain', 'n2-full', 'n2-delta']) await rm(path.join(work, name), { recursive: true, force: true });
+  }
+  const pair = (withState: string, without: string) => {
+    const a = result.steps[withState];
+    const b = result.steps[without];
+    result.ratios[withState] = { wall: ratio(a?.wallSeconds, b?.wallSeconds), cpu: ratio(a?.cpuSeconds, b?.cpuSeconds) };
+  };
+  pair('night1_state', 'night1_no_state');
+  pair('night2_full', 'night2_no_state');
+  pair('night2_delta', 'night2_no_state');
+  for (const [name, r] of Object.entries(result.ratios)) log(`  ${name}: ${r.wall ?? '?'}× the wall time without state (${r.cpu ?? '?'}× CPU)`);
+  log(`  state.db: ${result.stateMb.night1 ?? '?'} MB after night 1, ${result.stateMb.night2 ?? '?'} MB after night 2`);
+  for (const note of result.notes) log(`  note: ${note}`);
+  return result;
+}
+
+/** Data rows (lines after the header, quoted line breaks counted too: an estimate) of CSV files. */
+async function countLines(files: string[]): Promise<number> {
+  let n = 0;
+  for (const file of files) {
+    const rl = createInterface({ input: createReadStream(file) });
+    let first = true;
+    for await (const _line of rl) {
+      if (first) first = false;
+      else n++;
+    }
+  }
+  return n;
+}
+
+function nightsTable(results: NightsResult[]): string {
+  const rows = ['| rows | step | wall s | CPU s | peak RSS MB | × without state (wall / CPU) |', '|---|---|---|---|---|---|'];
+  for (const r of results)
+    for (const [name, m] of Object.entries(r.steps)) {
+      const x = r.ratios[name];
+      rows.push(`| ${r.rows.toLocaleString('en-US')} | ${name} | ${m.wallSeconds} | ${m.cpuSeconds ?? '?'} | ${m.peakRssMb ?? '?'} | ${x ? `${x.wall ?? '?'} / ${x.cpu ?? '?'}` : ''} |`);
+    }
+  return rows.join('\n');
+}
+
+function nightsVerdicts(results: NightsResult[]): string[] {
+  const out: string[] = [];
+  for (const r of results) {
+    for (const [name, x] of Object.entries(r.ratios)) {
+      if (x.wall === undefined) continue;
+      out.push(`${r.rows.toLocaleString('en-US')} ${name}: ${x.wall}× wall (${x.cpu ?? '?'}× CPU) ${x.wall <= STATE_TARGETS.timeRatio ? '≤' : '>'} ${STATE_TARGETS.timeRatio}× target`);
+    }
+    const peak = Math.max(...Object.values(r.steps).map((m) => m.peakRssMb ?? 0));
+    out.push(`${r.rows.toLocaleString('en-US')} peak RSS of one process ${peak} MB ${peak <= STATE_TARGETS.maxRssMb ? '≤' : '>'} ${STATE_TARGETS.maxRssMb} MB target`);
+  }
+  return out;
+}
+
 /** CPU seconds the whole machine has been busy since boot (user, nice, system, irq, softirq, steal), or null. */
 function machineBusySeconds(): number | null {
   try {
@@ -559,18 +704,19 @@ function machineFacts(): Record<string, string | number> {
   };
 }
 
-async function saveResults(results: SizeResult[], machine: Record<string, string | number>, startedAt: Date): Promise<string> {
+async function saveResults(results: SizeResult[], machine: Record<string, string | number>, startedAt: Date, nights: NightsResult[] = []): Promise<string> {
   const date = startedAt.toISOString().slice(0, 10);
   const file = path.join(DATA_ROOT, `results-${date}.json`);
   // One file a day: a later run of some sizes replaces those sizes and keeps the others.
   let saved: Results = { date, startedAt: startedAt.toISOString(), machine, sizes: {} };
   try {
     const earlier = JSON.parse(await readFile(file, 'utf8')) as Results;
-    if (earlier && typeof earlier.sizes === 'object') saved = { ...earlier, machine, sizes: { ...earlier.sizes } };
+    if (earlier && typeof earlier.sizes === 'object') saved = { ...earlier, machine, sizes: { ...earlier.sizes }, nights: { ...earlier.nights } };
   } catch {
     /* first run today */
   }
   for (const r of results) saved.sizes[String(r.rows)] = { ...r, measuredAt: startedAt.toISOString() };
+  for (const n of nights) (saved.nights ??= {})[String(n.rows)] = { ...n, measuredAt: startedAt.toISOString() };
   await writeFile(file + '.tmp', JSON.stringify(saved, null, 2) + '\n');
   await rename(file + '.tmp', file);
   return file;
@@ -603,6 +749,7 @@ export async function main(argv: string[]): Promise<number> {
         seed: { type: 'string', default: '1' },
         keep: { type: 'boolean', default: false },
         repeat: { type: 'string', default: '1' },
+        nights: { type: 'string', default: '100000,1000000' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -612,16 +759,19 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.help) {
-    log('Usage: npm run bench -- [--sizes 10000,100000,1000000] [--seed 1] [--repeat 1] [--keep]');
+    log('Usage: npm run bench -- [--sizes 10000,100000,1000000] [--nights 100000,1000000] [--seed 1] [--repeat 1] [--keep]');
+    log('--nights: the sizes of the run state\'s two-night scenario (`run` with and without state); "" for none.');
     log('Generates synthetic SIS exports into .bench-data/ (reused when present), runs convert and');
     log('mapping explain on them, times xmllint on the same XML, and writes .bench-data/results-<date>.json.');
     return 0;
   }
   let sizes: number[];
+  let nightSizes: number[];
   const seed = Number(values.seed);
   const repeat = Number(values.repeat);
   try {
-    sizes = parseSizes(values.sizes);
+    sizes = values.sizes === '' ? [] : parseSizes(values.sizes);
+    nightSizes = values.nights === '' ? [] : parseSizes(values.nights);
     if (!Number.isSafeInteger(repeat) || repeat < 1 || repeat > 20) throw new Error(`--repeat must be a whole number from 1 to 20, not "${values.repeat}"`);
     if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`--seed must be a whole number from 0 to 4294967295, not "${values.seed}"`);
   } catch (e) {
@@ -673,14 +823,21 @@ export async function main(argv: string[]): Promise<number> {
     log(`note: other processes are using ${busyNow.toFixed(1)} of ${os.availableParallelism()} cores: wall times will be inflated (CPU times much less).`);
   }
   for (const rows of sizes) results.push(await benchOneSize(rows, seed, values.keep, repeat, can));
+  const nights: NightsResult[] = [];
+  if (can.convert) for (const rows of nightSizes) nights.push(await benchTwoNights(rows, seed, values.keep));
 
-  log('\n' + table(results));
+  if (results.length) log('\n' + table(results));
   const checks = verdicts(results);
   if (checks.length > 0) log('\nTargets (issue: 1M rows ≤ 256 MB RSS and ≤ 2 × xmllint; explain < 1 × xmllint):\n' + checks.map((c) => '  ' + c).join('\n'));
-  const file = await saveResults(results, machine, startedAt);
+  if (nights.length) {
+    log('\n' + nightsTable(nights));
+    log('\nTargets (issue 16: a night with state ≤ 1.3 × without; under 256 MB):\n' + nightsVerdicts(nights).map((c) => '  ' + c).join('\n'));
+  }
+  const file = await saveResults(results, machine, startedAt, nights);
   log(`\nwrote ${path.relative(PACKAGE_ROOT, file)}`);
   // Times never fail the bench; a pipeline step that failed does, so that it is not taken for a figure.
-  const failed = results.some((r) => (r.convert && r.convert.exitCode !== 0) || (r.explain && r.explain.exitCode !== 0));
+  const failed =
+    results.some((r) => (r.convert && r.convert.exitCode !== 0) || (r.explain && r.explain.exitCode !== 0)) || nights.some((n) => Object.values(n.steps).some((m) => m.exitCode !== 0));
   return failed ? 1 : 0;
 }
 
