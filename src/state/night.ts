@@ -134,11 +134,13 @@ export class Night implements UserSink {
     // Tonight's staging is thrown away whenever the run does not commit: no journal, no fsync.
     this.staged.pragma('journal_mode = OFF');
     this.staged.pragma('synchronous = OFF');
+    // Appended in write order, its index on key made once at finish(): an insert into a keyed
+    // table of records this size cost 50 µs a user, most of the state's time (bench/RESULTS.md).
     this.staged.exec(`CREATE TABLE night (
-      key TEXT PRIMARY KEY, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT NOT NULL, group_rule TEXT NOT NULL, merge TEXT,
-      expiry_date TEXT NOT NULL, kinds TEXT NOT NULL, record BLOB, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL) WITHOUT ROWID`);
+      key TEXT NOT NULL, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT NOT NULL, group_rule TEXT NOT NULL, merge TEXT,
+      expiry_date TEXT NOT NULL, kinds TEXT NOT NULL, record BLOB, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL)`);
     this.staged.exec('CREATE TABLE departing (key TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID');
-    this.insert = this.staged.prepare('INSERT OR REPLACE INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insert = this.staged.prepare('INSERT INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.stage = this.staged.transaction((rows: unknown[][]) => {
       for (const row of rows) this.insert.run(row);
     });
@@ -248,6 +250,8 @@ export class Night implements UserSink {
 
   finish(): SinkVerdict {
     this.flush();
+    // One user per key (the merge makes one user of a person's rows, and Alma's rules across users one user of an id).
+    this.staged.exec('CREATE UNIQUE INDEX night_key ON night (key)');
     const r = this.report;
     const last = this.previous.lastRun;
     if (last) {
@@ -395,11 +399,11 @@ export class Night implements UserSink {
             .run(time, this.report.mode.mode, this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile).lastInsertRowid,
         );
         const lastRun = this.previous.lastRun?.id ?? -1;
-        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT key, ?, change, fields, user_group, group_rule, merge, rows, record FROM staged.night WHERE change <> 'unchanged'`).run(id);
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT key, ?, change, fields, user_group, group_rule, merge, rows, record FROM staged.night WHERE change <> 'unchanged' ORDER BY key`).run(id);
         db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT p.key, ?, 'departed', '', p.user_group, p.group_rule, NULL, '[]', NULL FROM people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM staged.night n WHERE n.key = p.key)`).run(id, lastRun);
         db.prepare(
           `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, first_seen, last_seen, last_run)
-             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, @time, @time, @run FROM staged.night WHERE true
+             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, @time, @time, @run FROM staged.night WHERE true ORDER BY key
            ON CONFLICT (key) DO UPDATE SET primary_id = excluded.primary_id, fingerprint = excluded.fingerprint, user_group = excluded.user_group,
              group_rule = excluded.group_rule, merge = excluded.merge, departed_run = NULL,
              expiry_date = excluded.expiry_date, kinds = excluded.kinds, record = coalesce(excluded.record, people.record), last_seen = excluded.last_seen, last_run = excluded.last_run`,

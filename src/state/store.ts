@@ -42,7 +42,7 @@ export const MIGRATIONS: readonly string[] = [
      report_file TEXT
    );
    CREATE TABLE people (
-     key TEXT PRIMARY KEY,
+     key TEXT NOT NULL UNIQUE,
      primary_id TEXT NOT NULL,
      fingerprint TEXT NOT NULL,
      user_group TEXT NOT NULL,
@@ -55,7 +55,7 @@ export const MIGRATIONS: readonly string[] = [
      last_seen TEXT NOT NULL,
      last_run INTEGER NOT NULL REFERENCES runs (id),
      departed_run INTEGER REFERENCES runs (id)
-   ) WITHOUT ROWID;
+   );
    CREATE INDEX people_by_last_run ON people (last_run);
    CREATE TABLE sent (
      key TEXT NOT NULL,
@@ -66,9 +66,9 @@ export const MIGRATIONS: readonly string[] = [
      group_rule TEXT NOT NULL,
      merge TEXT,
      rows TEXT NOT NULL,
-     record BLOB,
-     PRIMARY KEY (key, run, change)
-   ) WITHOUT ROWID;`,
+     record BLOB
+   );
+   CREATE UNIQUE INDEX sent_by_key ON sent (key, run, change);`,
 ];
 
 /** What the state held before tonight, as read when the run starts. */
