@@ -36,6 +36,8 @@ let passwordHash = '';
 const EXAMPLE_CSV = readFileSync(path.join(path.dirname(INFINITI_MAPPING), '..', 'examples', 'infiniti-users.csv'), 'utf8');
 const HEADER = EXAMPLE_CSV.split('\n')[0]!;
 /** The example's rows that map cleanly (rows 3 and 5 are one person, merged). */
+/** What a push's summary says when its account has no delivered push yet (the run state, test/serve-state.test.ts). */
+const FIRST = "First night: no earlier delivery in the run state to compare with; tonight's users become the state once delivered.";
 const GOOD_CSV = EXAMPLE_CSV.split('\n').filter((line) => !/^(estu4|fstu5),/.test(line)).join('\n');
 
 let cert: { cert: string; key: string } | undefined;
@@ -172,7 +174,7 @@ describe('POST /api/import/users', () => {
     const body = JSON.parse(result.stdout) as Record<string, unknown>;
     const zips = zipsIn(s.alma);
     assert.equal(zips.length, 1);
-    assert.deepEqual(body, { success: true, summary: `6 rows processed. 5 users written. 1 row merged. 0 rows failed. Delivered to Alma as ${zips[0]}.` });
+    assert.deepEqual(body, { success: true, summary: `6 rows processed. 5 users written. 1 row merged. 0 rows failed. ${FIRST} Delivered to Alma as ${zips[0]}.` });
     assert.deepEqual(await primaryIds(path.join(s.alma, zips[0]!)), ['astu1', 'bstu2', 'cstaff1', 'dstu3', 'gstu6']);
     // The log line has the status and counts, and no patron data.
     const line = s.lines.find((l) => l.includes('import by'));
@@ -204,7 +206,7 @@ describe('POST /api/import/users', () => {
     const zips = zipsIn(s.alma);
     assert.equal(zips.length, 1);
     assert.equal(json.success, false);
-    assert.equal(json.summary, `8 rows processed. 5 users written. 1 row merged. 2 rows failed. Delivered to Alma as ${zips[0]}.`);
+    assert.equal(json.summary, `8 rows processed. 5 users written. 1 row merged. 2 rows failed. ${FIRST} Delivered to Alma as ${zips[0]}.`);
     const details = json.details as Record<string, string>;
     assert.deepEqual(Object.keys(details).sort(), ['1', '2', '3', '4', '5', '6', '7', '8']);
     assert.match(details['6']!, /^Rejected: Field \(emailaddress\) is not a well-formed email address/);
@@ -233,7 +235,7 @@ describe('POST /api/import/users', () => {
     for (const csv of [HEADER + '\r\n', '']) {
       const { status, json } = await post(s, form(csv, 'empty.csv', 'upload'));
       assert.equal(status, 200);
-      assert.deepEqual(json, { success: true, summary: '0 rows processed. 0 users written. 0 rows merged. 0 rows failed.' });
+      assert.deepEqual(json, { success: true, summary: `0 rows processed. 0 users written. 0 rows merged. 0 rows failed. ${FIRST}` });
     }
     assert.deepEqual(zipsIn(s.alma), []);
     const reports = archivedReports(s);
@@ -449,7 +451,7 @@ describe('POST /api/import/users', () => {
     const { status, json } = await post(s, form(GOOD_CSV));
     assert.equal(status, 502);
     assert.equal(json.success, false);
-    assert.match(String(json.summary), /^6 rows processed\. 5 users written\. 1 row merged\. 0 rows failed\. Not delivered: /);
+    assert.match(String(json.summary), /^6 rows processed\. 5 users written\. 1 row merged\. 0 rows failed\. First night: [^.]*; tonight's users become the state once delivered\. Not delivered: /);
     assert.doesNotMatch(String(json.summary), /no-such-folder/, 'server paths stay in the log');
     assert.match(s.lines.join('\n'), /: 502, .*delivery failed: delivery folder .*no-such-folder does not exist/);
     assert.equal(archivedReports(s).length, 1);

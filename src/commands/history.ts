@@ -7,6 +7,7 @@ import type { PersonHistory, RunRow } from '../state/history.js';
 
 interface HistoryArgs {
   config: string;
+  account?: string;
   json?: boolean;
   run?: number;
   id?: string;
@@ -15,13 +16,39 @@ interface HistoryArgs {
 const common = (yargs: import('yargs').Argv) =>
   yargs
     .option('config', { type: 'string', demandOption: true, describe: 'The run config whose run state to read' })
+    .option('account', { type: 'string', describe: 'With a serve config: the push account whose run state to read' })
     .option('json', { type: 'boolean', default: false, describe: 'Print JSON instead of text' });
 
-async function stateFile(config: string): Promise<string> {
-  const [{ stateDirOf }, { stateFileOf }] = await Promise.all([import('../config/run-config.js'), import('../state/store.js')]);
+/**
+ * The state.db to read: the run config's, or with --account, the state of one push account of a
+ * serve config (`<state dir>/<account>/state.db`). Asked for a serve config's own state, which
+ * does not exist, it names the accounts that have one.
+ */
+async function stateFile(config: string, account?: string): Promise<string> {
+  const [{ stateDirOf }, { accountStateDir, stateFileOf, STATE_FILE }, { existsSync, readdirSync }] = await Promise.all([import('../config/run-config.js'), import('../state/store.js'), import('node:fs')]);
   const dir = stateDirOf(config);
   if (!dir) throw new RunError('usage', `the run config ${config} keeps no run state (state: { enabled: false })`);
-  return stateFileOf(dir);
+  if (account !== undefined) {
+    const file = stateFileOf(accountStateDir(dir, account));
+    if (!existsSync(file)) throw new RunError('usage', `no run state for the push account "${account}" in ${dir} (${file} does not exist): no push of that account has been delivered yet, or the name is not the account's username`);
+    return file;
+  }
+  const file = stateFileOf(dir);
+  if (!existsSync(file)) {
+    const accounts = (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []).filter((e) => e.isDirectory() && existsSync(`${dir}/${e.name}/${STATE_FILE}`)).map((e) => decodeAccount(e.name));
+    if (accounts.length)
+      throw new RunError('usage', `${file} does not exist, but pushes to \`sis2alma serve\` keep a run state per account in ${dir}: name one with --account (${accounts.map((a) => JSON.stringify(a)).join(', ')})`);
+  }
+  return file;
+}
+
+/** The account's username from its state folder's name (store.ts accountStateDir writes other bytes as %XX). */
+function decodeAccount(folder: string): string {
+  try {
+    return decodeURIComponent(folder);
+  } catch {
+    return folder;
+  }
 }
 
 const print = (text: string): void => {
@@ -40,7 +67,7 @@ export const historyCommand: Command = {
         handler: async (args) => {
           const argv = args as unknown as HistoryArgs;
           if (!Number.isInteger(argv.run)) throw new RunError('usage', `history show expects a run number, not '${argv.run}'`);
-          const file = await stateFile(argv.config);
+          const file = await stateFile(argv.config, argv.account);
           const { showRun } = await import('../state/history.js');
           const run = showRun(file, argv.run!);
           print(argv.json ? JSON.stringify(run, null, 2) : describeRun(run));
@@ -52,7 +79,7 @@ export const historyCommand: Command = {
         builder: (y) => common(y).positional('id', { type: 'string', describe: 'The primary id' }),
         handler: async (args) => {
           const argv = args as unknown as HistoryArgs;
-          const file = await stateFile(argv.config);
+          const file = await stateFile(argv.config, argv.account);
           const { personHistory } = await import('../state/history.js');
           const person = personHistory(file, String(argv.id), argv.json ?? false);
           print(argv.json ? JSON.stringify(person, null, 2) : describePerson(person));
@@ -60,10 +87,11 @@ export const historyCommand: Command = {
       })
       .example('$0 history --config /etc/sis2alma/config.yaml', 'the delivered runs')
       .example('$0 history show 12 --config /etc/sis2alma/config.yaml', 'one run')
-      .example('$0 history person astu1 --config /etc/sis2alma/config.yaml', 'why does this user have this group?'),
+      .example('$0 history person astu1 --config /etc/sis2alma/config.yaml', 'why does this user have this group?')
+      .example('$0 history --config /etc/sis2alma/serve-config.yaml --account infiniti', 'the delivered pushes of one serve account'),
   handler: async (args) => {
     const argv = args as unknown as HistoryArgs;
-    const file = await stateFile(argv.config);
+    const file = await stateFile(argv.config, argv.account);
     const { listRuns } = await import('../state/history.js');
     const runs = listRuns(file);
     if (argv.json) return print(JSON.stringify(runs, null, 2));

@@ -28,6 +28,13 @@ export interface RunJobOptions {
   acceptChanges?: boolean;
   /** Send everyone tonight, whatever the run config's state.mode says. */
   full?: boolean;
+  /**
+   * The run state's folder in place of the config's `state.dir` (the push endpoint keeps one per
+   * account). A job given `inputs` of its own keeps a state only when given this.
+   */
+  stateDir?: string;
+  /** Send no departure when any row was rejected (a push, whose max_rejected is 100% by default). */
+  departuresNeedEveryRow?: boolean;
 }
 
 export interface RunJobResult {
@@ -57,9 +64,11 @@ export interface RunJobResult {
 export async function runJob(config: RunConfig, options: RunJobOptions): Promise<RunJobResult> {
   const log = options.log ?? silentLogger;
   return withLock(config.outputDir, options.now, async () => {
-    // The run state (a push brings inputs of its own and keeps none yet). Read before anything is
-    // converted: an unreadable state stops the run here.
-    const state = config.state && !options.inputs ? new RunState(config.state.dir) : undefined;
+    // The run state: the config's, or the one the caller names (a push: its account's). A job with
+    // inputs of its own and no state named keeps none. Read before anything is converted: an
+    // unreadable state stops the run here.
+    const stateDir = options.stateDir ?? (options.inputs ? undefined : config.state?.dir);
+    const state = config.state && stateDir ? new RunState(stateDir) : undefined;
     const night = state?.night({ guards: config.changeGuards, acceptChanges: options.acceptChanges ?? false, mode: runModeOf(config.state!, state.previous, options.now, options.full ?? false) });
     try {
       return await convertAndDeliver(config, options, log, night);
@@ -97,7 +106,11 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
   let zips = converted.zips;
   let departed = '';
   if (night && config.departures) {
-    const departures = await night.departures(config.departures, { outDir: config.outputDir, now: options.now });
+    const rejected = converted.report.counts.rejected;
+    const departures =
+      options.departuresNeedEveryRow && rejected > 0
+        ? { report: { action: config.departures.action, after_missing_runs: config.departures.afterMissingRuns, sent: 0, examples: [], not_sent: `${rejected} row(s) rejected: a push sends departures only when every row was imported (a rejected row may be a person who is still there)` }, files: [] }
+        : await night.departures(config.departures, { outDir: config.outputDir, now: options.now });
     zips = [...zips, ...(departures.files ?? [])];
     base.zips = zips;
     departed = `, ${departures.report.sent} departure(s) ${config.departures.action === 'expire' ? 'expired' : 'made inactive'}`;

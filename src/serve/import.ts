@@ -1,7 +1,7 @@
 // The import of a received file: what `sis2alma run` does (src/job/run-job.ts), with the upload
 // as the input, then the report kept in the archive, one line for the log and the JSON answer in
 // the shape of Concord Infiniti's patron import.
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { RunConfig } from '../config/run-config.js';
 import { archiveFiles } from '../delivery/archive.js';
@@ -12,6 +12,15 @@ import type { Logger } from '../shared/log.js';
 import { addToReport, type Report } from '../pipeline/report.js';
 import type { ServeConfig } from './config.js';
 import type { ReceivedFile } from './upload.js';
+import { accountStateDir } from '../state/store.js';
+import type { ChangesReport } from '../state/night.js';
+
+/**
+ * A file the operator puts in an account's state folder to deliver that account's next push even
+ * when its changes since the last delivered push trip a guard (`run --accept-changes` for a push:
+ * an SIS cannot be asked). Removed once a push has been delivered with it.
+ */
+export const ACCEPT_CHANGES_FILE = 'accept-changes';
 
 /** The JSON body of every answer, in the shape of the Infiniti import's. */
 export interface PushAnswer {
@@ -47,9 +56,21 @@ export async function runImport(ctx: ImportContext, temp: string, file: Received
   };
   const shown = file.name ? JSON.stringify(file.name) : 'the uploaded file';
 
+  // Each account keeps a run state of its own (the run config's state: folder, one folder per
+  // account), and each push is checked against that account's last delivered push.
+  const stateDir = config.run.state ? accountStateDir(config.run.state.dir, account) : undefined;
+  const acceptFile = stateDir ? path.join(stateDir, ACCEPT_CHANGES_FILE) : undefined;
+  const acceptChanges = acceptFile !== undefined && existsSync(acceptFile);
+
   let job: RunJobResult;
   try {
-    job = await runJob(pushConfig, { now, log: jobLog, inputs: [temp], ...(config.serve.source ? { source: config.serve.source } : {}) });
+    job = await runJob(pushConfig, {
+      now,
+      log: jobLog,
+      inputs: [temp],
+      ...(config.serve.source ? { source: config.serve.source } : {}),
+      ...(stateDir ? { stateDir, acceptChanges, departuresNeedEveryRow: true } : {}),
+    });
   } catch (error) {
     if (!(error instanceof RunError)) throw error;
     // Messages about the input may quote a value: the caller sent it, but the log gets the code only.
@@ -82,12 +103,20 @@ export async function runImport(ctx: ImportContext, temp: string, file: Received
     archive = `${job.reportFile} (not archived: ${error instanceof Error ? error.message : String(error)})`;
   }
 
+  // The acceptance is used up by the push it let through.
+  let accepted = '';
+  if (acceptChanges && job.stateRun !== undefined) {
+    await fsp.rm(acceptFile!, { force: true }).catch(() => {});
+    accepted = (report.changes as ChangesReport | undefined)?.accepted ? `; changes accepted (${ACCEPT_CHANGES_FILE})` : `; ${ACCEPT_CHANGES_FILE} used up`;
+  }
+  const guard = (report as { guard?: { guard?: string } }).guard?.guard;
+  const tripped = job.exitCode === 5 && guard ? `; guard ${guard} tripped` : '';
   const c = report.counts;
   const counts = `rows ${c.rows}, users ${c.users}, merged ${c.merged}, rejected ${c.rejected}${c.skipped ? `, skipped ${c.skipped}` : ''}`;
   const names = job.delivered.map((d) => path.basename(d.file));
   const details = c.rejected > 0 && report.details ? { details: report.details } : {};
   const waiting = job.stale.length ? `; ${waitingZips(job.stale, config.run)}` : '';
-  const tail = `${counts}; delivered ${names.length ? names.join(', ') : 'nothing'}${waiting}; report in ${archive}`;
+  const tail = `${counts}${tripped}; delivered ${names.length ? names.join(', ') : 'nothing'}${accepted}${waiting}; report in ${archive}`;
   if (job.deliveryError) {
     return {
       status: 502,

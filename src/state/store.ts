@@ -89,6 +89,17 @@ export function stateFileOf(dir: string): string {
   return path.join(dir, STATE_FILE);
 }
 
+/**
+ * The state folder of one push account of `sis2alma serve`: a folder of its own under the state
+ * folder, named after the account. Letters, digits, - and _ stay as they are; any other byte of
+ * the name (a dot, a slash, a space, a non-ASCII letter) is written %XX, so that every name is one
+ * folder of its own, never `.`, `..` or a path, and never `state.db`.
+ */
+export function accountStateDir(stateDir: string, account: string): string {
+  const name = [...Buffer.from(account, 'utf8')].map((b) => (/[A-Za-z0-9_-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  return path.join(stateDir, name);
+}
+
 /** Reads what a state file holds, refusing one that cannot be read or was written by a newer sis2alma. */
 export function readPrevious(file: string): Previous {
   if (!statSync(file, { throwIfNoEntry: false })) return { file, exists: false, people: 0 };
