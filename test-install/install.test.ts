@@ -80,7 +80,7 @@ test('npm pack gives a package that installs with npm install -g and runs the bu
   assert.equal(example.status, 0, example.stderr);
   const zip = 'users_infiniti_20261121-020000.zip';
   const delivered = path.join(installed, 'out', 'delivered');
-  assert.equal(untimed(example.stdout).split('\n').at(-2), `<time> INFO  sis2alma run: 5 users from 8 rows, 2 rejected; delivered ${zip} to dir ${delivered}`);
+  assert.equal(untimed(example.stdout).split('\n').at(-2), `<time> INFO  sis2alma run: 5 users from 8 rows, 2 rejected (first night: no earlier state); delivered ${zip} to dir ${delivered}`);
   assert.deepEqual(readdirSync(delivered), [zip]);
   assert.deepEqual(readFileSync(path.join(delivered, zip)), readFileSync(path.join(installed, 'out', zip)));
   const entries = await readZip(path.join(delivered, zip));
