@@ -180,18 +180,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     const ruleColumn = expr.source.kind === 'rules' ? ctx.column : undefined;
     const column = expr.source.kind === 'column' ? (ctx.column ?? expr.columns[0]) : expr.columns[0];
     const name = column ?? label ?? 'value';
-    /** An empty value: the otherwise, or a problem when the value is required. */
-    const none = (): string | undefined => {
-      if (expr.otherwise) return evaluate(expr.otherwise, ctx, label);
-      ctx.column = column;
-      // A value from rules names the column of the rule's value that was empty (the inner
-      // evaluate left it in ctx.column), not the column its first condition tested.
-      const empty = expr.source.kind === 'rules' ? (ruleColumn ?? label ?? nameOf(expr, label)) : nameOf(expr, label);
-      if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${empty}) is required but empty`, column: expr.source.kind === 'rules' ? ruleColumn : expr.columns[0] });
-      return undefined;
-    };
     if (raw !== undefined && expr.trim) raw = raw.trim();
-    if (!raw) return none();
+    if (!raw) return none(expr, ctx, label, column, ruleColumn);
     if (expr.stripPrefix && raw.startsWith(expr.stripPrefix)) raw = raw.slice(expr.stripPrefix.length);
     if (expr.replace || expr.split || expr.substring || expr.pad) {
       raw = reshape(expr, raw, ctx, name, column);
@@ -201,7 +191,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     // the otherwise, or required, decides, as for an empty cell.
     if (expr.stripPrefix || expr.replace || expr.split) {
       if (expr.trim) raw = raw.trim();
-      if (!raw) return none();
+      if (!raw) return none(expr, ctx, label, column, ruleColumn);
     }
     if (expr.case === 'upper') raw = raw.toUpperCase();
     else if (expr.case === 'lower') raw = raw.toLowerCase();
@@ -253,6 +243,20 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     }
     ctx.column = column;
     return raw;
+  };
+
+  /**
+   * An empty value (a cell, or what strip_prefix or replace left): the otherwise, or a problem
+   * when the value is required. A function of its own, not a closure made for every value.
+   */
+  const none = (expr: ValueExpr, ctx: RowContext, label: string | undefined, column: string | undefined, ruleColumn: string | undefined): string | undefined => {
+    if (expr.otherwise) return evaluate(expr.otherwise, ctx, label);
+    ctx.column = column;
+    // A value from rules names the column of the rule's value that was empty (the inner
+    // evaluate left it in ctx.column), not the column its first condition tested.
+    const empty = expr.source.kind === 'rules' ? (ruleColumn ?? label ?? nameOf(expr, label)) : nameOf(expr, label);
+    if (expr.required) ctx.problems.push({ code: 'missing_value', message: `Field (${empty}) is required but empty`, column: expr.source.kind === 'rules' ? ruleColumn : expr.columns[0] });
+    return undefined;
   };
 
   /** replace, split, substring and pad, in that order; a value they cannot handle gets the mapping's on_unfit. */
