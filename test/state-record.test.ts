@@ -7,6 +7,11 @@ import { userXml } from '../src/pipeline/xml.js';
 import { changedFields, packRecord, summarise, unpackRecord } from '../src/state/user-record.js';
 import { departureXml } from '../src/state/departures.js';
 import { AlmaSchema } from '../src/pipeline/validate.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, migrate, RecordReader, type RecordColumns } from '../src/state/store.js';
 
 function user(change: (u: AlmaUser) => void = () => {}): string {
   const u = emptyUser('A&B-1');
@@ -61,4 +66,33 @@ test('a departure keeps the whole record, adds its note after the notes it had, 
   assert.equal(inactive, user((u) => { u.status = 'INACTIVE'; u.user_notes = []; }));
   const schema = AlmaSchema.load();
   assert.deepEqual(schema.validate(`<?xml version="1.0" encoding="UTF-8"?>\n<users>\n${expired}${inactive}</users>\n`), []);
+});
+
+test('records kept in batches read back whole: across batch boundaries, a user larger than a batch, and after the migration from version 1', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sis2alma-records-'));
+  try {
+    const file = path.join(dir, 'state.db');
+    const db = new Database(file);
+    db.exec(MIGRATIONS[0] as string);
+    db.exec("INSERT INTO runs VALUES (1, '2026-11-21T02:00:00.000Z', 'full', 'delivered', 'c', '', 'm', '', '{}', '{}', '[]', NULL); PRAGMA user_version = 1");
+    // 150 people (more than two batches of 64), one of them larger than a batch (256 KB).
+    const xmlOf = (i: number) => user((u) => {
+      u.primary_id = `P${i}`;
+      u.first_name = i === 70 ? 'x'.repeat(300_000) : `Name${i}`;
+    });
+    const insert = db.prepare("INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, expiry_date, kinds, record, first_seen, last_seen, last_run) VALUES (?, ?, '', 'STAFF', 'default', '', '', ?, '', '', 1)");
+    for (let i = 1; i <= 150; i++) insert.run(`p${i}`, `P${i}`, i === 7 ? null : packRecord(Buffer.from(xmlOf(i))));
+    db.transaction(() => migrate(db, file))();
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    const reader = new RecordReader(db);
+    const rows = db.prepare(`SELECT key, ${reader.columns('p')} FROM people p ORDER BY rowid`).all() as (RecordColumns & { key: string })[];
+    assert.equal(rows.length, 150);
+    for (const [i, row] of rows.entries()) assert.equal(reader.read(row), i + 1 === 7 ? undefined : xmlOf(i + 1), row.key);
+    // Read again in another order, past the reader's cache.
+    for (const row of [...rows].reverse()) if (row.key !== 'p7') assert.equal(reader.read(row), xmlOf(Number(row.key.slice(1))));
+    assert.equal(db.prepare('SELECT count(*) FROM records').pluck().get(), 5);
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -7,7 +7,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { CLI, INFINITI_MAPPING, runCli, tempDir, type CliResult } from './helpers/run-cli.js';
+import { MIGRATIONS } from '../src/state/store.js';
+import { packRecord } from '../src/state/user-record.js';
 
 const HEADER = 'username,givenname,surname,middlename,preferredname,emailaddress,graduationyear,librarybarcode,adminsystemid,gender,password,formclass,enabled,staffmember,presentationgrouplabel';
 
@@ -86,7 +89,7 @@ describe('the run state', () => {
     assert.deepEqual(one.changes.guards, []);
     assert.equal(statSync(s.state).mode & 0o777, 0o600);
     assert.equal(statSync(path.dirname(s.state)).mode & 0o777, 0o700);
-    assert.equal(sqlite(s, 'PRAGMA user_version'), '1');
+    assert.equal(sqlite(s, 'PRAGMA user_version'), '2');
     assert.equal(sqlite(s, 'SELECT count(*), min(user_group), max(user_group) FROM people'), '20|STUDENT|STUDENT');
     assert.equal(sqlite(s, "SELECT kinds FROM people WHERE key = 'stu1'"), 'email statistics identifier:BARCODE identifier:UNIV_ID');
     assert.equal(sqlite(s, "SELECT value FROM meta WHERE name = 'source'"), 'infiniti');
@@ -255,7 +258,7 @@ describe('the run state', () => {
     sqlite(s, "UPDATE meta SET value = 'infiniti' WHERE name = 'source'; PRAGMA user_version = 7");
     const newer = await night(s, 22);
     assert.equal(newer.code, 11);
-    assert.match(newer.stderr, /was written by a newer sis2alma \(state version 7; this one reads up to 1\): upgrade sis2alma, or move the file away/);
+    assert.match(newer.stderr, /was written by a newer sis2alma \(state version 7; this one reads up to 2\): upgrade sis2alma, or move the file away/);
     writeFileSync(s.state, 'not a database, but a file some script overwrote'.repeat(100));
     const broken = await night(s, 22);
     assert.equal(broken.code, 11);
@@ -438,5 +441,60 @@ describe('delta runs', () => {
     assert.equal((await night(s, 24, ['--full'])).code, 0);
     assert.deepEqual(reportOf(s, 24).changes.mode, { mode: 'full', why: '--full' });
     assert.equal((await zipped(24)).length, 21);
+  });
+});
+
+describe('state versions', () => {
+  test('a state of version 1 (each record in its row) is read as it is, and the first run that delivers migrates it to version 2 (records in batches), losing no record', async () => {
+    const s = site('departures: { action: expire }\n');
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    const recordOf = async (id: string) => JSON.parse((await runCli(['history', 'person', id, '--config', s.config, '--json'])).stdout).record as string;
+    const records: Record<string, string> = {};
+    for (let id = 1; id <= 20; id++) records[`stu${id}`] = await recordOf(`stu${id}`);
+    assert.match(records.stu20!, /<value>B100020<\/value>/);
+    // The same night as version 1 of the state kept it.
+    const v2 = s.state + '.v2';
+    copyFileSync(s.state, v2);
+    rmSync(s.state);
+    const db = new Database(s.state);
+    db.exec(MIGRATIONS[0] as string);
+    db.prepare('ATTACH DATABASE ? AS v2').run(v2);
+    db.exec(`INSERT INTO meta SELECT * FROM v2.meta; INSERT INTO runs SELECT * FROM v2.runs;
+      INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, first_seen, last_seen, last_run, departed_run)
+        SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, first_seen, last_seen, last_run, departed_run FROM v2.people;
+      INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows) SELECT key, run, change, fields, user_group, group_rule, merge, rows FROM v2.sent;
+      PRAGMA user_version = 1;`);
+    for (const [key, xml] of Object.entries(records)) {
+      db.prepare('UPDATE people SET record = ? WHERE key = ?').run(packRecord(Buffer.from(xml)), key);
+      db.prepare('UPDATE sent SET record = ? WHERE key = ?').run(packRecord(Buffer.from(xml)), key);
+    }
+    db.close();
+    rmSync(v2);
+    assert.equal(sqlite(s, 'PRAGMA user_version'), '1');
+
+    // stu1 renamed, stu20 gone: the changed fields and the departure come from version 1's records.
+    writeExport(s, [{ id: 1, given: 'Renamed' }, ...people(2, 19)]);
+    const r = await night(s, 22);
+    assert.equal(r.code, 0, r.stderr);
+    const report = reportOf(s, 22);
+    assert.deepEqual(report.changes.changed, { count: 1, fields: { first_name: 1 }, examples: [{ primary_id: 'stu1', fields: ['first_name'] }] });
+    assert.equal(report.changes.unchanged.count, 18);
+    assert.equal(report.departures.sent, 1);
+    const { readZip } = await import('./helpers/zip.js');
+    const departure = (await readZip(path.join(s.drop, 'users_infiniti_20261122-020000_departures.zip'))).map((e) => e.text).join('');
+    // The record up to its expiry date, as version 1 kept it, and its identifiers after.
+    assert.ok(departure.includes(records.stu20!.split('<expiry_date>')[0]!), departure);
+    assert.match(departure, /<value>B100020<\/value>[\s\S]*No longer in the SIS feed as of 2026-11-22/);
+
+    // Migrated: batches, no record left in a row, and every record still there.
+    assert.equal(sqlite(s, 'PRAGMA user_version'), '2');
+    assert.equal(sqlite(s, "SELECT count(*) FROM pragma_table_info('people') WHERE name = 'record'"), '0');
+    assert.equal(sqlite(s, 'SELECT count(*) > 0 FROM records'), '1');
+    const stu1 = JSON.parse((await runCli(['history', 'person', 'stu1', '--config', s.config, '--json'])).stdout);
+    assert.equal(stu1.runs[0].record, records.stu1);
+    assert.match(stu1.runs[1].record, /<first_name>Renamed<\/first_name>/);
+    assert.equal(stu1.record, stu1.runs[1].record);
+    assert.equal(await recordOf('stu2'), records.stu2);
   });
 });

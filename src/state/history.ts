@@ -4,8 +4,7 @@
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { RunError } from '../shared/errors.js';
-import { describe, unreadable } from './store.js';
-import { unpackRecord } from './user-record.js';
+import { describe, RecordReader, unreadable } from './store.js';
 import type { ChangesReport } from './night.js';
 
 export interface RunRow {
@@ -103,6 +102,11 @@ export function personHistory(file: string, primaryId: string, withRecords: bool
     const person = db?.prepare('SELECT * FROM people WHERE key = ?').get(key) as Record<string, unknown> | undefined;
     if (!db || !person) throw new RunError('usage', `no person with primary id '${primaryId}' in the run state ${file}: none was delivered with this run config`, { file });
     const runs = db.prepare('SELECT id, run_time FROM runs ORDER BY id').all() as { id: number; run_time: string }[];
+    const records = new RecordReader(db);
+    const recordOf = (row: Record<string, unknown>): { record?: string } => {
+      const record = withRecords ? records.read(row) : undefined;
+      return record !== undefined ? { record } : {};
+    };
     const sent = new Map<number, Record<string, unknown>[]>();
     // A night may both find a person gone and send their departure ('departed' sorts first).
     for (const s of db.prepare('SELECT * FROM sent WHERE key = ? ORDER BY run, change').all(key) as Record<string, unknown>[]) sent.set(s.run as number, [...(sent.get(s.run as number) ?? []), s]);
@@ -123,7 +127,7 @@ export function personHistory(file: string, primaryId: string, withRecords: bool
           group_rule: s.group_rule as string,
           ...(s.merge ? { merge: s.merge as string } : {}),
           rows: JSON.parse(s.rows as string),
-          ...(withRecords && s.record ? { record: unpackRecord(s.record as Buffer) } : {}),
+          ...recordOf(s),
         };
         nights.push(last);
         present = s.change !== 'departed' && s.change !== 'departure sent';
@@ -146,7 +150,7 @@ export function personHistory(file: string, primaryId: string, withRecords: bool
       last_seen: person.last_seen as string,
       last_run: person.last_run as number,
       current: person.last_run === lastRun,
-      ...(withRecords && person.record ? { record: unpackRecord(person.record as Buffer) } : {}),
+      ...recordOf(person),
       runs: nights,
     };
   } finally {

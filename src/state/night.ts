@@ -14,8 +14,8 @@ import type { SinkVerdict, UserSink } from '../pipeline/user-sink.js';
 import type { ChangeGuards, StateConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
-import { changedFields, kindName, packRecord, summarise, unpackRecord } from './user-record.js';
-import { describe, migrate, openForWriting, readPrevious, stateFileOf, unreadable, type Previous } from './store.js';
+import { changedFields, kindName, summarise } from './user-record.js';
+import { describe, migrate, openForWriting, readPrevious, RecordBatches, RecordReader, stateFileOf, unreadable, type Previous, type RecordAt, type RecordColumns } from './store.js';
 import { departureXml, type DeparturesConfig } from './departures.js';
 import { AlmaSchema } from '../pipeline/validate.js';
 import { Packager, timestampForNames } from '../pipeline/package.js';
@@ -80,7 +80,7 @@ export interface ChangesReport {
   accepted?: boolean;
 }
 
-interface Before {
+interface Before extends RecordColumns {
   fingerprint: string;
   user_group: string;
   kinds: string;
@@ -109,9 +109,13 @@ export class Night implements UserSink {
   private readonly forgetTemp: () => void;
   private readonly insert: Database.Statement;
   private readonly lookup: Database.Statement | undefined;
-  private readonly recordOf: Database.Statement | undefined;
+  /** The last night's records (prev.records), for the fields that changed and for departures. */
+  private readonly previousRecords: RecordReader | undefined;
+  /** Tonight's records, gathered into batches staged with the users that point into them. */
+  private readonly records: RecordBatches;
   private pending: unknown[][] = [];
-  private readonly stage: (rows: unknown[][]) => void;
+  private pendingRecords: [id: number, users: Buffer][] = [];
+  private readonly stage: (rows: unknown[][], records: [number, Buffer][]) => void;
   private run: { source: string; mappingFile: string; mappingSha256: string } | undefined;
   private report: ChangesReport;
   private readonly had = new Map<string, number>();
@@ -138,12 +142,17 @@ export class Night implements UserSink {
     // table of records this size cost 50 µs a user, most of the state's time (bench/RESULTS.md).
     this.staged.exec(`CREATE TABLE night (
       key TEXT NOT NULL, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT NOT NULL, group_rule TEXT NOT NULL, merge TEXT,
-      expiry_date TEXT NOT NULL, kinds TEXT NOT NULL, record BLOB, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL)`);
-    this.staged.exec('CREATE TABLE departing (key TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID');
-    this.insert = this.staged.prepare('INSERT INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    this.stage = this.staged.transaction((rows: unknown[][]) => {
+      expiry_date TEXT NOT NULL, kinds TEXT NOT NULL, record_batch INTEGER, record_at INTEGER, record_len INTEGER, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL)`);
+    // Numbered from 1 here; commit() renumbers them after the state's own.
+    this.staged.exec('CREATE TABLE records (id INTEGER PRIMARY KEY, users BLOB NOT NULL)');
+    this.staged.exec('CREATE TABLE departing (key TEXT PRIMARY KEY, record_batch INTEGER NOT NULL, record_at INTEGER NOT NULL, record_len INTEGER NOT NULL) WITHOUT ROWID');
+    this.insert = this.staged.prepare('INSERT INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const insertRecords = this.staged.prepare('INSERT INTO records (id, users) VALUES (?, ?)');
+    this.stage = this.staged.transaction((rows: unknown[][], records: [number, Buffer][]) => {
       for (const row of rows) this.insert.run(row);
+      for (const [id, users] of records) insertRecords.run(id, users);
     });
+    this.records = new RecordBatches((id, users) => this.pendingRecords.push([id, users]));
     if (previous.exists) {
       try {
         this.staged.prepare('ATTACH DATABASE ? AS prev').run(file);
@@ -152,8 +161,8 @@ export class Night implements UserSink {
         this.close();
         throw error instanceof RunError ? error : unreadable(file, error);
       }
-      this.lookup = this.staged.prepare('SELECT fingerprint, user_group, kinds, last_run FROM prev.people WHERE key = ?');
-      this.recordOf = this.staged.prepare('SELECT record FROM prev.people WHERE key = ?').pluck();
+      this.previousRecords = new RecordReader(this.staged, 'prev');
+      this.lookup = this.staged.prepare(`SELECT p.fingerprint, p.user_group, p.kinds, p.last_run, ${this.previousRecords.columns('p')} FROM prev.people p WHERE p.key = ?`);
     }
     this.report = {
       mode: options.mode ?? { mode: 'full', why: 'mode: full' },
@@ -207,8 +216,8 @@ export class Night implements UserSink {
         r.changed.count++;
       }
       if (before.fingerprint !== user.fingerprint) {
-        const record = this.recordOf!.get(user.key) as Buffer | null;
-        fields = record ? changedFields(unpackRecord(record), text) : [];
+        const record = this.previousRecords!.read(before);
+        fields = record !== undefined ? changedFields(record, text) : [];
         if (change === 'changed') {
           for (const f of fields) r.changed.fields[f] = (r.changed.fields[f] ?? 0) + 1;
           if (r.changed.examples.length < EXAMPLES) r.changed.examples.push({ primary_id: user.primaryId, fields });
@@ -227,8 +236,9 @@ export class Night implements UserSink {
         }
       }
     }
-    const record = change === 'unchanged' ? null : packRecord(bytes);
-    this.pending.push([user.key, user.primaryId, user.fingerprint, user.userGroup, groupRule, merge ?? null, user.expiryDate, user.kinds.join(' '), record, change, fields.join(' '), JSON.stringify(rows)]);
+    // An unchanged person keeps the record the state has; commit() leaves it in place.
+    const at: Partial<RecordAt> = change === 'unchanged' ? {} : this.records.add(bytes);
+    this.pending.push([user.key, user.primaryId, user.fingerprint, user.userGroup, groupRule, merge ?? null, user.expiryDate, user.kinds.join(' '), at.batch ?? null, at.at ?? null, at.len ?? null, change, fields.join(' '), JSON.stringify(rows)]);
     if (this.pending.length >= BATCH) this.flush();
     // A delta night sends what changed: an unchanged user stays as Alma has it.
     return !(change === 'unchanged' && this.report.mode.mode === 'delta');
@@ -243,12 +253,14 @@ export class Night implements UserSink {
   }
 
   private flush(): void {
-    if (!this.pending.length) return;
-    this.stage(this.pending);
+    if (!this.pending.length && !this.pendingRecords.length) return;
+    this.stage(this.pending, this.pendingRecords);
     this.pending = [];
+    this.pendingRecords = [];
   }
 
   finish(): SinkVerdict {
+    this.records.close();
     this.flush();
     // One user per key (the merge makes one user of a person's rows, and Alma's rules across users one user of an id).
     this.staged.exec('CREATE UNIQUE INDEX night_key ON night (key)');
@@ -337,15 +349,17 @@ export class Night implements UserSink {
     const examples: string[] = [];
     const refused: { primary_id: string; problem: string }[] = [];
     let sent = 0;
-    const keep = this.staged.prepare('INSERT INTO departing (key, record) VALUES (?, ?)');
+    const keep = this.staged.prepare('INSERT INTO departing (key, record_batch, record_at, record_len) VALUES (?, ?, ?, ?)');
+    const previousRecords = this.previousRecords!;
     const leaving = this.staged.prepare(
-      `SELECT p.key, p.primary_id, p.record, p.last_seen FROM prev.people p
+      `SELECT p.key, p.primary_id, ${previousRecords.columns('p')}, p.last_seen FROM prev.people p
         WHERE p.departed_run IS NULL AND p.last_run <= ? AND p.key > ? AND NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key) ORDER BY p.key LIMIT ${BATCH}`,
     );
     // A batch at a time, in key order (the connection cannot write while a query is still reading).
-    async function* everyone(): AsyncGenerator<{ key: string; primary_id: string; record: Buffer | null; last_seen: string }> {
+    type Leaving = RecordColumns & { key: string; primary_id: string; last_seen: string };
+    async function* everyone(): AsyncGenerator<Leaving> {
       for (let after = ''; ; ) {
-        const batch = leaving.all(latest, after) as { key: string; primary_id: string; record: Buffer | null; last_seen: string }[];
+        const batch = leaving.all(latest, after) as Leaving[];
         if (!batch.length) return;
         yield* batch;
         after = batch[batch.length - 1]!.key;
@@ -353,8 +367,9 @@ export class Night implements UserSink {
     }
     try {
       for await (const person of everyone()) {
-        if (!person.record) continue;
-        const xml = departureXml(unpackRecord(person.record), config, runDate, person.last_seen);
+        const record = previousRecords.read(person);
+        if (record === undefined) continue;
+        const xml = departureXml(record, config, runDate, person.last_seen);
         schema ??= AlmaSchema.load(p.schemaFile);
         const problems = schema.validate(`<?xml version="1.0" encoding="UTF-8"?>\n<users>\n${xml}</users>\n`);
         if (problems.length) {
@@ -364,10 +379,13 @@ export class Night implements UserSink {
         packager ??= new Packager({ outDir: p.outDir, stem, chunkSize: 10000, provenance: { tool: 'sis2alma', version: TOOL_VERSION, mappingFile: path.basename(this.run.mappingFile), mappingSha256: this.run.mappingSha256, runTime: p.now.toISOString() } });
         const wait = packager.add(xml);
         if (wait) await wait;
-        keep.run(person.key, packRecord(Buffer.from(xml)));
+        const at = this.records.add(Buffer.from(xml));
+        keep.run(person.key, at.batch, at.at, at.len);
         sent++;
         if (examples.length < EXAMPLES) examples.push(person.primary_id);
       }
+      this.records.close();
+      this.flush();
       const files = packager ? (await packager.finish(), await packager.commit()) : [];
       return { files, report: { ...base, sent, examples, ...(files.length ? { files: files.map((f) => path.basename(f)) } : {}), ...(refused.length ? { refused } : {}) } };
     } catch (error) {
@@ -399,16 +417,21 @@ export class Night implements UserSink {
             .run(time, this.report.mode.mode, this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile).lastInsertRowid,
         );
         const lastRun = this.previous.lastRun?.id ?? -1;
-        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT key, ?, change, fields, user_group, group_rule, merge, rows, record FROM staged.night WHERE change <> 'unchanged' ORDER BY key`).run(id);
-        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT p.key, ?, 'departed', '', p.user_group, p.group_rule, NULL, '[]', NULL FROM people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM staged.night n WHERE n.key = p.key)`).run(id, lastRun);
+        // Tonight's record batches, numbered after the state's own.
+        const base = db.prepare('SELECT coalesce(max(id), 0) FROM records').pluck().get() as number;
+        db.prepare('INSERT INTO records (id, users) SELECT id + ?, users FROM staged.records ORDER BY id').run(base);
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record_batch, record_at, record_len) SELECT key, @run, change, fields, user_group, group_rule, merge, rows, record_batch + @base, record_at, record_len FROM staged.night WHERE change <> 'unchanged' ORDER BY key`).run({ run: id, base });
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows) SELECT p.key, ?, 'departed', '', p.user_group, p.group_rule, NULL, '[]' FROM people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM staged.night n WHERE n.key = p.key)`).run(id, lastRun);
+        // An unchanged person (no record staged) keeps the record they have.
         db.prepare(
-          `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, first_seen, last_seen, last_run)
-             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record, @time, @time, @run FROM staged.night WHERE true ORDER BY key
+          `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch, record_at, record_len, first_seen, last_seen, last_run)
+             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch + @base, record_at, record_len, @time, @time, @run FROM staged.night WHERE true ORDER BY key
            ON CONFLICT (key) DO UPDATE SET primary_id = excluded.primary_id, fingerprint = excluded.fingerprint, user_group = excluded.user_group,
-             group_rule = excluded.group_rule, merge = excluded.merge, departed_run = NULL,
-             expiry_date = excluded.expiry_date, kinds = excluded.kinds, record = coalesce(excluded.record, people.record), last_seen = excluded.last_seen, last_run = excluded.last_run`,
-        ).run({ time, run: id });
-        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record) SELECT p.key, ?, 'departure sent', '', p.user_group, p.group_rule, NULL, '[]', d.record FROM staged.departing d JOIN people p ON p.key = d.key`).run(id);
+             group_rule = excluded.group_rule, merge = excluded.merge, departed_run = NULL, expiry_date = excluded.expiry_date, kinds = excluded.kinds,
+             record_batch = coalesce(excluded.record_batch, people.record_batch), record_at = iif(excluded.record_batch IS NULL, people.record_at, excluded.record_at),
+             record_len = iif(excluded.record_batch IS NULL, people.record_len, excluded.record_len), last_seen = excluded.last_seen, last_run = excluded.last_run`,
+        ).run({ time, run: id, base });
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record_batch, record_at, record_len) SELECT p.key, @run, 'departure sent', '', p.user_group, p.group_rule, NULL, '[]', d.record_batch + @base, d.record_at, d.record_len FROM staged.departing d JOIN people p ON p.key = d.key`).run({ run: id, base });
         db.prepare('UPDATE people SET departed_run = ? WHERE key IN (SELECT key FROM staged.departing)').run(id);
         pauseForTests(this.file);
         return id;

@@ -13,16 +13,18 @@ import { closeSync, constants as fsConstants, mkdirSync, openSync, statSync } fr
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RunError } from '../shared/errors.js';
+import { packBatch, unpackBatch, unpackRecord } from './user-record.js';
 
 export const STATE_FILE = 'state.db';
 /** The schema this version writes; PRAGMA user_version in the file. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /**
- * Each migration takes the file from the version before it to its own (index + 1). They run in
- * the commit's transaction, so that an older state is upgraded only by a run that moves it.
+ * Each migration takes the file from the version before it to its own (index + 1): SQL, or a
+ * function for what SQL cannot do. They run in the commit's transaction, so that an older state
+ * is upgraded only by a run that moves it.
  */
-export const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[] = [
   `CREATE TABLE meta (
      name TEXT PRIMARY KEY,
      value TEXT NOT NULL
@@ -69,7 +71,140 @@ export const MIGRATIONS: readonly string[] = [
      record BLOB
    );
    CREATE UNIQUE INDEX sent_by_key ON sent (key, run, change);`,
+  // Version 2: records kept in batches (table records), the people and the nights they were sent
+  // pointing into them, rather than each row holding its own deflated record. A record is stored
+  // once (people and sent pointed at two copies), and an unchanged person's row is small.
+  (db) => {
+    db.exec(`CREATE TABLE records (id INTEGER PRIMARY KEY, users BLOB NOT NULL);
+      ALTER TABLE people ADD COLUMN record_batch INTEGER REFERENCES records (id);
+      ALTER TABLE people ADD COLUMN record_at INTEGER;
+      ALTER TABLE people ADD COLUMN record_len INTEGER;
+      ALTER TABLE sent ADD COLUMN record_batch INTEGER REFERENCES records (id);
+      ALTER TABLE sent ADD COLUMN record_at INTEGER;
+      ALTER TABLE sent ADD COLUMN record_len INTEGER;`);
+    const insert = db.prepare('INSERT INTO records (id, users) VALUES (?, ?)');
+    for (const table of ['people', 'sent']) {
+      const point = db.prepare(`UPDATE ${table} SET record_batch = ?, record_at = ?, record_len = ? WHERE rowid = ?`);
+      // A row points at its batch once the batch is stored (the foreign key).
+      const waiting: [rowid: number, at: RecordAt][] = [];
+      const nextId = (db.prepare('SELECT coalesce(max(id), 0) + 1 FROM records').pluck().get() as number);
+      const batches = new RecordBatches((id, users) => {
+        insert.run(id, users);
+        for (const [rowid, at] of waiting) point.run(at.batch, at.at, at.len, rowid);
+        waiting.length = 0;
+      }, nextId);
+      const page = db.prepare(`SELECT rowid AS id, record FROM ${table} WHERE record IS NOT NULL AND rowid > ? ORDER BY rowid LIMIT 1000`);
+      // A page at a time: the connection cannot write while a query is still reading, and a state
+      // of a million people does not fit in memory.
+      for (let after = 0; ; ) {
+        const rows = page.all(after) as { id: number; record: Buffer }[];
+        if (!rows.length) break;
+        for (const row of rows) {
+          const at = batches.add(Buffer.from(unpackRecord(row.record)));
+          waiting.push([row.id, at]);
+        }
+        after = rows[rows.length - 1]!.id;
+      }
+      batches.close();
+      // The last row of a full batch was added after its batch was stored.
+      for (const [rowid, at] of waiting) point.run(at.batch, at.at, at.len, rowid);
+      db.exec(`ALTER TABLE ${table} DROP COLUMN record`);
+    }
+  },
 ];
+
+/** Where a record is: its batch (records.id), and its byte offset and length in the inflated batch. */
+export interface RecordAt {
+  batch: number;
+  at: number;
+  len: number;
+}
+
+/**
+ * Gathers users' XML into batches and hands each batch, deflated, to `store` with its id (the
+ * ids count up from `nextId`). `add` answers where the user will be; the batch is stored when it
+ * is full, or by `close`.
+ */
+export class RecordBatches {
+  private buffer = Buffer.allocUnsafe(BATCH_BYTES);
+  private used = 0;
+  private users = 0;
+
+  constructor(private readonly store: (id: number, users: Buffer) => void, private nextId = 1) {}
+
+  add(xml: Uint8Array): RecordAt {
+    if (this.used + xml.byteLength > this.buffer.length) {
+      this.close();
+      if (xml.byteLength > this.buffer.length) this.buffer = Buffer.allocUnsafe(xml.byteLength);
+    }
+    const at = { batch: this.nextId, at: this.used, len: xml.byteLength };
+    this.buffer.set(xml, this.used);
+    this.used += xml.byteLength;
+    if (++this.users >= BATCH_USERS) this.close();
+    return at;
+  }
+
+  /** Stores the batch being gathered, if any. */
+  close(): void {
+    if (!this.users) return;
+    this.store(this.nextId++, packBatch(this.buffer.subarray(0, this.used)));
+    this.used = 0;
+    this.users = 0;
+  }
+}
+
+/** Users a batch, and its size at most (a larger user gets a batch of its own). */
+const BATCH_USERS = 64;
+const BATCH_BYTES = 256 * 1024;
+
+/** The columns of a row (people, sent, departing) that say where its record is. */
+export interface RecordColumns {
+  record_batch?: number | null;
+  record_at?: number | null;
+  record_len?: number | null;
+  /** A state of version 1 kept each record in its row, deflated alone. */
+  record?: Buffer | null;
+}
+
+/**
+ * Reads records back from one schema of a connection, keeping the last few batches inflated
+ * (users come in much the same order every night, so a night's reads go batch after batch). A
+ * state of version 1, read before a run migrates it, still has each record in its row.
+ */
+export class RecordReader {
+  private readonly get: Database.Statement | undefined;
+  private readonly cache = new Map<number, Buffer>();
+  private readonly legacy: boolean;
+
+  constructor(db: Database.Database, schema = 'main') {
+    this.legacy = (db.pragma(`${schema}.user_version`, { simple: true }) as number) < 2;
+    if (!this.legacy) this.get = db.prepare(`SELECT users FROM ${schema}.records WHERE id = ?`).pluck();
+  }
+
+  /** What a query selects for read(), of the table `alias` names. */
+  columns(alias: string): string {
+    return this.legacy ? `${alias}.record` : `${alias}.record_batch, ${alias}.record_at, ${alias}.record_len`;
+  }
+
+  read(row: RecordColumns): string | undefined {
+    if (this.legacy) return row.record ? unpackRecord(row.record) : undefined;
+    const { record_batch: batch, record_at: at, record_len: len } = row;
+    if (batch == null || at == null || len == null) return undefined;
+    let users = this.cache.get(batch);
+    if (users) this.cache.delete(batch);
+    else {
+      const blob = this.get!.get(batch) as Buffer | undefined;
+      if (!blob) return undefined;
+      users = unpackBatch(blob);
+      if (this.cache.size >= CACHED_BATCHES) this.cache.delete(this.cache.keys().next().value!);
+    }
+    // Most recently used last.
+    this.cache.set(batch, users);
+    return users.toString('utf8', at, at + len);
+  }
+}
+
+const CACHED_BATCHES = 8;
 
 /** What the state held before tonight, as read when the run starts. */
 export interface Previous {
@@ -158,6 +293,10 @@ export function openForWriting(file: string): Database.Database {
 export function migrate(db: Database.Database, file: string): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) throw new RunError('state_invalid', `the run state ${file} was written by a newer sis2alma (state version ${version})`, { file });
-  for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    const step = MIGRATIONS[v]!;
+    if (typeof step === 'string') db.exec(step);
+    else step(db);
+  }
   if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
 }

@@ -100,8 +100,8 @@ export function changedFields(before: string, after: string): string[] {
 }
 
 // The last delivered record of each person is kept compressed: most of a user's XML is the same
-// element names, which a preset dictionary lets deflate leave out (about a third of the size
-// plain deflate gives, for a user of 1.5 KB). Changing the dictionary needs a migration.
+// element names, which a preset dictionary lets deflate leave out (for a user alone, about a third
+// of the size plain deflate gives). Changing the dictionary needs a migration.
 const DICTIONARY = Buffer.from(
   [
     '<user_statistics>\n      <user_statistic segment_type="External">\n        <statistic_category>',
@@ -129,6 +129,24 @@ const DICTIONARY = Buffer.from(
   ].join(''),
 );
 
+/**
+ * Records are kept in batches: the XML of a few dozen users one after another, deflated at once.
+ * Deflating each user alone cost 40 to 60 µs a user, nearly all of it zlib's set-up for a small
+ * buffer, and compressed a third as well (bench/RESULTS.md); a batch costs a few µs a user.
+ * A person's record is found by its batch, and its byte offset and length in the inflated batch.
+ */
+export function packBatch(users: Uint8Array): Buffer {
+  return deflateRawSync(users, { dictionary: DICTIONARY, level: BATCH_LEVEL });
+}
+
+export function unpackBatch(batch: Uint8Array): Buffer {
+  return inflateRawSync(batch, { dictionary: DICTIONARY });
+}
+
+/** zlib's level for batches: see bench/RESULTS.md (2026-12-02, seventh session). */
+const BATCH_LEVEL = 6;
+
+/** A single record as version 1 of the state kept it (each user deflated alone); read by the migration to version 2. */
 export function packRecord(xml: Uint8Array): Buffer {
   return deflateRawSync(xml, { dictionary: DICTIONARY, level: constants.Z_DEFAULT_COMPRESSION });
 }
