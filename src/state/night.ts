@@ -14,7 +14,8 @@ import type { SinkVerdict, UserSink } from '../pipeline/user-sink.js';
 import type { ChangeGuards, StateConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
-import { changedFields, kindName, summarise } from './user-record.js';
+import { changedFields, fingerprintBits, fingerprintOf, kindName, primaryIdOf, summarise } from './user-record.js';
+import { FingerprintSet } from './fingerprint-set.js';
 import { describe, migrate, openForWriting, readPrevious, RecordBatches, RecordReader, stateFileOf, unreadable, type Previous, type RecordAt, type RecordColumns } from './store.js';
 import { departureXml, type DeparturesConfig } from './departures.js';
 import { AlmaSchema } from '../pipeline/validate.js';
@@ -109,6 +110,8 @@ export class Night implements UserSink {
   private readonly forgetTemp: () => void;
   private readonly insert: Database.Statement;
   private readonly lookup: Database.Statement | undefined;
+  /** The fingerprints of the people of the last delivered night: a user among them is unchanged. */
+  private readonly present: FingerprintSet | undefined;
   /** The last night's records (prev.records), for the fields that changed and for departures. */
   private readonly previousRecords: RecordReader | undefined;
   /** Tonight's records, gathered into batches staged with the users that point into them. */
@@ -138,11 +141,14 @@ export class Night implements UserSink {
     // Tonight's staging is thrown away whenever the run does not commit: no journal, no fsync.
     this.staged.pragma('journal_mode = OFF');
     this.staged.pragma('synchronous = OFF');
+    // SQLite's default page cache (16 MB) a schema would count against the run's memory; the
+    // staging is written in order, and the last night is read by key only for changed users.
+    this.staged.pragma('cache_size = -2048');
     // Appended in write order, its index on key made once at finish(): an insert into a keyed
     // table of records this size cost 50 µs a user, most of the state's time (bench/RESULTS.md).
     this.staged.exec(`CREATE TABLE night (
-      key TEXT NOT NULL, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT NOT NULL, group_rule TEXT NOT NULL, merge TEXT,
-      expiry_date TEXT NOT NULL, kinds TEXT NOT NULL, record_batch INTEGER, record_at INTEGER, record_len INTEGER, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL)`);
+      key TEXT NOT NULL, primary_id TEXT NOT NULL, fingerprint TEXT NOT NULL, user_group TEXT, group_rule TEXT NOT NULL, merge TEXT,
+      expiry_date TEXT, kinds TEXT, record_batch INTEGER, record_at INTEGER, record_len INTEGER, change TEXT NOT NULL, fields TEXT NOT NULL, rows TEXT NOT NULL)`);
     // Numbered from 1 here; commit() renumbers them after the state's own.
     this.staged.exec('CREATE TABLE records (id INTEGER PRIMARY KEY, users BLOB NOT NULL)');
     this.staged.exec('CREATE TABLE departing (key TEXT PRIMARY KEY, record_batch INTEGER NOT NULL, record_at INTEGER NOT NULL, record_len INTEGER NOT NULL) WITHOUT ROWID');
@@ -161,7 +167,20 @@ export class Night implements UserSink {
         this.close();
         throw error instanceof RunError ? error : unreadable(file, error);
       }
+      this.staged.pragma('prev.cache_size = -2048');
       this.previousRecords = new RecordReader(this.staged, 'prev');
+      const lastRun = previous.lastRun?.id ?? -1;
+      const count = this.staged.prepare('SELECT count(*) FROM prev.people WHERE last_run = ?').pluck().get(lastRun) as number;
+      this.present = new FingerprintSet(count);
+      // How many of them had each kind of value: tonight's losses are counted against it (less those who departed, at finish()).
+      const kinds = new Map<string, number>();
+      for (const [fingerprint, had] of this.staged.prepare('SELECT fingerprint, kinds FROM prev.people WHERE last_run = ?').raw().iterate(lastRun) as Iterable<[string, string]>) {
+        const bits = fingerprintBits(fingerprint);
+        this.present.add(bits.hi, bits.lo);
+        kinds.set(had, (kinds.get(had) ?? 0) + 1);
+      }
+      this.present.seal();
+      this.countKinds(kinds, +1);
       this.lookup = this.staged.prepare(`SELECT p.fingerprint, p.user_group, p.kinds, p.last_run, ${this.previousRecords.columns('p')} FROM prev.people p WHERE p.key = ?`);
     }
     this.report = {
@@ -192,10 +211,20 @@ export class Night implements UserSink {
 
   written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): boolean {
     const bytes = Buffer.from(xml.buffer, xml.byteOffset, xml.byteLength);
-    const text = bytes.toString('utf8');
-    const user = summarise(text, bytes);
-    const before = this.lookup?.get(user.key) as Before | undefined;
+    const fingerprint = fingerprintOf(bytes);
     const r = this.report;
+    if (this.present?.has(fingerprint.hi, fingerprint.lo)) {
+      // The same XML as a person of the last night (it holds the primary id): nothing to compare,
+      // and commit() only marks them seen tonight.
+      const primaryId = primaryIdOf(bytes);
+      r.unchanged.count++;
+      this.pending.push([primaryId.toLowerCase(), primaryId, fingerprint.text, null, groupRule, merge ?? null, null, null, null, null, null, 'unchanged', '', '[]']);
+      if (this.pending.length >= BATCH) this.flush();
+      // A delta night sends what changed: an unchanged user stays as Alma has it.
+      return r.mode.mode !== 'delta';
+    }
+    const user = summarise(bytes, fingerprint);
+    const before = this.lookup?.get(user.key) as Before | undefined;
     let change: Change;
     let fields: string[] = [];
     if (!before) {
@@ -216,8 +245,8 @@ export class Night implements UserSink {
         r.changed.count++;
       }
       if (before.fingerprint !== user.fingerprint) {
-        const record = this.previousRecords!.read(before);
-        fields = record !== undefined ? changedFields(record, text) : [];
+        const record = this.previousRecords!.readBytes(before);
+        fields = record !== undefined ? changedFields(record, bytes) : [];
         if (change === 'changed') {
           for (const f of fields) r.changed.fields[f] = (r.changed.fields[f] ?? 0) + 1;
           if (r.changed.examples.length < EXAMPLES) r.changed.examples.push({ primary_id: user.primaryId, fields });
@@ -227,7 +256,6 @@ export class Night implements UserSink {
       // What Alma would delete: a kind of value the user had at the last delivery and has not tonight.
       if (wasThere && before.kinds) {
         for (const kind of before.kinds.split(' ')) {
-          this.had.set(kind, (this.had.get(kind) ?? 0) + 1);
           if (!user.kinds.includes(kind)) {
             const loss = (r.field_loss[kind] ??= { had: 0, lost: 0, examples: [] });
             loss.lost++;
@@ -242,6 +270,11 @@ export class Night implements UserSink {
     if (this.pending.length >= BATCH) this.flush();
     // A delta night sends what changed: an unchanged user stays as Alma has it.
     return !(change === 'unchanged' && this.report.mode.mode === 'delta');
+  }
+
+  /** Adds (or takes away) people's kinds of value to `had`, from counts by the kinds column. */
+  private countKinds(counts: Map<string, number>, sign: 1 | -1): void {
+    for (const [kinds, count] of counts) for (const kind of kinds.split(' ')) if (kind) this.had.set(kind, (this.had.get(kind) ?? 0) + sign * count);
   }
 
   private moved(from: string, to: string, primaryId: string): void {
@@ -271,6 +304,8 @@ export class Night implements UserSink {
       const departed = `FROM prev.people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key)`;
       r.departed.count = (this.staged.prepare(`SELECT count(*) ${departed}`).pluck().get(last.id) as number);
       r.departed.examples = this.staged.prepare(`SELECT p.primary_id, p.user_group ${departed} ORDER BY p.primary_id LIMIT ${EXAMPLES}`).all(last.id) as { primary_id: string; user_group: string }[];
+      // Who departed had what they had, but is not tonight's to lose.
+      this.countKinds(new Map(this.staged.prepare(`SELECT p.kinds, count(*) ${departed} GROUP BY p.kinds`).raw().all(last.id) as [string, number][]), -1);
     }
     r.group_moves = [...this.moves.values()].sort((a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
     for (const [kind, had] of this.had) if (r.field_loss[kind]) r.field_loss[kind]!.had = had;
@@ -422,14 +457,17 @@ export class Night implements UserSink {
         db.prepare('INSERT INTO records (id, users) SELECT id + ?, users FROM staged.records ORDER BY id').run(base);
         db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record_batch, record_at, record_len) SELECT key, @run, change, fields, user_group, group_rule, merge, rows, record_batch + @base, record_at, record_len FROM staged.night WHERE change <> 'unchanged' ORDER BY key`).run({ run: id, base });
         db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows) SELECT p.key, ?, 'departed', '', p.user_group, p.group_rule, NULL, '[]' FROM people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM staged.night n WHERE n.key = p.key)`).run(id, lastRun);
-        // An unchanged person (no record staged) keeps the record they have.
+        // An unchanged person keeps what the state has of them (their record included), seen tonight.
+        db.prepare(
+          `UPDATE people SET last_seen = @time, last_run = @run, group_rule = n.group_rule, merge = n.merge
+             FROM (SELECT key, group_rule, merge FROM staged.night WHERE change = 'unchanged') AS n WHERE people.key = n.key`,
+        ).run({ time, run: id });
         db.prepare(
           `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch, record_at, record_len, first_seen, last_seen, last_run)
-             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch + @base, record_at, record_len, @time, @time, @run FROM staged.night WHERE true ORDER BY key
+             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch + @base, record_at, record_len, @time, @time, @run FROM staged.night WHERE change <> 'unchanged' ORDER BY key
            ON CONFLICT (key) DO UPDATE SET primary_id = excluded.primary_id, fingerprint = excluded.fingerprint, user_group = excluded.user_group,
              group_rule = excluded.group_rule, merge = excluded.merge, departed_run = NULL, expiry_date = excluded.expiry_date, kinds = excluded.kinds,
-             record_batch = coalesce(excluded.record_batch, people.record_batch), record_at = iif(excluded.record_batch IS NULL, people.record_at, excluded.record_at),
-             record_len = iif(excluded.record_batch IS NULL, people.record_len, excluded.record_len), last_seen = excluded.last_seen, last_run = excluded.last_run`,
+             record_batch = excluded.record_batch, record_at = excluded.record_at, record_len = excluded.record_len, last_seen = excluded.last_seen, last_run = excluded.last_run`,
         ).run({ time, run: id, base });
         db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record_batch, record_at, record_len) SELECT p.key, @run, 'departure sent', '', p.user_group, p.group_rule, NULL, '[]', d.record_batch + @base, d.record_at, d.record_len FROM staged.departing d JOIN people p ON p.key = d.key`).run({ run: id, base });
         db.prepare('UPDATE people SET departed_run = ? WHERE key IN (SELECT key FROM staged.departing)').run(id);

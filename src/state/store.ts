@@ -187,7 +187,12 @@ export class RecordReader {
   }
 
   read(row: RecordColumns): string | undefined {
-    if (this.legacy) return row.record ? unpackRecord(row.record) : undefined;
+    return this.readBytes(row)?.toString('utf8');
+  }
+
+  /** The record's bytes (a view into the inflated batch, valid until the next read). */
+  readBytes(row: RecordColumns): Buffer | undefined {
+    if (this.legacy) return row.record ? Buffer.from(unpackRecord(row.record)) : undefined;
     const { record_batch: batch, record_at: at, record_len: len } = row;
     if (batch == null || at == null || len == null) return undefined;
     let users = this.cache.get(batch);
@@ -200,7 +205,7 @@ export class RecordReader {
     }
     // Most recently used last.
     this.cache.set(batch, users);
-    return users.toString('utf8', at, at + len);
+    return users.subarray(at, at + len);
   }
 }
 

@@ -18,38 +18,76 @@ export interface UserSummary {
   kinds: string[];
 }
 
-const PRIMARY_ID = /<primary_id>([^<]*)<\/primary_id>/;
-const USER_GROUP = /\n {4}<user_group>([^<]*)<\/user_group>/;
-const EXPIRY_DATE = /\n {4}<expiry_date>([^<]*)<\/expiry_date>/;
-const ID_TYPE = /<id_type>([^<]*)<\/id_type>/g;
+/**
+ * A user's fingerprint: the SHA-1 of its XML as delivered (base64url, as the state keeps it),
+ * and its first 64 bits as two numbers (what a FingerprintSet holds). The XML holds the primary
+ * id, so that two people never share one.
+ */
+export interface Fingerprint {
+  text: string;
+  hi: number;
+  lo: number;
+}
+
+export function fingerprintOf(xml: Uint8Array): Fingerprint {
+  const digest = createHash('sha1').update(xml).digest();
+  return { text: digest.toString('base64url'), hi: digest.readUInt32BE(0), lo: digest.readUInt32BE(4) };
+}
+
+/** The first 64 bits of a fingerprint kept as text. */
+export function fingerprintBits(text: string): { hi: number; lo: number } {
+  const digest = Buffer.from(text.slice(0, 11), 'base64url');
+  return { hi: digest.readUInt32BE(0), lo: digest.readUInt32BE(4) };
+}
+
+// A user's XML is read as bytes, never decoded whole: the fields a guard needs are found with
+// Buffer.indexOf (native), and only their values become strings.
+const marker = (text: string) => Buffer.from(text, 'utf8');
+const PRIMARY_ID = [marker('\n    <primary_id>'), marker('</primary_id>')] as const;
+const USER_GROUP = [marker('\n    <user_group>'), marker('</user_group>')] as const;
+const EXPIRY_DATE = [marker('\n    <expiry_date>'), marker('</expiry_date>')] as const;
+const ID_TYPE = [marker('<id_type>'), marker('</id_type>')] as const;
+
+/** The text of the first element `tag` opens, after `from`; '' when there is none. */
+function textOf(xml: Buffer, [open, close]: readonly [Buffer, Buffer], from = 0): string {
+  const start = xml.indexOf(open, from);
+  if (start < 0) return '';
+  const end = xml.indexOf(close, start + open.length);
+  return end < 0 ? '' : unescapeXml(xml.toString('utf8', start + open.length, end));
+}
+
+/** The primary id of a user's XML. */
+export function primaryIdOf(xml: Buffer): string {
+  return textOf(xml, PRIMARY_ID);
+}
 
 /**
  * Kinds of value that Alma's SYNCHRONIZE deletes from a user when tonight's file leaves them out
  * (the external ones: a file that loses a column wipes them), as the state records them. Each
  * identifier type is a kind of its own: `identifier:BARCODE`.
  */
-const CONTAINS: [kind: string, marker: string][] = [
-  ['email', '<email '],
-  ['address', '<address '],
-  ['phone', '<phone '],
-  ['statistics', '<user_statistic '],
-  ['notes', '<user_note '],
+const CONTAINS: [kind: string, marker: Buffer][] = [
+  ['email', marker('<email ')],
+  ['address', marker('<address ')],
+  ['phone', marker('<phone ')],
+  ['statistics', marker('<user_statistic ')],
+  ['notes', marker('<user_note ')],
 ];
 
-export function summarise(xml: string, bytes: Uint8Array): UserSummary {
-  const primaryId = unescapeXml(PRIMARY_ID.exec(xml)?.[1] ?? '');
+export function summarise(xml: Buffer, fingerprint: Fingerprint = fingerprintOf(xml)): UserSummary {
+  const primaryId = primaryIdOf(xml);
   const kinds: string[] = [];
   for (const [kind, marker] of CONTAINS) if (xml.includes(marker)) kinds.push(kind);
-  for (const m of xml.matchAll(ID_TYPE)) {
-    const kind = `identifier:${unescapeXml(m[1]!)}`;
+  for (let at = xml.indexOf(ID_TYPE[0]); at >= 0; at = xml.indexOf(ID_TYPE[0], at + 1)) {
+    const kind = `identifier:${textOf(xml, ID_TYPE, at)}`;
     if (!kinds.includes(kind)) kinds.push(kind);
   }
   return {
     primaryId,
     key: primaryId.toLowerCase(),
-    fingerprint: createHash('sha1').update(bytes).digest('base64url'),
-    userGroup: unescapeXml(USER_GROUP.exec(xml)?.[1] ?? ''),
-    expiryDate: EXPIRY_DATE.exec(xml)?.[1] ?? '',
+    fingerprint: fingerprint.text,
+    userGroup: textOf(xml, USER_GROUP),
+    expiryDate: textOf(xml, EXPIRY_DATE),
     kinds,
   };
 }
@@ -59,44 +97,68 @@ export function kindName(kind: string): string {
   return kind.startsWith('identifier:') ? `${kind.slice('identifier:'.length)} identifier` : kind;
 }
 
+const NL = 10;
+const SPACE = 32;
+const LT = 60;
+const SLASH = 47;
+const GT = 62;
+const CONTACT_PARTS = new Set(['addresses', 'emails', 'phones']);
+
 /**
- * The user's fields as they appear in the XML, by name, for telling which changed: each element
- * four spaces in, and the parts of contact_info (emails, addresses, phones) on their own.
+ * The user's fields as they appear in the XML, as byte ranges by name: each element four spaces
+ * in, and the parts of contact_info (emails, addresses, phones, six spaces in) on their own.
  */
-export function fieldsOf(xml: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  const lines = xml.split('\n');
+function fieldsOf(xml: Buffer): Map<string, [start: number, end: number]> {
+  const fields = new Map<string, [number, number]>();
   let name: string | undefined;
-  let text = '';
-  const close = () => {
-    if (name !== undefined) fields.set(name, text);
+  let start = 0;
+  const close = (at: number) => {
+    if (name !== undefined) fields.set(name, [start, at]);
     name = undefined;
-    text = '';
   };
-  for (const line of lines) {
-    // <contact_info> is only a wrapper: its children, six spaces in, are the fields.
-    if (/^ {4}<\/?contact_info>|^ {2}<\/user>/.test(line)) {
-      close();
-      continue;
+  for (let line = 0; line < xml.length; ) {
+    const eol = xml.indexOf(NL, line);
+    const next = eol < 0 ? xml.length : eol + 1;
+    let indent = 0;
+    while (xml[line + indent] === SPACE) indent++;
+    if (xml[line + indent] === LT) {
+      const closing = xml[line + indent + 1] === SLASH;
+      let end = line + indent + 1 + (closing ? 1 : 0);
+      const from = end;
+      while (end < next && xml[end] !== SPACE && xml[end] !== GT) end++;
+      const tag = xml.toString('latin1', from, end);
+      // <contact_info> is only a wrapper: its children, six spaces in, are the fields.
+      if ((indent === 4 && tag === 'contact_info') || (indent === 2 && closing && tag === 'user')) close(line);
+      else if (indent === 4 && !closing) {
+        close(line);
+        name = tag;
+        start = line;
+      } else if (indent === 6 && !closing && CONTACT_PARTS.has(tag)) {
+        close(line);
+        name = tag;
+        start = line;
+      }
     }
-    const start = /^ {4}<([a-z_]+)[ >]/.exec(line) ?? /^ {6}<(addresses|emails|phones)>/.exec(line);
-    if (start) {
-      close();
-      name = start[1]!;
-    }
-    if (name !== undefined) text += line + '\n';
+    line = next;
   }
-  close();
+  close(xml.length);
   fields.delete('primary_id');
   return fields;
 }
 
 /** The names of the fields that differ between two users' XML (added, removed or changed), sorted. */
-export function changedFields(before: string, after: string): string[] {
-  const a = fieldsOf(before);
-  const b = fieldsOf(after);
-  const names = new Set([...a.keys(), ...b.keys()]);
-  return [...names].filter((n) => a.get(n) !== b.get(n)).sort();
+export function changedFields(before: Uint8Array | string, after: Uint8Array | string): string[] {
+  const x = typeof before === 'string' ? Buffer.from(before) : Buffer.from(before.buffer, before.byteOffset, before.byteLength);
+  const y = typeof after === 'string' ? Buffer.from(after) : Buffer.from(after.buffer, after.byteOffset, after.byteLength);
+  const a = fieldsOf(x);
+  const b = fieldsOf(y);
+  const changed: string[] = [];
+  for (const [name, [s, e]] of a) {
+    const other = b.get(name);
+    if (!other || x.compare(y, other[0], other[1], s, e) !== 0) changed.push(name);
+  }
+  for (const name of b.keys()) if (!a.has(name)) changed.push(name);
+  return changed.sort();
 }
 
 // The last delivered record of each person is kept compressed: most of a user's XML is the same
@@ -143,8 +205,8 @@ export function unpackBatch(batch: Uint8Array): Buffer {
   return inflateRawSync(batch, { dictionary: DICTIONARY });
 }
 
-/** zlib's level for batches: see bench/RESULTS.md (2026-12-02, seventh session). */
-const BATCH_LEVEL = 6;
+/** zlib's level for batches: level 1 took a third of level 6's time for a batch 30% larger (bench/RESULTS.md, 2026-12-02, seventh session). */
+const BATCH_LEVEL = 1;
 
 /** A single record as version 1 of the state kept it (each user deflated alone); read by the migration to version 2. */
 export function packRecord(xml: Uint8Array): Buffer {
