@@ -484,6 +484,13 @@ describe('serve: section of the run config', () => {
     assert.equal(config!.run.outputDir, path.join(work, 'out'));
   });
 
+  test('guards.accept_changes_on is refused: a date would let every push of that day through', () => {
+    const top = `mapping: ${INFINITI_MAPPING}\noutput_dir: out\nguards:\n  accept_changes_on: 2026-12-02\ndelivery:\n  target: dir\n  dir: alma\n`;
+    assert.deepEqual(check(base(`  accounts:\n    - { username: a, password_hash: "${passwordHash}" }\n`, top)), [
+      "4:3: guards.accept_changes_on: is for sis2alma run; to let one push through, create the file accept-changes in the account's state folder",
+    ]);
+  });
+
   test('examples/serve-config.yaml is a valid config', () => {
     const file = path.join(path.dirname(INFINITI_MAPPING), '..', 'examples', 'serve-config.yaml');
     const { config, problems } = checkServeConfig(readFileSync(file, 'utf8'), file);

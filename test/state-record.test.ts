@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { emptyUser, type AlmaUser } from '../src/shared/alma.js';
 import { userXml } from '../src/pipeline/xml.js';
 import { changedFields, packRecord, summarise, unpackRecord } from '../src/state/user-record.js';
-import { departureXml } from '../src/state/departures.js';
+import { departurePurge, departureXml } from '../src/state/departures.js';
+import type { DateRule } from '../src/mapping/model.js';
 import { AlmaSchema } from '../src/pipeline/validate.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,4 +96,31 @@ test('records kept in batches read back whole: across batch boundaries, a user l
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the purge date of an expired departure: per the mapping when its rule counts from the expiry date, else the one last sent, never before the new expiry', () => {
+  const year: DateRule = { kind: 'after_expiry', amount: 1, unit: 'year' };
+  const rules = { purge: new Map<string, DateRule>([['STAFF', { kind: 'after_expiry', amount: 2, unit: 'year' }], ['GUEST', { kind: 'column', value: { kind: 'column', column: 'purge' } as never }], ['A&B', { kind: 'after_expiry', amount: 3, unit: 'year' }]]), defaultPurge: year };
+  // The group's own rule, or the default for a group without one, from the run date (the new expiry date).
+  assert.equal(departurePurge(rules, 'STAFF', '2031-01-01', '2026-12-02'), '2028-12-02');
+  assert.equal(departurePurge(rules, 'STUDENT', '2031-01-01', '2026-12-02'), '2027-12-02');
+  assert.equal(departurePurge(rules, undefined, undefined, '2026-12-02'), '2027-12-02');
+  // days_after_expiry is the default in days.
+  assert.equal(departurePurge({ purge: new Map(), defaultPurge: { kind: 'after_expiry', amount: 180, unit: 'day' } }, 'STAFF', undefined, '2026-12-02'), '2027-05-31');
+  // A rule that needs the row: the purge date last sent, or the run date when that is earlier.
+  assert.equal(departurePurge(rules, 'GUEST', '2031-01-01', '2026-12-02'), '2031-01-01');
+  assert.equal(departurePurge(rules, 'GUEST', '2026-06-30', '2026-12-02'), '2026-12-02');
+  assert.equal(departurePurge(rules, 'GUEST', undefined, '2026-12-02'), undefined);
+  // No purge rules at all (the mapping has none): the same.
+  assert.equal(departurePurge(undefined, 'STAFF', '2020-01-01', '2026-12-02'), '2026-12-02');
+  assert.equal(departurePurge({ purge: new Map(), defaultPurge: undefined }, 'STAFF', '2030-01-01', '2026-12-02'), '2030-01-01');
+
+  // In the record: a purge date set, or added where the pipeline writes it; inactivate leaves it.
+  const config = { action: 'expire' as const, afterMissingRuns: 1, note: '', purge: rules };
+  assert.equal(departureXml(user((u) => (u.purge_date = '2029-12-31')), config, '2026-12-02', '2026-11-30T02:00:00.000Z'), user((u) => { u.expiry_date = '2026-12-02'; u.purge_date = '2028-12-02'; }));
+  const added = departureXml(user((u) => (u.user_group = 'A&B')), config, '2026-12-02', '2026-11-30T02:00:00.000Z');
+  assert.equal(added, user((u) => { u.user_group = 'A&B'; u.expiry_date = '2026-12-02'; u.purge_date = '2029-12-02'; }));
+  assert.equal(departureXml(user((u) => { u.user_group = 'GUEST'; u.purge_date = '2026-01-31'; }), config, '2026-12-02', '2026-11-30T02:00:00.000Z'), user((u) => { u.user_group = 'GUEST'; u.expiry_date = '2026-12-02'; u.purge_date = '2026-12-02'; }));
+  assert.equal(departureXml(user((u) => (u.purge_date = '2029-12-31')), { ...config, action: 'inactivate' }, '2026-12-02', '2026-11-30T02:00:00.000Z'), user((u) => { u.purge_date = '2029-12-31'; u.status = 'INACTIVE'; }));
+  assert.deepEqual(AlmaSchema.load().validate(`<?xml version="1.0" encoding="UTF-8"?>\n<users>\n${added}</users>\n`), []);
 });

@@ -19,11 +19,12 @@ interface Person {
   given?: string;
   staff?: boolean;
   email?: boolean;
+  barcode?: boolean;
 }
 
 /** A row of the Infiniti layout for student (or staff member) number `id`. */
-function row({ id, given = `Given${id}`, staff = false, email = true }: Person): string {
-  return `stu${id},${given},Surname${id},,,${email ? `stu${id}@school.example.nz` : ''},2027,B${100000 + id},SIS${1000 + id},F,,10A,Y,${staff ? 'Y' : 'N'},Year 10`;
+function row({ id, given = `Given${id}`, staff = false, email = true, barcode = true }: Person): string {
+  return `stu${id},${given},Surname${id},,,${email ? `stu${id}@school.example.nz` : ''},2027,${barcode ? `B${100000 + id}` : ''},SIS${1000 + id},F,,10A,Y,${staff ? 'Y' : 'N'},Year 10`;
 }
 
 const people = (from: number, to: number, extra: Partial<Person> = {}): Person[] => Array.from({ length: to - from + 1 }, (_, i) => ({ id: from + i, ...extra }));
@@ -156,6 +157,90 @@ describe('the run state', () => {
     assert.equal(reportOf(s, 22).changes.accepted, true);
     assert.equal(sqlite(s, 'SELECT id, outcome FROM runs ORDER BY id'), '1|delivered\n2|delivered, changes accepted');
     assert.equal(sqlite(s, "SELECT kinds FROM people WHERE key = 'stu1'"), 'statistics identifier:BARCODE identifier:UNIV_ID');
+  });
+
+  test('max_field_loss per kind: a kind named has its own limit, the others the default, and the trip names the limit that applied', async () => {
+    const s = site();
+    const guards = (fieldLoss: string) => writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/guards: .*\n/, `guards: { max_rejected: 0, max_field_loss: ${fieldLoss} }\n`));
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    // Tonight stu1-stu3 lose their email (15%), stu4 and stu5 their barcode (10%).
+    writeExport(s, [...people(1, 3, { email: false }), ...people(4, 5, { barcode: false }), ...people(6, 20)]);
+    const tonight = async (fieldLoss: string) => {
+      guards(fieldLoss);
+      const r = await night(s, 22);
+      assert.equal(r.code, 5, r.stderr);
+      return reportOf(s, 22).changes.guards.map((g: { limit: string; message: string }) => `${g.limit} | ${g.message}`);
+    };
+    assert.deepEqual(await tonight('{ default: "10%", email: "20%", "identifier:BARCODE": 1 }'), [
+      '1 | BARCODE identifier: 2 of 20 users (10.0%) would lose their BARCODE identifier, over the limit of 1 (max_field_loss.identifier:BARCODE)',
+    ]);
+    assert.deepEqual(await tonight('{ default: "5%", email: "20%" }'), [
+      '5% | BARCODE identifier: 2 of 20 users (10.0%) would lose their BARCODE identifier, over the limit of 5% (max_field_loss.default)',
+    ]);
+    assert.deepEqual(await tonight('{ email: "10%", "identifier:BARCODE": "10%" }'), [
+      '10% | email: 3 of 20 users (15.0%) would lose their email, over the limit of 10% (max_field_loss.email)',
+    ]);
+    // Without default, a kind not named has the default's default (5%).
+    assert.deepEqual(await tonight('{ email: 3 }'), [
+      '5% | BARCODE identifier: 2 of 20 users (10.0%) would lose their BARCODE identifier, over the limit of 5% (max_field_loss.default)',
+    ]);
+    // One value for every kind, as before.
+    assert.deepEqual(await tonight('"12%"'), ['12% | email: 3 of 20 users (15.0%) would lose their email, over the limit of 12% (max_field_loss)']);
+    guards('{ default: 3, email: "15%" }');
+    assert.equal((await night(s, 22)).code, 0);
+  });
+
+  test('max_field_loss names a kind the state does not know: the config is refused, with did you mean', async () => {
+    const s = site();
+    writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/guards: .*\n/, 'guards:\n  max_field_loss: { default: 5%, emial: 2%, "identifer:BARCODE": 1%, BARCODE: 1, phone: lots }\n'));
+    writeExport(s, people(1, 3));
+    const r = await night(s, 21);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stderr.trim(), [
+      `sis2alma: ${s.config}:5:34: guards.max_field_loss.emial: unknown key "emial"; did you mean "email"?`,
+      `${s.config}:5:45: guards.max_field_loss.identifer:BARCODE: unknown key "identifer:BARCODE"; did you mean "identifier:BARCODE"?`,
+      `${s.config}:5:70: guards.max_field_loss.BARCODE: unknown key "BARCODE"; expected one of: default, email, address, phone, statistics, notes, identifier:TYPE`,
+      `${s.config}:5:89: guards.max_field_loss.phone: "lots" is not in the expected form (The limit for users who lose their phones.)`,
+    ].join('\n'));
+  });
+
+  test('guards.accept_changes_on: the run of that date delivers its changes as --accept-changes does; on another date it is ignored, with a warning', async () => {
+    const s = site();
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('guards: { max_rejected: 0 }', 'guards: { max_rejected: 0, accept_changes_on: 2026-11-22 }'));
+    // Tonight the email column is gone: over max_field_loss, accepted by the config line.
+    writeExport(s, people(1, 20, { email: false }));
+    const accepted = await night(s, 22);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.doesNotMatch(accepted.stderr, /accept_changes_on/);
+    const report = reportOf(s, 22);
+    assert.equal(report.changes.accepted, true);
+    assert.equal(report.changes.accepted_by, 'guards.accept_changes_on: 2026-11-22 in the run config');
+    assert.equal(report.changes.guards[0].guard, 'max_field_loss');
+    assert.match(report.summary, / Changes over the guards accepted \(guards\.accept_changes_on: 2026-11-22 in the run config\)\.$/);
+    assert.equal(report.warnings.accept_changes_on_stale, undefined);
+    assert.equal(sqlite(s, 'SELECT id, outcome FROM runs ORDER BY id'), '1|delivered\n2|delivered, changes accepted');
+    const shown = await runCli(['history', 'show', '2', '--config', s.config]);
+    assert.match(shown.stdout, /\nguards \(accepted with guards\.accept_changes_on: 2026-11-22 in the run config\):\n {2}max_field_loss: email: 20 of 20/);
+    // The next night the line is stale: ignored (the guards trip again), and said once.
+    writeExport(s, people(1, 10, { email: false }));
+    const stale = await night(s, 23);
+    assert.equal(stale.code, 5, stale.stderr);
+    const warning = `guards.accept_changes_on: 2026-11-22 in ${s.config} is stale (tonight's run date is 2026-11-23): it is ignored, the guards against the last night apply; remove the line`;
+    assert.equal(stale.stderr.split(warning).length - 1, 1, stale.stderr);
+    assert.match(stale.stderr, /WARN {2}sis2alma run: guards\.accept_changes_on: 2026-11-22 in /);
+    const after = reportOf(s, 23);
+    assert.deepEqual(after.warnings.accept_changes_on_stale, { count: 1, examples: [], message: warning });
+    assert.equal(after.changes.accepted, undefined);
+    assert.equal(after.guard.guard, 'max_departures');
+    assert.equal(sqlite(s, 'SELECT count(*) FROM runs'), '2');
+    // A date still to come is ignored tonight too.
+    writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('accept_changes_on: 2026-11-22', 'accept_changes_on: 2026-11-30'));
+    const early = await night(s, 23);
+    assert.equal(early.code, 5);
+    assert.match(early.stderr, new RegExp(`guards\\.accept_changes_on: 2026-11-30 in .* is not tonight's run date \\(2026-11-23\\): it is ignored tonight, the guards against the last night apply`));
   });
 
   test('a half-empty export trips max_departures', async () => {
@@ -356,6 +441,8 @@ describe('departures', () => {
     for (const kept of ['<primary_id>stu20</primary_id>', '<email_address>stu20@school.example.nz</email_address>', '<value>B100020</value>', '<value>SIS1020</value>', '<statistic_category>10A</statistic_category>'])
       assert.ok(departure.includes(kept), kept);
     assert.match(departure, /<expiry_date>2026-11-22<\/expiry_date>/);
+    // The mapping's purge rule counts from the expiry date (after_expiry: 1 year): from the new one.
+    assert.match(departure, /<expiry_date>2026-11-22<\/expiry_date>\n {4}<purge_date>2027-11-22<\/purge_date>\n/);
     assert.match(departure, /<status>ACTIVE<\/status>/);
     assert.match(departure, /<user_notes>\n {6}<user_note segment_type="External">\n {8}<note_type>OTHER<\/note_type>\n {8}<note_text>No longer in the SIS feed as of 2026-11-22<\/note_text>/);
     const report = reportOf(s, 22);
@@ -378,6 +465,20 @@ describe('departures', () => {
       "run 2 departure sent: the last record, as the run config's departures: says",
       'run 4 returned: STUDENT, rule "everyone else is a student"; row 20',
     ]);
+  });
+
+  test('expire: a purge rule that needs the row keeps the purge date last sent, never before the new expiry date', async () => {
+    const s = site('departures: { action: expire }\n');
+    // The purge date depends on the row: the departure cannot recompute it.
+    writeFileSync(s.mapping, readFileSync(s.mapping, 'utf8').replace('  default: { after_expiry: 1 year }', '  default:\n    rules:\n      - { when: { formclass: 9Z }, run_date: true }\n    otherwise: { after_expiry: 1 year }'));
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    writeExport(s, people(1, 19));
+    const r = await night(s, 22);
+    assert.equal(r.code, 0, r.stderr);
+    const departure = (await delivered(s, 22))['users_infiniti_20261122-020000_departures.zip']!;
+    // Graduation year 2027: it expired 2027-12-31 and was to be purged a year later.
+    assert.match(departure, /<expiry_date>2026-11-22<\/expiry_date>\n {4}<purge_date>2028-12-31<\/purge_date>\n/);
   });
 
   test('inactivate after two missing nights; none on a night a guard tripped, even accepted', async () => {

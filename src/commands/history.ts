@@ -117,7 +117,7 @@ function describeRun(r: RunRow): string {
       ? 'changes: first night, nothing compared'
       : `changes: ${c.new.count} new, ${c.changed.count} changed${fields ? ` (${fields})` : ''}, ${c.unchanged.count} unchanged, ${c.departed.count} departed, ${c.returned.count} returned`,
     ...(c.group_moves.length ? ['group moves:', ...c.group_moves.map((m) => `  ${m.from || '(none)'} → ${m.to || '(none)'}: ${m.count}`)] : []),
-    ...(c.guards.length ? [`guards${c.accepted ? ' (accepted with --accept-changes)' : ''}:`, ...c.guards.map((g) => `  ${g.guard}: ${g.message}`)] : []),
+    ...(c.guards.length ? [`guards${c.accepted ? ` (accepted with ${c.accepted_by ?? '--accept-changes'})` : ''}:`, ...c.guards.map((g) => `  ${g.guard}: ${g.message}`)] : []),
     `files: ${r.files.join(', ')}`,
     ...(r.report_file ? [`report: ${r.report_file}`] : []),
   ];

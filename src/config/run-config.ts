@@ -22,7 +22,15 @@ export interface WrittenRunConfig {
   encoding?: string;
   output_dir: string;
   archive?: { dir?: string; keep_days?: number };
-  guards?: { max_rejected?: string | number; min_users?: number; max_departures?: string | number; max_group_changes?: string | number; max_field_loss?: string | number; max_new_users?: string | number };
+  guards?: {
+    max_rejected?: string | number;
+    min_users?: number;
+    max_departures?: string | number;
+    max_group_changes?: string | number;
+    max_field_loss?: string | number | Record<string, string | number>;
+    max_new_users?: string | number;
+    accept_changes_on?: string;
+  };
   state?: { dir?: string; enabled?: boolean; mode?: 'full' | 'delta'; full_every?: string | number };
   departures?: { action: 'expire' | 'inactivate'; after_missing_runs?: number; note?: string };
   delivery: WrittenDelivery;
@@ -139,8 +147,24 @@ export interface DeparturesConfig {
 export interface ChangeGuards {
   maxDepartures: string;
   maxGroupChanges: string;
-  maxFieldLoss: string;
+  maxFieldLoss: FieldLossLimits;
   maxNewUsers: string;
+  /** guards.accept_changes_on: the run date (YYYY-MM-DD, local) whose changes are accepted, as --accept-changes does. */
+  acceptChangesOn?: string;
+}
+
+/** max_field_loss: one limit for every kind (perKind false), or a limit per kind (email, identifier:BARCODE, ...) and the default for the others. */
+export interface FieldLossLimits {
+  default: string;
+  kinds: Record<string, string>;
+  perKind: boolean;
+}
+
+/** The max_field_loss limit for one kind as the state records it (email, identifier:BARCODE), and the key that set it, for the trip message. */
+export function fieldLossLimit(limits: FieldLossLimits, kind: string): { limit: string; key: string } {
+  if (!limits.perKind) return { limit: limits.default, key: 'max_field_loss' };
+  const own = Object.hasOwn(limits.kinds, kind) ? limits.kinds[kind] : undefined;
+  return own !== undefined ? { limit: own, key: `max_field_loss.${kind}` } : { limit: limits.default, key: 'max_field_loss.default' };
 }
 
 /** A problem in a config file, with its file:line:column and YAML path. */
@@ -226,6 +250,8 @@ export function checkWrittenConfig(
   const later: ConfigProblem[] = [];
   const resolvePath = (p: string) => path.resolve(path.dirname(where.file), p);
   const delivery = w.delivery ? deliveryOf(w.delivery, where, later, resolvePath, env) : undefined;
+  const acceptOn = w.guards?.accept_changes_on;
+  if (acceptOn !== undefined && !isCalendarDate(acceptOn)) later.push(where.at(['guards', 'accept_changes_on'], `${acceptOn} is not a day of the calendar (YYYY-MM-DD)`));
   const problems = inFileOrder([...shape.problems, ...withoutEchoes(later, shape.refused)]);
   const result = { ...(shape.rest ? { rest: w } : {}), refused: shape.refused, problems };
   if (problems.length > 0 || !shape.complete || !delivery) return result;
@@ -253,12 +279,28 @@ export function checkWrittenConfig(
 /** The guards against the last delivered night, with their defaults. */
 export function changeGuardsOf(written: WrittenRunConfig['guards']): ChangeGuards {
   const of = (value: string | number | undefined, fallback: string) => (value === undefined ? fallback : String(value).trim());
+  const fieldLoss = written?.max_field_loss;
+  const perKind = typeof fieldLoss === 'object' && fieldLoss !== null;
   return {
     maxDepartures: of(written?.max_departures, CHANGE_GUARD_DEFAULTS.maxDepartures),
     maxGroupChanges: of(written?.max_group_changes, CHANGE_GUARD_DEFAULTS.maxGroupChanges),
-    maxFieldLoss: of(written?.max_field_loss, CHANGE_GUARD_DEFAULTS.maxFieldLoss),
+    maxFieldLoss: perKind
+      ? {
+          default: of(fieldLoss.default, CHANGE_GUARD_DEFAULTS.maxFieldLoss),
+          kinds: Object.fromEntries(Object.entries(fieldLoss).filter(([kind]) => kind !== 'default').map(([kind, limit]) => [kind, of(limit, CHANGE_GUARD_DEFAULTS.maxFieldLoss)])),
+          perKind: true,
+        }
+      : { default: of(fieldLoss, CHANGE_GUARD_DEFAULTS.maxFieldLoss), kinds: {}, perKind: false },
     maxNewUsers: of(written?.max_new_users, CHANGE_GUARD_DEFAULTS.maxNewUsers),
+    ...(written?.accept_changes_on !== undefined ? { acceptChangesOn: written.accept_changes_on } : {}),
   };
+}
+
+/** YYYY-MM-DD naming a day that exists (not 2026-02-30). */
+function isCalendarDate(text: string): boolean {
+  const [y, m, d] = text.split('-').map(Number);
+  const date = new Date(Date.UTC(y!, m! - 1, d!));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === m! - 1 && date.getUTCDate() === d;
 }
 
 type Note = (at: PathItem[], message: string, key?: boolean) => void;

@@ -48,12 +48,42 @@ const countOrShare = (description: string, fallback: string): Schema => ({
   description,
 });
 
+/** The kinds of value the run state records (src/state/user-record.ts), that max_field_loss may name; and identifier:TYPE. */
+export const FIELD_LOSS_KINDS = ['email', 'address', 'phone', 'statistics', 'notes'] as const;
+
+const fieldLossLimit = (description: string): Schema => ({ type: ['integer', 'string'], minimum: 0, pattern: '^\\s*(\\d+(\\.\\d+)?%|\\d+)\\s*$', description });
+
+/** max_field_loss: one limit for every kind, or a limit per kind with a default for the others. */
+const maxFieldLoss: Schema = {
+  description:
+    'Stop when more users would lose a kind of value Alma deletes when it is absent: a count or a share of those who had it, for each kind; or a limit per kind, e.g. { default: "10%", email: "2%", address: 500, "identifier:BARCODE": "1%" } (kinds: email, address, phone, statistics, notes, identifier:TYPE; a kind not named uses default).',
+  default: CHANGE_GUARD_DEFAULTS.maxFieldLoss,
+  oneOf: [
+    fieldLossLimit('a count (25) or a share ("5%") of those who had the value'),
+    {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        default: { ...fieldLossLimit('The limit for every kind not named here.'), default: CHANGE_GUARD_DEFAULTS.maxFieldLoss },
+        ...Object.fromEntries(FIELD_LOSS_KINDS.map((kind) => [kind, fieldLossLimit(`The limit for users who lose their ${kind === 'statistics' || kind === 'notes' ? `${kind}` : `${kind}${kind === 'address' ? 'es' : 's'}`}.`)])),
+      },
+      patternProperties: { '^identifier:\\S+$': { ...fieldLossLimit('The limit for one identifier type, e.g. identifier:BARCODE.'), title: 'identifier:TYPE' } },
+    },
+  ],
+};
+
 /** Guards against the last delivered night (the run state): a count or a share, as max_rejected. */
 const changeGuards: Record<string, Schema> = {
   max_departures: countOrShare('Stop when more people of the last delivered night are missing from tonight\'s feed: a count or a share of them.', CHANGE_GUARD_DEFAULTS.maxDepartures),
   max_group_changes: countOrShare('Stop when more users would change user group: a count or a share of the users known from the last night.', CHANGE_GUARD_DEFAULTS.maxGroupChanges),
-  max_field_loss: countOrShare('Stop when more users would lose a kind of value Alma deletes when it is absent (email, address, phone, each identifier type, statistics, notes): a count or a share of those who had it, for each kind.', CHANGE_GUARD_DEFAULTS.maxFieldLoss),
+  max_field_loss: maxFieldLoss,
   max_new_users: countOrShare('Stop when more users are new: a count or a share of the people of the last delivered night.', CHANGE_GUARD_DEFAULTS.maxNewUsers),
+  accept_changes_on: {
+    type: 'string',
+    pattern: '^\\d{4}-\\d{2}-\\d{2}$',
+    description:
+      'A date (YYYY-MM-DD): the run of that date (local) delivers its changes though they trip the guards against the last night, as --accept-changes does; on any other date the line is ignored (and run warns that it is stale).',
+  },
 };
 
 const guards = (maxRejectedDefault?: string, againstLastNight = true): Schema => ({

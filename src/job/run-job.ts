@@ -11,6 +11,7 @@ import { addToReport } from '../pipeline/report.js';
 import { withLock } from './lock.js';
 import type { Progress } from '../shared/progress.js';
 import { RunState, runModeOf, type ChangesReport, type Night } from '../state/night.js';
+import { localDate } from '../shared/dates.js';
 
 export interface RunJobOptions {
   /** The run time, read from the clock by the caller. */
@@ -26,6 +27,8 @@ export interface RunJobOptions {
   progress?: Progress;
   /** Deliver a night whose changes since the last delivery trip the guards against it (the operator has checked them). */
   acceptChanges?: boolean;
+  /** What accepted them, for the report and the summary (default --accept-changes; a push: its accept-changes file). */
+  acceptedBy?: string;
   /** Send everyone tonight, whatever the run config's state.mode says. */
   full?: boolean;
   /**
@@ -69,16 +72,44 @@ export async function runJob(config: RunConfig, options: RunJobOptions): Promise
     // unreadable state stops the run here.
     const stateDir = options.stateDir ?? (options.inputs ? undefined : config.state?.dir);
     const state = config.state && stateDir ? new RunState(stateDir) : undefined;
-    const night = state?.night({ guards: config.changeGuards, acceptChanges: options.acceptChanges ?? false, mode: runModeOf(config.state!, state.previous, options.now, options.full ?? false) });
+    const accept = acceptance(config, options);
+    if (accept.stale) log.warn(accept.stale);
+    const night = state?.night({
+      guards: config.changeGuards,
+      acceptChanges: accept.accept,
+      ...(accept.by ? { acceptedBy: accept.by } : {}),
+      mode: runModeOf(config.state!, state.previous, options.now, options.full ?? false),
+    });
     try {
-      return await convertAndDeliver(config, options, log, night);
+      return await convertAndDeliver(config, options, log, night, accept.stale ? { accept_changes_on_stale: { count: 1, examples: [], message: accept.stale } } : undefined);
     } finally {
       night?.close();
     }
   });
 }
 
-async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log: Logger, night: Night | undefined): Promise<RunJobResult> {
+/**
+ * Whether tonight's changes are accepted: --accept-changes, or the run config's
+ * guards.accept_changes_on naming tonight's run date (local). A line naming another date is
+ * ignored, with a warning: a date, so that a forgotten line never disarms the guards for good.
+ */
+function acceptance(config: RunConfig, options: RunJobOptions): { accept: boolean; by?: string; stale?: string } {
+  const on = config.changeGuards.acceptChangesOn;
+  if (options.acceptChanges) return { accept: true, ...(options.acceptedBy ? { by: options.acceptedBy } : {}) };
+  if (on === undefined) return { accept: false };
+  const runDate = localDate(options.now);
+  if (on === runDate) return { accept: true, by: `guards.accept_changes_on: ${on} in the run config` };
+  const line = `guards.accept_changes_on: ${on} in ${config.configFile}`;
+  return {
+    accept: false,
+    stale:
+      on < runDate
+        ? `${line} is stale (tonight's run date is ${runDate}): it is ignored, the guards against the last night apply; remove the line`
+        : `${line} is not tonight's run date (${runDate}): it is ignored tonight, the guards against the last night apply`,
+  };
+}
+
+async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log: Logger, night: Night | undefined, warnings?: Record<string, { count: number; examples: string[]; message: string }>): Promise<RunJobResult> {
   const converted = await convert({
     mappingFile: config.mappingFile,
     inputs: options.inputs ?? config.inputs,
@@ -90,6 +121,7 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
     ...(config.encoding ? { encoding: config.encoding } : {}),
     ...(options.source ? { source: options.source } : {}),
     ...(night ? { users: night } : {}),
+    ...(warnings ? { runWarnings: warnings } : {}),
   });
   const base = { report: converted.report, reportFile: converted.reportFile, zips: converted.zips, delivered: [] as DeliveredFile[], stale: [] as string[] };
   const counts = describeCounts(converted.report);
@@ -110,7 +142,7 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
     const departures =
       options.departuresNeedEveryRow && rejected > 0
         ? { report: { action: config.departures.action, after_missing_runs: config.departures.afterMissingRuns, sent: 0, examples: [], not_sent: `${rejected} row(s) rejected: a push sends departures only when every row was imported (a rejected row may be a person who is still there)` }, files: [] }
-        : await night.departures(config.departures, { outDir: config.outputDir, now: options.now });
+        : await night.departures({ ...config.departures, purge: converted.mapping }, { outDir: config.outputDir, now: options.now });
     zips = [...zips, ...(departures.files ?? [])];
     base.zips = zips;
     departed = `, ${departures.report.sent} departure(s) ${config.departures.action === 'expire' ? 'expired' : 'made inactive'}`;
@@ -153,11 +185,13 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
       : undefined;
 
   const names = zips.map((z) => path.basename(z)).join(', ');
+  const changes = converted.report.changes as ChangesReport | undefined;
+  const accepted = changes?.accepted ? `; changes accepted (${changes.accepted_by ?? '--accept-changes'})` : '';
   const summary = deliveryError
     ? `${counts}${departed}; delivery of ${names} failed`
     : options.dryRun
       ? `${counts}${departed}; dry run: ${names} not uploaded`
-      : `${counts}${departed}; delivered ${names} to ${delivered[0]?.target ?? ''}`;
+      : `${counts}${departed}; delivered ${names} to ${delivered[0]?.target ?? ''}${accepted}`;
   return {
     ...base,
     delivered,

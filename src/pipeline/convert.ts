@@ -73,6 +73,8 @@ export interface ConvertOptions {
   progress?: Progress;
   /** Told of every user written, in write order, and asked for its guards before the run's (the run state, src/state/). */
   users?: UserSink;
+  /** Warnings about the run rather than a row (a stale line of the run config), added to the report's warnings by kind. */
+  runWarnings?: Record<string, { count: number; examples: string[]; message: string }>;
 }
 
 export interface ConvertResult {
@@ -83,6 +85,8 @@ export interface ConvertResult {
   rejectsFile?: string;
   /** The exit code the CLI should end with: 0, or the guard's. */
   exitCode: number;
+  /** The mapping the run converted with (its purge rules date the departures, src/state/departures.ts). */
+  mapping: Mapping;
 }
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
@@ -174,7 +178,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await removeStale(options.outDir, stem, { zips: !!trip, rejects: !rejectsFile });
     log.info(report.summary);
     if (trip) log.warn(`guard ${trip.guard} tripped: ${trip.message}. Nothing was packaged for delivery; see ${reportFile}`);
-    return { report, reportFile, zips, rejectsFile, exitCode: trip ? EXIT_CODES.guard_tripped : EXIT_CODES.ok };
+    return { report, reportFile, zips, rejectsFile, exitCode: trip ? EXIT_CODES.guard_tripped : EXIT_CODES.ok, mapping };
   } catch (error) {
     await packager.abort();
     await runLog.discard();
@@ -614,7 +618,7 @@ function buildReport(p: {
     },
     packages: p.zipSummaries.map((z) => ({ file: path.basename(z.file), xml_files: z.entries.map((e) => ({ name: e.name, users: e.users })) })),
     ...(p.rejectsFile ? { rejects_file: path.basename(p.rejectsFile) } : {}),
-    warnings: Object.fromEntries(runLog.warnings),
+    warnings: { ...Object.fromEntries(runLog.warnings), ...p.options.runWarnings },
     rejections: Object.fromEntries(runLog.rejections),
     ...(runLog.skips.size ? { skips: Object.fromEntries(runLog.skips) } : {}),
     merges: runLog.merges,

@@ -58,6 +58,9 @@ export function checkServeConfig(text: string, file: string, env: NodeJS.Process
   const later: ConfigProblem[] = [];
   const serve = (run.rest as { serve?: Partial<WrittenServe> } | undefined)?.serve;
   const settings = serve ? serveSettingsOf(serve, where, later, (p) => path.resolve(path.dirname(file), p)) : undefined;
+  // A date would let every push of that day through: a push is let through one at a time.
+  if (run.rest?.guards?.accept_changes_on !== undefined)
+    later.push(where.at(['guards', 'accept_changes_on'], `is for sis2alma run; to let one push through, create the file accept-changes in the account's state folder`, true));
   const problems = inFileOrder([...run.problems, ...withoutEchoes(later, run.refused)]);
   if (problems.length > 0 || !run.config || !settings) return { problems };
   return { problems, config: { run: run.config, serve: { ...settings, mappingFile: settings.mappingFile ?? run.config.mappingFile } } };

@@ -69,7 +69,7 @@ export async function runImport(ctx: ImportContext, temp: string, file: Received
       log: jobLog,
       inputs: [temp],
       ...(config.serve.source ? { source: config.serve.source } : {}),
-      ...(stateDir ? { stateDir, acceptChanges, departuresNeedEveryRow: true } : {}),
+      ...(stateDir ? { stateDir, acceptChanges, acceptedBy: `the file ${ACCEPT_CHANGES_FILE} in the account's state folder`, departuresNeedEveryRow: true } : {}),
     });
   } catch (error) {
     if (!(error instanceof RunError)) throw error;

@@ -177,8 +177,11 @@ function describeErrors(errors: ErrorObject[], where: Locator): Problem[] {
     if (error.keyword === 'if') continue; // the branch's own errors say what is wrong
     if (error.keyword === 'additionalProperties') {
       const extra = String((error.params as { additionalProperty: string }).additionalProperty);
-      const known = Object.keys(schema.properties ?? {});
-      const closest = closestOf(extra, known);
+      // A key of a pattern (identifier:TYPE) is offered with the rest of the key written: "identifer:BARCODE" → "identifier:BARCODE".
+      const patterns = Object.values((schema as { patternProperties?: Record<string, { title?: string }> }).patternProperties ?? {}).flatMap((s) => (s.title ? [s.title] : []));
+      const known = [...Object.keys(schema.properties ?? {}), ...patterns];
+      const written = patterns.map((title) => title.slice(0, title.indexOf(':') + 1) + extra.slice(extra.indexOf(':') + 1)).filter((k) => k !== extra);
+      const closest = closestOf(extra, [...Object.keys(schema.properties ?? {}), ...written]);
       problem = where.at([...p, extra], `unknown key "${extra}"${closest ? `; did you mean "${closest}"?` : known.length ? `; expected one of: ${known.join(', ')}` : ''}`, true);
     } else if (error.keyword === 'required') {
       const missing = (error.params as { missingProperty: string }).missingProperty;

@@ -11,13 +11,13 @@ import Database from 'better-sqlite3';
 import type { Counts, GuardTrip } from '../pipeline/report.js';
 import { parseMaxRejected } from '../pipeline/report.js';
 import type { SinkVerdict, UserSink } from '../pipeline/user-sink.js';
-import type { ChangeGuards, StateConfig } from '../config/run-config.js';
+import { fieldLossLimit, type ChangeGuards, type StateConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
 import { changedFields, fingerprintBits, fingerprintOf, kindName, primaryIdOf, summarise } from './user-record.js';
 import { FingerprintSet } from './fingerprint-set.js';
 import { describe, migrate, openForWriting, readPrevious, RecordBatches, RecordReader, stateFileOf, unreadable, type Previous, type RecordAt, type RecordColumns } from './store.js';
-import { departureXml, type DeparturesConfig } from './departures.js';
+import { departureXml, type Departures } from './departures.js';
 import { AlmaSchema } from '../pipeline/validate.js';
 import { Packager, timestampForNames } from '../pipeline/package.js';
 import { TOOL_VERSION } from '../shared/paths.js';
@@ -35,6 +35,8 @@ export interface NightOptions {
   mode?: RunMode;
   /** --accept-changes: the guards against the last night are checked and reported, but trip nothing. */
   acceptChanges?: boolean;
+  /** What accepted them, for the report and the summary, when not --accept-changes: "guards.accept_changes_on: 2026-12-02". */
+  acceptedBy?: string;
 }
 
 export interface RunMode {
@@ -79,6 +81,8 @@ export interface ChangesReport {
   /** Guards that tripped, or that would have, with --accept-changes. */
   guards: GuardTrip[];
   accepted?: boolean;
+  /** What accepted them: --accept-changes, or the run config's guards.accept_changes_on line. */
+  accepted_by?: string;
 }
 
 interface Before extends RecordColumns {
@@ -311,7 +315,10 @@ export class Night implements UserSink {
     for (const [kind, had] of this.had) if (r.field_loss[kind]) r.field_loss[kind]!.had = had;
     r.guards = last ? this.checkGuards() : [];
     if (r.mode.mode === 'delta') r.mode = { ...r.mode, sent: r.new.count + r.changed.count + r.returned.count, left_out: r.unchanged.count };
-    if (this.options.acceptChanges && r.guards.length) r.accepted = true;
+    if (this.options.acceptChanges && r.guards.length) {
+      r.accepted = true;
+      r.accepted_by = this.options.acceptedBy ?? '--accept-changes';
+    }
     this.verdict = { key: 'changes', report: r as unknown as Record<string, unknown>, trips: r.accepted ? [] : r.guards, summary: sentence(r) };
     return this.verdict;
   }
@@ -341,13 +348,15 @@ export class Night implements UserSink {
         examples: r.group_moves.flatMap((m) => m.examples).slice(0, EXAMPLES),
       });
     for (const [kind, loss] of Object.entries(r.field_loss).sort(([a], [b]) => a.localeCompare(b))) {
-      const share = over(g.maxFieldLoss, loss.lost, loss.had);
+      // One limit for every kind, or the kind's own (max_field_loss.email), or the map's default.
+      const { limit, key } = fieldLossLimit(g.maxFieldLoss, kind);
+      const share = over(limit, loss.lost, loss.had);
       if (share)
         trips.push({
           guard: 'max_field_loss',
-          limit: g.maxFieldLoss,
+          limit,
           actual: loss.lost,
-          message: `${kindName(kind)}: ${n(loss.lost)} of ${n(loss.had)} users (${share}) would lose their ${kindName(kind)}, over the limit of ${g.maxFieldLoss} (max_field_loss)`,
+          message: `${kindName(kind)}: ${n(loss.lost)} of ${n(loss.had)} users (${share}) would lose their ${kindName(kind)}, over the limit of ${limit} (${key})`,
           examples: loss.examples,
         });
     }
@@ -369,7 +378,7 @@ export class Night implements UserSink {
    * yet, their last delivered record changed as the config says and checked against the XSD.
    * None on a night a guard tripped (even one accepted with --accept-changes), as FOLIO does.
    */
-  async departures(config: DeparturesConfig, p: { outDir: string; now: Date; schemaFile?: string }): Promise<DeparturesResult> {
+  async departures(config: Departures, p: { outDir: string; now: Date; schemaFile?: string }): Promise<DeparturesResult> {
     const base = { action: config.action, after_missing_runs: config.afterMissingRuns };
     if (!this.run || !this.verdict) throw new Error('departures before the night was converted');
     if (this.report.guards.length) return { report: { ...base, sent: 0, examples: [], not_sent: 'a guard against the last night tripped: departures are sent only on a healthy night' } };
@@ -516,7 +525,7 @@ function sentence(r: ChangesReport): string {
   if (r.first_night) return `First night: no earlier delivery in the run state to compare with; tonight's users become the state once delivered.`;
   const moves = r.group_moves.reduce((sum, m) => sum + m.count, 0);
   const mode = r.mode.mode === 'delta' ? ` Delta run (${r.mode.why}): ${n(r.mode.sent ?? 0)} users sent, ${n(r.mode.left_out ?? 0)} unchanged left out.` : r.mode.why === 'mode: full' ? '' : ` Full run (${r.mode.why}).`;
-  return `Since the last delivery: ${n(r.new.count)} new, ${n(r.changed.count)} changed, ${n(r.unchanged.count)} unchanged, ${n(r.departed.count)} departed, ${n(r.returned.count)} returned, ${n(moves)} changed user group.${r.accepted ? ' Changes over the guards accepted (--accept-changes).' : ''}${mode}`;
+  return `Since the last delivery: ${n(r.new.count)} new, ${n(r.changed.count)} changed, ${n(r.unchanged.count)} unchanged, ${n(r.departed.count)} departed, ${n(r.returned.count)} returned, ${n(moves)} changed user group.${r.accepted ? ` Changes over the guards accepted (${r.accepted_by ?? '--accept-changes'}).` : ''}${mode}`;
 }
 
 function sha256Of(file: string): string {
