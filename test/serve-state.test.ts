@@ -131,7 +131,7 @@ describe('serve keeps a run state per account', () => {
     const s = await site(['infiniti']);
     assert.equal((await push(s, 'infiniti', csvOf(ids(1, 20).map((i) => row(i))))).json.success, true);
     const file = path.join(s.stateDir, 'infiniti', 'state.db');
-    const before = sqlite(file, 'SELECT key, fingerprint, last_run FROM people ORDER BY key; SELECT id FROM runs');
+    const before = sqlite(file, 'SELECT key, fingerprint, sent_run, missing_since FROM people ORDER BY key; SELECT id, people FROM runs');
 
     const dropped = csvOf(ids(1, 20).map((i) => row(i, { email: false })));
     const { status, json } = await push(s, 'infiniti', dropped);
@@ -140,7 +140,7 @@ describe('serve keeps a run state per account', () => {
     assert.match(json.summary, /^20 rows processed\. 20 users written\. 0 rows merged\. 0 rows failed\. Not delivered: email: 20 of 20 users \(100\.0%\) would lose their email, over the limit of 5% \(max_field_loss\)\. Since the last delivery: 0 new, 20 changed, /);
     assert.doesNotMatch(json.summary, /Delivered to Alma/);
     assert.deepEqual(zipsIn(s.alma), ['users_infiniti_20261121-020000.zip'], 'nothing delivered');
-    assert.equal(sqlite(file, 'SELECT key, fingerprint, last_run FROM people ORDER BY key; SELECT id FROM runs'), before, 'the state did not move');
+    assert.equal(sqlite(file, 'SELECT key, fingerprint, sent_run, missing_since FROM people ORDER BY key; SELECT id, people FROM runs'), before, 'the state did not move');
     const report = archivedReports(s)[1]!;
     assert.equal(report.guard.guard, 'max_field_loss');
     assert.equal(report.changes.field_loss.email.lost, 20);

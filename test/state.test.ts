@@ -76,7 +76,7 @@ function sqlite(s: Site, query: string): string {
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** The state as a test compares it: every person's row and every run, as sqlite3 prints them. */
-const stateDump = (s: Site) => sqlite(s, 'SELECT key, fingerprint, user_group, last_run, first_seen, last_seen FROM people ORDER BY key; SELECT id, run_time, outcome FROM runs;');
+const stateDump = (s: Site) => sqlite(s, 'SELECT key, fingerprint, user_group, sent_run, missing_since, first_seen FROM people ORDER BY key; SELECT id, run_time, outcome, people FROM runs;');
 
 describe('the run state', () => {
   test('a first night makes state.db (mode 600, its folder 700), readable with sqlite3; an identical second night changes nobody', async () => {
@@ -102,7 +102,10 @@ describe('the run state', () => {
     assert.equal(two.changes.first_night, false);
     assert.deepEqual([two.changes.new.count, two.changes.changed.count, two.changes.unchanged.count, two.changes.departed.count, two.changes.returned.count], [0, 0, 20, 0, 0]);
     assert.match(two.summary, / Since the last delivery: 0 new, 0 changed, 20 unchanged, 0 departed, 0 returned, 0 changed user group\.$/);
-    assert.equal(sqlite(s, "SELECT first_seen, last_seen, last_run FROM people WHERE key = 'stu7'"), '2026-11-21T02:00:00.000Z|2026-11-22T02:00:00.000Z|2');
+    // Sent again as before: nothing of theirs is written; the run counts them.
+    assert.equal(sqlite(s, "SELECT first_seen, sent_run, missing_since IS NULL FROM people WHERE key = 'stu7'"), '2026-11-21T02:00:00.000Z|1|1');
+    assert.equal(sqlite(s, 'SELECT id, people FROM runs'), '1|20\n2|20');
+    assert.match((await runCli(['history', 'person', 'stu7', '--config', s.config])).stdout, /first sent 2026-11-21T02:00:00\.000Z, last sent 2026-11-22T02:00:00\.000Z \(run 2, the last delivered run\)/);
     assert.equal(sqlite(s, 'SELECT count(*) FROM runs'), '2');
   });
 
@@ -121,13 +124,14 @@ describe('the run state', () => {
     assert.deepEqual(c.departed, { count: 1, examples: [{ primary_id: 'stu20', user_group: 'STUDENT' }] });
     assert.deepEqual(c.returned, { count: 0, examples: [] });
     assert.equal(sqlite(s, "SELECT run, change, fields FROM sent WHERE key IN ('stu1', 'stu20', 'stu21') AND run = 2 ORDER BY key"), '2|changed|first_name\n2|departed|\n2|new|');
+    assert.equal(sqlite(s, "SELECT key, sent_run, missing_since FROM people WHERE key IN ('stu1', 'stu2', 'stu20', 'stu21') ORDER BY key"), 'stu1|2|\nstu2|1|\nstu20|1|2\nstu21|2|');
     // Night 3: stu20 comes back.
     writeExport(s, [{ id: 1, given: 'Renamed' }, ...people(2, 21)]);
     assert.equal((await night(s, 23)).code, 0);
     const c3 = reportOf(s, 23).changes;
     assert.deepEqual(c3.returned, { count: 1, examples: ['stu20'] });
     assert.deepEqual([c3.new.count, c3.changed.count, c3.unchanged.count, c3.departed.count], [0, 0, 20, 0]);
-    assert.equal(sqlite(s, "SELECT first_seen, last_run FROM people WHERE key = 'stu20'"), '2026-11-21T02:00:00.000Z|3');
+    assert.equal(sqlite(s, "SELECT first_seen, sent_run, missing_since IS NULL FROM people WHERE key = 'stu20'"), '2026-11-21T02:00:00.000Z|3|1');
   });
 
   test('a dropped email column trips max_field_loss: nothing delivered, the state as it was; --accept-changes delivers it', async () => {
@@ -254,7 +258,7 @@ describe('the run state', () => {
     assert.equal(report.guard.guard, 'max_departures');
     assert.equal(report.guard.message, "10 of 20 people of the last delivered run (50.0%) are not in tonight's feed, over the limit of 5% (max_departures)");
     assert.deepEqual(report.changes.departed.examples.map((d: { primary_id: string }) => d.primary_id), ['stu11', 'stu12', 'stu13', 'stu14', 'stu15']);
-    assert.equal(sqlite(s, 'SELECT count(*) FROM people WHERE last_run = 1'), '20');
+    assert.equal(sqlite(s, 'SELECT count(*) FROM people WHERE missing_since IS NULL'), '20');
   });
 
   test('a recoded group table trips max_group_changes, with a from → to table', async () => {
@@ -527,7 +531,8 @@ describe('delta runs', () => {
     assert.equal(report.details['1'], 'User written');
     assert.equal(sqlite(s, 'SELECT id, mode FROM runs ORDER BY id'), '1|full\n2|delta');
     // Every person is in the state, sent or not.
-    assert.equal(sqlite(s, "SELECT count(*) FROM people WHERE last_run = 2"), '21');
+    assert.equal(sqlite(s, 'SELECT count(*) FROM people WHERE missing_since IS NULL'), '21');
+    assert.equal(sqlite(s, 'SELECT people FROM runs WHERE id = 2'), '21');
     // Sunday: full_every.
     assert.equal((await night(s, 22)).code, 0);
     assert.deepEqual(reportOf(s, 22).changes.mode, { mode: 'full', why: 'full_every: sunday' });
@@ -561,9 +566,10 @@ describe('state versions', () => {
     const db = new Database(s.state);
     db.exec(MIGRATIONS[0] as string);
     db.prepare('ATTACH DATABASE ? AS v2').run(v2);
-    db.exec(`INSERT INTO meta SELECT * FROM v2.meta; INSERT INTO runs SELECT * FROM v2.runs;
+    db.exec(`INSERT INTO meta SELECT * FROM v2.meta;
+      INSERT INTO runs SELECT id, run_time, mode, outcome, config_file, config_sha256, mapping_file, mapping_sha256, counts, changes, files, report_file FROM v2.runs;
       INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, first_seen, last_seen, last_run, departed_run)
-        SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, first_seen, last_seen, last_run, departed_run FROM v2.people;
+        SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, first_seen, first_seen, 1, departed_run FROM v2.people;
       INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows) SELECT key, run, change, fields, user_group, group_rule, merge, rows FROM v2.sent;
       PRAGMA user_version = 1;`);
     for (const [key, xml] of Object.entries(records)) {

@@ -1,10 +1,12 @@
 // What `sis2alma history` reads from a run state: the delivered runs, one run, and what was sent
 // for one person run by run, and why (the user group rule, the merge). Read only: nothing here
 // writes the file, and a missing file is an empty history.
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RunError } from '../shared/errors.js';
-import { describe, RecordReader, unreadable } from './store.js';
+import { currentVersionOf, describe, RecordReader, SCHEMA_VERSION, unreadable } from './store.js';
 import type { ChangesReport } from './night.js';
 
 export interface RunRow {
@@ -52,20 +54,34 @@ export interface PersonHistory {
   runs: PersonNight[];
 }
 
-/** Opens a state to read; undefined when there is none yet. */
-function open(file: string): Database.Database | undefined {
+/**
+ * Opens a state to read, with what closes it; undefined when there is none yet. A state of an
+ * older version is read through a migrated copy in a private temporary folder (only a delivered
+ * run's commit migrates state.db), which closing removes.
+ */
+function open(file: string): { db: Database.Database; close: () => void } | undefined {
   if (!statSync(file, { throwIfNoEntry: false })) return undefined;
   let db: Database.Database | undefined;
+  let temp: string | undefined;
+  const close = () => {
+    db?.close();
+    if (temp) rmSync(temp, { recursive: true, force: true });
+  };
   try {
     // Not readonly: after a run killed in its commit, opening rolls the hot journal back, as sqlite3 does.
     db = new Database(file, { fileMustExist: true });
     if (!describe(db, file).exists) {
-      db.close();
+      close();
       return undefined;
     }
-    return db;
+    if ((db.pragma('user_version', { simple: true }) as number) < SCHEMA_VERSION) {
+      db.close();
+      temp = mkdtempSync(path.join(tmpdir(), 'sis2alma-history-'));
+      db = new Database(currentVersionOf(file, temp), { readonly: true, fileMustExist: true });
+    }
+    return { db, close };
   } catch (error) {
-    db?.close();
+    close();
     throw error instanceof RunError ? error : unreadable(file, error);
   }
 }
@@ -75,33 +91,39 @@ function runOf(row: Record<string, unknown>): RunRow {
 }
 
 export function listRuns(file: string): RunRow[] {
-  const db = open(file);
-  if (!db) return [];
+  const state = open(file);
+  if (!state) return [];
   try {
-    return (db.prepare('SELECT * FROM runs ORDER BY id').all() as Record<string, unknown>[]).map(runOf);
+    return (state.db.prepare('SELECT * FROM runs ORDER BY id').all() as Record<string, unknown>[]).map(runOf);
   } finally {
-    db.close();
+    state.close();
   }
 }
 
 export function showRun(file: string, id: number): RunRow {
-  const db = open(file);
+  const state = open(file);
+  const db = state?.db;
   try {
     const row = db?.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     if (!row) throw new RunError('usage', `the run state ${file} has no run ${id}${db ? '' : ' (no run has been delivered yet)'}: sis2alma history --config ... lists them`, { file });
     return runOf(row);
   } finally {
-    db?.close();
+    state?.close();
   }
 }
 
 export function personHistory(file: string, primaryId: string, withRecords: boolean): PersonHistory {
-  const db = open(file);
+  const state = open(file);
+  const db = state?.db;
   try {
     const key = primaryId.toLowerCase();
     const person = db?.prepare('SELECT * FROM people WHERE key = ?').get(key) as Record<string, unknown> | undefined;
     if (!db || !person) throw new RunError('usage', `no person with primary id '${primaryId}' in the run state ${file}: none was delivered with this run config`, { file });
     const runs = db.prepare('SELECT id, run_time FROM runs ORDER BY id').all() as { id: number; run_time: string }[];
+    // The last run whose feed had them: the last one, or the one before they went missing.
+    const lastRun = runs[runs.length - 1]?.id;
+    const missingSince = person.missing_since as number | null;
+    const lastIn = missingSince === null ? runs[runs.length - 1] : [...runs].reverse().find((r) => r.id < missingSince);
     const records = new RecordReader(db);
     const recordOf = (row: Record<string, unknown>): { record?: string } => {
       const record = withRecords ? records.read(row) : undefined;
@@ -133,12 +155,11 @@ export function personHistory(file: string, primaryId: string, withRecords: bool
         present = s.change !== 'departed' && s.change !== 'departure sent';
       }
       if (changes.length) continue;
-      if (present && last && run.id <= (person.last_run as number)) {
+      if (present && last && lastIn && run.id <= lastIn.id) {
         // The rows of such a night are not kept: only that the user sent was the same.
         nights.push({ run: run.id, run_time: run.run_time, change: 'unchanged', fields: [], user_group: last.user_group, group_rule: last.group_rule, ...(last.merge ? { merge: last.merge } : {}), rows: [] });
       }
     }
-    const lastRun = runs[runs.length - 1]?.id;
     return {
       primary_id: person.primary_id as string,
       user_group: person.user_group as string,
@@ -147,13 +168,13 @@ export function personHistory(file: string, primaryId: string, withRecords: bool
       expiry_date: person.expiry_date as string,
       kinds: (person.kinds as string) ? (person.kinds as string).split(' ') : [],
       first_seen: person.first_seen as string,
-      last_seen: person.last_seen as string,
-      last_run: person.last_run as number,
-      current: person.last_run === lastRun,
+      last_seen: lastIn?.run_time ?? (person.first_seen as string),
+      last_run: lastIn?.id ?? (person.sent_run as number),
+      current: missingSince === null && lastIn?.id === lastRun,
       ...recordOf(person),
       runs: nights,
     };
   } finally {
-    db?.close();
+    state?.close();
   }
 }

@@ -14,9 +14,9 @@ import type { SinkVerdict, UserSink } from '../pipeline/user-sink.js';
 import { fieldLossLimit, type ChangeGuards, type StateConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
-import { changedFields, fingerprintBits, fingerprintOf, kindName, primaryIdOf, summarise } from './user-record.js';
-import { FingerprintSet } from './fingerprint-set.js';
-import { describe, migrate, openForWriting, readPrevious, RecordBatches, RecordReader, stateFileOf, unreadable, type Previous, type RecordAt, type RecordColumns } from './store.js';
+import { changedFields, fingerprintBits, fingerprintOf, kindName, summarise } from './user-record.js';
+import { currentVersionOf, describe, migrate, openForWriting, readPrevious, RecordBatches, RecordReader, stateFileOf, unreadable, type Previous, type RecordAt, type RecordColumns } from './store.js';
+import { hashInto, IdIndex } from '../pipeline/merge.js';
 import { departureXml, type Departures } from './departures.js';
 import { AlmaSchema } from '../pipeline/validate.js';
 import { Packager, timestampForNames } from '../pipeline/package.js';
@@ -88,9 +88,14 @@ export interface ChangesReport {
 interface Before extends RecordColumns {
   fingerprint: string;
   user_group: string;
+  group_rule: string;
+  merge: string | null;
   kinds: string;
-  last_run: number;
+  missing_since: number | null;
 }
+
+/** A person of the last night seen unchanged tonight, in `present`'s value: the high bit over their rowid. */
+const SEEN = 0x80000000;
 
 /** The run state of one run config, open for one run: what the last delivered night was, and tonight staged beside it. */
 export class RunState {
@@ -114,8 +119,16 @@ export class Night implements UserSink {
   private readonly forgetTemp: () => void;
   private readonly insert: Database.Statement;
   private readonly lookup: Database.Statement | undefined;
-  /** The fingerprints of the people of the last delivered night: a user among them is unchanged. */
-  private readonly present: FingerprintSet | undefined;
+  /**
+   * The people of the last delivered night, in memory while tonight is converted: the first 64
+   * bits of their fingerprint mixed with why they got their group (rule, merge), each to their
+   * rowid. A user found there is unchanged, and is counted without asking the state (a look-up
+   * cost about 10 µs, bench/RESULTS.md); the ones never found are the departures and the changed.
+   * 12 bytes a slot, 16 MB for a million people. Two different users share a key with a chance
+   * of about 1 in 10^19 a pair.
+   */
+  private readonly present: IdIndex | undefined;
+  private readonly reasons = new Map<string, Uint32Array>();
   /** The last night's records (prev.records), for the fields that changed and for departures. */
   private readonly previousRecords: RecordReader | undefined;
   /** Tonight's records, gathered into batches staged with the users that point into them. */
@@ -156,6 +169,8 @@ export class Night implements UserSink {
     // Numbered from 1 here; commit() renumbers them after the state's own.
     this.staged.exec('CREATE TABLE records (id INTEGER PRIMARY KEY, users BLOB NOT NULL)');
     this.staged.exec('CREATE TABLE departing (key TEXT PRIMARY KEY, record_batch INTEGER NOT NULL, record_at INTEGER NOT NULL, record_len INTEGER NOT NULL) WITHOUT ROWID');
+    // The people of the last night not in tonight's feed (finish()).
+    this.staged.exec('CREATE TABLE departed (key TEXT PRIMARY KEY, primary_id TEXT NOT NULL, user_group TEXT NOT NULL, group_rule TEXT NOT NULL, kinds TEXT NOT NULL) WITHOUT ROWID');
     this.insert = this.staged.prepare('INSERT INTO night VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     const insertRecords = this.staged.prepare('INSERT INTO records (id, users) VALUES (?, ?)');
     this.stage = this.staged.transaction((rows: unknown[][], records: [number, Buffer][]) => {
@@ -165,7 +180,8 @@ export class Night implements UserSink {
     this.records = new RecordBatches((id, users) => this.pendingRecords.push([id, users]));
     if (previous.exists) {
       try {
-        this.staged.prepare('ATTACH DATABASE ? AS prev').run(file);
+        // An older state is read through a migrated copy: only a delivered run's commit moves state.db.
+        this.staged.prepare('ATTACH DATABASE ? AS prev').run(currentVersionOf(file, this.temp));
         describe(this.staged, file, 'prev');
       } catch (error) {
         this.close();
@@ -173,19 +189,20 @@ export class Night implements UserSink {
       }
       this.staged.pragma('prev.cache_size = -2048');
       this.previousRecords = new RecordReader(this.staged, 'prev');
-      const lastRun = previous.lastRun?.id ?? -1;
-      const count = this.staged.prepare('SELECT count(*) FROM prev.people WHERE last_run = ?').pluck().get(lastRun) as number;
-      this.present = new FingerprintSet(count);
-      // How many of them had each kind of value: tonight's losses are counted against it (less those who departed, at finish()).
-      const kinds = new Map<string, number>();
-      for (const [fingerprint, had] of this.staged.prepare('SELECT fingerprint, kinds FROM prev.people WHERE last_run = ?').raw().iterate(lastRun) as Iterable<[string, string]>) {
-        const bits = fingerprintBits(fingerprint);
-        this.present.add(bits.hi, bits.lo);
-        kinds.set(had, (kinds.get(had) ?? 0) + 1);
+      if (previous.lastRun) {
+        this.present = new IdIndex(previous.people, { values: 1 });
+        // How many of them had each kind of value: tonight's losses are counted against it (less those who departed, at finish()).
+        const kinds = new Map<string, number>();
+        const everyone = this.staged.prepare('SELECT rowid, fingerprint, group_rule, merge, kinds FROM prev.people WHERE missing_since IS NULL').raw();
+        for (const [rowid, fingerprint, groupRule, merge, had] of everyone.iterate() as Iterable<[number, string, string, string | null, string]>) {
+          const bits = fingerprintBits(fingerprint);
+          const reason = this.reasonOf(groupRule, merge);
+          this.present.set(this.present.upsertHashed((bits.hi ^ reason[0]!) >>> 0, ((bits.lo ^ reason[1]!) >>> 0) || 1).slot, rowid, 0);
+          kinds.set(had, (kinds.get(had) ?? 0) + 1);
+        }
+        this.countKinds(kinds, +1);
       }
-      this.present.seal();
-      this.countKinds(kinds, +1);
-      this.lookup = this.staged.prepare(`SELECT p.fingerprint, p.user_group, p.kinds, p.last_run, ${this.previousRecords.columns('p')} FROM prev.people p WHERE p.key = ?`);
+      this.lookup = this.staged.prepare(`SELECT p.fingerprint, p.user_group, p.group_rule, p.merge, p.kinds, p.missing_since, p.record_batch, p.record_at, p.record_len FROM prev.people p WHERE p.key = ?`);
     }
     this.report = {
       mode: options.mode ?? { mode: 'full', why: 'mode: full' },
@@ -217,15 +234,17 @@ export class Night implements UserSink {
     const bytes = Buffer.from(xml.buffer, xml.byteOffset, xml.byteLength);
     const fingerprint = fingerprintOf(bytes);
     const r = this.report;
-    if (this.present?.has(fingerprint.hi, fingerprint.lo)) {
-      // The same XML as a person of the last night (it holds the primary id): nothing to compare,
-      // and commit() only marks them seen tonight.
-      const primaryId = primaryIdOf(bytes);
-      r.unchanged.count++;
-      this.pending.push([primaryId.toLowerCase(), primaryId, fingerprint.text, null, groupRule, merge ?? null, null, null, null, null, null, 'unchanged', '', '[]']);
-      if (this.pending.length >= BATCH) this.flush();
-      // A delta night sends what changed: an unchanged user stays as Alma has it.
-      return r.mode.mode !== 'delta';
+    if (this.present) {
+      const reason = this.reasonOf(groupRule, merge ?? null);
+      const slot = this.present.findHashed((fingerprint.hi ^ reason[0]!) >>> 0, ((fingerprint.lo ^ reason[1]!) >>> 0) || 1);
+      if (slot >= 0) {
+        // The same XML (it holds the primary id) for the same reasons as a person of the last
+        // night: nothing to compare, nothing to stage, nothing for commit() to write.
+        this.present.set(slot, (this.present.first(slot) | SEEN) >>> 0, 0);
+        r.unchanged.count++;
+        // A delta night sends what changed: an unchanged user stays as Alma has it.
+        return r.mode.mode !== 'delta';
+      }
     }
     const user = summarise(bytes, fingerprint);
     const before = this.lookup?.get(user.key) as Before | undefined;
@@ -236,7 +255,7 @@ export class Night implements UserSink {
       r.new.count++;
       if (r.new.examples.length < EXAMPLES) r.new.examples.push(user.primaryId);
     } else {
-      const wasThere = before.last_run === this.previous.lastRun?.id;
+      const wasThere = before.missing_since === null;
       if (!wasThere) {
         change = 'returned';
         r.returned.count++;
@@ -276,6 +295,19 @@ export class Night implements UserSink {
     return !(change === 'unchanged' && this.report.mode.mode === 'delta');
   }
 
+  /** Two 32-bit hashes of why a user got their group (the rule's name, the merge's reason), mixed into their key in `present`. */
+  private reasonOf(groupRule: string, merge: string | null): Uint32Array {
+    const text = merge === null ? groupRule : `${groupRule}\u0000${merge}`;
+    let hash = this.reasons.get(text);
+    if (!hash) {
+      hash = new Uint32Array(2);
+      hashInto(text, hash, 0);
+      // The distinct rule names and merge reasons of a mapping are few; a row's own text is not.
+      if (this.reasons.size < 10_000) this.reasons.set(text, hash);
+    }
+    return hash;
+  }
+
   /** Adds (or takes away) people's kinds of value to `had`, from counts by the kinds column. */
   private countKinds(counts: Map<string, number>, sign: 1 | -1): void {
     for (const [kinds, count] of counts) for (const kind of kinds.split(' ')) if (kind) this.had.set(kind, (this.had.get(kind) ?? 0) + sign * count);
@@ -303,13 +335,21 @@ export class Night implements UserSink {
     this.staged.exec('CREATE UNIQUE INDEX night_key ON night (key)');
     const r = this.report;
     const last = this.previous.lastRun;
-    if (last) {
-      // Who was delivered last time and is not in tonight's feed, found by the database, not in memory.
-      const departed = `FROM prev.people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key)`;
-      r.departed.count = (this.staged.prepare(`SELECT count(*) ${departed}`).pluck().get(last.id) as number);
-      r.departed.examples = this.staged.prepare(`SELECT p.primary_id, p.user_group ${departed} ORDER BY p.primary_id LIMIT ${EXAMPLES}`).all(last.id) as { primary_id: string; user_group: string }[];
+    if (last && this.present) {
+      // Who was delivered last time and is not in tonight's feed: of the people never found
+      // unchanged, those not staged tonight either (changed, returned or new).
+      this.staged.exec('CREATE TEMP TABLE unseen (person INTEGER PRIMARY KEY)');
+      const unseen = this.staged.prepare('INSERT INTO unseen (person) VALUES (?)');
+      const { table, width } = this.present.memory;
+      this.staged.transaction(() => {
+        for (let at = 0; at < table.length; at += width) if (table[at + 1] !== 0 && !(table[at + 2]! & SEEN)) unseen.run(table[at + 2]);
+      })();
+      this.staged.exec(`INSERT INTO departed (key, primary_id, user_group, group_rule, kinds)
+        SELECT p.key, p.primary_id, p.user_group, p.group_rule, p.kinds FROM unseen u JOIN prev.people p ON p.rowid = u.person WHERE NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key)`);
+      r.departed.count = this.staged.prepare('SELECT count(*) FROM departed').pluck().get() as number;
+      r.departed.examples = this.staged.prepare(`SELECT primary_id, user_group FROM departed ORDER BY primary_id LIMIT ${EXAMPLES}`).all() as { primary_id: string; user_group: string }[];
       // Who departed had what they had, but is not tonight's to lose.
-      this.countKinds(new Map(this.staged.prepare(`SELECT p.kinds, count(*) ${departed} GROUP BY p.kinds`).raw().all(last.id) as [string, number][]), -1);
+      this.countKinds(new Map(this.staged.prepare('SELECT kinds, count(*) FROM departed GROUP BY kinds').raw().all() as [string, number][]), -1);
     }
     r.group_moves = [...this.moves.values()].sort((a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
     for (const [kind, had] of this.had) if (r.field_loss[kind]) r.field_loss[kind]!.had = had;
@@ -382,10 +422,22 @@ export class Night implements UserSink {
     const base = { action: config.action, after_missing_runs: config.afterMissingRuns };
     if (!this.run || !this.verdict) throw new Error('departures before the night was converted');
     if (this.report.guards.length) return { report: { ...base, sent: 0, examples: [], not_sent: 'a guard against the last night tripped: departures are sent only on a healthy night' } };
-    // The id of the delivered run a person must have been last sent in, at the latest, to be missing long enough.
-    const ids = this.previous.lastRun ? (this.staged.prepare('SELECT id FROM prev.runs ORDER BY id DESC LIMIT ?').pluck().all(config.afterMissingRuns) as number[]) : [];
-    const latest = ids[config.afterMissingRuns - 1];
-    if (latest === undefined) return { report: { ...base, sent: 0, examples: [] } };
+    const last = this.previous.lastRun;
+    if (!last) return { report: { ...base, sent: 0, examples: [] } };
+    // Missing tonight and on the nights before, after_missing_runs in all: missing since the
+    // (after_missing_runs - 1)th last delivered run at the latest; after one night, everyone
+    // missing whose departure was not sent yet.
+    const ids = this.staged.prepare('SELECT id FROM prev.runs ORDER BY id DESC LIMIT ?').pluck().all(config.afterMissingRuns) as number[];
+    const bound = config.afterMissingRuns === 1 ? Number.MAX_SAFE_INTEGER : ids[config.afterMissingRuns - 2];
+    if (bound === undefined) return { report: { ...base, sent: 0, examples: [] } };
+    this.staged.exec('CREATE TEMP TABLE leaving (key TEXT PRIMARY KEY, last_seen TEXT NOT NULL) WITHOUT ROWID');
+    if (config.afterMissingRuns === 1) this.staged.prepare('INSERT INTO leaving SELECT key, ? FROM departed').run(last.runTime);
+    this.staged
+      .prepare(
+        `INSERT INTO leaving SELECT p.key, (SELECT r.run_time FROM prev.runs r WHERE r.id < p.missing_since ORDER BY r.id DESC LIMIT 1) FROM prev.people p
+          WHERE p.missing_since IS NOT NULL AND p.missing_since <= ? AND p.departed_run IS NULL AND NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key)`,
+      )
+      .run(bound);
     const runDate = localDate(p.now);
     const stem = `users_${this.run.source}_${timestampForNames(p.now)}_departures`;
     let packager: Packager | undefined;
@@ -396,14 +448,14 @@ export class Night implements UserSink {
     const keep = this.staged.prepare('INSERT INTO departing (key, record_batch, record_at, record_len) VALUES (?, ?, ?, ?)');
     const previousRecords = this.previousRecords!;
     const leaving = this.staged.prepare(
-      `SELECT p.key, p.primary_id, ${previousRecords.columns('p')}, p.last_seen FROM prev.people p
-        WHERE p.departed_run IS NULL AND p.last_run <= ? AND p.key > ? AND NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key) ORDER BY p.key LIMIT ${BATCH}`,
+      `SELECT l.key, p.primary_id, p.record_batch, p.record_at, p.record_len, l.last_seen FROM leaving l JOIN prev.people p ON p.key = l.key
+        WHERE l.key > ? ORDER BY l.key LIMIT ${BATCH}`,
     );
     // A batch at a time, in key order (the connection cannot write while a query is still reading).
     type Leaving = RecordColumns & { key: string; primary_id: string; last_seen: string };
     async function* everyone(): AsyncGenerator<Leaving> {
       for (let after = ''; ; ) {
-        const batch = leaving.all(latest, after) as Leaving[];
+        const batch = leaving.all(after) as Leaving[];
         if (!batch.length) return;
         yield* batch;
         after = batch[batch.length - 1]!.key;
@@ -457,26 +509,28 @@ export class Night implements UserSink {
         meta.run('created', time);
         const id = Number(
           db
-            .prepare('INSERT INTO runs (run_time, mode, outcome, config_file, config_sha256, mapping_file, mapping_sha256, counts, changes, files, report_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-            .run(time, this.report.mode.mode, this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile).lastInsertRowid,
+            .prepare('INSERT INTO runs (run_time, mode, outcome, config_file, config_sha256, mapping_file, mapping_sha256, counts, changes, files, report_file, people) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(time, this.report.mode.mode, this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile, this.people()).lastInsertRowid,
         );
-        const lastRun = this.previous.lastRun?.id ?? -1;
         // Tonight's record batches, numbered after the state's own.
         const base = db.prepare('SELECT coalesce(max(id), 0) FROM records').pluck().get() as number;
         db.prepare('INSERT INTO records (id, users) SELECT id + ?, users FROM staged.records ORDER BY id').run(base);
         db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record_batch, record_at, record_len) SELECT key, @run, change, fields, user_group, group_rule, merge, rows, record_batch + @base, record_at, record_len FROM staged.night WHERE change <> 'unchanged' ORDER BY key`).run({ run: id, base });
-        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows) SELECT p.key, ?, 'departed', '', p.user_group, p.group_rule, NULL, '[]' FROM people p WHERE p.last_run = ? AND NOT EXISTS (SELECT 1 FROM staged.night n WHERE n.key = p.key)`).run(id, lastRun);
-        // An unchanged person keeps what the state has of them (their record included), seen tonight.
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows) SELECT key, ?, 'departed', '', user_group, group_rule, NULL, '[]' FROM staged.departed ORDER BY key`).run(id);
+        db.prepare('UPDATE people SET missing_since = ? WHERE key IN (SELECT key FROM staged.departed)').run(id);
+        // A person sent as before is not written: only one whose XML was the same but whose group
+        // rule or merge reason changed (a mapping edit) is staged, for `history` to say why.
         db.prepare(
-          `UPDATE people SET last_seen = @time, last_run = @run, group_rule = n.group_rule, merge = n.merge
+          `UPDATE people SET group_rule = n.group_rule, merge = n.merge
              FROM (SELECT key, group_rule, merge FROM staged.night WHERE change = 'unchanged') AS n WHERE people.key = n.key`,
-        ).run({ time, run: id });
+        ).run();
         db.prepare(
-          `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch, record_at, record_len, first_seen, last_seen, last_run)
-             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch + @base, record_at, record_len, @time, @time, @run FROM staged.night WHERE change <> 'unchanged' ORDER BY key
+          `INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch, record_at, record_len, first_seen, sent_run)
+             SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, record_batch + @base, record_at, record_len, @time, @run FROM staged.night WHERE change <> 'unchanged' ORDER BY key
            ON CONFLICT (key) DO UPDATE SET primary_id = excluded.primary_id, fingerprint = excluded.fingerprint, user_group = excluded.user_group,
-             group_rule = excluded.group_rule, merge = excluded.merge, departed_run = NULL, expiry_date = excluded.expiry_date, kinds = excluded.kinds,
-             record_batch = excluded.record_batch, record_at = excluded.record_at, record_len = excluded.record_len, last_seen = excluded.last_seen, last_run = excluded.last_run`,
+             group_rule = excluded.group_rule, merge = excluded.merge, expiry_date = excluded.expiry_date, kinds = excluded.kinds,
+             record_batch = excluded.record_batch, record_at = excluded.record_at, record_len = excluded.record_len, sent_run = excluded.sent_run,
+             missing_since = NULL, departed_run = NULL`,
         ).run({ time, run: id, base });
         db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record_batch, record_at, record_len) SELECT p.key, @run, 'departure sent', '', p.user_group, p.group_rule, NULL, '[]', d.record_batch + @base, d.record_at, d.record_len FROM staged.departing d JOIN people p ON p.key = d.key`).run({ run: id, base });
         db.prepare('UPDATE people SET departed_run = ? WHERE key IN (SELECT key FROM staged.departing)').run(id);
@@ -490,6 +544,12 @@ export class Night implements UserSink {
     } finally {
       db.close();
     }
+  }
+
+  /** The people of tonight's feed: every user written. */
+  private people(): number {
+    const r = this.report;
+    return r.new.count + r.changed.count + r.unchanged.count + r.returned.count;
   }
 
   /** Throws the staged night away (also after a commit). */

@@ -9,7 +9,7 @@
 // run is committing: `cp state.db` is a whole backup, `sqlite3 state.db` reads it on any file
 // system (WAL needs shared memory, which NFS does not give), and no -wal file of patron data sits
 // beside it. A commit killed half-way leaves a hot journal that SQLite rolls back on next open.
-import { closeSync, constants as fsConstants, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, copyFileSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RunError } from '../shared/errors.js';
@@ -71,14 +71,44 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
      record BLOB
    );
    CREATE UNIQUE INDEX sent_by_key ON sent (key, run, change);`,
-  // Version 2: records kept in batches (table records), the people and the nights they were sent
-  // pointing into them, rather than each row holding its own deflated record. A record is stored
-  // once (people and sent pointed at two copies), and an unchanged person's row is small.
+  // Version 2, for a night's cost in proportion to what changed, not to the population:
+  // - records kept in batches (table records), people and the nights they were sent pointing into
+  //   them, rather than each row holding its own deflated record (people and sent held two copies);
+  // - a person present night after night is not written at all: `missing_since` (the first
+  //   delivered run whose feed did not have them) replaces `last_seen`/`last_run`, which every
+  //   night rewrote for everyone; `sent_run` is the run that last sent them a changed user;
+  // - each run counts the people of its feed (`runs.people`).
   (db) => {
     db.exec(`CREATE TABLE records (id INTEGER PRIMARY KEY, users BLOB NOT NULL);
-      ALTER TABLE people ADD COLUMN record_batch INTEGER REFERENCES records (id);
-      ALTER TABLE people ADD COLUMN record_at INTEGER;
-      ALTER TABLE people ADD COLUMN record_len INTEGER;
+      ALTER TABLE runs ADD COLUMN people INTEGER NOT NULL DEFAULT 0;
+      UPDATE runs SET people = coalesce(json_extract(counts, '$.users'), 0);
+      CREATE TABLE people_v2 (
+        key TEXT NOT NULL UNIQUE,
+        primary_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        user_group TEXT NOT NULL,
+        group_rule TEXT NOT NULL,
+        merge TEXT,
+        expiry_date TEXT NOT NULL,
+        kinds TEXT NOT NULL,
+        record_batch INTEGER REFERENCES records (id),
+        record_at INTEGER,
+        record_len INTEGER,
+        first_seen TEXT NOT NULL,
+        sent_run INTEGER NOT NULL REFERENCES runs (id),
+        missing_since INTEGER REFERENCES runs (id),
+        departed_run INTEGER REFERENCES runs (id),
+        record BLOB
+      );
+      INSERT INTO people_v2 (key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, first_seen, sent_run, missing_since, departed_run, record)
+        SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, first_seen,
+          coalesce((SELECT max(s.run) FROM sent s WHERE s.key = p.key AND s.change IN ('new', 'changed', 'returned')), last_run),
+          (SELECT min(r.id) FROM runs r WHERE r.id > p.last_run), departed_run, record
+        FROM people p ORDER BY key;
+      DROP INDEX people_by_last_run;
+      DROP TABLE people;
+      ALTER TABLE people_v2 RENAME TO people;
+      CREATE INDEX people_missing ON people (missing_since) WHERE missing_since IS NOT NULL;
       ALTER TABLE sent ADD COLUMN record_batch INTEGER REFERENCES records (id);
       ALTER TABLE sent ADD COLUMN record_at INTEGER;
       ALTER TABLE sent ADD COLUMN record_len INTEGER;`);
@@ -162,28 +192,18 @@ export interface RecordColumns {
   record_batch?: number | null;
   record_at?: number | null;
   record_len?: number | null;
-  /** A state of version 1 kept each record in its row, deflated alone. */
-  record?: Buffer | null;
 }
 
 /**
  * Reads records back from one schema of a connection, keeping the last few batches inflated
- * (users come in much the same order every night, so a night's reads go batch after batch). A
- * state of version 1, read before a run migrates it, still has each record in its row.
+ * (users come in much the same order every night, so a night's reads go batch after batch).
  */
 export class RecordReader {
-  private readonly get: Database.Statement | undefined;
+  private readonly get: Database.Statement;
   private readonly cache = new Map<number, Buffer>();
-  private readonly legacy: boolean;
 
   constructor(db: Database.Database, schema = 'main') {
-    this.legacy = (db.pragma(`${schema}.user_version`, { simple: true }) as number) < 2;
-    if (!this.legacy) this.get = db.prepare(`SELECT users FROM ${schema}.records WHERE id = ?`).pluck();
-  }
-
-  /** What a query selects for read(), of the table `alias` names. */
-  columns(alias: string): string {
-    return this.legacy ? `${alias}.record` : `${alias}.record_batch, ${alias}.record_at, ${alias}.record_len`;
+    this.get = db.prepare(`SELECT users FROM ${schema}.records WHERE id = ?`).pluck();
   }
 
   read(row: RecordColumns): string | undefined {
@@ -192,13 +212,12 @@ export class RecordReader {
 
   /** The record's bytes (a view into the inflated batch, valid until the next read). */
   readBytes(row: RecordColumns): Buffer | undefined {
-    if (this.legacy) return row.record ? Buffer.from(unpackRecord(row.record)) : undefined;
     const { record_batch: batch, record_at: at, record_len: len } = row;
     if (batch == null || at == null || len == null) return undefined;
     let users = this.cache.get(batch);
     if (users) this.cache.delete(batch);
     else {
-      const blob = this.get!.get(batch) as Buffer | undefined;
+      const blob = this.get.get(batch) as Buffer | undefined;
       if (!blob) return undefined;
       users = unpackBatch(blob);
       if (this.cache.size >= CACHED_BATCHES) this.cache.delete(this.cache.keys().next().value!);
@@ -263,7 +282,7 @@ export function describe(db: Database.Database, file: string, schema = 'main'): 
   if (version === 0) return { file, exists: false, people: 0 };
   const source = (db.prepare(`SELECT value FROM ${schema}.meta WHERE name = 'source'`).get() as { value: string } | undefined)?.value;
   const last = db.prepare(`SELECT id, run_time AS runTime FROM ${schema}.runs ORDER BY id DESC LIMIT 1`).get() as { id: number; runTime: string } | undefined;
-  const people = last ? (db.prepare(`SELECT count(*) AS n FROM ${schema}.people WHERE last_run = ?`).get(last.id) as { n: number }).n : 0;
+  const people = !last ? 0 : version < 2 ? (db.prepare(`SELECT count(*) FROM ${schema}.people WHERE last_run = ?`).pluck().get(last.id) as number) : (db.prepare(`SELECT people FROM ${schema}.runs WHERE id = ?`).pluck().get(last.id) as number);
   const lastFull = db.prepare(`SELECT run_time FROM ${schema}.runs WHERE mode = 'full' ORDER BY id DESC LIMIT 1`).pluck().get() as string | undefined;
   return { file, exists: true, ...(source !== undefined ? { source } : {}), ...(last ? { lastRun: last } : {}), people, ...(lastFull ? { lastFull } : {}) };
 }
@@ -304,4 +323,31 @@ export function migrate(db: Database.Database, file: string): void {
     else step(db);
   }
   if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}
+
+/**
+ * A copy of an older state, migrated, for reading it as this version does without moving the
+ * state itself (only a delivered run's commit migrates state.db): made in `dir`, a private
+ * temporary folder the caller removes. Answers `file` itself when it is current.
+ */
+export function currentVersionOf(file: string, dir: string): string {
+  let version: number;
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    version = db.pragma('user_version', { simple: true }) as number;
+  } finally {
+    db.close();
+  }
+  if (version === 0 || version >= SCHEMA_VERSION) return file;
+  const copy = path.join(dir, 'state-migrated.db');
+  copyFileSync(file, copy);
+  const older = new Database(copy);
+  try {
+    older.pragma('journal_mode = OFF');
+    older.pragma('synchronous = OFF');
+    older.transaction(() => migrate(older, file))();
+  } finally {
+    older.close();
+  }
+  return copy;
 }
