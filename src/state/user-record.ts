@@ -46,7 +46,6 @@ const marker = (text: string) => Buffer.from(text, 'utf8');
 const PRIMARY_ID = [marker('\n    <primary_id>'), marker('</primary_id>')] as const;
 const USER_GROUP = [marker('\n    <user_group>'), marker('</user_group>')] as const;
 const EXPIRY_DATE = [marker('\n    <expiry_date>'), marker('</expiry_date>')] as const;
-const ID_TYPE = [marker('<id_type>'), marker('</id_type>')] as const;
 
 /** The text of the first element `tag` opens, after `from`; '' when there is none. */
 function textOf(xml: Buffer, [open, close]: readonly [Buffer, Buffer], from = 0): string {
@@ -63,25 +62,26 @@ export function primaryIdOf(xml: Buffer): string {
 
 /**
  * Kinds of value that Alma's SYNCHRONIZE deletes from a user when tonight's file leaves them out
- * (the external ones: a file that loses a column wipes them), as the state records them. Each
- * identifier type is a kind of its own: `identifier:BARCODE`.
+ * (the external ones: a file that loses a column wipes them), as the state records them, by the
+ * element that holds one. Each identifier type is a kind of its own: `identifier:BARCODE`.
  */
-const CONTAINS: [kind: string, marker: Buffer][] = [
-  ['email', marker('<email ')],
-  ['address', marker('<address ')],
-  ['phone', marker('<phone ')],
-  ['statistics', marker('<user_statistic ')],
-  ['notes', marker('<user_note ')],
-];
+const CONTAINS: Record<string, string> = { email: 'email', address: 'address', phone: 'phone', user_statistic: 'statistics', user_note: 'notes' };
+const ORDER = ['email', 'address', 'phone', 'statistics', 'notes'];
+const rank = (kind: string) => (kind.startsWith('identifier:') ? ORDER.length : ORDER.indexOf(kind));
+/** Every element that makes a kind, in one pass (five Buffer.indexOf scans of the whole user cost three times as much). */
+const KINDS = /<(email|address|phone|user_statistic|user_note) |<id_type>([^<]*)<\/id_type>/g;
 
 export function summarise(xml: Buffer, fingerprint: Fingerprint = fingerprintOf(xml)): UserSummary {
   const primaryId = primaryIdOf(xml);
   const kinds: string[] = [];
-  for (const [kind, marker] of CONTAINS) if (xml.includes(marker)) kinds.push(kind);
-  for (let at = xml.indexOf(ID_TYPE[0]); at >= 0; at = xml.indexOf(ID_TYPE[0], at + 1)) {
-    const kind = `identifier:${textOf(xml, ID_TYPE, at)}`;
+  // Latin-1 makes a character of each byte, so that an index in the text is one in the bytes.
+  const text = xml.toString('latin1');
+  for (const m of text.matchAll(KINDS)) {
+    const kind = m[1] !== undefined ? CONTAINS[m[1]]! : `identifier:${unescapeXml(xml.toString('utf8', m.index! + '<id_type>'.length, m.index! + '<id_type>'.length + m[2]!.length))}`;
     if (!kinds.includes(kind)) kinds.push(kind);
   }
+  // In one order whatever the XML's: the contacts, statistics and notes, then the identifiers as they come.
+  kinds.sort((a, b) => rank(a) - rank(b));
   return {
     primaryId,
     key: primaryId.toLowerCase(),
