@@ -98,7 +98,7 @@ interface NightsResult {
   night2: NextNight & { rows: number };
   dropped?: NextNight & { rows: number };
   /** Each step's figures, by name: night1_no_state, night1_state, night2_no_state, night2_full, night2_delta, dropped_no_state, dropped_guard, dropped_accepted. */
-  steps: Record<string, Measure & { summary?: string }>;
+  steps: Record<string, Measure & { summary?: string; expectedExit?: number }>;
   /** state.db after night 1 and after night 2 (full), in MB. */
   stateMb: { night1?: number; night2?: number };
   /** Wall and CPU ratios of a night with state to the same night without. */
@@ -523,7 +523,7 @@ async function benchTwoNights(rows: number, seed: number, keep: boolean): Promis
       isNode: false,
     });
     const summary = (await tail(path.join(logs, `${name}.out`), 1))[0];
-    result.steps[name] = { ...m, ...(summary ? { summary } : {}) };
+    result.steps[name] = { ...m, ...(summary ? { summary } : {}), ...(expectedExit ? { expectedExit } : {}) };
     if (m.exitCode !== expectedExit) result.notes.push(`${name} exited with ${m.exitCode} (expected ${expectedExit}): ${m.stderrTail.join(' | ')}`);
     log(describe(name, m));
     return m;
@@ -855,7 +855,7 @@ export async function main(argv: string[]): Promise<number> {
   log(`\nwrote ${path.relative(PACKAGE_ROOT, file)}`);
   // Times never fail the bench; a pipeline step that failed does, so that it is not taken for a figure.
   const failed =
-    results.some((r) => (r.convert && r.convert.exitCode !== 0) || (r.explain && r.explain.exitCode !== 0)) || nights.some((n) => Object.values(n.steps).some((m) => m.exitCode !== 0));
+    results.some((r) => (r.convert && r.convert.exitCode !== 0) || (r.explain && r.explain.exitCode !== 0)) || nights.some((n) => Object.values(n.steps).some((m) => m.exitCode !== (m.expectedExit ?? 0)));
   return failed ? 1 : 0;
 }
 
