@@ -275,6 +275,22 @@ describe('the run state', () => {
     assert.equal(report.changes.changed.fields.user_group, 18);
   });
 
+  test('a renamed group rule leaves the users unchanged, and the state names the new rule', async () => {
+    const s = site();
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 21)).code, 0);
+    assert.equal(sqlite(s, "SELECT group_rule FROM people WHERE key = 'stu1'"), 'everyone else is a student');
+    writeFileSync(s.mapping, readFileSync(s.mapping, 'utf8').replace('name: everyone else is a student', 'name: the rest are students'));
+    const r = await night(s, 22);
+    assert.equal(r.code, 0, r.stderr);
+    const c = reportOf(s, 22).changes;
+    assert.deepEqual([c.new.count, c.changed.count, c.unchanged.count, c.departed.count], [0, 0, 20, 0]);
+    // Same XML: no night of theirs in sent; but why they have their group is the new rule.
+    assert.equal(sqlite(s, "SELECT group_rule, sent_run FROM people WHERE key = 'stu1'"), 'the rest are students|1');
+    assert.equal(sqlite(s, 'SELECT count(*) FROM sent WHERE run = 2'), '0');
+    assert.match((await runCli(['history', 'person', 'stu1', '--config', s.config])).stdout, /^stu1: user group STUDENT \(rule "the rest are students"\)/);
+  });
+
   test('a count limit and max_new_users: more new users than allowed trips it', async () => {
     const s = site();
     writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('guards: { max_rejected: 0 }', 'guards: { max_rejected: 0, max_new_users: 2 }'));
