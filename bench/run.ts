@@ -793,6 +793,17 @@ async function saveResults(results: SizeResult[], machine: Record<string, string
   return file;
 }
 
+const RESULTS_MD = path.join(PACKAGE_ROOT, 'bench', 'RESULTS.md');
+
+/** Puts a section at the top of bench/RESULTS.md (newest first), below its title and introduction. */
+async function recordResults(section: string): Promise<void> {
+  const text = await readFile(RESULTS_MD, 'utf8').catch(() => '# Benchmark results\n\nNewest results first.\n');
+  const at = text.indexOf('\n## ');
+  const next = at < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, at + 1)}${section}\n${text.slice(at + 1)}`;
+  await writeFile(RESULTS_MD + '.tmp', next);
+  await rename(RESULTS_MD + '.tmp', RESULTS_MD);
+}
+
 function log(line: string): void {
   process.stdout.write(line + '\n');
 }
@@ -821,6 +832,7 @@ export async function main(argv: string[]): Promise<number> {
         keep: { type: 'boolean', default: false },
         repeat: { type: 'string', default: '1' },
         nights: { type: 'string', default: '100000,1000000' },
+        'no-record': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -830,10 +842,11 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.help) {
-    log('Usage: npm run bench -- [--sizes 10000,100000,1000000] [--nights 100000,1000000] [--seed 1] [--repeat 1] [--keep]');
-    log('--nights: the sizes of the run state\'s two-night scenario (`run` with and without state); "" for none.');
+    log('Usage: npm run bench -- [--sizes 10000,100000,1000000] [--nights 100000,1000000] [--seed 1] [--repeat 1] [--keep] [--no-record]');
+    log('--nights: the sizes of the run state\'s nights scenario (`run` with and without state); "" for none.');
     log('Generates synthetic SIS exports into .bench-data/ (reused when present), runs convert and');
-    log('mapping explain on them, times xmllint on the same XML, and writes .bench-data/results-<date>.json.');
+    log('mapping explain on them, times xmllint on the same XML, writes .bench-data/results-<date>.json');
+    log('and puts the tables at the top of bench/RESULTS.md (--no-record: not there).');
     return 0;
   }
   let sizes: number[];
@@ -906,6 +919,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const file = await saveResults(results, machine, startedAt, nights);
   log(`\nwrote ${path.relative(PACKAGE_ROOT, file)}`);
+  const sections = [
+    results.length ? table(results) + '\n\n' + checks.map((c) => `- ${c}`).join('\n') : '',
+    nights.length ? nightsTable(nights) + '\n\n' + nightsVerdicts(nights).map((c) => `- ${c}`).join('\n') : '',
+  ].filter(Boolean);
+  if (sections.length && !values['no-record']) {
+    const argv = process.argv.slice(2).map((a) => (a === '' ? '""' : a)).join(' ');
+    const quiet = busyNow === null ? 'unknown' : busyNow > 0.3 ? `**not quiet**: other processes used ${busyNow.toFixed(1)} of ${os.availableParallelism()} cores when it started` : 'quiet when it started';
+    await recordResults(`## ${startedAt.toISOString().slice(0, 16).replace('T', ', ')} UTC: \`npm run bench${argv ? ` -- ${argv}` : ''}\`\n\nRecorded by the bench at ${machine.git}; Node ${process.version}; machine ${quiet}.\n\n${sections.join('\n\n')}\n`);
+    log(`recorded in ${path.relative(PACKAGE_ROOT, RESULTS_MD)}`);
+  }
   // Times never fail the bench; a pipeline step that failed does, so that it is not taken for a figure.
   const failed =
     results.some((r) => (r.convert && r.convert.exitCode !== 0) || (r.explain && r.explain.exitCode !== 0)) || nights.some((n) => Object.values(n.steps).some((m) => m.exitCode !== (m.expectedExit ?? 0)));
