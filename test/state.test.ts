@@ -595,6 +595,12 @@ describe('state versions', () => {
     db.close();
     rmSync(v2);
     assert.equal(sqlite(s, 'PRAGMA user_version'), '1');
+    // history reads it as it is, through a migrated copy, and leaves the file at version 1.
+    const before = sha(s.state);
+    assert.equal(await recordOf('stu2'), records.stu2);
+    assert.match((await runCli(['history', 'person', 'stu2', '--config', s.config])).stdout, /last sent 2026-11-21T02:00:00\.000Z \(run 1, the last delivered run\)/);
+    assert.equal(sha(s.state), before);
+    assert.equal(sqlite(s, 'PRAGMA user_version'), '1');
 
     // stu1 renamed, stu20 gone: the changed fields and the departure come from version 1's records.
     writeExport(s, [{ id: 1, given: 'Renamed' }, ...people(2, 19)]);
