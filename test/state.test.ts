@@ -4,7 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -328,7 +328,10 @@ describe('the run state', () => {
     const before = stateDump(s);
     writeExport(s, [{ id: 1, given: 'Changed' }, ...people(2, 19), { id: 30 }]);
     const marker = path.join(s.dir, 'paused');
-    const child = spawn(process.execPath, [CLI, 'run', '--config', s.config, '--now', '2026-11-22T02:00:00', '--quiet'], { env: { ...process.env, SIS2ALMA_TEST_STATE_PAUSE: marker }, stdio: 'ignore' });
+    // A temporary folder of the runs' own, to see what a killed run leaves there.
+    const tmp = path.join(s.dir, 'tmp');
+    mkdirSync(tmp);
+    const child = spawn(process.execPath, [CLI, 'run', '--config', s.config, '--now', '2026-11-22T02:00:00', '--quiet'], { env: { ...process.env, SIS2ALMA_TEST_STATE_PAUSE: marker, TMPDIR: tmp }, stdio: 'ignore' });
     const ended = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     for (let i = 0; i < 600 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
     assert.ok(existsSync(marker), 'the run reached the state update');
@@ -337,6 +340,15 @@ describe('the run state', () => {
     assert.equal(statSync(`${s.state}-journal`).mode & 0o777, 0o600);
     child.kill('SIGKILL');
     assert.equal(await ended, 'SIGKILL');
+    // A kill leaves tonight's staged night (patron data) behind, saying whose it was.
+    const abandoned = readdirSync(tmp);
+    assert.deepEqual(abandoned.map((n) => n.replace(/-\w{6}$/, '')), ['sis2alma-night']);
+    assert.deepEqual(readdirSync(path.join(tmp, abandoned[0]!)).sort(), ['.owner', 'night.db']);
+    assert.equal(readFileSync(path.join(tmp, abandoned[0]!, '.owner'), 'utf8'), `${child.pid}\n`);
+    // A folder of a process still running is never taken.
+    const live = path.join(tmp, 'sis2alma-night-LIVE00');
+    mkdirSync(live);
+    writeFileSync(path.join(live, '.owner'), `${process.pid}\n`);
     // The file and its hot journal as the kill left them, for the next run to find.
     const left = [readFileSync(s.state), readFileSync(`${s.state}-journal`)] as const;
     // sqlite3 rolls the hot journal back as it opens the file.
@@ -345,10 +357,12 @@ describe('the run state', () => {
     // The next run may be the first to open it: it rolls the journal back too, and goes on.
     writeFileSync(s.state, left[0]);
     writeFileSync(`${s.state}-journal`, left[1]);
-    const again = await night(s, 22);
+    const again = await night(s, 22, [], { TMPDIR: tmp });
     assert.equal(again.code, 0, again.stderr);
     const c = reportOf(s, 22).changes;
     assert.deepEqual([c.new.count, c.changed.count, c.departed.count], [1, 1, 1]);
+    // The next run removed the killed one's folder, and its own; the live one's stays.
+    assert.deepEqual(readdirSync(tmp), ['sis2alma-night-LIVE00']);
     assert.equal(sqlite(s, 'SELECT count(*) FROM runs'), '2');
   });
 

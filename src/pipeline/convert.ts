@@ -13,7 +13,7 @@
 // (map-pool.ts, map-worker.ts); this thread keeps the rows in order and does everything that
 // spans rows: the merge, the identifier rules across users, validation (xmllint in a process of
 // its own, validate-xmllint.ts), the zip and the report.
-import { closeSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,7 @@ import { RunLog, checkGuards, secretPositions, summarise, type GuardTrip, type R
 import { localDate } from '../shared/dates.js';
 import { TOOL_VERSION } from '../shared/paths.js';
 import { onStop } from '../shared/on-stop.js';
+import { makeRunTempDir } from '../shared/temp.js';
 import { noProgress, type Progress, type ProgressStage } from '../shared/progress.js';
 import type { SinkVerdict, UserSink } from './user-sink.js';
 
@@ -540,7 +541,7 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
 /** A folder of the run's own under the system's temporary folder (TMPDIR), readable by this user only. */
 function makeTempDir(stem: string): string {
   try {
-    return mkdtempSync(path.join(tmpdir(), `sis2alma-${stem}-`));
+    return makeRunTempDir(stem);
   } catch (error) {
     throw new RunError('output_failed', `cannot create a temporary folder in ${tmpdir()} (set TMPDIR to a writable folder): ${(error as NodeJS.ErrnoException).code ?? error}`, { file: tmpdir() });
   }

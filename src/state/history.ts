@@ -1,9 +1,8 @@
 // What `sis2alma history` reads from a run state: the delivered runs, one run, and what was sent
 // for one person run by run, and why (the user group rule, the merge). Read only: nothing here
 // writes the file, and a missing file is an empty history.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync, statSync } from 'node:fs';
+import { makeRunTempDir } from '../shared/temp.js';
 import Database from 'better-sqlite3';
 import { RunError } from '../shared/errors.js';
 import { currentVersionOf, describe, RecordReader, SCHEMA_VERSION, unreadable } from './store.js';
@@ -76,7 +75,7 @@ function open(file: string): { db: Database.Database; close: () => void } | unde
     }
     if ((db.pragma('user_version', { simple: true }) as number) < SCHEMA_VERSION) {
       db.close();
-      temp = mkdtempSync(path.join(tmpdir(), 'sis2alma-history-'));
+      temp = makeRunTempDir('history');
       db = new Database(currentVersionOf(file, temp), { readonly: true, fileMustExist: true });
     }
     return { db, close };

@@ -3,7 +3,8 @@
 // the user in a file of its own (never in memory: a batch at a time, in transactions). At the end
 // of convert it checks the guards against the last night; after a successful delivery the job
 // commits the staged night into state.db in one transaction with the run's record (commit()).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { makeRunTempDir } from '../shared/temp.js';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -148,7 +149,7 @@ export class Night implements UserSink {
     private readonly options: NightOptions,
   ) {
     try {
-      this.temp = mkdtempSync(path.join(tmpdir(), 'sis2alma-night-'));
+      this.temp = makeRunTempDir('night');
     } catch (error) {
       throw new RunError('output_failed', `cannot create a temporary folder for tonight's run state in ${tmpdir()} (set TMPDIR to a writable folder): ${(error as NodeJS.ErrnoException).code ?? error}`, { file: tmpdir() });
     }
