@@ -415,3 +415,12 @@ test('load: a redefine is left for libxml2, which applies it: its file is not me
   assert.deepEqual(schema.validate('<users>a</users>'), []);
   assert.match(schema.validate('<users>ab</users>')[0]!.message, /maximum length of '1'/);
 });
+
+test('load: a schema in ISO-8859-1 is read as its declaration says', () => {
+  const sub = mkdtempSync(path.join(dir, 'latin1-'));
+  const xsd = `<?xml version="1.0" encoding="ISO-8859-1"?>\n<xs:schema ${XS}><xs:element name="users"><xs:simpleType><xs:restriction base="xs:string"><xs:enumeration value="café"/></xs:restriction></xs:simpleType></xs:element></xs:schema>`;
+  writeFileSync(path.join(sub, 'latin1.xsd'), Buffer.from(xsd, 'latin1'));
+  const schema = AlmaSchema.load(path.join(sub, 'latin1.xsd'));
+  assert.deepEqual(schema.validate('<users>café</users>'), []);
+  assert.equal(schema.validate('<users>cafe</users>').length, 1);
+});

@@ -208,9 +208,10 @@ function validateQuietly(doc: XmlDocument, xsd: XmlDocument): boolean {
 }
 
 function readSchemaDocument(absolute: string, shown: string): XmlDocument {
-  let text: string;
+  // Bytes, not text: libxml2 reads the encoding the schema declares (an ISO-8859-1 XSD's é stays é).
+  let text: Buffer;
   try {
-    text = readFileSync(absolute, 'utf8');
+    text = readFileSync(absolute);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new RunError('schema_invalid', `cannot read the XML Schema ${shown}: ${reason}`, { file: shown });
@@ -218,7 +219,7 @@ function readSchemaDocument(absolute: string, shown: string): XmlDocument {
   let doc: XmlDocument;
   try {
     // baseUrl makes libxml2 resolve whatever include we leave in place relative to this file.
-    doc = libxml.parseXml(text, { baseUrl: absolute, nonet: true });
+    doc = libxml.parseXml(text as unknown as string, { baseUrl: absolute, nonet: true });
   } catch (error) {
     const p = firstSyntaxProblem(text, error);
     throw new RunError('schema_invalid', `the XML Schema ${shown} is not well-formed XML: line ${p.line}: ${p.message}`, { file: shown });
