@@ -177,11 +177,23 @@ function render(recorded: Recorded): string {
   return lines.join('\n');
 }
 
+/**
+ * What was written by hand at the end of the results file, from a "## Survivors handled by hand"
+ * heading on (which survivors got a test, which were marked equivalent): kept when the tables are
+ * written again.
+ */
+function handNotes(): string {
+  if (!existsSync(RESULTS)) return '';
+  const text = readFileSync(RESULTS, 'utf8');
+  const at = text.indexOf('\n## Survivors handled by hand');
+  return at < 0 ? '' : text.slice(at + 1);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   // --report writes bench/MUTATION.md again from bench/mutation-scores.json, running nothing.
   if (args.includes('--report')) {
-    await writeFile(RESULTS, render(readRecorded()) + '\n');
+    await writeFile(RESULTS, render(readRecorded()) + '\n' + handNotes());
     return;
   }
   if (args.includes('--list')) {
@@ -211,7 +223,7 @@ async function main(): Promise<void> {
     }
     // Written after every group, so that a long run stopped half-way keeps what it measured.
     await writeFile(RESULTS_JSON, JSON.stringify(recorded, null, 2) + '\n');
-    await writeFile(RESULTS, render(recorded) + '\n');
+    await writeFile(RESULTS, render(recorded) + '\n' + handNotes());
   }
   console.log(`mutate: scores in ${path.relative(process.cwd(), RESULTS)}`);
 }

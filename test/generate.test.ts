@@ -111,6 +111,8 @@ test('students.csv starts with a BOM and ends its records with CRLF; employees.c
 
 test('good rows have their fields in the documented formats and unique ids', () => {
   const good = big.students.filter((r) => !isBadStudent(r));
+  // The loops below check something only if there are good rows (and inactive employees) to check.
+  assert.ok(good.length > big.students.length / 2, `${good.length} good students of ${big.students.length}`);
   for (const r of good) {
     assert.match(r.student_id!, /^\d{9}$/);
     assert.match(r.netid!, /^[a-z]+\d+$/);
@@ -125,7 +127,10 @@ test('good rows have their fields in the documented formats and unique ids', () 
     assert.ok(Number(r.graduation_year) >= 2026 && Number(r.graduation_year) <= 2030);
     assert.match(r.barcode!, /^2\d{13}$/);
   }
-  for (const r of big.employees.filter((e) => !isBadEmployee(e))) {
+  const goodEmployees = big.employees.filter((e) => !isBadEmployee(e));
+  assert.ok(goodEmployees.length > big.employees.length / 2, `${goodEmployees.length} good employees of ${big.employees.length}`);
+  assert.ok(goodEmployees.some((r) => r.active === '0'), 'some good employees are inactive');
+  for (const r of goodEmployees) {
     assert.match(r.employee_id!, /^E\d{7}$/);
     assert.match(r.netid!, /^[A-Za-z]+\d+$/);
     assert.equal(r.work_email, `${r.netid!.toLowerCase()}@example.edu`);

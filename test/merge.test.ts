@@ -556,6 +556,25 @@ describe('mergeUsers: what the user carries', () => {
     ]);
   });
 
+  test('lists only other rows have (blocks, resource-sharing libraries, notices) are joined in a list of the merged user’s own: the rows are left as they were', () => {
+    const block = (block_description: string) => ({ block_type: 'GENERAL', block_description });
+    const notice = (code: string, value: boolean) => ({ code, value });
+    const rows = [
+      member(1, { user_group: 'STAFF' }),
+      member(2, { user_blocks: [block('Lost card')], rs_libraries: ['MAIN'], library_notices: [notice('N1', true)] }),
+      member(3, { user_blocks: [block('Fees')], rs_libraries: ['LAW'], library_notices: [notice('N1', false), notice('N2', true)] }),
+    ];
+    const d = mergeUsers(rows, policy(['STAFF']));
+    assert.equal(d.winner.ordinal, 1);
+    assert.deepEqual(d.user.user_blocks, [block('Lost card'), block('Fees')]);
+    assert.deepEqual(d.user.rs_libraries, ['MAIN', 'LAW']);
+    assert.deepEqual(d.user.library_notices, [notice('N1', true), notice('N2', true)]);
+    assert.equal(rows[0]!.user.user_blocks, undefined);
+    assert.deepEqual(rows[1]!.user.user_blocks, [block('Lost card')]);
+    assert.deepEqual(rows[1]!.user.rs_libraries, ['MAIN']);
+    assert.deepEqual(rows[1]!.user.library_notices, [notice('N1', true)]);
+  });
+
   test('the warnings of mergeUsers are its own: the members’ are left to the caller', () => {
     const own: RowWarning = { kind: 'duplicate_identifier', message: 'mine', value: 'x' };
     const d = mergeUsers([{ ...member(1), warnings: [own] }, member(2)], policy());

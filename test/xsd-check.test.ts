@@ -15,10 +15,18 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const XS = 'xmlns:xs="http://www.w3.org/2001/XMLSchema"';
 
-function refused(file: string, message: string | RegExp): void {
+/** AlmaSchema.load(file) is refused with this message, and the error names `named` (default: the file loaded) as its file. */
+function refused(file: string, message: string | RegExp, named = file): void {
   assert.throws(
     () => AlmaSchema.load(file),
-    (e: unknown) => e instanceof RunError && e.code === 'schema_invalid' && (typeof message === 'string' ? e.message === message : message.test(e.message)),
+    (e: unknown) => {
+      assert.ok(e instanceof RunError, String(e));
+      assert.equal(e.code, 'schema_invalid');
+      if (typeof message === 'string') assert.equal(e.message, message);
+      else assert.match(e.message, message);
+      assert.deepEqual(e.context, { file: named });
+      return true;
+    },
   );
 }
 
@@ -84,12 +92,19 @@ test('not well-formed: an empty document, text without markup, a bare &', () => 
 });
 
 test('isValid: false for what is not well-formed, true for a valid file, and stack traces are left as they were', () => {
+  // A limit of our own: one read from Error.stackTraceLimit here would be whatever an earlier check left.
   const limit = Error.stackTraceLimit;
-  assert.equal(ours.isValid('<not'), false);
-  assert.equal(ours.isValid('<users>\n<user><primary_id>a</primary_id><first_name/></user>\n</users>'), false);
-  assert.equal(ours.isValid('<users>\n<user><primary_id>a</primary_id></user>\n</users>'), true);
-  ours.check('<users>\n<user><primary_id>a</primary_id><first_name/></user>\n</users>');
-  assert.equal(Error.stackTraceLimit, limit);
+  Error.stackTraceLimit = 17;
+  try {
+    assert.equal(ours.isValid('<not'), false);
+    assert.equal(ours.isValid('<users>\n<user><primary_id>a</primary_id><first_name/></user>\n</users>'), false);
+    assert.equal(Error.stackTraceLimit, 17);
+    assert.equal(ours.isValid('<users>\n<user><primary_id>a</primary_id></user>\n</users>'), true);
+    ours.check('<users>\n<user><primary_id>a</primary_id><first_name/></user>\n</users>');
+    assert.equal(Error.stackTraceLimit, 17);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 });
 
 test('cleanMessage: one line, no facet jargon, hints where the cause is known', () => {
@@ -288,4 +303,124 @@ test('load: an included file is merged in, so validating reads it no more (it ma
   rmSync(path.join(sub, 'types.xsd'));
   assert.deepEqual(schema.validate('<users>ab</users>'), []);
   assert.match(schema.validate('<users>abc</users>')[0]!.message, /maximum length of '2'/);
+});
+
+test('load: a schema that is not well-formed, and an include whose file is missing, name the file at fault', () => {
+  const sub = mkdtempSync(path.join(dir, 'named-'));
+  writeFileSync(path.join(sub, 'broken.xsd'), `<xs:schema ${XS}>`);
+  refused(path.join(sub, 'broken.xsd'), new RegExp(`^the XML Schema \\S+broken\\.xsd is not well-formed XML: line 1: `));
+  writeFileSync(path.join(sub, 'main.xsd'), `<xs:schema ${XS}><xs:include schemaLocation="gone.xsd"/></xs:schema>`);
+  refused(path.join(sub, 'main.xsd'), `cannot read the XML Schema ${path.join(sub, 'gone.xsd')}: no such file (included by ${path.join(sub, 'main.xsd')})`);
+});
+
+test('load: only a location that starts with a scheme is from the network; one with :// further on is a file name', () => {
+  const sub = mkdtempSync(path.join(dir, 'scheme-'));
+  writeFileSync(path.join(sub, 'main.xsd'), `<xs:schema ${XS}><xs:include schemaLocation="lib/http://types.xsd"/></xs:schema>`);
+  refused(path.join(sub, 'main.xsd'), `cannot read the XML Schema ${path.join(sub, 'lib', 'http:', 'types.xsd')}: no such file (included by ${path.join(sub, 'main.xsd')})`);
+});
+
+test('a parser warning (an XML version libxml2 reads as 1.0) is no problem, and a broken file is named by its first error, not by an earlier warning', () => {
+  assert.deepEqual(ours.check('<?xml version="1.1"?>\n<users>\n<user><primary_id>a</primary_id></user>\n</users>').problems, []);
+  assert.deepEqual(ours.check('<?xml version="1.1"?>\n<users>\n<user>\n</users>').problems, [{ line: 4, column: 9, message: 'Opening and ending tag mismatch: user line 3 and users' }]);
+});
+
+test('a document on one line: a problem in its one user is that user\'s, though it is on the root\'s line', () => {
+  assert.deepEqual(ours.check('<users><user><primary_id>a</primary_id><first_name/></user></users>').problems, [
+    { line: 1, message: "Element 'first_name': The value is empty; leave the element out instead of writing it empty.", userIndex: 0, primary_id: 'a' },
+  ]);
+});
+
+test('an element named like the root inside a user is the user\'s problem, not the root\'s', () => {
+  assert.deepEqual(ours.check('<users>\n<user><primary_id>a</primary_id>\n<users/>\n</user>\n</users>').problems, [
+    { line: 3, message: "Element 'users': This element is not expected.", userIndex: 0, primary_id: 'a' },
+  ]);
+});
+
+test('a problem of a renamed root before its first child belongs to no user', () => {
+  assert.deepEqual(ours.check('<userRecords>text\n<user><primary_id>a</primary_id></user>\n<user><primary_id>b</primary_id></user>\n</userRecords>').problems, [
+    { line: 1, message: "Element 'userRecords': No matching global declaration available for the validation root. (the root element of an Alma users file is <users>)" },
+    { line: 1, message: "Element 'users': Character content other than whitespace is not allowed because the content type is 'element-only'." },
+  ]);
+});
+
+test('of two elements of one name on one line only the stray one is removed: the next pass finds the one kept', () => {
+  const email = '<email><email_address>a@x.org</email_address><email_address>b@x.org</email_address><email_types><email_type>work</email_type></email_types></email>';
+  assert.deepEqual(ours.check(`<users>\n<user><primary_id>a</primary_id><contact_info><emails>${email}</emails></contact_info></user>\n</users>`).problems, [
+    { line: 2, message: "Element 'email_address': This element is not expected. Expected is one of ( description, email_types ).", userIndex: 0, primary_id: 'a' },
+  ]);
+});
+
+test('cleanMessage: the & and stray-element rewrites apply to a message that starts so, not to one that quotes it', () => {
+  assert.equal(cleanMessage('line 3: xmlParseEntityRef: no name'), 'line 3: xmlParseEntityRef: no name');
+  assert.equal(cleanMessage("x Element 'full_name': This element is not expected."), "x Element 'full_name': This element is not expected.");
+});
+
+test('load: an included file whose context differs in one setting only is left for libxml2, which reads it at each check', () => {
+  const settings = ['elementFormDefault="qualified"', 'attributeFormDefault="qualified"', 'blockDefault="#all"', 'finalDefault="#all"'];
+  const type = (max: number) => `<xs:simpleType name="t"><xs:restriction base="xs:string"><xs:maxLength value="${max}"/></xs:restriction></xs:simpleType>`;
+  for (const setting of settings) {
+    for (const [mainSetting, includedSetting] of [[setting, ''], ['', setting]]) {
+      const sub = mkdtempSync(path.join(dir, 'setting-'));
+      writeFileSync(path.join(sub, 'main.xsd'), `<xs:schema ${XS} ${mainSetting}><xs:include schemaLocation="types.xsd"/><xs:element name="users" type="t"/></xs:schema>`);
+      writeFileSync(path.join(sub, 'types.xsd'), `<xs:schema ${XS} ${includedSetting}>${type(2)}</xs:schema>`);
+      const schema = AlmaSchema.load(path.join(sub, 'main.xsd'));
+      writeFileSync(path.join(sub, 'types.xsd'), `<xs:schema ${XS} ${includedSetting}>${type(5)}</xs:schema>`);
+      assert.deepEqual(schema.validate('<users>abcd</users>'), [], `${mainSetting} in main.xsd, ${includedSetting} in types.xsd`);
+    }
+  }
+});
+
+test('load: form defaults written as their default (unqualified) are the same context as none: the file is merged', () => {
+  for (const setting of ['elementFormDefault="unqualified"', 'attributeFormDefault="unqualified"']) {
+    const sub = mkdtempSync(path.join(dir, 'default-'));
+    writeFileSync(path.join(sub, 'main.xsd'), `<xs:schema ${XS}><xs:include schemaLocation="types.xsd"/><xs:element name="users" type="t"/></xs:schema>`);
+    writeFileSync(path.join(sub, 'types.xsd'), `<xs:schema ${XS} ${setting}><xs:simpleType name="t"><xs:restriction base="xs:string"><xs:maxLength value="2"/></xs:restriction></xs:simpleType></xs:schema>`);
+    const schema = AlmaSchema.load(path.join(sub, 'main.xsd'));
+    rmSync(path.join(sub, 'types.xsd'));
+    assert.deepEqual(schema.validate('<users>ab</users>'), [], setting);
+    assert.match(schema.validate('<users>abc</users>')[0]!.message, /maximum length of '2'/, setting);
+  }
+});
+
+test('load: the imports and includes of a merged file come along before the declarations, found from its folder', () => {
+  const sub = mkdtempSync(path.join(dir, 'nested-'));
+  mkdirSync(path.join(sub, 'lib'));
+  writeFileSync(path.join(sub, 'main.xsd'), `<xs:schema ${XS}><xs:include schemaLocation="lib/types.xsd"/><xs:import namespace="urn:o" schemaLocation="lib/o.xsd"/><xs:element name="users" type="t"/></xs:schema>`);
+  writeFileSync(
+    path.join(sub, 'lib', 'types.xsd'),
+    `<xs:schema ${XS}><xs:import namespace="urn:p"/><xs:import namespace="urn:q" schemaLocation="q.xsd"/><xs:include schemaLocation="form.xsd"/>` +
+      `<xs:redefine schemaLocation="base.xsd"><xs:simpleType name="b"><xs:restriction base="b"><xs:maxLength value="1"/></xs:restriction></xs:simpleType></xs:redefine>` +
+      `<xs:simpleType name="t"><xs:restriction xmlns:q="urn:q" base="q:qt"/></xs:simpleType><xs:element name="r" type="b"/></xs:schema>`,
+  );
+  writeFileSync(path.join(sub, 'lib', 'base.xsd'), `<xs:schema ${XS}><xs:simpleType name="b"><xs:restriction base="xs:string"><xs:maxLength value="3"/></xs:restriction></xs:simpleType></xs:schema>`);
+  writeFileSync(path.join(sub, 'lib', 'q.xsd'), `<xs:schema ${XS} targetNamespace="urn:q"><xs:simpleType name="qt"><xs:restriction base="xs:string"><xs:maxLength value="2"/></xs:restriction></xs:simpleType></xs:schema>`);
+  writeFileSync(path.join(sub, 'lib', 'form.xsd'), `<xs:schema ${XS} elementFormDefault="qualified"><xs:element name="f" type="xs:string"/></xs:schema>`);
+  writeFileSync(path.join(sub, 'lib', 'o.xsd'), `<xs:schema ${XS} targetNamespace="urn:o"><xs:element name="o" type="xs:string"/></xs:schema>`);
+  const schema = AlmaSchema.load(path.join(sub, 'main.xsd'));
+  assert.deepEqual(schema.validate('<users>ab</users>'), []);
+  assert.match(schema.validate('<users>abc</users>')[0]!.message, /maximum length of '2'/);
+  assert.deepEqual(schema.validate('<f>x</f>'), []);
+  assert.deepEqual(schema.validate('<r>a</r>'), []);
+  assert.match(schema.validate('<r>ab</r>')[0]!.message, /maximum length of '1'/);
+});
+
+test('load: a redefine is left for libxml2, which applies it: its file is not merged as if it were included', () => {
+  const sub = mkdtempSync(path.join(dir, 'redefine-'));
+  writeFileSync(path.join(sub, 'base.xsd'), `<xs:schema ${XS}><xs:simpleType name="t"><xs:restriction base="xs:string"><xs:maxLength value="3"/></xs:restriction></xs:simpleType></xs:schema>`);
+  writeFileSync(
+    path.join(sub, 'main.xsd'),
+    `<xs:schema ${XS}><xs:redefine schemaLocation="base.xsd"><xs:simpleType name="t"><xs:restriction base="t"><xs:maxLength value="1"/></xs:restriction></xs:simpleType></xs:redefine><xs:element name="users" type="t"/></xs:schema>`,
+  );
+  const schema = AlmaSchema.load(path.join(sub, 'main.xsd'));
+  assert.deepEqual(schema.validate('<users>a</users>'), []);
+  assert.match(schema.validate('<users>ab</users>')[0]!.message, /maximum length of '1'/);
+});
+
+test('load: a schema in ISO-8859-1 is read as its declaration says', () => {
+  const sub = mkdtempSync(path.join(dir, 'latin1-'));
+  const xsd = `<?xml version="1.0" encoding="ISO-8859-1"?>\n<xs:schema ${XS}><xs:element name="users"><xs:simpleType><xs:restriction base="xs:string"><xs:enumeration value="café"/></xs:restriction></xs:simpleType></xs:element></xs:schema>`;
+  writeFileSync(path.join(sub, 'latin1.xsd'), Buffer.from(xsd, 'latin1'));
+  const schema = AlmaSchema.load(path.join(sub, 'latin1.xsd'));
+  assert.deepEqual(schema.validate('<users>café</users>'), []);
+  assert.equal(schema.validate('<users>cafe</users>').length, 1);
 });

@@ -277,7 +277,8 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
       // The winner was chosen for being active: a row with no status is active, and must not take
       // a losing row's INACTIVE (a student who has left a job would be loaded as inactive).
       if (key === 'status' && !isActive(other.user)) continue;
-      // Stryker disable next-line ConditionalExpression: every field of AlmaUser that is not a string (contact_info and the lists) is required, so the winner never leaves one undefined
+      // Only strings: the optional lists (blocks, resource-sharing libraries, notices) are joined
+      // below, into a list of the user's own, so that no other row's list is shared and changed.
       if (typeof value === 'string' && fields[key] === undefined) fields[key] = value;
     }
   }
@@ -332,8 +333,9 @@ export function mergeUsers<M extends MergeMember>(members: M[], policy: GroupPol
     const keeper = [winner, ...rest].find((m) => preferredOf(m) !== undefined);
     for (const other of rest) {
       const value = preferredOf(other);
-      // Stryker disable next-line ConditionalExpression,LogicalOperator: with no keeper no row has a preferred value (value is undefined), and the keeper's value equals its own: the last two tests already skip what the first two do
-      if (!keeper || other === keeper || value === undefined || value.toLowerCase() === preferredOf(keeper)!.toLowerCase()) continue;
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: with no keeper no row has a preferred value (value is undefined), and the keeper's value equals its own: the next line skips what this one does
+      if (!keeper || other === keeper) continue;
+      if (value === undefined || value.toLowerCase() === preferredOf(keeper)!.toLowerCase()) continue;
       warnings.push({
         kind: 'extra_preferred',
         message: `row ${other.label}'s preferred ${kind} '${value}' is kept but not preferred: row ${keeper.label}'s is (Alma takes one preferred ${kind})`,
