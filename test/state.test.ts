@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 import { CLI, INFINITI_MAPPING, runCli, tempDir, type CliResult } from './helpers/run-cli.js';
 import { MIGRATIONS } from '../src/state/store.js';
@@ -344,11 +345,25 @@ describe('the run state', () => {
     const abandoned = readdirSync(tmp);
     assert.deepEqual(abandoned.map((n) => n.replace(/-\w{6}$/, '')), ['sis2alma-night']);
     assert.deepEqual(readdirSync(path.join(tmp, abandoned[0]!)).sort(), ['.owner', 'night.db']);
-    assert.equal(readFileSync(path.join(tmp, abandoned[0]!, '.owner'), 'utf8'), `${child.pid}\n`);
-    // A folder of a process still running is never taken.
-    const live = path.join(tmp, 'sis2alma-night-LIVE00');
-    mkdirSync(live);
-    writeFileSync(path.join(live, '.owner'), `${process.pid}\n`);
+    const owner = readFileSync(path.join(tmp, abandoned[0]!, '.owner'), 'utf8');
+    const [host, boot, pid, start] = owner.trim().split(' ');
+    assert.equal(owner, `${hostname()} ${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()} ${child.pid} ${start}\n`);
+    assert.match(start!, /^\d+$/);
+    // Never taken: a folder of a process still running (this one), or of another host (a shared
+    // TMPDIR). Taken: one whose process id is now another process's (a different start time),
+    // and one from an earlier boot.
+    const own = readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+    const ownStart = own.slice(own.lastIndexOf(')') + 2).split(' ')[19];
+    const folders: Record<string, string> = {
+      'sis2alma-night-LIVE00': `${host} ${boot} ${process.pid} ${ownStart}`,
+      'sis2alma-night-OTHER0': `elsewhere.example ${boot} ${pid} ${start}`,
+      'sis2alma-night-REUSED': `${host} ${boot} ${process.pid} 1`,
+      'sis2alma-night-BOOTED': `${host} 00000000-0000-0000-0000-000000000000 ${process.pid} ${ownStart}`,
+    };
+    for (const [name, line] of Object.entries(folders)) {
+      mkdirSync(path.join(tmp, name));
+      writeFileSync(path.join(tmp, name, '.owner'), `${line}\n`);
+    }
     // The file and its hot journal as the kill left them, for the next run to find.
     const left = [readFileSync(s.state), readFileSync(`${s.state}-journal`)] as const;
     // sqlite3 rolls the hot journal back as it opens the file.
@@ -361,8 +376,8 @@ describe('the run state', () => {
     assert.equal(again.code, 0, again.stderr);
     const c = reportOf(s, 22).changes;
     assert.deepEqual([c.new.count, c.changed.count, c.departed.count], [1, 1, 1]);
-    // The next run removed the killed one's folder, and its own; the live one's stays.
-    assert.deepEqual(readdirSync(tmp), ['sis2alma-night-LIVE00']);
+    // The next run removed the killed one's folder, and its own; the live one's and the other host's stay.
+    assert.deepEqual(readdirSync(tmp).sort(), ['sis2alma-night-LIVE00', 'sis2alma-night-OTHER0']);
     assert.equal(sqlite(s, 'SELECT count(*) FROM runs'), '2');
   });
 
@@ -577,6 +592,31 @@ describe('delta runs', () => {
     assert.equal((await night(s, 24, ['--full'])).code, 0);
     assert.deepEqual(reportOf(s, 24).changes.mode, { mode: 'full', why: '--full' });
     assert.equal((await zipped(24)).length, 21);
+  });
+
+  test('a delta night on which nobody changed but someone left records the night, and sends the departure when one is due', async () => {
+    const s = site('state: { mode: delta }\ndepartures: { action: expire }\n');
+    writeExport(s, people(1, 30));
+    assert.equal((await night(s, 21)).code, 0);
+    // Only stu30 leaves: nobody to send but the departure.
+    writeExport(s, people(1, 29));
+    const r = await night(s, 22);
+    assert.equal(r.code, 0, r.stderr);
+    const report = reportOf(s, 22);
+    assert.deepEqual([report.changes.mode.sent, report.changes.unchanged.count, report.changes.departed.count], [0, 29, 1]);
+    assert.deepEqual(readdirSync(s.drop).filter((f) => f.includes('20261122')), ['users_infiniti_20261122-020000_departures.zip']);
+    assert.equal(report.departures.sent, 1);
+    assert.equal(sqlite(s, "SELECT missing_since, departed_run FROM people WHERE key = 'stu30'"), '2|2');
+    assert.equal(sqlite(s, 'SELECT id, outcome, files FROM runs WHERE id = 2'), '2|delivered|["users_infiniti_20261122-020000_departures.zip"]');
+    // Without departures: in the config, the night has nothing to send at all, and is recorded all the same.
+    writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('departures: { action: expire }\n', ''));
+    writeExport(s, people(1, 28));
+    const q = await runCli(['run', '--config', s.config, '--now', '2026-11-23T02:00:00', '--log-format', 'text']);
+    assert.equal(q.code, 0, q.stderr);
+    assert.match(q.stdout + q.stderr, /delta: nothing to send; nothing delivered, the night recorded in the run state/);
+    assert.deepEqual(readdirSync(s.drop).filter((f) => f.includes('20261123')), []);
+    assert.equal(sqlite(s, 'SELECT id, outcome, files, people FROM runs WHERE id = 3'), '3|nothing to deliver|[]|28');
+    assert.equal(sqlite(s, "SELECT missing_since FROM people WHERE key = 'stu29'"), '3');
   });
 });
 

@@ -126,8 +126,11 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
   const base = { report: converted.report, reportFile: converted.reportFile, zips: converted.zips, delivered: [] as DeliveredFile[], stale: [] as string[] };
   const counts = describeCounts(converted.report);
 
-  // A tripped guard leaves no zip: the previous night's data stays in Alma, untouched.
-  if (converted.exitCode !== 0 || converted.zips.length === 0) {
+  // A tripped guard leaves no zip: the previous night's data stays in Alma, untouched. A delta
+  // night with nobody to send still goes on when the state has something to record: people who
+  // left (their departure may be due tonight) or a group rule renamed.
+  const quietNight = converted.exitCode === 0 && converted.zips.length === 0 && night !== undefined && night.hasChangesToRecord();
+  if (converted.exitCode !== 0 || (converted.zips.length === 0 && !quietNight)) {
     const guard = (converted.report as { guard?: { guard?: string } }).guard?.guard;
     const delta = (converted.report.changes as ChangesReport | undefined)?.mode?.mode === 'delta';
     const why = converted.exitCode !== 0 ? `guard ${guard ?? ''} tripped`.replace('  ', ' ') : delta ? 'delta: nothing changed since the last delivery' : 'no users to deliver';
@@ -153,9 +156,11 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
   let stale: string[] = [];
   let deliveryError: RunError | undefined;
   try {
-    const result = await deliverZips(config.delivery, zips, { log, dryRun: options.dryRun ?? false, ...(options.progress ? { progress: options.progress } : {}) });
-    delivered = result.delivered;
-    stale = result.stale;
+    if (zips.length) {
+      const result = await deliverZips(config.delivery, zips, { log, dryRun: options.dryRun ?? false, ...(options.progress ? { progress: options.progress } : {}) });
+      delivered = result.delivered;
+      stale = result.stale;
+    }
   } catch (error) {
     if (!(error instanceof RunError)) throw error;
     deliveryError = error;
@@ -180,7 +185,7 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
   // copy), in one transaction; when it cannot, the run fails (exit 8) and the next night is compared
   // with the last one recorded.
   const stateRun =
-    night && !deliveryError && !options.dryRun && delivered.length > 0
+    night && !deliveryError && !options.dryRun && (delivered.length > 0 || zips.length === 0)
       ? night.commit({ runTime: options.now, configFile: config.configFile, reportFile: converted.reportFile, files: zips.map((z) => path.basename(z)), counts: converted.report.counts })
       : undefined;
 
@@ -190,8 +195,10 @@ async function convertAndDeliver(config: RunConfig, options: RunJobOptions, log:
   const summary = deliveryError
     ? `${counts}${departed}; delivery of ${names} failed`
     : options.dryRun
-      ? `${counts}${departed}; dry run: ${names} not uploaded`
-      : `${counts}${departed}; delivered ${names} to ${delivered[0]?.target ?? ''}${accepted}`;
+      ? `${counts}${departed}; dry run: ${names || 'nothing'} not uploaded`
+      : zips.length === 0
+        ? `${counts}${departed}; delta: nothing to send; nothing delivered, the night recorded in the run state`
+        : `${counts}${departed}; delivered ${names} to ${delivered[0]?.target ?? ''}${accepted}`;
   return {
     ...base,
     delivered,

@@ -97,6 +97,8 @@ interface Before extends RecordColumns {
 
 /** A person of the last night seen unchanged tonight, in `present`'s value: the high bit over their rowid. */
 const SEEN = 0x80000000;
+/** `present`'s value for a key two people of the last night share (about 1 in 10^8 nights at a million people): neither is taken as unchanged. */
+const SHARED = 0x7fffffff;
 
 /** The run state of one run config, open for one run: what the last delivered night was, and tonight staged beside it. */
 export class RunState {
@@ -130,6 +132,8 @@ export class Night implements UserSink {
    */
   private readonly present: IdIndex | undefined;
   private readonly reasons = new Map<string, Uint32Array>();
+  /** The rowids of people of the last night whose keys collided in `present` (SHARED). */
+  private readonly shared: number[] = [];
   /** The last night's records (prev.records), for the fields that changed and for departures. */
   private readonly previousRecords: RecordReader | undefined;
   /** Tonight's records, gathered into batches staged with the users that point into them. */
@@ -198,7 +202,13 @@ export class Night implements UserSink {
         for (const [rowid, fingerprint, groupRule, merge, had] of everyone.iterate() as Iterable<[number, string, string, string | null, string]>) {
           const bits = fingerprintBits(fingerprint);
           const reason = this.reasonOf(groupRule, merge);
-          this.present.set(this.present.upsertHashed((bits.hi ^ reason[0]!) >>> 0, ((bits.lo ^ reason[1]!) >>> 0) || 1).slot, rowid, 0);
+          const { slot, isNew } = this.present.upsertHashed((bits.hi ^ reason[0]!) >>> 0, ((bits.lo ^ reason[1]!) >>> 0) || 1);
+          if (isNew) this.present.set(slot, rowid, 0);
+          else {
+            // Both are looked up in the state as a changed user would be, and both stay candidates to depart.
+            this.shared.push(this.present.first(slot), rowid);
+            this.present.set(slot, SHARED, 0);
+          }
           kinds.set(had, (kinds.get(had) ?? 0) + 1);
         }
         this.countKinds(kinds, +1);
@@ -238,7 +248,7 @@ export class Night implements UserSink {
     if (this.present) {
       const reason = this.reasonOf(groupRule, merge ?? null);
       const slot = this.present.findHashed((fingerprint.hi ^ reason[0]!) >>> 0, ((fingerprint.lo ^ reason[1]!) >>> 0) || 1);
-      if (slot >= 0) {
+      if (slot >= 0 && this.present.first(slot) !== SHARED) {
         // The same XML (it holds the primary id) for the same reasons as a person of the last
         // night: nothing to compare, nothing to stage, nothing for commit() to write.
         this.present.set(slot, (this.present.first(slot) | SEEN) >>> 0, 0);
@@ -338,15 +348,17 @@ export class Night implements UserSink {
     const last = this.previous.lastRun;
     if (last && this.present) {
       // Who was delivered last time and is not in tonight's feed: of the people never found
-      // unchanged, those not staged tonight either (changed, returned or new).
+      // unchanged, those not staged tonight either (changed, returned or new). CROSS JOIN keeps
+      // SQLite to this order (unseen first): the other way round reads every person of the state.
       this.staged.exec('CREATE TEMP TABLE unseen (person INTEGER PRIMARY KEY)');
       const unseen = this.staged.prepare('INSERT INTO unseen (person) VALUES (?)');
       const { table, width } = this.present.memory;
       this.staged.transaction(() => {
-        for (let at = 0; at < table.length; at += width) if (table[at + 1] !== 0 && !(table[at + 2]! & SEEN)) unseen.run(table[at + 2]);
+        for (let at = 0; at < table.length; at += width) if (table[at + 1] !== 0 && table[at + 2] !== SHARED && !(table[at + 2]! & SEEN)) unseen.run(table[at + 2]);
+        for (const person of new Set(this.shared)) if (person !== SHARED) unseen.run(person);
       })();
       this.staged.exec(`INSERT INTO departed (key, primary_id, user_group, group_rule, kinds)
-        SELECT p.key, p.primary_id, p.user_group, p.group_rule, p.kinds FROM unseen u JOIN prev.people p ON p.rowid = u.person WHERE NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key)`);
+        SELECT p.key, p.primary_id, p.user_group, p.group_rule, p.kinds FROM unseen u CROSS JOIN prev.people p ON p.rowid = u.person WHERE NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key)`);
       r.departed.count = this.staged.prepare('SELECT count(*) FROM departed').pluck().get() as number;
       r.departed.examples = this.staged.prepare(`SELECT primary_id, user_group FROM departed ORDER BY primary_id LIMIT ${EXAMPLES}`).all() as { primary_id: string; user_group: string }[];
       // Who departed had what they had, but is not tonight's to lose.
@@ -465,7 +477,11 @@ export class Night implements UserSink {
     try {
       for await (const person of everyone()) {
         const record = previousRecords.read(person);
-        if (record === undefined) continue;
+        if (record === undefined) {
+          // Never a record without its identifiers and contacts: that would wipe them in Alma.
+          if (refused.length < EXAMPLES) refused.push({ primary_id: person.primary_id, problem: 'the run state holds no record of what was last sent for this person' });
+          continue;
+        }
         const xml = departureXml(record, config, runDate, person.last_seen);
         schema ??= AlmaSchema.load(p.schemaFile);
         const problems = schema.validate(`<?xml version="1.0" encoding="UTF-8"?>\n<users>\n${xml}</users>\n`);
@@ -511,7 +527,7 @@ export class Night implements UserSink {
         const id = Number(
           db
             .prepare('INSERT INTO runs (run_time, mode, outcome, config_file, config_sha256, mapping_file, mapping_sha256, counts, changes, files, report_file, people) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-            .run(time, this.report.mode.mode, this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile, this.people()).lastInsertRowid,
+            .run(time, this.report.mode.mode, run.files.length === 0 ? 'nothing to deliver' : this.report.accepted ? 'delivered, changes accepted' : 'delivered', run.configFile, sha256Of(run.configFile), this.run!.mappingFile, this.run!.mappingSha256, JSON.stringify(run.counts), JSON.stringify(this.report), JSON.stringify(run.files), run.reportFile, this.people()).lastInsertRowid,
         );
         // Tonight's record batches, numbered after the state's own.
         const base = db.prepare('SELECT coalesce(max(id), 0) FROM records').pluck().get() as number;
@@ -555,6 +571,14 @@ export class Night implements UserSink {
     } finally {
       db.close();
     }
+  }
+
+  /**
+   * Whether a night with nobody to send has something for the state all the same (after
+   * finish()): people who left the feed, or users sent as before whose group rule was renamed.
+   */
+  hasChangesToRecord(): boolean {
+    return this.report.departed.count > 0 || (this.staged.prepare('SELECT count(*) FROM night').pluck().get() as number) > 0;
   }
 
   /** The people of tonight's feed: every user written. */

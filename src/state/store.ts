@@ -9,7 +9,7 @@
 // run is committing: `cp state.db` is a whole backup, `sqlite3 state.db` reads it on any file
 // system (WAL needs shared memory, which NFS does not give), and no -wal file of patron data sits
 // beside it. A commit killed half-way leaves a hot journal that SQLite rolls back on next open.
-import { closeSync, constants as fsConstants, copyFileSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RunError } from '../shared/errors.js';
@@ -112,7 +112,7 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
       DROP TABLE people;
       ALTER TABLE people_v2 RENAME TO people;
       CREATE UNIQUE INDEX people_by_key ON people (key);
-      CREATE INDEX people_missing ON people (missing_since) WHERE missing_since IS NOT NULL;
+      CREATE INDEX people_missing ON people (missing_since) WHERE missing_since IS NOT NULL AND departed_run IS NULL;
       ALTER TABLE sent ADD COLUMN record_batch INTEGER REFERENCES records (id);
       ALTER TABLE sent ADD COLUMN record_at INTEGER;
       ALTER TABLE sent ADD COLUMN record_len INTEGER;`);
@@ -335,16 +335,16 @@ export function migrate(db: Database.Database, file: string): void {
  * temporary folder the caller removes. Answers `file` itself when it is current.
  */
 export function currentVersionOf(file: string, dir: string): string {
-  let version: number;
+  const copy = path.join(dir, 'state-migrated.db');
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    version = db.pragma('user_version', { simple: true }) as number;
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version === 0 || version >= SCHEMA_VERSION) return file;
+    // A consistent copy even while a run commits to the file (VACUUM INTO reads in one transaction).
+    db.prepare('VACUUM INTO ?').run(copy);
   } finally {
     db.close();
   }
-  if (version === 0 || version >= SCHEMA_VERSION) return file;
-  const copy = path.join(dir, 'state-migrated.db');
-  copyFileSync(file, copy);
   const older = new Database(copy);
   try {
     older.pragma('journal_mode = OFF');
