@@ -286,10 +286,19 @@ describe('the run state', () => {
     assert.equal(r.code, 0, r.stderr);
     const c = reportOf(s, 22).changes;
     assert.deepEqual([c.new.count, c.changed.count, c.unchanged.count, c.departed.count], [0, 0, 20, 0]);
-    // Same XML: no night of theirs in sent; but why they have their group is the new rule.
+    // Same XML, not sent again (sent_run stays 1); but why they have their group is the new rule, run by run.
     assert.equal(sqlite(s, "SELECT group_rule, sent_run FROM people WHERE key = 'stu1'"), 'the rest are students|1');
-    assert.equal(sqlite(s, 'SELECT count(*) FROM sent WHERE run = 2'), '0');
-    assert.match((await runCli(['history', 'person', 'stu1', '--config', s.config])).stdout, /^stu1: user group STUDENT \(rule "the rest are students"\)/);
+    assert.equal(sqlite(s, "SELECT change, group_rule, record_batch IS NULL FROM sent WHERE run = 2 AND key = 'stu1'"), 'unchanged|the rest are students|1');
+    assert.equal(reportOf(s, 22).changes.unchanged.count, 20);
+    writeExport(s, people(1, 20));
+    assert.equal((await night(s, 23)).code, 0);
+    const history = (await runCli(['history', 'person', 'stu1', '--config', s.config])).stdout;
+    assert.match(history, /^stu1: user group STUDENT \(rule "the rest are students"\)/);
+    assert.deepEqual(history.trim().split('\n').slice(1).map((l) => l.replace(/ {2}2026-\S+ {2}/, ' ')), [
+      'run 1 new: STUDENT, rule "everyone else is a student"; row 1',
+      'run 2 unchanged: STUDENT, rule "the rest are students"; row 1',
+      'run 3 unchanged: STUDENT, rule "the rest are students"',
+    ]);
   });
 
   test('a count limit and max_new_users: more new users than allowed trips it', async () => {

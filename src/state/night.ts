@@ -532,12 +532,14 @@ export class Night implements UserSink {
         // Tonight's record batches, numbered after the state's own.
         const base = db.prepare('SELECT coalesce(max(id), 0) FROM records').pluck().get() as number;
         db.prepare('INSERT INTO records (id, users) SELECT id + ?, users FROM staged.records ORDER BY id').run(base);
+        // Every user staged has a night of their own in `sent`: new, changed, returned, or
+        // unchanged with a renamed group rule (for history to say why run by run).
         // Into an empty state (a first night), everyone is new: the rows go in as they were staged
         // and the keys' indexes are built after, by one sort (4 s at 1M people, against 9 s for
         // inserting them one by one; bench/RESULTS.md).
         const empty = db.prepare('SELECT NOT EXISTS (SELECT 1 FROM people) AND NOT EXISTS (SELECT 1 FROM sent)').pluck().get() === 1;
         if (empty) db.exec('DROP INDEX people_by_key; DROP INDEX sent_by_key');
-        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record_batch, record_at, record_len) SELECT key, @run, change, fields, user_group, group_rule, merge, rows, record_batch + @base, record_at, record_len FROM staged.night WHERE change <> 'unchanged'${empty ? '' : ' ORDER BY key'}`).run({ run: id, base });
+        db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows, record_batch, record_at, record_len) SELECT key, @run, change, fields, user_group, group_rule, merge, rows, record_batch + @base, record_at, record_len FROM staged.night${empty ? '' : ' ORDER BY key'}`).run({ run: id, base });
         db.prepare(`INSERT INTO sent (key, run, change, fields, user_group, group_rule, merge, rows) SELECT key, ?, 'departed', '', user_group, group_rule, NULL, '[]' FROM staged.departed ORDER BY key`).run(id);
         db.prepare('UPDATE people SET missing_since = ? WHERE key IN (SELECT key FROM staged.departed)').run(id);
         // A person sent as before is not written: only one whose XML was the same but whose group
