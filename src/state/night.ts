@@ -1,8 +1,10 @@
 // Tonight against the last delivered night. Convert tells the Night of every user it writes (the
-// pipeline's UserSink); the Night looks each one up in the state, counts what changed, and stages
-// the user in a file of its own (never in memory: a batch at a time, in transactions). At the end
-// of convert it checks the guards against the last night; after a successful delivery the job
-// commits the staged night into state.db in one transaction with the run's record (commit()).
+// pipeline's UserSink). A user sent as before is recognised from a compact table of the last
+// night's fingerprints (`present`: 12 bytes a person) and costs nothing more; any other is looked
+// up in the state, compared, and staged in a file of its own (never in memory: a batch at a time,
+// in transactions). At the end of convert the Night finds who left and checks the guards against
+// the last night; after a successful delivery the job commits the staged night into state.db in
+// one transaction with the run's record (commit()).
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { makeRunTempDir } from '../shared/temp.js';
 import { createHash } from 'node:crypto';
