@@ -16,7 +16,6 @@
 import { closeSync, openSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AlmaUser } from '../shared/alma.js';
 import { RunError, EXIT_CODES, type RowProblem, type RowWarning } from '../shared/errors.js';
@@ -101,7 +100,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   options.users?.begin({ source, mappingFile: mapping.file, mappingSha256: mapping.sha256 });
   await makeOutDir(options.outDir);
   // Batches on their way to the validator and rows that wait for the rest of their person.
-  const temp = makeTempDir(stem);
+  const temp = makeRunTempDir(stem);
   // On a signal (src/shared/on-stop.ts), newest first: the validators end, then their folder goes, and
   // the partial files in the output folder (registered below).
   const removeTemp = () => rmSync(temp, { recursive: true, force: true });
@@ -537,15 +536,6 @@ async function complete(members: RowMember[], mapping: Mapping, runLog: RunLog, 
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/** A folder of the run's own under the system's temporary folder (TMPDIR), readable by this user only. */
-function makeTempDir(stem: string): string {
-  try {
-    return makeRunTempDir(stem);
-  } catch (error) {
-    throw new RunError('output_failed', `cannot create a temporary folder in ${tmpdir()} (set TMPDIR to a writable folder): ${(error as NodeJS.ErrnoException).code ?? error}`, { file: tmpdir() });
-  }
-}
 
 async function makeOutDir(dir: string): Promise<void> {
   try {

@@ -10,6 +10,7 @@
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
+import { RunError } from './errors.js';
 
 const PREFIX = 'sis2alma-';
 /** The file in each folder naming the process that made it. */
@@ -18,11 +19,17 @@ const OWNER = '.owner';
 /**
  * A folder of its own under the system's temporary folder (TMPDIR), readable by this user only
  * (mkdtemp makes it 700), named `sis2alma-<name>-XXXXXX`, with the folders of runs that were
- * killed before they could remove theirs removed first. Throws as mkdtemp does.
+ * killed before they could remove theirs removed first. A folder that cannot be made is a RunError
+ * (output_failed) naming TMPDIR.
  */
 export function makeRunTempDir(name: string): string {
   removeAbandoned();
-  const dir = mkdtempSync(path.join(tmpdir(), `${PREFIX}${name}-`));
+  let dir: string;
+  try {
+    dir = mkdtempSync(path.join(tmpdir(), `${PREFIX}${name}-`));
+  } catch (error) {
+    throw new RunError('output_failed', `cannot create a temporary folder in ${tmpdir()} (set TMPDIR to a writable folder): ${(error as NodeJS.ErrnoException).code ?? error}`, { file: tmpdir() });
+  }
   writeFileSync(path.join(dir, OWNER), ownerLine(process.pid), { mode: 0o600 });
   return dir;
 }

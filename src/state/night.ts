@@ -8,7 +8,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { makeRunTempDir } from '../shared/temp.js';
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Counts, GuardTrip } from '../pipeline/report.js';
@@ -154,11 +153,7 @@ export class Night implements UserSink {
     private readonly previous: Previous,
     private readonly options: NightOptions,
   ) {
-    try {
-      this.temp = makeRunTempDir('night');
-    } catch (error) {
-      throw new RunError('output_failed', `cannot create a temporary folder for tonight's run state in ${tmpdir()} (set TMPDIR to a writable folder): ${(error as NodeJS.ErrnoException).code ?? error}`, { file: tmpdir() });
-    }
+    this.temp = makeRunTempDir('night');
     const removeTemp = () => rmSync(this.temp, { recursive: true, force: true });
     this.forgetTemp = onStop(removeTemp);
     this.staged = new Database(path.join(this.temp, 'night.db'));

@@ -69,7 +69,7 @@ export function primaryIdOf(xml: Buffer): string {
  * element that holds one. Each identifier type is a kind of its own: `identifier:BARCODE`.
  */
 const CONTAINS: Record<string, string> = { email: 'email', address: 'address', phone: 'phone', user_statistic: 'statistics', user_note: 'notes' };
-const ORDER = ['email', 'address', 'phone', 'statistics', 'notes'];
+const ORDER = Object.values(CONTAINS);
 const rank = (kind: string) => (kind.startsWith('identifier:') ? ORDER.length : ORDER.indexOf(kind));
 /** Every element that makes a kind, in one pass over the user (measured: 0.80 s a 100,000 users, against 0.94 s for a Buffer.indexOf scan a kind). */
 const KINDS = /<(email|address|phone|user_statistic|user_note) |<id_type>([^<]*)<\/id_type>/g;
