@@ -56,10 +56,10 @@ describe('mapping explain on the university example', () => {
     assert.deepEqual(x.users, { total: 18, by_group: { UNDERGRAD: 7, FACULTY: 4, STAFF: 4, GRAD: 2, EMERITUS: 1 } });
   });
 
-  test('expiry dates per group: term calendar for students, end dates or a year after the run for employees', () => {
+  test('expiry dates per group: term calendar for students, end dates or 31 December of next year for employees', () => {
     assert.deepEqual(x.expiry.GRAD?.dates, { '2027-06-30': 2 });
-    assert.deepEqual(x.expiry.FACULTY?.dates, { '2027-01-31': 1, '2027-11-21': 2, '2028-06-30': 1 });
-    assert.deepEqual(x.expiry.EMERITUS?.dates, { '2028-11-21': 1 });
+    assert.deepEqual(x.expiry.FACULTY?.dates, { '2027-01-31': 1, '2027-12-31': 2, '2028-06-30': 1 });
+    assert.deepEqual(x.expiry.EMERITUS?.dates, { '2028-12-31': 1 });
     assert.deepEqual([x.expiry.STAFF?.earliest, x.expiry.STAFF?.latest, x.expiry.STAFF?.none], ['2027-06-30', '2028-06-30', 0]);
   });
 
@@ -218,8 +218,8 @@ describe('mapping diff', () => {
     const edited = editedUniversity([
       // Graduate students who also teach are loaded as GRAD.
       ['priority: [FACULTY, EMERITUS, STAFF, GRAD, UNDERGRAD]', 'priority: [FACULTY, EMERITUS, GRAD, STAFF, UNDERGRAD]'],
-      // Emeritus accounts run three years.
-      ['EMERITUS: { after_run: 2 years }', 'EMERITUS: { after_run: 3 years }'],
+      // Emeritus accounts run a year longer.
+      ['EMERITUS: { next: { month_day: 12-31, years: 2 } }', 'EMERITUS: { next: { month_day: 12-31, years: 3 } }'],
       // No fallback for unknown departments: those rows are rejected.
       ['map: departments, unknown: DEPT_OTHER }', 'map: departments }'],
     ]);
@@ -228,9 +228,9 @@ describe('mapping diff', () => {
       d.changes.map((c) => [c.message, c.examples]),
       [
         ['1 user moves from STAFF to GRAD', ['asmith2']],
-        ['1 user gets a new expiry date', ['eemer5 (2028-11-21 → 2029-11-21)']],
+        ['1 user gets a new expiry date', ['eemer5 (2028-12-31 → 2029-12-31)']],
         // purge: days_after_expiry: 180 moves with the expiry date.
-        ['1 user gets a new purge date', ['eemer5 (2029-05-20 → 2030-05-20)']],
+        ['1 user gets a new purge date', ['eemer5 (2029-06-29 → 2030-06-29)']],
         ['2 users are now rejected (written with the old mapping)', ['pnurse5 (rows students.csv:5)', 'aarch12 (rows employees.csv:12)']],
       ],
     );
