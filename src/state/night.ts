@@ -1,6 +1,6 @@
 // Tonight against the last delivered night. Convert tells the Night of every user it writes (the
-// pipeline's UserSink). A user sent as before is recognised from a compact table of the last
-// night's fingerprints (`present`: 12 bytes a person) and costs nothing more; any other is looked
+// pipeline's UserSink). A user sent as before is recognised in a window of the last night's
+// people read beside tonight's feed (last-night.ts) and costs nothing more; any other is looked
 // up in the state, compared, and staged in a file of its own (never in memory: a batch at a time,
 // in transactions). At the end of convert the Night finds who left and checks the guards against
 // the last night; after a successful delivery the job commits the staged night into state.db in
@@ -16,9 +16,9 @@ import type { SinkVerdict, UserSink } from '../pipeline/user-sink.js';
 import { fieldLossLimit, type ChangeGuards, type StateConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
-import { changedFields, fingerprintBits, fingerprintOf, kindName, summarise } from './user-record.js';
+import { changedFields, fingerprintOf, kindName, summarise } from './user-record.js';
 import { currentVersionOf, describe, migrate, openForWriting, readPrevious, RecordBatches, RecordReader, stateFileOf, unreadable, type Previous, type RecordAt, type RecordColumns } from './store.js';
-import { hashInto, IdIndex } from '../pipeline/merge.js';
+import { LastNight, windowKey } from './last-night.js';
 import { departureXml, type Departures } from './departures.js';
 import { AlmaSchema } from '../pipeline/validate.js';
 import { Packager, timestampForNames } from '../pipeline/package.js';
@@ -94,12 +94,9 @@ interface Before extends RecordColumns {
   merge: string | null;
   kinds: string;
   missing_since: number | null;
+  /** Their rowid in the state. */
+  person: number;
 }
-
-/** A person of the last night seen unchanged tonight, in `present`'s value: the high bit over their rowid. */
-const SEEN = 0x80000000;
-/** `present`'s value for a key two people of the last night share (about 1 in 10^8 nights at a million people): neither is taken as unchanged. */
-const SHARED = 0x7fffffff;
 
 /** The run state of one run config, open for one run: what the last delivered night was, and tonight staged beside it. */
 export class RunState {
@@ -124,17 +121,12 @@ export class Night implements UserSink {
   private readonly insert: Database.Statement;
   private readonly lookup: Database.Statement | undefined;
   /**
-   * The people of the last delivered night, in memory while tonight is converted: the first 64
-   * bits of their fingerprint mixed with why they got their group (rule, merge), each to their
-   * rowid. A user found there is unchanged, and is counted without asking the state (a look-up
-   * cost about 10 µs, bench/RESULTS.md); the ones never found are the departures and the changed.
-   * 12 bytes a slot, 16 MB for a million people. Two different users share a key with a chance
-   * of about 1 in 10^19 a pair.
+   * The people of the last delivered night, read a window at a time beside tonight's feed: a user
+   * found there with the same fingerprint for the same reasons (group rule, merge) is unchanged,
+   * and is counted without asking the state (a look-up cost about 10 µs, bench/RESULTS.md); the
+   * ones never found are the departures.
    */
-  private readonly present: IdIndex | undefined;
-  private readonly reasons = new Map<string, Uint32Array>();
-  /** The rowids of people of the last night whose keys collided in `present` (SHARED). */
-  private readonly shared: number[] = [];
+  private readonly last: LastNight | undefined;
   /** The last night's records (prev.records), for the fields that changed and for departures. */
   private readonly previousRecords: RecordReader | undefined;
   /** Tonight's records, gathered into batches staged with the users that point into them. */
@@ -191,26 +183,8 @@ export class Night implements UserSink {
       }
       this.staged.pragma('prev.cache_size = -2048');
       this.previousRecords = new RecordReader(this.staged, 'prev');
-      if (previous.lastRun) {
-        this.present = new IdIndex(previous.people, { values: 1 });
-        // How many of them had each kind of value: tonight's losses are counted against it (less those who departed, at finish()).
-        const kinds = new Map<string, number>();
-        const everyone = this.staged.prepare('SELECT rowid, fingerprint, group_rule, merge, kinds FROM prev.people WHERE missing_since IS NULL').raw();
-        for (const [rowid, fingerprint, groupRule, merge, had] of everyone.iterate() as Iterable<[number, string, string, string | null, string]>) {
-          const bits = fingerprintBits(fingerprint);
-          const reason = this.reasonOf(groupRule, merge);
-          const { slot, isNew } = this.present.upsertHashed((bits.hi ^ reason[0]!) >>> 0, ((bits.lo ^ reason[1]!) >>> 0) || 1);
-          if (isNew) this.present.set(slot, rowid, 0);
-          else {
-            // Both are looked up in the state as a changed user would be, and both stay candidates to depart.
-            this.shared.push(this.present.first(slot), rowid);
-            this.present.set(slot, SHARED, 0);
-          }
-          kinds.set(had, (kinds.get(had) ?? 0) + 1);
-        }
-        this.countKinds(kinds, +1);
-      }
-      this.lookup = this.staged.prepare(`SELECT p.fingerprint, p.user_group, p.group_rule, p.merge, p.kinds, p.missing_since, p.record_batch, p.record_at, p.record_len FROM prev.people p WHERE p.key = ?`);
+      if (previous.lastRun) this.last = new LastNight(this.staged, 'prev');
+      this.lookup = this.staged.prepare(`SELECT p.rowid AS person, p.fingerprint, p.user_group, p.group_rule, p.merge, p.kinds, p.missing_since, p.record_batch, p.record_at, p.record_len FROM prev.people p WHERE p.key = ?`);
     }
     this.report = {
       mode: options.mode ?? { mode: 'full', why: 'mode: full' },
@@ -242,20 +216,24 @@ export class Night implements UserSink {
     const bytes = Buffer.from(xml.buffer, xml.byteOffset, xml.byteLength);
     const fingerprint = fingerprintOf(bytes);
     const r = this.report;
-    if (this.present) {
-      const reason = this.reasonOf(groupRule, merge ?? null);
-      const slot = this.present.findHashed((fingerprint.hi ^ reason[0]!) >>> 0, ((fingerprint.lo ^ reason[1]!) >>> 0) || 1);
-      if (slot >= 0 && this.present.first(slot) !== SHARED) {
-        // The same XML (it holds the primary id) for the same reasons as a person of the last
-        // night: nothing to compare, nothing to stage, nothing for commit() to write.
-        this.present.set(slot, (this.present.first(slot) | SEEN) >>> 0, 0);
-        r.unchanged.count++;
-        // A delta night sends what changed: an unchanged user stays as Alma has it.
-        return r.mode.mode !== 'delta';
-      }
+    if (this.last?.find(windowKey(fingerprint.text, groupRule, merge ?? null)) !== undefined) {
+      // The same XML (it holds the primary id) for the same reasons as a person of the last
+      // night: nothing to compare, nothing to stage, nothing for commit() to write.
+      r.unchanged.count++;
+      // A delta night sends what changed: an unchanged user stays as Alma has it.
+      return r.mode.mode !== 'delta';
     }
     const user = summarise(bytes, fingerprint);
     const before = this.lookup?.get(user.key) as Before | undefined;
+    if (before) {
+      // Sent as before, for the same reasons, only out of last night's order: as unchanged as one found in the window.
+      const asBefore = before.missing_since === null && before.fingerprint === user.fingerprint && before.group_rule === groupRule && before.merge === (merge ?? null);
+      this.last?.found(before.person, asBefore);
+      if (asBefore) {
+        r.unchanged.count++;
+        return r.mode.mode !== 'delta';
+      }
+    }
     let change: Change;
     let fields: string[] = [];
     if (!before) {
@@ -303,19 +281,6 @@ export class Night implements UserSink {
     return !(change === 'unchanged' && this.report.mode.mode === 'delta');
   }
 
-  /** Two 32-bit hashes of why a user got their group (the rule's name, the merge's reason), mixed into their key in `present`. */
-  private reasonOf(groupRule: string, merge: string | null): Uint32Array {
-    const text = merge === null ? groupRule : `${groupRule}\u0000${merge}`;
-    let hash = this.reasons.get(text);
-    if (!hash) {
-      hash = new Uint32Array(2);
-      hashInto(text, hash, 0);
-      // The distinct rule names and merge reasons of a mapping are few; a row's own text is not.
-      if (this.reasons.size < 10_000) this.reasons.set(text, hash);
-    }
-    return hash;
-  }
-
   /** Adds (or takes away) people's kinds of value to `had`, from counts by the kinds column. */
   private countKinds(counts: Map<string, number>, sign: 1 | -1): void {
     for (const [kinds, count] of counts) for (const kind of kinds.split(' ')) if (kind) this.had.set(kind, (this.had.get(kind) ?? 0) + sign * count);
@@ -343,16 +308,16 @@ export class Night implements UserSink {
     this.staged.exec('CREATE UNIQUE INDEX night_key ON night (key)');
     const r = this.report;
     const last = this.previous.lastRun;
-    if (last && this.present) {
+    if (last && this.last) {
       // Who was delivered last time and is not in tonight's feed: of the people never found
-      // unchanged, those not staged tonight either (changed, returned or new). CROSS JOIN keeps
+      // tonight, those not staged tonight either (changed, returned or new). CROSS JOIN keeps
       // SQLite to this order (unseen first): the other way round reads every person of the state.
+      const unseen = this.last.finish();
+      this.countKinds(this.last.kinds, +1);
       this.staged.exec('CREATE TEMP TABLE unseen (person INTEGER PRIMARY KEY)');
-      const unseen = this.staged.prepare('INSERT INTO unseen (person) VALUES (?)');
-      const { table, width } = this.present.memory;
+      const insert = this.staged.prepare('INSERT INTO unseen (person) VALUES (?)');
       this.staged.transaction(() => {
-        for (let at = 0; at < table.length; at += width) if (table[at + 1] !== 0 && table[at + 2] !== SHARED && !(table[at + 2]! & SEEN)) unseen.run(table[at + 2]);
-        for (const person of new Set(this.shared)) if (person !== SHARED) unseen.run(person);
+        for (const person of unseen) insert.run(person);
       })();
       this.staged.exec(`INSERT INTO departed (key, primary_id, user_group, group_rule, kinds)
         SELECT p.key, p.primary_id, p.user_group, p.group_rule, p.kinds FROM unseen u CROSS JOIN prev.people p ON p.rowid = u.person WHERE NOT EXISTS (SELECT 1 FROM night n WHERE n.key = p.key)`);

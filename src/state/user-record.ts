@@ -19,28 +19,17 @@ export interface UserSummary {
 }
 
 /**
- * A user's fingerprint: the SHA-1 of its XML as delivered (base64url, as the state keeps it),
- * and its first 64 bits as two numbers (what a FingerprintSet holds). The XML holds the primary
- * id, so that two people never share one.
+ * A user's fingerprint: the SHA-1 of its XML as delivered, base64url, as the state keeps it. The
+ * XML holds the primary id, so that two people never share one.
  */
 export interface Fingerprint {
   text: string;
-  hi: number;
-  lo: number;
 }
 
 export function fingerprintOf(xml: Uint8Array): Fingerprint {
   // crypto.hash, one call and no Hash object: 1.6 µs a user of 2.4 KB against 2.6 µs for
   // createHash().update().digest() (bench/RESULTS.md, seventh session).
-  const text = hash('sha1', xml, 'base64url');
-  return { text, ...fingerprintBits(text) };
-}
-
-/** The first 64 bits of a fingerprint kept as text. */
-export function fingerprintBits(text: string): { hi: number; lo: number } {
-  const digest = Buffer.from(text.slice(0, 11), 'base64url');
-  if (digest.length < 8) throw new Error(`not a fingerprint: ${text}`);
-  return { hi: digest.readUInt32BE(0), lo: digest.readUInt32BE(4) };
+  return { text: hash('sha1', xml, 'base64url') };
 }
 
 // A user's XML is read as bytes, never decoded whole: the fields a guard needs are found with
