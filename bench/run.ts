@@ -651,8 +651,10 @@ function nightsVerdicts(results: NightsResult[]): string[] {
   for (const r of results) {
     for (const [name, x] of Object.entries(r.ratios)) {
       if (x.wall === undefined) continue;
-      // The lost column is a night the guards are there to stop: measured, not held to the target.
-      if (name.startsWith('dropped_')) out.push(`${r.rows.toLocaleString('en-US')} ${name}: ${x.wall}× wall (${x.cpu ?? '?'}× CPU), for information`);
+      // The lost column is a night the guards are there to stop, and the first night builds the
+      // state once: measured, not held to the target, which the issue sets for an ordinary next
+      // night (1% changed), in full and in delta mode.
+      if (name.startsWith('dropped_') || name.startsWith('night1_')) out.push(`${r.rows.toLocaleString('en-US')} ${name}: ${x.wall}× wall (${x.cpu ?? '?'}× CPU), for information`);
       else out.push(`${r.rows.toLocaleString('en-US')} ${name}: ${x.wall}× wall (${x.cpu ?? '?'}× CPU) ${x.wall <= STATE_TARGETS.timeRatio ? '≤' : '>'} ${STATE_TARGETS.timeRatio}× target`);
     }
     const peak = Math.max(...Object.values(r.steps).map((m) => m.peakRssMb ?? 0));
