@@ -44,7 +44,7 @@ function person(n: number, over: Partial<Person> = {}): Person {
  * by key when it is not there (found() tells the window). Returns the users found in the window
  * and the rowids reported unfound at the end.
  */
-function night(db: Database.Database, people: Person[], feed: Person[], size?: WindowSize): { inWindow: string[]; unfound: number[]; kinds: Map<string, number> } {
+function night(db: Database.Database, people: Person[], feed: Person[], size?: WindowSize): { inWindow: string[]; unfound: number[]; kinds: Map<string, number>; outOfOrder: number } {
   const last = new LastNight(db, 'main', size);
   const byKey = new Map(people.map((p) => [p.key, p]));
   const inWindow: string[] = [];
@@ -55,7 +55,7 @@ function night(db: Database.Database, people: Person[], feed: Person[], size?: W
       if (before) last.found(before.rowid, before.fingerprint === user.fingerprint && before.group_rule === user.group_rule && before.merge === user.merge && before.missing_since === null);
     }
   }
-  return { inWindow, unfound: last.finish().sort((a, b) => a - b), kinds: last.kinds };
+  return { inWindow, unfound: last.finish().sort((a, b) => a - b), kinds: last.kinds, outOfOrder: last.outOfOrder };
 }
 
 const SMALL: WindowSize = { ahead: 8, behind: 8, chunk: 4 };
@@ -64,8 +64,9 @@ test('a feed in last night\'s order: every unchanged user is found in the window
   const people = Array.from({ length: 200 }, (_, i) => person(i + 1));
   const feed = people.filter((p) => p.rowid % 10 !== 0);
   withPeople(people, (db) => {
-    const { inWindow, unfound, kinds } = night(db, people, feed, SMALL);
+    const { inWindow, unfound, kinds, outOfOrder } = night(db, people, feed, SMALL);
     assert.equal(inWindow.length, 180);
+    assert.equal(outOfOrder, 0);
     assert.deepEqual(unfound, people.filter((p) => p.rowid % 10 === 0).map((p) => p.rowid));
     // Every person of the last night is counted by kinds, also those read only at the end.
     assert.deepEqual(Object.fromEntries(kinds), { email: 100, 'email phone': 100 });
@@ -125,8 +126,11 @@ test('a feed in reverse order: correct, each user found by look-up', () => {
   const people = Array.from({ length: 100 }, (_, i) => person(i + 1));
   const feed = [...people].reverse().filter((p) => p.rowid !== 40);
   withPeople(people, (db) => {
-    const { unfound } = night(db, people, feed, SMALL);
+    const { unfound, inWindow, outOfOrder } = night(db, people, feed, SMALL);
     assert.deepEqual(unfound, [40]);
+    // Every user is found once, in the window or out of order (by a look-up).
+    assert.equal(inWindow.length + outOfOrder, 99);
+    assert.ok(outOfOrder > 50, `${outOfOrder} users out of order`);
   });
 });
 

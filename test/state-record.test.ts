@@ -140,13 +140,16 @@ test('the migration from version 1 derives who is missing since when, and which 
     run.run(3, '2026-11-23T02:00:00.000Z', '{"users":1}');
     const person = db.prepare("INSERT INTO people (key, primary_id, fingerprint, user_group, group_rule, expiry_date, kinds, record, first_seen, last_seen, last_run, departed_run) VALUES (?, ?, '', 'STAFF', 'default', '', '', ?, '', '', ?, ?)");
     // p1 in every run, changed on run 3; p2 gone after run 1, no departure sent; p3 gone after run 2, its departure sent on run 3.
-    person.run('p1', 'P1', packRecord(Buffer.from(user((u) => (u.primary_id = 'P1')))), 3, null);
+    // In the order they were first delivered, which is not the keys' order.
     person.run('p2', 'P2', packRecord(Buffer.from(user((u) => (u.primary_id = 'P2')))), 1, null);
     person.run('p3', 'P3', packRecord(Buffer.from(user((u) => (u.primary_id = 'P3')))), 2, 3);
+    person.run('p1', 'P1', packRecord(Buffer.from(user((u) => (u.primary_id = 'P1')))), 3, null);
     const sent = db.prepare("INSERT INTO sent (key, run, change, fields, user_group, group_rule, rows) VALUES (?, ?, ?, '', 'STAFF', 'default', '[]')");
     for (const [key, at, change] of [['p1', 1, 'new'], ['p1', 3, 'changed'], ['p2', 1, 'new'], ['p3', 1, 'new'], ['p3', 3, 'departed'], ['p3', 3, 'departure sent']] as const) sent.run(key, at, change);
     db.pragma('user_version = 1');
     db.transaction(() => migrate(db, file))();
+    // People keep their order: a night reads them beside its feed in it (last-night.ts).
+    assert.equal(db.prepare('SELECT group_concat(key) FROM (SELECT key FROM people ORDER BY rowid)').pluck().get(), 'p2,p3,p1');
     assert.equal(db.prepare("SELECT group_concat(key || '|' || sent_run || '|' || coalesce(missing_since, '') || '|' || coalesce(departed_run, ''), ' ') FROM (SELECT * FROM people ORDER BY key)").pluck().get(), 'p1|3|| p2|1|2| p3|1|3|3');
     assert.equal(db.prepare("SELECT group_concat(id || ':' || people, ' ') FROM runs").pluck().get(), '1:3 2:2 3:1');
     // Only p2 is still to depart: the index of the missing covers the people whose departure is not sent.

@@ -102,6 +102,8 @@ describe('the run state', () => {
     const two = reportOf(s, 22);
     assert.equal(two.changes.first_night, false);
     assert.deepEqual([two.changes.new.count, two.changes.changed.count, two.changes.unchanged.count, two.changes.departed.count, two.changes.returned.count], [0, 0, 20, 0, 0]);
+    // The feed came in last night's order: every user was found beside it, none by a look-up.
+    assert.equal(two.changes.unchanged.out_of_order, 0);
     assert.match(two.summary, / Since the last delivery: 0 new, 0 changed, 20 unchanged, 0 departed, 0 returned, 0 changed user group\.$/);
     // Sent again as before: nothing of theirs is written; the run counts them.
     assert.equal(sqlite(s, "SELECT first_seen, sent_run, missing_since IS NULL FROM people WHERE key = 'stu7'"), '2026-11-21T02:00:00.000Z|1|1');
@@ -121,7 +123,7 @@ describe('the run state', () => {
     const c = reportOf(s, 22).changes;
     assert.deepEqual(c.new, { count: 1, examples: ['stu21'] });
     assert.deepEqual(c.changed, { count: 1, fields: { first_name: 1 }, examples: [{ primary_id: 'stu1', fields: ['first_name'] }] });
-    assert.deepEqual(c.unchanged, { count: 18 });
+    assert.deepEqual(c.unchanged, { count: 18, out_of_order: 0 });
     assert.deepEqual(c.departed, { count: 1, examples: [{ primary_id: 'stu20', user_group: 'STUDENT' }] });
     assert.deepEqual(c.returned, { count: 0, examples: [] });
     assert.equal(sqlite(s, "SELECT run, change, fields FROM sent WHERE key IN ('stu1', 'stu20', 'stu21') AND run = 2 ORDER BY key"), '2|changed|first_name\n2|departed|\n2|new|');

@@ -53,6 +53,8 @@ export class LastNight {
   private readonly unfound: number[] = [];
   /** How many people of the last night had each kinds column: filled as the rows are read. */
   readonly kinds = new Map<string, number>();
+  /** Users sent as before that were not in the window: each cost a look-up in the state. */
+  outOfOrder = 0;
 
   constructor(db: Database.Database, schema: string, private readonly size: WindowSize = DEFAULT_SIZE) {
     this.next = db.prepare(`SELECT rowid, fingerprint, group_rule, merge, kinds FROM ${schema}.people WHERE rowid > ? AND missing_since IS NULL ORDER BY rowid LIMIT ${size.chunk}`).raw();
@@ -83,6 +85,7 @@ export class LastNight {
   found(rowid: number, unchanged: boolean): void {
     this.mark(rowid);
     if (!unchanged) return;
+    this.outOfOrder++;
     if (rowid <= this.frontier) {
       this.aheadStreak = 0;
       return;

@@ -75,7 +75,8 @@ export interface ChangesReport {
   last_run?: { id: number; run_time: string; people: number };
   new: { count: number; examples: string[] };
   changed: { count: number; fields: Record<string, number>; examples: { primary_id: string; fields: string[] }[] };
-  unchanged: { count: number };
+  /** out_of_order: of them, the users not where the last night had them in the feed, found by a look-up in the state each. */
+  unchanged: { count: number; out_of_order?: number };
   departed: { count: number; examples: { primary_id: string; user_group: string }[] };
   returned: { count: number; examples: string[] };
   group_moves: { from: string; to: string; count: number; examples: string[] }[];
@@ -314,6 +315,7 @@ export class Night implements UserSink {
       // SQLite to this order (unseen first): the other way round reads every person of the state.
       const unseen = this.last.finish();
       this.countKinds(this.last.kinds, +1);
+      r.unchanged.out_of_order = this.last.outOfOrder;
       this.staged.exec('CREATE TEMP TABLE unseen (person INTEGER PRIMARY KEY)');
       const insert = this.staged.prepare('INSERT INTO unseen (person) VALUES (?)');
       this.staged.transaction(() => {

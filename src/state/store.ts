@@ -80,7 +80,9 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   // - each run counts the people of its feed (`runs.people`);
   // - people's key is unique by an index of its own (people_by_key), not a constraint of the
   //   table, so that a first night can fill the table and build the index after (sorting 1M keys
-  //   once took 4 s where inserting them one by one into the index took 9).
+  //   once took 4 s where inserting them one by one into the index took 9);
+  // - people keep their order (rowid): the order they were first delivered in, which a night
+  //   reads beside its feed (last-night.ts).
   (db) => {
     db.exec(`CREATE TABLE records (id INTEGER PRIMARY KEY, users BLOB NOT NULL);
       ALTER TABLE runs ADD COLUMN people INTEGER NOT NULL DEFAULT 0;
@@ -107,7 +109,7 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
         SELECT key, primary_id, fingerprint, user_group, group_rule, merge, expiry_date, kinds, first_seen,
           coalesce((SELECT max(s.run) FROM sent s WHERE s.key = p.key AND s.change IN ('new', 'changed', 'returned')), last_run),
           (SELECT min(r.id) FROM runs r WHERE r.id > p.last_run), departed_run, record
-        FROM people p ORDER BY key;
+        FROM people p ORDER BY p.rowid;
       DROP INDEX people_by_last_run;
       DROP TABLE people;
       ALTER TABLE people_v2 RENAME TO people;
