@@ -565,6 +565,10 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   };
 
   const primaryField = mapping.fields.find((f) => f.field === 'primary_id')!;
+  const primaryColumn = primaryField.value.columns[0];
+  // The column an empty primary id is named by. Rules name none: their columns are those their
+  // conditions test, which have values (that no rule held is why the id is empty).
+  const emptyPrimary = primaryField.value.source.kind === 'rules' ? undefined : primaryColumn;
 
   const skips = mapping.skip.map((rule) => ({ name: rule.name, check: checkAll(rule.when) })).filter((r) => r.check !== NEVER);
   const rejects = mapping.reject
@@ -590,9 +594,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       fields[field] = fit(field, evaluate(value, ctx, field), value, ctx);
       if (field === 'primary_id' && fields[field]) invisible(fields[field]!, ctx.column ?? value.columns[0] ?? field, ctx);
     }
-    const primaryColumn = primaryField.value.columns[0];
     if (!user.primary_id && !ctx.problems.some((p) => p.column === primaryColumn)) {
-      ctx.problems.push({ code: 'missing_value', message: `Field (${primaryColumn ?? 'primary_id'}) is empty: a user needs a primary id`, column: primaryColumn });
+      ctx.problems.push({ code: 'missing_value', message: `Field (${emptyPrimary ?? 'primary_id'}) is empty: a user needs a primary id`, column: emptyPrimary });
     }
 
     const { group, rule, column, unmapped } = pickGroup(ctx);
