@@ -18,9 +18,10 @@ export interface LoggedMutant {
   replacement?: string;
 }
 
-/** The first line of the log: how many mutants each file has, ignored ones left out. */
+/** The first line of the log: how many mutants each file has, ignored ones left out, and the commit measured. */
 export interface LoggedPlan {
   planned: Record<string, number>;
+  commit?: string;
 }
 
 class MutateLog implements Reporter {
@@ -34,7 +35,7 @@ class MutateLog implements Reporter {
       if ('status' in mutant && mutant.status === 'Ignored') continue;
       planned[mutant.fileName] = (planned[mutant.fileName] ?? 0) + 1;
     }
-    writeFileSync(this.file, JSON.stringify({ planned } satisfies LoggedPlan) + '\n');
+    writeFileSync(this.file, JSON.stringify({ planned, commit: process.env.MUTATE_COMMIT } satisfies LoggedPlan) + '\n');
   }
 
   onMutantTested(r: Readonly<MutantResult>): void {

@@ -119,6 +119,7 @@ async function runGroup(name: string, group: Group, concurrency: number): Promis
   if (existsSync(shared)) await symlink(shared, path.join(TEMP, 'shared'));
   await mkdir(path.dirname(logOf(name)), { recursive: true });
   process.env.MUTATE_LOG = logOf(name);
+  process.env.MUTATE_COMMIT = commit();
   const stryker = new Stryker({
     testRunner: 'tap',
     tap: { testFiles: group.tests.map((t) => `dist/test/${t}.test.js`), forceBail: true },
@@ -223,9 +224,9 @@ async function main(): Promise<void> {
         return;
       }
       const [head, ...rest] = readFileSync(logOf(name), 'utf8').trim().split('\n');
-      const { planned } = JSON.parse(head!) as LoggedPlan;
+      const { planned, commit: measured } = JSON.parse(head!) as LoggedPlan;
       const tested = rest.map((l) => JSON.parse(l) as LoggedMutant);
-      const commitNow = commit();
+      const commitNow = measured ?? commit();
       for (const m of GROUPS[name]!.modules) {
         const file = Object.keys(planned).find((f) => f.endsWith(m));
         if (!file) continue;
