@@ -232,3 +232,31 @@ describe('a row without a primary id', () => {
     assert.deepEqual(result.problems, [{ code: 'missing_value', message: 'Field (primary_id) is empty: a user needs a primary id', column: undefined }]);
   });
 });
+
+test('substring and pad count characters in a value of emoji alone, as in any other', () => {
+  const user = written(
+    mapOne(
+      `fields:
+  primary_id: "{id}"
+  first_name: { from: a, substring: { first: 1 } }
+  last_name: { from: a, pad: { width: 4, with: "*", side: right } }
+`,
+      { id: 'u1', a: '\u{1F600}\u{1F601}' },
+    ),
+  ).user;
+  assert.equal(user.first_name, '\u{1F600}');
+  assert.equal(user.last_name, '\u{1F600}\u{1F601}**');
+});
+
+test('a required value with no column to name (inner rules whose conditions test the file name) is called "value"', () => {
+  const problems = rejected(
+    mapOne(
+      `fields:
+  primary_id: "{id}"
+  job_description: { rules: [ { when: { a: { equals: x } }, value: { rules: [ { when: { input_file: "*.txt" }, value: X } ], required: true } } ] }
+`,
+      { id: 'u1', a: 'x' },
+    ),
+  ).problems;
+  assert.deepEqual(problems, [{ code: 'missing_value', message: 'Field (value) is required but empty', column: undefined }]);
+});
