@@ -8,7 +8,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkMappingText, formatProblem } from '../src/mapping/load.js';
 import type { Mapping } from '../src/mapping/model.js';
-import { compileMapping, invisibleCharacter, type MapResult, type MappedUser, type RejectedRow } from '../src/mapping/map.js';
+import { compileMapping, invisibleCharacter, isWellFormedEmail, parseBoolean, type MapResult, type MappedUser, type RejectedRow } from '../src/mapping/map.js';
 
 const RUN_DATE = '2026-11-21';
 
@@ -259,4 +259,25 @@ test('a required value with no column to name (inner rules whose conditions test
     ),
   ).problems;
   assert.deepEqual(problems, [{ code: 'missing_value', message: 'Field (value) is required but empty', column: undefined }]);
+});
+
+test('split with no "by" cuts at any run of spaces', () => {
+  const user = written(mapOne(`fields:\n  primary_id: "{id}"\n  last_name: { from: name, split: { part: 2 } }\n`, { id: 'u1', name: 'Ada  \t Lovelace' })).user;
+  assert.equal(user.last_name, 'Lovelace');
+});
+
+test('well-formed email addresses: the whole text, labels of letters and digits with inner hyphens, at most 254 characters', () => {
+  const ok = ['a@x.nz', 'a@1x.nz', 'a@x1y.nz', 'a@x12y.nz', 'a@x1.nz', 'a@x-y.nz', 'a@x.y.nz', 'a@x.1nz', 'a@xx.y', 'a@x.n1z', 'a@x.n1', 'ä@bücher.de'];
+  const bad = ['a b@x.nz', 'a@x.nz!', 'a@x', 'a@-x.nz', 'a@x-.nz', 'a@x..nz', 'a@x.nz.', 'a@@x.nz', '"a"@x.nz'];
+  assert.deepEqual(ok.filter((e) => !isWellFormedEmail(e)), []);
+  assert.deepEqual(bad.filter((e) => isWellFormedEmail(e)), []);
+  const at254 = 'a'.repeat(254 - '@x.nz'.length) + '@x.nz';
+  assert.equal(isWellFormedEmail(at254), true);
+  assert.equal(isWellFormedEmail('a' + at254), false);
+});
+
+test('yes/no values: any case, surrounding spaces ignored', () => {
+  assert.deepEqual([' YES ', 'True', 'y', '1'].map(parseBoolean), [true, true, true, true]);
+  assert.deepEqual([' No', 'FALSE', 'n', '0'].map(parseBoolean), [false, false, false, false]);
+  assert.deepEqual(['maybe', '', '2'].map(parseBoolean), [undefined, undefined, undefined]);
 });
