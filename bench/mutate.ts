@@ -12,10 +12,14 @@
 // because of a score. Each group names the test files that exercise its modules; a mutant is run
 // against them one after another until one fails (Stryker's tap runner, one file = one test).
 //
-// Coverage analysis is off on purpose: most tests drive the real CLI in a child process or the
-// mapping threads, where Stryker cannot see coverage (it reads it in the test file's own process),
-// so "perTest" would call most mutants uncovered without running them. The active mutant does
-// reach children and threads: Stryker passes it in an environment variable they inherit.
+// Coverage analysis is set "off", but Stryker's tap runner (9.x) reports coverage from its dry run
+// all the same, and Stryker uses it: a mutant that no test file reaches in its own process is
+// "no coverage" without being run, and the others run only against the files whose process reached
+// them. Tests that drive the real CLI in a child process or the mapping threads count for neither
+// (Stryker cannot see coverage there), so a score is a lower bound: a module's paths that only
+// children reach need a test that calls them in-process (test/mapping-rows.test.ts does for map.ts).
+// The active mutant does reach children and threads: Stryker passes it in an environment variable
+// they inherit.
 import { Stryker } from '@stryker-mutator/core';
 import type { MutantResult } from '@stryker-mutator/api/core';
 import { spawnSync } from 'node:child_process';
