@@ -281,3 +281,13 @@ test('yes/no values: any case, surrounding spaces ignored', () => {
   assert.deepEqual([' No', 'FALSE', 'n', '0'].map(parseBoolean), [false, false, false, false]);
   assert.deepEqual(['maybe', '', '2'].map(parseBoolean), [undefined, undefined, undefined]);
 });
+
+test('without a file name an input_file condition holds for no file, not even for a pattern any name matches', () => {
+  const mapping = mappingOf(`user_group:
+  rules:
+    - { when: { input_file: "?*" }, group: NAMED }
+  default: OTHER
+`);
+  assert.equal(written(compileMapping(mapping, ['id'], RUN_DATE).map(['u1'])).user.user_group, 'OTHER');
+  assert.equal(written(compileMapping(mapping, ['id'], RUN_DATE, 'in/x.csv').map(['u1'])).user.user_group, 'NAMED');
+});
