@@ -291,3 +291,8 @@ test('without a file name an input_file condition holds for no file, not even fo
   assert.equal(written(compileMapping(mapping, ['id'], RUN_DATE).map(['u1'])).user.user_group, 'OTHER');
   assert.equal(written(compileMapping(mapping, ['id'], RUN_DATE, 'in/x.csv').map(['u1'])).user.user_group, 'NAMED');
 });
+
+test('a header that names a column twice: the first is read', () => {
+  const mapping = mappingOf(`fields:\n  primary_id: "{id}"\n  first_name: { from: name }\n`);
+  assert.equal(written(compileMapping(mapping, ['id', 'name', 'name'], RUN_DATE).map(['u1', 'Ada', 'Bo'])).user.first_name, 'Ada');
+});

@@ -148,6 +148,7 @@ function parseDate(format: DateFormat, raw: string): string | undefined {
  * input_file conditions once, here, so that they cost a row nothing.
  */
 export function compileMapping(mapping: Mapping, header: string[], runDate: string, inputFile = ''): RowMapper {
+  // Stryker disable next-line Regex: the leftmost match starts at 0 with or without ^, .* taking all it can
   const inputName = inputFile.replace(/^.*[\\/]/, '');
   const index = new Map<string, number>();
   header.forEach((name, i) => {
