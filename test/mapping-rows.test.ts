@@ -296,3 +296,11 @@ test('a header that names a column twice: the first is read', () => {
   const mapping = mappingOf(`fields:\n  primary_id: "{id}"\n  first_name: { from: name }\n`);
   assert.equal(written(compileMapping(mapping, ['id', 'name', 'name'], RUN_DATE).map(['u1', 'Ada', 'Bo'])).user.first_name, 'Ada');
 });
+
+test("the columns a mapping reads that the file's header lacks are told, and read as empty", () => {
+  const mapping = mappingOf(`fields:\n  primary_id: "{id}"\n  first_name: { from: [name, given] }\n  last_name: { from: surname }\n`);
+  const mapper = compileMapping(mapping, ['id', 'surname'], RUN_DATE);
+  assert.deepEqual(mapper.absentColumns, ['name', 'given']);
+  const user = written(mapper.map(['u1', 'Lee'])).user;
+  assert.deepEqual([user.first_name, user.last_name], [undefined, 'Lee']);
+});

@@ -166,6 +166,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   // Resolve every column reference once, so that evaluating a row is array look-ups only.
   const columnIndex = new Map<string, number>();
   const resolve = (name: string) => {
+    // Stryker disable next-line ConditionalExpression: resolving a column again gives the same index (absent is a set)
     if (!columnIndex.has(name)) columnIndex.set(name, col(name));
   };
   visitColumns(mapping, resolve);
