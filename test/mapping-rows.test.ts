@@ -248,7 +248,7 @@ test('substring and pad count characters in a value of emoji alone, as in any ot
   assert.equal(user.last_name, '\u{1F600}\u{1F601}**');
 });
 
-test('a required value with no column to name (inner rules whose conditions test the file name) is called "value"', () => {
+test('a required value with no column to name (inner rules whose conditions test the file name) is named by its field', () => {
   const problems = rejected(
     mapOne(
       `fields:
@@ -258,7 +258,7 @@ test('a required value with no column to name (inner rules whose conditions test
       { id: 'u1', a: 'x' },
     ),
   ).problems;
-  assert.deepEqual(problems, [{ code: 'missing_value', message: 'Field (value) is required but empty', column: undefined }]);
+  assert.deepEqual(problems, [{ code: 'missing_value', message: 'Field (job_description) is required but empty', column: undefined }]);
 });
 
 test('split with no "by" cuts at any run of spaces', () => {
@@ -303,4 +303,18 @@ test("the columns a mapping reads that the file's header lacks are told, and rea
   assert.deepEqual(mapper.absentColumns, ['name', 'given']);
   const user = written(mapper.map(['u1', 'Lee'])).user;
   assert.deepEqual([user.first_name, user.last_name], [undefined, 'Lee']);
+});
+
+test("a value from rules is named by the column the held rule's value read, not by a column the rules test", () => {
+  const blocks = `fields:
+  primary_id: "{id}"
+  job_category: { rules: [ { when: { type: { equals: S } }, value: { from: code } }, { when: { type: { equals: T } }, value: Z } ], map: { A: X } }
+`;
+  assert.deepEqual(rejected(mapOne(blocks, { id: 'u1', type: 'S', code: 'B' })).problems, [
+    { code: 'bad_value', message: "Field (code) has a value the mapping does not know: 'B' (not in the map at fields.job_category)", column: 'code', value: 'B' },
+  ]);
+  // A rule's fixed value read no column: the rules' first is named.
+  assert.deepEqual(rejected(mapOne(blocks, { id: 'u1', type: 'T', code: 'B' })).problems, [
+    { code: 'bad_value', message: "Field (type) has a value the mapping does not know: 'Z' (not in the map at fields.job_category)", column: 'type', value: 'Z' },
+  ]);
 });

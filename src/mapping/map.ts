@@ -174,15 +174,19 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   const cell = (ctx: RowContext, column: string): string => {
     // Stryker disable next-line UnaryOperator: visitColumns resolved every column a row reads, so the fallback is never taken
     const i = columnIndex.get(column) ?? -1;
+    // Stryker disable next-line ConditionalExpression: values[-1] is undefined, read as '' all the same
     return i < 0 ? '' : (ctx.values[i] ?? '');
   };
 
   const evaluate = (expr: ValueExpr, ctx: RowContext, label?: string): string | undefined => {
     ctx.column = undefined;
-    let raw = source(expr.source, ctx, expr);
+    let raw = source(expr.source, ctx, expr, label);
     // For rules: the column of the value the rule that held read (undefined when none held).
+    // Stryker disable next-line ConditionalExpression: ruleColumn is read for rules only
     const ruleColumn = expr.source.kind === 'rules' ? ctx.column : undefined;
-    const column = expr.source.kind === 'column' ? (ctx.column ?? expr.columns[0]) : expr.columns[0];
+    // The column the value came from: for a fallback chain the one that had a value, for rules the
+    // one the held rule's value read (else the first column the rules name); a template's first.
+    const column = ctx.column ?? expr.columns[0];
     const name = column ?? label ?? 'value';
     if (raw !== undefined && expr.trim) raw = raw.trim();
     if (!raw) return none(expr, ctx, label, column, ruleColumn);
@@ -305,7 +309,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     return raw;
   };
 
-  const source = (s: Source, ctx: RowContext, expr: ValueExpr): string | undefined => {
+  const source = (s: Source, ctx: RowContext, expr: ValueExpr, label: string | undefined): string | undefined => {
     switch (s.kind) {
       case 'column':
         for (const column of s.columns) {
@@ -334,7 +338,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
         return out;
       }
       case 'rules':
-        for (const rule of s.rules) if (holds(rule.when, ctx)) return evaluate(rule.value, ctx);
+        // The rule's value is named by the field, as the rules are.
+        for (const rule of s.rules) if (holds(rule.when, ctx)) return evaluate(rule.value, ctx, label);
         ctx.column = undefined;
         return undefined;
     }
