@@ -318,3 +318,15 @@ test("a value from rules is named by the column the held rule's value read, not 
     { code: 'bad_value', message: "Field (type) has a value the mapping does not know: 'Z' (not in the map at fields.job_category)", column: 'type', value: 'Z' },
   ]);
 });
+
+test('a value that strip_prefix, replace or substring leaves empty or blank is empty: the otherwise decides', () => {
+  const blocks = `fields:
+  primary_id: "{id}"
+  first_name: { from: a, strip_prefix: "n/a", otherwise: NONE }
+  middle_name: { from: a, replace: { pattern: "[^0-9]", with: "" }, otherwise: NODIGITS }
+  last_name: { from: b, substring: { start: 2, length: 1 }, otherwise: BLANK }
+  pref_first_name: { from: b, substring: { start: 1, length: 1 }, otherwise: BLANK }
+`;
+  const user = written(mapOne(blocks, { id: 'u1', a: 'n/a', b: 'x y' })).user;
+  assert.deepEqual([user.first_name, user.middle_name, user.last_name, user.pref_first_name], ['NONE', 'NODIGITS', 'BLANK', 'x']);
+});

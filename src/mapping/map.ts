@@ -195,9 +195,11 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       raw = reshape(expr, raw, ctx, name, column);
       if (raw === undefined) return undefined;
     }
-    // A value that strip_prefix or replace left empty ('n/a' with its letters removed) is empty:
-    // the otherwise, or required, decides, as for an empty cell.
-    if (expr.stripPrefix || expr.replace || expr.split) {
+    // A value that strip_prefix, replace, split or substring left empty or blank ('n/a' with its
+    // letters removed, the space of 'a b') is empty: the otherwise, or required, decides, as for an
+    // empty cell. (pad leaves a value that had a character never blank.)
+    // Stryker disable next-line ConditionalExpression: pad alone never leaves a value blank, so checking it too changes nothing
+    if (expr.stripPrefix || expr.replace || expr.split || expr.substring) {
       if (expr.trim) raw = raw.trim();
       if (!raw) return none(expr, ctx, label, column, ruleColumn);
     }
