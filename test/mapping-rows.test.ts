@@ -319,14 +319,27 @@ test("a value from rules is named by the column the held rule's value read, not 
   ]);
 });
 
-test('a value that strip_prefix, replace or substring leaves empty or blank is empty: the otherwise decides', () => {
+test('a value that strip_prefix or replace leaves empty is empty: the otherwise decides', () => {
   const blocks = `fields:
   primary_id: "{id}"
   first_name: { from: a, strip_prefix: "n/a", otherwise: NONE }
   middle_name: { from: a, replace: { pattern: "[^0-9]", with: "" }, otherwise: NODIGITS }
+`;
+  const user = written(mapOne(blocks, { id: 'u1', a: 'n/a' })).user;
+  assert.deepEqual([user.first_name, user.middle_name], ['NONE', 'NODIGITS']);
+});
+
+test('a value that substring leaves blank is empty: the otherwise decides', () => {
+  const blocks = `fields:
+  primary_id: "{id}"
   last_name: { from: b, substring: { start: 2, length: 1 }, otherwise: BLANK }
   pref_first_name: { from: b, substring: { start: 1, length: 1 }, otherwise: BLANK }
 `;
-  const user = written(mapOne(blocks, { id: 'u1', a: 'n/a', b: 'x y' })).user;
-  assert.deepEqual([user.first_name, user.middle_name, user.last_name, user.pref_first_name], ['NONE', 'NODIGITS', 'BLANK', 'x']);
+  const user = written(mapOne(blocks, { id: 'u1', b: 'x y' })).user;
+  assert.deepEqual([user.last_name, user.pref_first_name], ['BLANK', 'x']);
+});
+
+test('trim: false keeps the spaces that strip_prefix leaves', () => {
+  const user = written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: a, strip_prefix: "X", trim: false }\n`, { id: 'u1', a: 'X a ' })).user;
+  assert.equal(user.first_name, ' a ');
 });
