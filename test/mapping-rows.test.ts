@@ -343,3 +343,8 @@ test('trim: false keeps the spaces that strip_prefix leaves', () => {
   const user = written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: a, strip_prefix: "X", trim: false }\n`, { id: 'u1', a: 'X a ' })).user;
   assert.equal(user.first_name, ' a ');
 });
+
+test('the spaces strip_prefix leaves are trimmed (trim is on unless the mapping turns it off)', () => {
+  const user = written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: a, strip_prefix: "ID:" }\n`, { id: 'u1', a: 'ID: 42' })).user;
+  assert.equal(user.first_name, '42');
+});
