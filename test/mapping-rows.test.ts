@@ -348,3 +348,22 @@ test('the spaces strip_prefix leaves are trimmed (trim is on unless the mapping 
   const user = written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: a, strip_prefix: "ID:" }\n`, { id: 'u1', a: 'ID: 42' })).user;
   assert.equal(user.first_name, '42');
 });
+
+test('split: the part is trimmed; a missing part is unfit, the message naming how the value was split', () => {
+  const blocks = `fields:
+  primary_id: "{id}"
+  first_name: { from: a, split: { by: ",", part: 2 } }
+  last_name: { from: b, split: { part: 3 } }
+`;
+  assert.equal(written(mapOne(blocks, { id: 'u1', a: 'Lovelace, Ada', b: 'x y z' })).user.first_name, 'Ada');
+  assert.deepEqual(rejected(mapOne(blocks, { id: 'u1', a: 'Lovelace, Ada', b: 'x y' })).problems.map((p) => p.message), ["Field (b) has no part 3 when split by spaces: 'x y'"]);
+  assert.deepEqual(rejected(mapOne(blocks, { id: 'u1', a: 'Lovelace', b: 'x y z' })).problems.map((p) => p.message), ["Field (a) has no part 2 when split by ',': 'Lovelace'"]);
+});
+
+test('substring takes a value exactly as long as it needs', () => {
+  assert.equal(written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: a, substring: { first: 3 } }\n`, { id: 'u1', a: 'abc' })).user.first_name, 'abc');
+});
+
+test("a template trims each column's value", () => {
+  assert.equal(written(mapOne(`fields:\n  primary_id: "{id}"\n  job_description: "{a}-{b}"\n`, { id: 'u1', a: ' x ', b: ' y' })).user.job_description, 'x-y');
+});

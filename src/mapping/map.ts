@@ -290,7 +290,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     }
     if (expr.split) {
       const parts = expr.split.by === undefined ? raw.split(SPACES) : raw.split(expr.split.by);
+      // Stryker disable next-line EqualityOperator: part 0 is refused by mapping check, so > 0 and >= 0 agree
       const part = parts[expr.split.part > 0 ? expr.split.part - 1 : parts.length + expr.split.part];
+      // Stryker disable next-line ConditionalExpression,MethodExpression: evaluate() trims a split value again
       const trimmed = part !== undefined && expr.trim ? part.trim() : part;
       if (trimmed) raw = trimmed;
       else if (!unfit(`has no part ${expr.split.part} when split by ${expr.split.by === undefined ? 'spaces' : `'${expr.split.by}'`}`)) return undefined;
@@ -307,6 +309,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     if (expr.pad) {
       // The width counts characters, and the fill is one character (an emoji too), never half of one.
       const missing = expr.pad.width - (SURROGATE.test(raw) ? [...raw].length : raw.length);
+      // Stryker disable next-line EqualityOperator: with nothing missing the fill repeated 0 times is empty
       if (missing > 0) raw = expr.pad.side === 'left' ? expr.pad.with.repeat(missing) + raw : raw + expr.pad.with.repeat(missing);
     }
     return raw;
