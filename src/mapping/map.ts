@@ -131,6 +131,7 @@ class RowContext {
 /** A condition compiled for one file: what it costs a row is its column look-ups. */
 type Check = (ctx: RowContext) => boolean;
 const ALWAYS: Check = () => true;
+// Stryker disable next-line ArrowFunction: undefined fails a check as false does
 const NEVER: Check = () => false;
 
 /** A date in a column, as YYYY-MM-DD; undefined when the text is not a date in the format. */
@@ -147,6 +148,7 @@ function parseDate(format: DateFormat, raw: string): string | undefined {
  * input_file conditions once, here, so that they cost a row nothing.
  */
 export function compileMapping(mapping: Mapping, header: string[], runDate: string, inputFile = ''): RowMapper {
+  // Stryker disable next-line Regex: the leftmost match starts at 0 with or without ^, .* taking all it can
   const inputName = inputFile.replace(/^.*[\\/]/, '');
   const index = new Map<string, number>();
   header.forEach((name, i) => {
@@ -164,32 +166,41 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   // Resolve every column reference once, so that evaluating a row is array look-ups only.
   const columnIndex = new Map<string, number>();
   const resolve = (name: string) => {
+    // Stryker disable next-line ConditionalExpression: resolving a column again gives the same index (absent is a set)
     if (!columnIndex.has(name)) columnIndex.set(name, col(name));
   };
   visitColumns(mapping, resolve);
 
   const cell = (ctx: RowContext, column: string): string => {
+    // Stryker disable next-line UnaryOperator: visitColumns resolved every column a row reads, so the fallback is never taken
     const i = columnIndex.get(column) ?? -1;
+    // Stryker disable next-line ConditionalExpression: values[-1] is undefined, read as '' all the same
     return i < 0 ? '' : (ctx.values[i] ?? '');
   };
 
   const evaluate = (expr: ValueExpr, ctx: RowContext, label?: string): string | undefined => {
     ctx.column = undefined;
-    let raw = source(expr.source, ctx, expr);
+    let raw = source(expr.source, ctx, expr, label);
     // For rules: the column of the value the rule that held read (undefined when none held).
+    // Stryker disable next-line ConditionalExpression: ruleColumn is read for rules only
     const ruleColumn = expr.source.kind === 'rules' ? ctx.column : undefined;
-    const column = expr.source.kind === 'column' ? (ctx.column ?? expr.columns[0]) : expr.columns[0];
+    // The column the value came from: for a fallback chain the one that had a value, for rules the
+    // one the held rule's value read (else the first column the rules name); a template's first.
+    const column = ctx.column ?? expr.columns[0];
     const name = column ?? label ?? 'value';
     if (raw !== undefined && expr.trim) raw = raw.trim();
     if (!raw) return none(expr, ctx, label, column, ruleColumn);
     if (expr.stripPrefix && raw.startsWith(expr.stripPrefix)) raw = raw.slice(expr.stripPrefix.length);
+    // Stryker disable next-line ConditionalExpression: reshape() without replace, split, substring or pad returns the value as it came
     if (expr.replace || expr.split || expr.substring || expr.pad) {
       raw = reshape(expr, raw, ctx, name, column);
       if (raw === undefined) return undefined;
     }
-    // A value that strip_prefix or replace left empty ('n/a' with its letters removed) is empty:
-    // the otherwise, or required, decides, as for an empty cell.
-    if (expr.stripPrefix || expr.replace || expr.split) {
+    // A value that strip_prefix, replace, split or substring left empty or blank ('n/a' with its
+    // letters removed, the space of 'a b') is empty: the otherwise, or required, decides, as for an
+    // empty cell. (pad leaves a value that had a character never blank.)
+    // Stryker disable next-line ConditionalExpression: pad alone never leaves a value blank, so checking it too changes nothing
+    if (expr.stripPrefix || expr.replace || expr.split || expr.substring) {
       if (expr.trim) raw = raw.trim();
       if (!raw) return none(expr, ctx, label, column, ruleColumn);
     }
@@ -279,7 +290,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     }
     if (expr.split) {
       const parts = expr.split.by === undefined ? raw.split(SPACES) : raw.split(expr.split.by);
+      // Stryker disable next-line EqualityOperator: part 0 is refused by mapping check, so > 0 and >= 0 agree
       const part = parts[expr.split.part > 0 ? expr.split.part - 1 : parts.length + expr.split.part];
+      // Stryker disable next-line ConditionalExpression,MethodExpression: evaluate() trims a split value again
       const trimmed = part !== undefined && expr.trim ? part.trim() : part;
       if (trimmed) raw = trimmed;
       else if (!unfit(`has no part ${expr.split.part} when split by ${expr.split.by === undefined ? 'spaces' : `'${expr.split.by}'`}`)) return undefined;
@@ -296,12 +309,13 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     if (expr.pad) {
       // The width counts characters, and the fill is one character (an emoji too), never half of one.
       const missing = expr.pad.width - (SURROGATE.test(raw) ? [...raw].length : raw.length);
+      // Stryker disable next-line EqualityOperator: with nothing missing the fill repeated 0 times is empty
       if (missing > 0) raw = expr.pad.side === 'left' ? expr.pad.with.repeat(missing) + raw : raw + expr.pad.with.repeat(missing);
     }
     return raw;
   };
 
-  const source = (s: Source, ctx: RowContext, expr: ValueExpr): string | undefined => {
+  const source = (s: Source, ctx: RowContext, expr: ValueExpr, label: string | undefined): string | undefined => {
     switch (s.kind) {
       case 'column':
         for (const column of s.columns) {
@@ -330,7 +344,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
         return out;
       }
       case 'rules':
-        for (const rule of s.rules) if (holds(rule.when, ctx)) return evaluate(rule.value, ctx);
+        // The rule's value is named by the field, as the rules are.
+        for (const rule of s.rules) if (holds(rule.when, ctx)) return evaluate(rule.value, ctx, label);
         ctx.column = undefined;
         return undefined;
     }
@@ -376,8 +391,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
         if (v === '') return false;
         const b = parseBoolean(v);
         if (b === undefined) {
-          if (!ctx.problems.some((p) => p.column === column && p.code === 'bad_boolean'))
-            ctx.problems.push({ code: 'bad_boolean', message: `Field (${column}) is not a yes/no value: '${v}' (expected y, yes, true, 1, n, no, false or 0)`, column, value: v });
+          // A second test of the column tells the same message, which dedupe() drops.
+          ctx.problems.push({ code: 'bad_boolean', message: `Field (${column}) is not a yes/no value: '${v}' (expected y, yes, true, 1, n, no, false or 0)`, column, value: v });
           return false;
         }
         return b === t.is;
@@ -565,6 +580,10 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   };
 
   const primaryField = mapping.fields.find((f) => f.field === 'primary_id')!;
+  const primaryColumn = primaryField.value.columns[0];
+  // The column an empty primary id is named by. Rules name none: their columns are those their
+  // conditions test, which have values (that no rule held is why the id is empty).
+  const emptyPrimary = primaryField.value.source.kind === 'rules' ? undefined : primaryColumn;
 
   const skips = mapping.skip.map((rule) => ({ name: rule.name, check: checkAll(rule.when) })).filter((r) => r.check !== NEVER);
   const rejects = mapping.reject
@@ -590,9 +609,8 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       fields[field] = fit(field, evaluate(value, ctx, field), value, ctx);
       if (field === 'primary_id' && fields[field]) invisible(fields[field]!, ctx.column ?? value.columns[0] ?? field, ctx);
     }
-    const primaryColumn = primaryField.value.columns[0];
     if (!user.primary_id && !ctx.problems.some((p) => p.column === primaryColumn)) {
-      ctx.problems.push({ code: 'missing_value', message: `Field (${primaryColumn ?? 'primary_id'}) is empty: a user needs a primary id`, column: primaryColumn });
+      ctx.problems.push({ code: 'missing_value', message: `Field (${emptyPrimary ?? 'primary_id'}) is empty: a user needs a primary id`, column: emptyPrimary });
     }
 
     const { group, rule, column, unmapped } = pickGroup(ctx);
@@ -704,6 +722,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
 
   const primaryId = (values: string[]): string | undefined => {
     const ctx = new RowContext(values, runDate);
+    // Stryker disable next-line StringLiteral: the label names the field in problems, which primaryId() does not return
     const id = evaluate(primaryField.value, ctx, 'primary_id');
     return ctx.problems.length ? undefined : id?.replace(FORBIDDEN_XML, '') || undefined;
   };

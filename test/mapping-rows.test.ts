@@ -1,0 +1,369 @@
+// The row mapper's own paths that only the CLI's child processes reached before, so that a
+// mutation run (which sees coverage in the test file's own process) left them unmeasured: a
+// record with the wrong number of fields, the primary id and identifier count the merge index
+// reads, invisible characters, the length limit, conditions that reject a row once per column,
+// and the optional parts of emails, statistics and blocks. Each through compileMapping, with a
+// mapping checked by checkMappingText, as the pipeline does. Run date 2026-11-21.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkMappingText, formatProblem } from '../src/mapping/load.js';
+import type { Mapping } from '../src/mapping/model.js';
+import { compileMapping, invisibleCharacter, isWellFormedEmail, parseBoolean, type MapResult, type MappedUser, type RejectedRow } from '../src/mapping/map.js';
+
+const RUN_DATE = '2026-11-21';
+
+function mappingOf(blocks: string): Mapping {
+  let text = 'source: test\n' + blocks;
+  if (!/^fields:/m.test(blocks)) text += '\nfields:\n  primary_id: "{id}"\n';
+  if (!/^user_group:/m.test(blocks)) text += '\nuser_group:\n  rules:\n    - group: PATRON\n';
+  const result = checkMappingText(text, 'mapping.yaml');
+  assert.deepEqual(result.problems.map(formatProblem), [], text);
+  return result.mapping!;
+}
+
+function mapOne(blocks: string, row: Record<string, string>): MapResult {
+  const header = Object.keys(row);
+  return compileMapping(mappingOf(blocks), header, RUN_DATE).map(header.map((h) => row[h]!));
+}
+
+function written(result: MapResult): MappedUser {
+  assert.ok(result.ok, `expected a user, got ${JSON.stringify(!result.ok && result.problems)}`);
+  return result;
+}
+
+function rejected(result: MapResult): RejectedRow {
+  assert.ok(!result.ok, `expected a rejection, got ${JSON.stringify(result.ok && result.user)}`);
+  return result;
+}
+
+describe('a record as read, and what the merge index reads of a row', () => {
+  const mapping = mappingOf(`identifiers:
+  - { id_type: UNIV_ID, from: sid }
+  - { id_type: BARCODE, from: card }
+`);
+  const mapper = compileMapping(mapping, ['id', 'sid', 'card'], RUN_DATE);
+
+  test('a record with more or fewer fields than the header is rejected whole, with its primary id when it has one', () => {
+    assert.deepEqual(mapper.mapRecord(['u1']), {
+      ok: false,
+      primary_id: 'u1',
+      problems: [{ code: 'ragged_row', message: 'The row has 1 field but the header has 3; a field may hold an unquoted comma or line break' }],
+      warnings: [],
+    });
+    const four = mapper.mapRecord(['u\u00012', 'a', 'b', 'c']);
+    assert.deepEqual(four, {
+      ok: false,
+      primary_id: 'u2',
+      problems: [{ code: 'ragged_row', message: 'The row has 4 fields but the header has 3; a field may hold an unquoted comma or line break' }],
+      warnings: [],
+    });
+    assert.equal(rejected(mapper.mapRecord(['', 'a'])).primary_id, undefined);
+    assert.equal(written(mapper.mapRecord(['u1', '1001', ''])).user.primary_id, 'u1');
+  });
+
+  test('primaryId: the id with the characters XML forbids removed; none when it is empty or reading it raised a problem', () => {
+    assert.equal(mapper.primaryId(['u\u00011', '', '']), 'u1');
+    assert.equal(mapper.primaryId([' ', '', '']), undefined);
+    // The first rule's date condition cannot read 'soon' (a problem); the otherwise gives an id all the same.
+    const dated = compileMapping(
+      mappingOf(`fields:
+  primary_id: { rules: [ { when: { start: { before: run_date } }, value: "{id}" } ], otherwise: "{id}" }
+`),
+      ['id', 'start'],
+      RUN_DATE,
+    );
+    assert.equal(dated.primaryId(['u1', '2026-01-01']), 'u1');
+    assert.equal(dated.primaryId(['u1', '']), 'u1');
+    assert.equal(dated.primaryId(['u1', 'soon']), undefined);
+  });
+
+  test('identifierCount: how many identifiers have a value', () => {
+    assert.equal(mapper.identifierCount(['u1', '1001', '']), 1);
+    assert.equal(mapper.identifierCount(['u1', '1001', 'C1']), 2);
+    assert.equal(mapper.identifierCount(['u1', ' ', '']), 0);
+  });
+
+  test('map() of a row shorter or longer than the header: a missing cell is empty, an extra cell is named by its position', () => {
+    const m = compileMapping(mappingOf(`fields:\n  primary_id: "{id}"\n  first_name: { from: name }\n`), ['id', 'name'], RUN_DATE);
+    const short = written(m.map(['u1']));
+    assert.equal(short.user.first_name, undefined);
+    const long = written(m.map(['u1', 'Ada', 'x\u0001y']));
+    assert.equal(long.user.first_name, 'Ada');
+    assert.deepEqual(long.warnings, [{ kind: 'stripped_characters', message: 'Field (#3) had 1 character(s) that XML cannot carry (U+0001); removed', column: undefined }]);
+  });
+});
+
+test('invisibleCharacter names the column, the first invisible character (code and name) and where it is, and shows every one', () => {
+  assert.deepEqual(invisibleCharacter('ab\u200Bc\uFEFF', 'netid'), {
+    code: 'invisible_character',
+    message: "Field (netid) holds an invisible character, U+200B ZERO WIDTH SPACE, at character 3: 'ab<U+200B>c<U+FEFF>' (nobody can see or type it at a login; remove it in the SIS)",
+    column: 'netid',
+    value: 'ab<U+200B>c<U+FEFF>',
+  });
+  assert.equal(invisibleCharacter('abc', 'netid'), undefined);
+});
+
+test('each invisible character is named as Unicode names it', () => {
+  const names = {
+    '\u061C': 'ARABIC LETTER MARK',
+    '\u200B': 'ZERO WIDTH SPACE',
+    '\u200C': 'ZERO WIDTH NON-JOINER',
+    '\u200D': 'ZERO WIDTH JOINER',
+    '\u200E': 'LEFT-TO-RIGHT MARK',
+    '\u200F': 'RIGHT-TO-LEFT MARK',
+    '\u202A': 'LEFT-TO-RIGHT EMBEDDING',
+    '\u202B': 'RIGHT-TO-LEFT EMBEDDING',
+    '\u202C': 'POP DIRECTIONAL FORMATTING',
+    '\u202D': 'LEFT-TO-RIGHT OVERRIDE',
+    '\u202E': 'RIGHT-TO-LEFT OVERRIDE',
+    '\u2060': 'WORD JOINER',
+    '\u2066': 'LEFT-TO-RIGHT ISOLATE',
+    '\u2067': 'RIGHT-TO-LEFT ISOLATE',
+    '\u2068': 'FIRST STRONG ISOLATE',
+    '\u2069': 'POP DIRECTIONAL ISOLATE',
+    '\uFEFF': 'ZERO WIDTH NO-BREAK SPACE (byte order mark)',
+  };
+  for (const [ch, name] of Object.entries(names)) {
+    const code = `U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    assert.equal(invisibleCharacter(`a${ch}`, 'netid')?.message.split(', at character')[0], `Field (netid) holds an invisible character, ${code} ${name}`);
+  }
+  // Four hex digits, also where the code has three; every one shown.
+  assert.equal(invisibleCharacter('\u061Cx\u061C', 'netid')?.value, '<U+061C>x<U+061C>');
+  // The characters around the ranges are not invisible.
+  for (const ch of ['\u061B', '\u200A', '\u2010', '\u2029', '\u202F', '\u205F', '\u2061', '\u2065', '\u206A', '\uFEFE', 'x']) assert.equal(invisibleCharacter(`a${ch}`, 'netid'), undefined, ch);
+});
+
+test('a template with {run_date} writes the run date', () => {
+  assert.equal(written(mapOne(`fields:\n  primary_id: "{id}"\n  job_description: "loaded {run_date} for {id}"\n`, { id: 'u1' })).user.job_description, 'loaded 2026-11-21 for u1');
+});
+
+test('a value longer than Alma takes rejects the row, naming the column, the length and the limit, and showing its first 40 characters', () => {
+  const problems = rejected(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: name }\n`, { id: 'u1', name: 'x'.repeat(250) + 'abcdef' })).problems;
+  assert.deepEqual(problems, [{ code: 'too_long', message: 'Field (name) is 256 characters; Alma takes at most 255 for first_name', column: 'name', value: 'x'.repeat(40) + '...' }]);
+});
+
+describe('conditions that cannot read a cell reject the row once per column and kind', () => {
+  const mapping = mappingOf(`reject:
+  - { name: born before, when: { born: { before: run_date } }, message: b }
+  - { name: born before (other format), when: { born: { before: run_date, format: DD.MM.YYYY } }, message: c }
+  - { name: born is, when: { born: { is: true } }, message: a }
+  - { name: left is, when: { left: { is: true } }, message: g }
+  - { name: left before, when: { left: { before: run_date } }, message: d }
+  - { name: born is not, when: { born: { is: false } }, message: e }
+`);
+  test('one bad_date and one bad_boolean a column, whatever the other columns and kinds hold', () => {
+    const header = ['id', 'born', 'left'];
+    const result = rejected(compileMapping(mapping, header, RUN_DATE).map(['u1', 'xx', 'yy']));
+    assert.deepEqual(
+      result.problems.map((p) => [p.code, p.column, p.message]),
+      [
+        ['bad_date', 'born', "Field (born) is not a date in the form YYYY-MM-DD: 'xx'"],
+        ['bad_boolean', 'born', "Field (born) is not a yes/no value: 'xx' (expected y, yes, true, 1, n, no, false or 0)"],
+        ['bad_boolean', 'left', "Field (left) is not a yes/no value: 'yy' (expected y, yes, true, 1, n, no, false or 0)"],
+        ['bad_date', 'left', "Field (left) is not a date in the form YYYY-MM-DD: 'yy'"],
+      ],
+    );
+  });
+
+  test('on_or_before holds on the day itself and before it', () => {
+    const m = mappingOf(`user_group:
+  rules:
+    - { when: { d: { on_or_before: 2026-01-01 } }, group: OLD }
+  default: NEW
+`);
+    const mapper = compileMapping(m, ['id', 'd'], RUN_DATE);
+    assert.deepEqual(
+      ['2025-12-31', '2026-01-01', '2026-01-02'].map((d) => written(mapper.map(['u1', d])).user.user_group),
+      ['OLD', 'OLD', 'NEW'],
+    );
+  });
+});
+
+test('the same problem from two fields that read one column is told once', () => {
+  const problems = rejected(
+    mapOne(
+      `fields:
+  primary_id: "{id}"
+  status: { from: active, boolean: { true: ACTIVE, false: INACTIVE } }
+  job_category: { from: active, boolean: { true: A, false: B } }
+`,
+      { id: 'u1', active: 'maybe' },
+    ),
+  ).problems;
+  assert.deepEqual(problems.map((p) => p.message), ["Field (active) is not a yes/no value: 'maybe' (expected y, yes, true, 1, n, no, false or 0)"]);
+});
+
+test("an email's description, a statistic's note and a block's status are written as the mapping gives them", () => {
+  const user = written(
+    mapOne(
+      `emails:
+  - { email_type: school, from: email, description: campus mail }
+statistics:
+  - { statistic_category: { from: dept }, statistic_note: from the SIS }
+user_blocks:
+  - { block_description: { from: hold }, block_status: Inactive }
+`,
+      { id: 'u1', email: 'u1@example.edu', dept: 'CS', hold: '03' },
+    ),
+  ).user;
+  assert.deepEqual(user.contact_info.emails, [{ preferred: true, email_address: 'u1@example.edu', description: 'campus mail', email_types: ['school'] }]);
+  assert.deepEqual(user.user_statistics, [{ statistic_category: 'CS', statistic_note: 'from the SIS' }]);
+  assert.deepEqual(user.user_blocks, [{ block_description: '03', block_status: 'Inactive' }]);
+});
+
+test('an identifier that repeats another of its own type is left out without a warning; one that repeats the primary id is warned about', () => {
+  const blocks = `identifiers:
+  - { id_type: BARCODE, from: a }
+  - { id_type: BARCODE, from: b }
+  - { id_type: primary_id, from: c }
+`;
+  const result = written(mapOne(blocks, { id: 'u1', a: '123', b: '123', c: 'U1' }));
+  assert.deepEqual(result.user.user_identifiers, [{ id_type: 'BARCODE', value: '123' }]);
+  assert.deepEqual(result.warnings.map((w) => w.message), ["identifier primary_id 'U1' repeats this user's primary_id and was left out"]);
+});
+
+describe('a row without a primary id', () => {
+  test('an empty id column rejects the row, naming the column', () => {
+    assert.deepEqual(rejected(mapOne('', { id: ' ' })).problems, [{ code: 'missing_value', message: 'Field (id) is empty: a user needs a primary id', column: 'id' }]);
+  });
+
+  test('a primary id from rules, none of which holds, names the field, not a column the rules test (it has a value)', () => {
+    const result = rejected(mapOne('fields:\n  primary_id: { rules: [ { when: { type: { equals: X } }, value: "{id}" } ] }\n', { id: 'u1', type: 'Y' }));
+    assert.deepEqual(result.problems, [{ code: 'missing_value', message: 'Field (primary_id) is empty: a user needs a primary id', column: undefined }]);
+  });
+});
+
+test('substring and pad count characters in a value of emoji alone, as in any other', () => {
+  const user = written(
+    mapOne(
+      `fields:
+  primary_id: "{id}"
+  first_name: { from: a, substring: { first: 1 } }
+  last_name: { from: a, pad: { width: 4, with: "*", side: right } }
+`,
+      { id: 'u1', a: '\u{1F600}\u{1F601}' },
+    ),
+  ).user;
+  assert.equal(user.first_name, '\u{1F600}');
+  assert.equal(user.last_name, '\u{1F600}\u{1F601}**');
+});
+
+test('a required value with no column to name (inner rules whose conditions test the file name) is named by its field', () => {
+  const problems = rejected(
+    mapOne(
+      `fields:
+  primary_id: "{id}"
+  job_description: { rules: [ { when: { a: { equals: x } }, value: { rules: [ { when: { input_file: "*.txt" }, value: X } ], required: true } } ] }
+`,
+      { id: 'u1', a: 'x' },
+    ),
+  ).problems;
+  assert.deepEqual(problems, [{ code: 'missing_value', message: 'Field (job_description) is required but empty', column: undefined }]);
+});
+
+test('split with no "by" cuts at any run of spaces', () => {
+  const user = written(mapOne(`fields:\n  primary_id: "{id}"\n  last_name: { from: name, split: { part: 2 } }\n`, { id: 'u1', name: 'Ada  \t Lovelace' })).user;
+  assert.equal(user.last_name, 'Lovelace');
+});
+
+test('well-formed email addresses: the whole text, labels of letters and digits with inner hyphens, at most 254 characters', () => {
+  const ok = ['a@x.nz', 'a@1x.nz', 'a@x1y.nz', 'a@x12y.nz', 'a@x1.nz', 'a@x-y.nz', 'a@x.y.nz', 'a@x.1nz', 'a@xx.y', 'a@x.n1z', 'a@x.n1', 'ä@bücher.de'];
+  const bad = ['a b@x.nz', 'a@x.nz!', 'a@x', 'a@-x.nz', 'a@x-.nz', 'a@x..nz', 'a@x.nz.', 'a@@x.nz', '"a"@x.nz'];
+  assert.deepEqual(ok.filter((e) => !isWellFormedEmail(e)), []);
+  assert.deepEqual(bad.filter((e) => isWellFormedEmail(e)), []);
+  const at254 = 'a'.repeat(254 - '@x.nz'.length) + '@x.nz';
+  assert.equal(isWellFormedEmail(at254), true);
+  assert.equal(isWellFormedEmail('a' + at254), false);
+});
+
+test('yes/no values: any case, surrounding spaces ignored', () => {
+  assert.deepEqual([' YES ', 'True', 'y', '1'].map(parseBoolean), [true, true, true, true]);
+  assert.deepEqual([' No', 'FALSE', 'n', '0'].map(parseBoolean), [false, false, false, false]);
+  assert.deepEqual(['maybe', '', '2'].map(parseBoolean), [undefined, undefined, undefined]);
+});
+
+test('without a file name an input_file condition holds for no file, not even for a pattern any name matches', () => {
+  const mapping = mappingOf(`user_group:
+  rules:
+    - { when: { input_file: "?*" }, group: NAMED }
+  default: OTHER
+`);
+  assert.equal(written(compileMapping(mapping, ['id'], RUN_DATE).map(['u1'])).user.user_group, 'OTHER');
+  assert.equal(written(compileMapping(mapping, ['id'], RUN_DATE, 'in/x.csv').map(['u1'])).user.user_group, 'NAMED');
+});
+
+test('a header that names a column twice: the first is read', () => {
+  const mapping = mappingOf(`fields:\n  primary_id: "{id}"\n  first_name: { from: name }\n`);
+  assert.equal(written(compileMapping(mapping, ['id', 'name', 'name'], RUN_DATE).map(['u1', 'Ada', 'Bo'])).user.first_name, 'Ada');
+});
+
+test("the columns a mapping reads that the file's header lacks are told, and read as empty", () => {
+  const mapping = mappingOf(`fields:\n  primary_id: "{id}"\n  first_name: { from: [name, given] }\n  last_name: { from: surname }\n`);
+  const mapper = compileMapping(mapping, ['id', 'surname'], RUN_DATE);
+  assert.deepEqual(mapper.absentColumns, ['name', 'given']);
+  const user = written(mapper.map(['u1', 'Lee'])).user;
+  assert.deepEqual([user.first_name, user.last_name], [undefined, 'Lee']);
+});
+
+test("a value from rules is named by the column the held rule's value read, not by a column the rules test", () => {
+  const blocks = `fields:
+  primary_id: "{id}"
+  job_category: { rules: [ { when: { type: { equals: S } }, value: { from: code } }, { when: { type: { equals: T } }, value: Z } ], map: { A: X } }
+`;
+  assert.deepEqual(rejected(mapOne(blocks, { id: 'u1', type: 'S', code: 'B' })).problems, [
+    { code: 'bad_value', message: "Field (code) has a value the mapping does not know: 'B' (not in the map at fields.job_category)", column: 'code', value: 'B' },
+  ]);
+  // A rule's fixed value read no column: the rules' first is named.
+  assert.deepEqual(rejected(mapOne(blocks, { id: 'u1', type: 'T', code: 'B' })).problems, [
+    { code: 'bad_value', message: "Field (type) has a value the mapping does not know: 'Z' (not in the map at fields.job_category)", column: 'type', value: 'Z' },
+  ]);
+});
+
+test('a value that strip_prefix or replace leaves empty is empty: the otherwise decides', () => {
+  const blocks = `fields:
+  primary_id: "{id}"
+  first_name: { from: a, strip_prefix: "n/a", otherwise: NONE }
+  middle_name: { from: a, replace: { pattern: "[^0-9]", with: "" }, otherwise: NODIGITS }
+`;
+  const user = written(mapOne(blocks, { id: 'u1', a: 'n/a' })).user;
+  assert.deepEqual([user.first_name, user.middle_name], ['NONE', 'NODIGITS']);
+});
+
+test('a value that substring leaves blank is empty: the otherwise decides', () => {
+  const blocks = `fields:
+  primary_id: "{id}"
+  last_name: { from: b, substring: { start: 2, length: 1 }, otherwise: BLANK }
+  pref_first_name: { from: b, substring: { start: 1, length: 1 }, otherwise: BLANK }
+`;
+  const user = written(mapOne(blocks, { id: 'u1', b: 'x y' })).user;
+  assert.deepEqual([user.last_name, user.pref_first_name], ['BLANK', 'x']);
+});
+
+test('trim: false keeps the spaces that strip_prefix leaves', () => {
+  const user = written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: a, strip_prefix: "X", trim: false }\n`, { id: 'u1', a: 'X a ' })).user;
+  assert.equal(user.first_name, ' a ');
+});
+
+test('the spaces strip_prefix leaves are trimmed (trim is on unless the mapping turns it off)', () => {
+  const user = written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: a, strip_prefix: "ID:" }\n`, { id: 'u1', a: 'ID: 42' })).user;
+  assert.equal(user.first_name, '42');
+});
+
+test('split: the part is trimmed; a missing part is unfit, the message naming how the value was split', () => {
+  const blocks = `fields:
+  primary_id: "{id}"
+  first_name: { from: a, split: { by: ",", part: 2 } }
+  last_name: { from: b, split: { part: 3 } }
+`;
+  assert.equal(written(mapOne(blocks, { id: 'u1', a: 'Lovelace, Ada', b: 'x y z' })).user.first_name, 'Ada');
+  assert.deepEqual(rejected(mapOne(blocks, { id: 'u1', a: 'Lovelace, Ada', b: 'x y' })).problems.map((p) => p.message), ["Field (b) has no part 3 when split by spaces: 'x y'"]);
+  assert.deepEqual(rejected(mapOne(blocks, { id: 'u1', a: 'Lovelace', b: 'x y z' })).problems.map((p) => p.message), ["Field (a) has no part 2 when split by ',': 'Lovelace'"]);
+});
+
+test('substring takes a value exactly as long as it needs', () => {
+  assert.equal(written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: a, substring: { first: 3 } }\n`, { id: 'u1', a: 'abc' })).user.first_name, 'abc');
+});
+
+test("a template trims each column's value", () => {
+  assert.equal(written(mapOne(`fields:\n  primary_id: "{id}"\n  job_description: "{a}-{b}"\n`, { id: 'u1', a: ' x ', b: ' y' })).user.job_description, 'x-y');
+});
