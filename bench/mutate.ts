@@ -100,7 +100,7 @@ function scoreOf(module: string, results: MutantResult[]): Score {
   return { module, killed, timeout, survived, noCoverage, errors, score: valid ? (100 * (killed + timeout)) / valid : 100 };
 }
 
-async function runGroup(name: string, group: Group): Promise<MutantResult[]> {
+async function runGroup(name: string, group: Group, concurrency: number): Promise<MutantResult[]> {
   // Stryker runs the tests in a copy of the project under .stryker-tmp/; the tests read Ex Libris'
   // schema from ../shared beside the project, so the copy gets that neighbour too.
   const shared = path.resolve(PACKAGE_ROOT, '..', 'shared');
@@ -114,8 +114,8 @@ async function runGroup(name: string, group: Group): Promise<MutantResult[]> {
     buildCommand: 'tsc -p tsconfig.json',
     coverageAnalysis: 'off',
     mutate: group.modules,
-    // Two cores: one test process a core.
-    concurrency: 2,
+    // Two cores: one test process a core, unless --concurrency says otherwise.
+    concurrency,
     timeoutMS: 60_000,
     reporters: ['progress-append-only', 'json'],
     jsonReporter: { fileName: `reports/mutation/${name}.json` },
@@ -206,6 +206,18 @@ async function main(): Promise<void> {
   // --module src/wing/x.ts (repeatable) narrows the groups named to those modules.
   const only: string[] = [];
   for (let i = args.indexOf('--module'); i >= 0; i = args.indexOf('--module')) only.push(...args.splice(i, 2).slice(1));
+  // --concurrency N: how many test processes Stryker runs at once (default 2, one a core).
+  let concurrency = 2;
+  const at = args.indexOf('--concurrency');
+  if (at >= 0) {
+    const value = args.splice(at, 2)[1];
+    concurrency = Number(value);
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      console.error(`mutate: --concurrency takes a whole number of test processes, 1 or more (not ${value ?? 'nothing'})`);
+      process.exitCode = 2;
+      return;
+    }
+  }
   const unknown = args.filter((a) => !(a in GROUPS));
   if (unknown.length) {
     console.error(`mutate: no group ${unknown.join(', ')} (groups: ${Object.keys(GROUPS).join(', ')})`);
@@ -219,7 +231,7 @@ async function main(): Promise<void> {
     const group = { ...all, modules: only.length ? all.modules.filter((m) => only.includes(m)) : all.modules };
     if (!group.modules.length) continue;
     console.log(`mutate: ${name}: ${group.modules.join(', ')} against ${group.tests.join(', ')}`);
-    const results = await runGroup(name, group);
+    const results = await runGroup(name, group, concurrency);
     for (const m of group.modules) {
       const mine = results.filter((r) => r.fileName.endsWith(m));
       recorded[m] = { ...scoreOf(m, mine), date: new Date().toISOString().slice(0, 10), commit: commit(), survivors: survivorsOf(mine) };
