@@ -92,7 +92,7 @@ describe('host keys against a real sshd', { skip: toolMissing(sshdMissing()) }, 
  * The real dir target, with every call on the "server" recorded; `keep` makes the server keep only
  * that many bytes of what it was sent, as a server with a full disk that reports no error would.
  */
-function recordedDirTarget(dir: string, keep?: number): { target: DeliveryTarget; calls: string[] } {
+function recordedDirTarget(dir: string, keep?: number, afterWrite?: (name: string, writes: number) => void): { target: DeliveryTarget; calls: string[] } {
   const configFile = writeConfig(folder('dir-config'), { target: 'dir', dir, retries: 2, retry_delay_seconds: 0.01 });
   const real = createTarget(loadRunConfig(configFile).delivery);
   const calls: string[] = [];
@@ -110,6 +110,7 @@ function recordedDirTarget(dir: string, keep?: number): { target: DeliveryTarget
           calls.push(`write ${name}`);
           await s.write(local, name, onProgress);
           if (keep !== undefined) truncateSync(path.join(dir, name), keep);
+          afterWrite?.(name, calls.filter((c) => c.startsWith('write ')).length);
         },
         size: async (name) => {
           const size = await s.size(name);
@@ -157,6 +158,38 @@ describe('upload as .part, check its size, then rename', () => {
     assert.equal(error.message, `dir ${alma} kept only 100 of ${total} bytes of ${path.join(alma, 'a.zip.part')} (the disk there may be full or a quota reached)`);
     assert.deepEqual(calls, ['list', 'write a.zip.part', 'size a.zip.part = 100', 'remove a.zip.part']);
     assert.deepEqual(readdirSync(alma), []);
+    assert.deepEqual(logger.warns, []);
+  });
+});
+
+describe('what is retried', () => {
+  test('a .part gone from the server right after its upload is uploaded again, and the retry says why', async () => {
+    const alma = folder('alma-gone');
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 5000);
+    const total = readFileSync(zip).length;
+    const { target, calls } = recordedDirTarget(alma, undefined, (name, writes) => {
+      if (writes === 1) rmSync(path.join(alma, name));
+    });
+    const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 2, retry_delay_seconds: 0.01 })).delivery;
+    const logger = recordingLogger();
+    await deliverTo(target, config, [zip], { log: logger });
+    assert.deepEqual(calls, ['list', 'write a.zip.part', 'size a.zip.part = undefined', 'write a.zip.part', `size a.zip.part = ${total}`, 'rename a.zip.part -> a.zip']);
+    assert.deepEqual(logger.warns, [`${path.join(alma, 'a.zip.part')} was gone from dir ${alma} right after the upload; retry 1 of 2 in 0.01 s`]);
+    assert.deepEqual(readdirSync(alma), ['a.zip']);
+  });
+
+  test('a failure that is not a delivery error (a fault of the target) is not retried, and is named as the step that failed', async () => {
+    const alma = folder('alma-fault');
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 100);
+    const { target, calls } = recordedDirTarget(alma, undefined, () => {
+      throw new Error('boom\nsecond line');
+    });
+    const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 2, retry_delay_seconds: 0.01 })).delivery;
+    const logger = recordingLogger();
+    const error = await rejection(deliverTo(target, config, [zip], { log: logger }));
+    assert.equal(error.code, 'delivery_failed');
+    assert.equal(error.message, `uploading a.zip at dir ${alma} failed: boom`);
+    assert.deepEqual(calls, ['list', 'write a.zip.part']);
     assert.deepEqual(logger.warns, []);
   });
 });
