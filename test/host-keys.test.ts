@@ -24,6 +24,7 @@ function blobOf(type: string, body: string): Buffer {
 const ed = blobOf('ssh-ed25519', 'the first key');
 const other = blobOf('ssh-ed25519', 'another key');
 const rsa = blobOf('ssh-rsa', 'an rsa key');
+const third = blobOf('ssh-ed25519', 'a third key');
 const line = (patterns: string, blob: Buffer, type = keyTypeOf(blob)) => `${patterns} ${type} ${blob.toString('base64')}`;
 const hashed = (name: string, salt = Buffer.from('0123456789abcdef0123')) => `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}`;
 const found = (text: string, host = 'sftp.example.org', port = 22) => knownHostKeys(text, host, port).keys.map((k) => `${k.type} ${k.blob.toString('latin1')}`);
@@ -39,9 +40,11 @@ describe('a known_hosts file read as OpenSSH reads it', () => {
       `  ${line('sftp.example.org', rsa)}  `,
       line('elsewhere.example.org', other),
       line('sftp.example.org', ed, 'ssh-ed25519'),
+      // Fields apart by a tab and by runs of spaces, and a comment after the key that ends in `#`.
+      `sftp.example.org\tssh-ed25519  ${third.toString('base64')} a comment, not a marker #`,
     ].join('\r\n');
     const r = knownHostKeys(text, 'sftp.example.org', 22);
-    assert.deepEqual(r.keys.map((k) => [k.type, k.blob.toString('latin1')]), [['ssh-rsa', rsa.toString('latin1')], ['ssh-ed25519', ed.toString('latin1')]]);
+    assert.deepEqual(r.keys.map((k) => [k.type, k.blob.toString('latin1')]), [['ssh-rsa', rsa.toString('latin1')], ['ssh-ed25519', ed.toString('latin1')], ['ssh-ed25519', third.toString('latin1')]]);
     assert.deepEqual(r.revoked, []);
   });
 
