@@ -117,3 +117,31 @@ describe('the push endpoint at its limits', () => {
     assert.equal(lines.filter((l) => l === `import by "${USER}" from 127.0.0.1: 400, not multipart/form-data`).length, 3, lines.join('\n'));
   });
 });
+
+describe('an upload that takes too long', () => {
+  test('is stopped after request_timeout_seconds, which the answer gives in seconds', { timeout: 20_000 }, async () => {
+    const work = makeTempDir('sis2alma-serve-timeout-');
+    const configFile = path.join(work, 'config.yaml');
+    writeFileSync(
+      configFile,
+      [`mapping: ${INFINITI_MAPPING}`, 'output_dir: out', 'delivery:', '  target: dir', `  dir: ${path.join(work, 'alma')}`, '  create_dir: true', 'serve:', '  host: 127.0.0.1', '  port: 0', '  request_timeout_seconds: 2', '  accounts:', `    - username: ${USER}`, `      password_hash: "${await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 })}"`, ''].join('\n'),
+    );
+    const server = await startServer(loadServeConfig(configFile));
+    try {
+      const answer = await new Promise<Answer>((resolve, reject) => {
+        const req = request(`${server.url}/api/import/users`, { method: 'POST', headers: { authorization: AUTH, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Answer['json'] }));
+        });
+        req.on('error', reject);
+        // The start of a body, and then nothing.
+        req.write(bodyOf(600).subarray(0, 100));
+      });
+      assert.deepEqual(answer, { status: 408, json: { success: false, summary: 'The upload took longer than 2 seconds and was stopped.' } });
+    } finally {
+      await server.close();
+    }
+  });
+});
