@@ -76,9 +76,9 @@ export const GROUPS: Record<string, Group> = {
     // Each mutant here meets a real sshd and real folders (about 50 s a survivor), and the seven
     // modules hold about 1,000 mutants: the issue scopes the group to its decisions, so these are
     // the lines that make them.
-    modules: ['src/delivery/deliver.ts:95-116,152-171', 'src/delivery/host-keys.ts:36-73,83-127', 'src/delivery/target.ts'],
+    modules: ['src/delivery/deliver.ts:95-121,157-177', 'src/delivery/host-keys.ts:36-74,84-130', 'src/delivery/target.ts'],
     narrowed:
-      'deliver.ts lines 95–116 (withRetries: which failure is retried, how often, the doubling delay) and 152–171 (the upload as `.part`, its size checked, then the rename); host-keys.ts lines 36–73 (a known_hosts file read as OpenSSH reads it: markers, `@revoked`, hashed names, patterns, negations) and 83–127 (the verifier: pinned fingerprints, revoked and listed keys, the key types asked for); target.ts whole (DeliveryError and its `transient`). Left out: the messages of sftp-errors.ts, the stale-zip policy, the SFTP and folder targets themselves (sftp.ts, dir.ts) and the archive: each mutant there meets a real sshd (about 50 s a survivor), and the seven modules hold about 1,000 mutants, more than a run on two shared cores can take.',
+      'deliver.ts lines 95–121 (withRetries: which failure is retried, how often, the doubling delay) and 157–177 (the upload as `.part`, its size checked, then the rename); host-keys.ts lines 36–74 (a known_hosts file read as OpenSSH reads it: markers, `@revoked`, hashed names, patterns, negations) and 84–130 (the verifier: pinned fingerprints, revoked and listed keys, the key types asked for); target.ts whole (DeliveryError and its `transient`). Left out: the messages of sftp-errors.ts, the stale-zip policy, the SFTP and folder targets themselves (sftp.ts, dir.ts) and the archive: each mutant there meets a real sshd (about 50 s a survivor), and the seven modules hold about 1,000 mutants, more than a run on two shared cores can take.',
     tests: ['delivery-words', 'host-keys', 'delivery-safety', 'deliver', 'run'],
     target: 75,
     timeoutMS: 15_000,

@@ -20,7 +20,7 @@ import { toolMissing } from './helpers/tools.js';
 const folder = (name: string): string => makeTempDir(`sis2alma-safety-${name}-`);
 
 
-function writeConfig(dir: string, delivery: Record<string, string | number>): string {
+function writeConfig(dir: string, delivery: Record<string, string | number | boolean>): string {
   const file = path.join(dir, 'config.yaml');
   const lines = Object.entries(delivery).map(([k, v]) => `  ${k}: ${typeof v === 'string' ? JSON.stringify(v) : v}`);
   writeFileSync(file, `mapping: mapping.yaml\ninputs: [users.csv]\noutput_dir: out\ndelivery:\n${lines.join('\n')}\n`);
@@ -176,6 +176,22 @@ describe('what is retried', () => {
     assert.deepEqual(calls, ['list', 'write a.zip.part', 'size a.zip.part = undefined', 'write a.zip.part', `size a.zip.part = ${total}`, 'rename a.zip.part -> a.zip']);
     assert.deepEqual(logger.warns, [`${path.join(alma, 'a.zip.part')} was gone from dir ${alma} right after the upload; retry 1 of 2 in 0.01 s`]);
     assert.deepEqual(readdirSync(alma), ['a.zip']);
+
+    // With no retry left, that is the delivery's failure, as it is.
+    const empty = folder('alma-gone-again');
+    const gone = recordedDirTarget(empty, undefined, (name) => rmSync(path.join(empty, name)));
+    const once = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: empty, retries: 0 })).delivery;
+    const error = await rejection(deliverTo(gone.target, once, [zip]));
+    assert.deepEqual([error.code, error.message], ['delivery_failed', `${path.join(empty, 'a.zip.part')} was gone from dir ${empty} right after the upload`]);
+  });
+
+  test('a delivery is no dry run: create_dir makes the missing folder, and the zip is delivered into it', async () => {
+    const alma = path.join(folder('alma-create'), 'in', 'users');
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 100);
+    const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, create_dir: true, retries: 0 })).delivery;
+    const result = await deliverZips(config, [zip]);
+    assert.deepEqual(readdirSync(alma), ['a.zip']);
+    assert.deepEqual(result.delivered.map((d) => d.remote_path), [path.join(alma, 'a.zip')]);
   });
 
   test('a failure that is not a delivery error (a fault of the target) is not retried, and is named as the step that failed', async () => {
