@@ -5,6 +5,7 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { loadRunConfig } from '../src/config/run-config.js';
 import { createTarget, deliverTo, deliverZips } from '../src/delivery/deliver.js';
@@ -159,6 +160,48 @@ describe('upload as .part, check its size, then rename', () => {
     assert.deepEqual(calls, ['list', 'write a.zip.part', 'size a.zip.part = 100', 'remove a.zip.part']);
     assert.deepEqual(readdirSync(alma), []);
     assert.deepEqual(logger.warns, []);
+  });
+});
+
+describe('a stop by a signal', () => {
+  test('during the size check: the .part is never renamed into view, and the undo step removes it', { timeout: 30_000 }, async () => {
+    // A child process, as a real run is: the stop ends it. Its target asks for the stop in the
+    // middle of the size check, and its undo step takes a while to connect, so the check answers
+    // while the stop is still under way: the rename must not start then.
+    const alma = folder('alma-stopped');
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 5000);
+    const configFile = writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 0 });
+    const script = path.join(folder('script'), 'stop-during-size.mjs');
+    const module = (relative: string) => JSON.stringify(new URL(relative, import.meta.url).href);
+    writeFileSync(
+      script,
+      `import { loadRunConfig } from ${module('../src/config/run-config.js')};
+import { createTarget, deliverTo } from ${module('../src/delivery/deliver.js')};
+import { stopOnSignals } from ${module('../src/shared/on-stop.js')};
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+stopOnSignals();
+const config = loadRunConfig(${JSON.stringify(configFile)}).delivery;
+const real = createTarget(config);
+let opened = 0;
+const target = {
+  label: real.label,
+  remotePath: (name) => real.remotePath(name),
+  open: async (options) => {
+    if (++opened > 1) await pause(1500);
+    const s = await real.open(options);
+    return { ...s, list: () => s.list(), write: (...a) => s.write(...a), remove: (n) => s.remove(n), close: () => s.close(),
+      rename: (a, b) => s.rename(a, b),
+      size: async (name) => { process.kill(process.pid, 'SIGTERM'); await pause(300); return s.size(name); } };
+  },
+};
+// As the CLI does, a run stopped by a signal leaves the ending to the stop.
+await deliverTo(target, config, [${JSON.stringify(zip)}]).catch(() => {});
+`,
+    );
+    const child = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(child.status, 143, child.stderr);
+    assert.equal(child.stderr, 'sis2alma: stopped by SIGTERM; temporary and partial files removed, lock released\n');
+    assert.deepEqual(readdirSync(alma), []);
   });
 });
 
