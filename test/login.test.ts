@@ -56,6 +56,22 @@ describe('authenticate', () => {
     }
   });
 
+  test('credentials without a colon have no name, even where an account\'s password is empty', async () => {
+    const ctx = context();
+    (ctx.config.serve.accounts as Map<string, string>).set('emptypw', await hashPassword('', CHEAP));
+    assert.deepEqual(await authenticate(request(basic('emptypw:')), '10.0.7.1', ctx), { account: 'emptypw' });
+    assert.deepEqual(await authenticate(request(basic('emptypwX')), '10.0.7.2', ctx), { refused: 'wrong' });
+  });
+
+  test('with no wait due the password is checked at once, without waiting on the socket', async () => {
+    const ctx = context();
+    const req = request(basic(`${USER}:${PASSWORD}`));
+    // Gone already: a check that waited on the socket, even for 0 ms, would answer 'gone'.
+    req.socket.destroyed = true;
+    assert.deepEqual(await authenticate(req, '10.0.7.3', ctx), { account: USER });
+    assert.equal(ctx.gate.hashes, 1);
+  });
+
   test('an unknown name is checked against the decoy hash, and the decoy\'s own password does not let it in', async () => {
     assert.equal(await verifyPassword('the decoy password', decoy), true);
     const ctx = context();
