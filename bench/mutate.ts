@@ -85,9 +85,9 @@ export const GROUPS: Record<string, Group> = {
   },
   serve: {
     about: "the push endpoint's authentication and limits",
-    modules: ['src/serve/login.ts:26-44,111-148', 'src/serve/passwd.ts:59-64', 'src/serve/server.ts:220-228', 'src/serve/upload.ts:51-58'],
+    modules: ['src/serve/login.ts:26-44,111-155', 'src/serve/passwd.ts:59-64', 'src/serve/server.ts:220-229', 'src/serve/upload.ts:51-58'],
     narrowed:
-      'login.ts lines 26–44 (the throttle: the doubling wait of a failing address, forgetting it) and 111–148 (authenticate: the Basic header, an unknown name hashed against the decoy, the outcome); passwd.ts lines 59–64 (verifyPassword); server.ts lines 220–228 (the Content-Length refused before the body, the content type); upload.ts lines 51–58 (the bytes counted against the limit, the upload timeout). Left out: the answer to each login refused (server.ts 200–216, whose mutants only serve.test.ts can tell apart, at about 40 s each: a first run of them could not finish in the time there was), the config check, the imports, TLS and reload, the multipart parsing: each mutant starts real HTTPS servers and imports, and the six modules hold about 1,000 mutants.',
+      'login.ts lines 26–44 (the throttle: the doubling wait of a failing address, forgetting it) and 111–155 (authenticate: the Basic header, an unknown name hashed against the decoy, the outcome); passwd.ts lines 59–64 (verifyPassword); server.ts lines 220–229 (the Content-Length refused before the body, the content type); upload.ts lines 51–58 (the bytes counted against the limit, the upload timeout). Left out: the answer to each login refused (server.ts 200–216, whose mutants only serve.test.ts can tell apart, at about 40 s each: a first run of them could not finish in the time there was), the config check, the imports, TLS and reload, the multipart parsing: each mutant starts real HTTPS servers and imports, and the six modules hold about 1,000 mutants.',
     tests: ['login', 'serve-limits', 'serve-auth', 'serve'],
     target: 75,
     timeoutMS: 15_000,

@@ -126,7 +126,8 @@ describe('an upload that takes too long', () => {
       configFile,
       [`mapping: ${INFINITI_MAPPING}`, 'output_dir: out', 'delivery:', '  target: dir', `  dir: ${path.join(work, 'alma')}`, '  create_dir: true', 'serve:', '  host: 127.0.0.1', '  port: 0', '  request_timeout_seconds: 2', '  accounts:', `    - username: ${USER}`, `      password_hash: "${await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 })}"`, ''].join('\n'),
     );
-    const server = await startServer(loadServeConfig(configFile));
+    const said: string[] = [];
+    const server = await startServer(loadServeConfig(configFile), { log: { info: (m) => said.push(m), warn: (m) => said.push(m), id: (v) => v } });
     try {
       const answer = await new Promise<Answer>((resolve, reject) => {
         const req = request(`${server.url}/api/import/users`, { method: 'POST', headers: { authorization: AUTH, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }, (res) => {
@@ -140,6 +141,7 @@ describe('an upload that takes too long', () => {
         req.write(bodyOf(600).subarray(0, 100));
       });
       assert.deepEqual(answer, { status: 408, json: { success: false, summary: 'The upload took longer than 2 seconds and was stopped.' } });
+      assert.deepEqual(said.filter((l) => l.startsWith('import by')), [`import by "${USER}" from 127.0.0.1: 408, upload timed out`]);
     } finally {
       await server.close();
     }
