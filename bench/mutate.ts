@@ -32,11 +32,22 @@ import { PACKAGE_ROOT } from '../src/shared/paths.js';
 interface Group {
   /** What a silent change here would break, for the results file. */
   about: string;
+  /**
+   * The modules, each a file or a file with the line ranges to mutate (`src/x.ts:95-116,152-171`),
+   * for a group whose issue wording scopes it to some decisions and whose tests are too slow for the
+   * whole files; `narrowed` then says which lines and why.
+   */
   modules: string[];
+  narrowed?: string;
   /** Compiled test files, fastest first: a killed mutant stops at the first file that fails. */
   tests: string[];
   /** The share of mutants the issue asks to be killed (0–100). */
   target: number;
+  /**
+   * Added to the time the tests took unmutated before a mutant counts as hung (Stryker's
+   * `timeoutMS`; 60 s unless given): a mutant that retries for ever costs that much each time.
+   */
+  timeoutMS?: number;
 }
 
 export const GROUPS: Record<string, Group> = {
@@ -72,15 +83,24 @@ export const GROUPS: Record<string, Group> = {
   },
   delivery: {
     about: 'delivery decisions: host keys, .part, retries, exit codes',
-    modules: ['src/delivery/deliver.ts', 'src/delivery/target.ts', 'src/delivery/dir.ts', 'src/delivery/sftp.ts', 'src/delivery/host-keys.ts', 'src/delivery/sftp-errors.ts', 'src/delivery/archive.ts'],
-    tests: ['deliver', 'run'],
+    // Each mutant here meets a real sshd and real folders (about 50 s a survivor), and the seven
+    // modules hold about 1,000 mutants: the issue scopes the group to its decisions, so these are
+    // the lines that make them.
+    modules: ['src/delivery/deliver.ts:95-121,157-177', 'src/delivery/host-keys.ts:36-74,84-130', 'src/delivery/target.ts'],
+    narrowed:
+      'deliver.ts lines 95–121 (withRetries: which failure is retried, how often, the doubling delay) and 157–177 (the upload as `.part`, its size checked, then the rename); host-keys.ts lines 36–74 (a known_hosts file read as OpenSSH reads it: markers, `@revoked`, hashed names, patterns, negations) and 84–130 (the verifier: pinned fingerprints, revoked and listed keys, the key types asked for); target.ts whole (DeliveryError and its `transient`). Left out: the messages of sftp-errors.ts, the stale-zip policy, the SFTP and folder targets themselves (sftp.ts, dir.ts) and the archive: each mutant there meets a real sshd (about 50 s a survivor), and the seven modules hold about 1,000 mutants, more than a run on two shared cores can take.',
+    tests: ['delivery-words', 'host-keys', 'delivery-safety', 'deliver', 'run'],
     target: 75,
+    timeoutMS: 15_000,
   },
   serve: {
     about: "the push endpoint's authentication and limits",
-    modules: ['src/serve/config.ts', 'src/serve/server.ts', 'src/serve/login.ts', 'src/serve/upload.ts', 'src/serve/import.ts', 'src/serve/passwd.ts'],
-    tests: ['serve'],
+    modules: ['src/serve/login.ts:26-44,111-155', 'src/serve/passwd.ts:59-64', 'src/serve/server.ts:220-229', 'src/serve/upload.ts:51-58'],
+    narrowed:
+      'login.ts lines 26–44 (the throttle: the doubling wait of a failing address, forgetting it) and 111–155 (authenticate: the Basic header, an unknown name hashed against the decoy, the outcome); passwd.ts lines 59–64 (verifyPassword); server.ts lines 220–229 (the Content-Length refused before the body, the content type); upload.ts lines 51–58 (the bytes counted against the limit, the upload timeout). Left out: the answer to each login refused (server.ts 200–216, whose mutants only serve.test.ts can tell apart, at about 40 s each: a first run of them could not finish in the time there was), the config check, the imports, TLS and reload, the multipart parsing: each mutant starts real HTTPS servers and imports, and the six modules hold about 1,000 mutants.',
+    tests: ['login', 'serve-limits', 'serve-auth', 'serve'],
     target: 75,
+    timeoutMS: 15_000,
   },
 };
 
@@ -114,6 +134,17 @@ function scoreOf(module: string, results: MutantResult[]): Score {
   return { module, killed, timeout, survived, noCoverage, errors, score: valid ? (100 * (killed + timeout)) / valid : 100 };
 }
 
+/** The file of a module entry, without its line ranges. */
+function fileOf(module: string): string {
+  return module.replace(/:[\d,-]+$/, '');
+}
+
+/** Stryker's `mutate` patterns for a module entry: the file, or one `file:from-to` per range. */
+function strykerPatterns(module: string): string[] {
+  const ranges = /:([\d,-]+)$/.exec(module)?.[1];
+  return ranges ? ranges.split(',').map((r) => `${fileOf(module)}:${r}`) : [module];
+}
+
 async function runGroup(name: string, group: Group, concurrency: number): Promise<MutantResult[]> {
   // Stryker runs the tests in a copy of the project under .stryker-tmp/; the tests read Ex Libris'
   // schema from ../shared beside the project, so the copy gets that neighbour too.
@@ -130,10 +161,10 @@ async function runGroup(name: string, group: Group, concurrency: number): Promis
     plugins: ['@stryker-mutator/tap-runner', path.join(PACKAGE_ROOT, 'dist', 'bench', 'mutate-log.js')],
     buildCommand: 'tsc -p tsconfig.json',
     coverageAnalysis: 'off',
-    mutate: group.modules,
+    mutate: group.modules.flatMap(strykerPatterns),
     // Two cores: one test process a core, unless --concurrency says otherwise.
     concurrency,
-    timeoutMS: 60_000,
+    timeoutMS: group.timeoutMS ?? 60_000,
     reporters: ['progress-append-only', 'json', 'mutate-log'],
     jsonReporter: { fileName: `reports/mutation/${name}.json` },
     tempDirName: path.basename(TEMP),
@@ -182,6 +213,8 @@ function render(recorded: Recorded): string {
     const shown = score === undefined ? 'not run yet' : `${score.toFixed(1)}% ${score >= group.target && measured.length === group.modules.length && !partly ? '(met)' : '(not met)'}`;
     lines.push(`| ${name} | ${group.about} | ${group.target}% | ${shown} | ${measured.length} of ${group.modules.length}${partly ? ` (${partly} partly)` : ''} |`);
   }
+  const narrowed = Object.entries(GROUPS).filter(([, g]) => g.narrowed);
+  if (narrowed.length) lines.push('', ...narrowed.map(([name, g]) => `**${name}** is measured over some lines of its modules only: ${g.narrowed}`));
   lines.push('', '## Per module', '', '| module | date | commit | killed | timeout | survived | no coverage | errors | score |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const group of Object.values(GROUPS))
     for (const m of group.modules) {
@@ -232,7 +265,7 @@ async function main(): Promise<void> {
       const tested = rest.map((l) => JSON.parse(l) as LoggedMutant);
       const commitNow = measured ?? commit();
       for (const m of GROUPS[name]!.modules) {
-        const file = Object.keys(planned).find((f) => f.endsWith(m));
+        const file = Object.keys(planned).find((f) => f.endsWith(fileOf(m)));
         if (!file) continue;
         const mine = tested.filter((r) => r.fileName === file).map((r) => ({ ...r, location: { start: { line: r.line, column: r.column } } }) as unknown as MutantResult);
         const errors = mine.filter((r) => r.status === 'CompileError' || r.status === 'RuntimeError').length;
@@ -274,12 +307,12 @@ async function main(): Promise<void> {
   const recorded = readRecorded();
   for (const name of names) {
     const all = GROUPS[name]!;
-    const group = { ...all, modules: only.length ? all.modules.filter((m) => only.includes(m)) : all.modules };
+    const group = { ...all, modules: only.length ? all.modules.filter((m) => only.includes(m) || only.includes(fileOf(m))) : all.modules };
     if (!group.modules.length) continue;
     console.log(`mutate: ${name}: ${group.modules.join(', ')} against ${group.tests.join(', ')}`);
     const results = await runGroup(name, group, concurrency);
     for (const m of group.modules) {
-      const mine = results.filter((r) => r.fileName.endsWith(m));
+      const mine = results.filter((r) => r.fileName.endsWith(fileOf(m)));
       recorded[m] = { ...scoreOf(m, mine), date: new Date().toISOString().slice(0, 10), commit: commit(), survivors: survivorsOf(mine) };
     }
     // Written after every group, so that a long run stopped half-way keeps what it measured.

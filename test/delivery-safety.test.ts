@@ -5,6 +5,7 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { loadRunConfig } from '../src/config/run-config.js';
 import { createTarget, deliverTo, deliverZips } from '../src/delivery/deliver.js';
@@ -20,7 +21,7 @@ import { toolMissing } from './helpers/tools.js';
 const folder = (name: string): string => makeTempDir(`sis2alma-safety-${name}-`);
 
 
-function writeConfig(dir: string, delivery: Record<string, string | number>): string {
+function writeConfig(dir: string, delivery: Record<string, string | number | boolean>): string {
   const file = path.join(dir, 'config.yaml');
   const lines = Object.entries(delivery).map(([k, v]) => `  ${k}: ${typeof v === 'string' ? JSON.stringify(v) : v}`);
   writeFileSync(file, `mapping: mapping.yaml\ninputs: [users.csv]\noutput_dir: out\ndelivery:\n${lines.join('\n')}\n`);
@@ -92,7 +93,7 @@ describe('host keys against a real sshd', { skip: toolMissing(sshdMissing()) }, 
  * The real dir target, with every call on the "server" recorded; `keep` makes the server keep only
  * that many bytes of what it was sent, as a server with a full disk that reports no error would.
  */
-function recordedDirTarget(dir: string, keep?: number): { target: DeliveryTarget; calls: string[] } {
+function recordedDirTarget(dir: string, keep?: number, afterWrite?: (name: string, writes: number) => void): { target: DeliveryTarget; calls: string[] } {
   const configFile = writeConfig(folder('dir-config'), { target: 'dir', dir, retries: 2, retry_delay_seconds: 0.01 });
   const real = createTarget(loadRunConfig(configFile).delivery);
   const calls: string[] = [];
@@ -110,6 +111,7 @@ function recordedDirTarget(dir: string, keep?: number): { target: DeliveryTarget
           calls.push(`write ${name}`);
           await s.write(local, name, onProgress);
           if (keep !== undefined) truncateSync(path.join(dir, name), keep);
+          afterWrite?.(name, calls.filter((c) => c.startsWith('write ')).length);
         },
         size: async (name) => {
           const size = await s.size(name);
@@ -157,6 +159,96 @@ describe('upload as .part, check its size, then rename', () => {
     assert.equal(error.message, `dir ${alma} kept only 100 of ${total} bytes of ${path.join(alma, 'a.zip.part')} (the disk there may be full or a quota reached)`);
     assert.deepEqual(calls, ['list', 'write a.zip.part', 'size a.zip.part = 100', 'remove a.zip.part']);
     assert.deepEqual(readdirSync(alma), []);
+    assert.deepEqual(logger.warns, []);
+  });
+});
+
+describe('a stop by a signal', () => {
+  test('during the size check: the .part is never renamed into view, and the undo step removes it', { timeout: 30_000 }, async () => {
+    // A child process, as a real run is: the stop ends it. Its target asks for the stop in the
+    // middle of the size check, and its undo step takes a while to connect, so the check answers
+    // while the stop is still under way: the rename must not start then.
+    const alma = folder('alma-stopped');
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 5000);
+    const configFile = writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 0 });
+    const script = path.join(folder('script'), 'stop-during-size.mjs');
+    const module = (relative: string) => JSON.stringify(new URL(relative, import.meta.url).href);
+    writeFileSync(
+      script,
+      `import { loadRunConfig } from ${module('../src/config/run-config.js')};
+import { createTarget, deliverTo } from ${module('../src/delivery/deliver.js')};
+import { stopOnSignals } from ${module('../src/shared/on-stop.js')};
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+stopOnSignals();
+const config = loadRunConfig(${JSON.stringify(configFile)}).delivery;
+const real = createTarget(config);
+let opened = 0;
+const target = {
+  label: real.label,
+  remotePath: (name) => real.remotePath(name),
+  open: async (options) => {
+    if (++opened > 1) await pause(1500);
+    const s = await real.open(options);
+    return { ...s, list: () => s.list(), write: (...a) => s.write(...a), remove: (n) => s.remove(n), close: () => s.close(),
+      rename: (a, b) => s.rename(a, b),
+      size: async (name) => { process.kill(process.pid, 'SIGTERM'); await pause(300); return s.size(name); } };
+  },
+};
+// As the CLI does, a run stopped by a signal leaves the ending to the stop.
+await deliverTo(target, config, [${JSON.stringify(zip)}]).catch(() => {});
+`,
+    );
+    const child = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(child.status, 143, child.stderr);
+    assert.equal(child.stderr, 'sis2alma: stopped by SIGTERM; temporary and partial files removed, lock released\n');
+    assert.deepEqual(readdirSync(alma), []);
+  });
+});
+
+describe('what is retried', () => {
+  test('a .part gone from the server right after its upload is uploaded again, and the retry says why', async () => {
+    const alma = folder('alma-gone');
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 5000);
+    const total = readFileSync(zip).length;
+    const { target, calls } = recordedDirTarget(alma, undefined, (name, writes) => {
+      if (writes === 1) rmSync(path.join(alma, name));
+    });
+    const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 2, retry_delay_seconds: 0.01 })).delivery;
+    const logger = recordingLogger();
+    await deliverTo(target, config, [zip], { log: logger });
+    assert.deepEqual(calls, ['list', 'write a.zip.part', 'size a.zip.part = undefined', 'write a.zip.part', `size a.zip.part = ${total}`, 'rename a.zip.part -> a.zip']);
+    assert.deepEqual(logger.warns, [`${path.join(alma, 'a.zip.part')} was gone from dir ${alma} right after the upload; retry 1 of 2 in 0.01 s`]);
+    assert.deepEqual(readdirSync(alma), ['a.zip']);
+
+    // With no retry left, that is the delivery's failure, as it is.
+    const empty = folder('alma-gone-again');
+    const gone = recordedDirTarget(empty, undefined, (name) => rmSync(path.join(empty, name)));
+    const once = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: empty, retries: 0 })).delivery;
+    const error = await rejection(deliverTo(gone.target, once, [zip]));
+    assert.deepEqual([error.code, error.message], ['delivery_failed', `${path.join(empty, 'a.zip.part')} was gone from dir ${empty} right after the upload`]);
+  });
+
+  test('a delivery is no dry run: create_dir makes the missing folder, and the zip is delivered into it', async () => {
+    const alma = path.join(folder('alma-create'), 'in', 'users');
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 100);
+    const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, create_dir: true, retries: 0 })).delivery;
+    const result = await deliverZips(config, [zip]);
+    assert.deepEqual(readdirSync(alma), ['a.zip']);
+    assert.deepEqual(result.delivered.map((d) => d.remote_path), [path.join(alma, 'a.zip')]);
+  });
+
+  test('a failure that is not a delivery error (a fault of the target) is not retried, and is named as the step that failed', async () => {
+    const alma = folder('alma-fault');
+    const zip = await randomZip(path.join(folder('local'), 'a.zip'), 100);
+    const { target, calls } = recordedDirTarget(alma, undefined, () => {
+      throw new Error('boom\nsecond line');
+    });
+    const config = loadRunConfig(writeConfig(folder('c'), { target: 'dir', dir: alma, retries: 2, retry_delay_seconds: 0.01 })).delivery;
+    const logger = recordingLogger();
+    const error = await rejection(deliverTo(target, config, [zip], { log: logger }));
+    assert.equal(error.code, 'delivery_failed');
+    assert.equal(error.message, `uploading a.zip at dir ${alma} failed: boom`);
+    assert.deepEqual(calls, ['list', 'write a.zip.part']);
     assert.deepEqual(logger.warns, []);
   });
 });

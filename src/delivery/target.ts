@@ -47,5 +47,6 @@ export function firstLine(error: unknown): string {
 }
 
 export function formatSeconds(ms: number): string {
+  // Stryker disable next-line EqualityOperator: at 1000 ms both precisions print "1 s"
   return `${Number((ms / 1000).toFixed(ms < 1000 ? 2 : 1))} s`;
 }

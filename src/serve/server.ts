@@ -222,6 +222,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
     ctx.log.warn(`import by ${who}: 413, ${length} bytes announced`);
     return reply(413, tooLarge(serve.maxRequestBytes));
   }
+  // Stryker disable next-line StringLiteral: with no content type any default but a multipart one is refused alike
   if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
     ctx.log.warn(`import by ${who}: 400, not multipart/form-data`);
     return reply(400, { success: false, summary: 'Send the CSV file as multipart/form-data, e.g. curl -F "file=@users.csv".' });
