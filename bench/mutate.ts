@@ -214,7 +214,7 @@ function render(recorded: Recorded): string {
     lines.push(`| ${name} | ${group.about} | ${group.target}% | ${shown} | ${measured.length} of ${group.modules.length}${partly ? ` (${partly} partly)` : ''} |`);
   }
   const narrowed = Object.entries(GROUPS).filter(([, g]) => g.narrowed);
-  if (narrowed.length) lines.push('', ...narrowed.map(([name, g]) => `**${name}** is measured over some lines of its modules only: ${g.narrowed}`));
+  if (narrowed.length) lines.push(...narrowed.flatMap(([name, g]) => ['', `**${name}** is measured over some lines of its modules only: ${g.narrowed}`]));
   lines.push('', '## Per module', '', '| module | date | commit | killed | timeout | survived | no coverage | errors | score |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const group of Object.values(GROUPS))
     for (const m of group.modules) {
