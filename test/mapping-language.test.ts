@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import path from 'node:path';
 import { checkMapping, formatProblem } from '../src/mapping/load.js';
 import type { Mapping } from '../src/mapping/model.js';
-import { compileMapping, type MapResult, type MappedUser, type RejectedRow } from '../src/mapping/map.js';
+import { compileMapping, type MapResult } from '../src/mapping/map.js';
+import { rejected, written } from './helpers/map-result.js';
 import { mergeUsers } from '../src/pipeline/merge.js';
 import { explainMapping, formatExplanation } from '../src/review/explain.js';
 import { PACKAGE_ROOT } from '../src/shared/paths.js';
@@ -47,16 +48,6 @@ function mapRows(mapping: Mapping, rows: Record<string, string>[], runDate = RUN
 
 function mapOne(blocks: string, row: Record<string, string>, files?: Record<string, string>, runDate?: string): MapResult {
   return mapRows(mappingOf(blocks, files), [row], runDate)[0]!;
-}
-
-function written(result: MapResult): MappedUser {
-  assert.ok(result.ok, `expected a user, got ${JSON.stringify(!result.ok && result.problems)}`);
-  return result;
-}
-
-function rejected(result: MapResult): RejectedRow {
-  assert.ok(!result.ok, `expected a rejection, got ${JSON.stringify(result.ok && result.user)}`);
-  return result;
 }
 
 function userOf(result: MapResult): AlmaUser {

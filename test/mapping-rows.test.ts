@@ -8,7 +8,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkMappingText, formatProblem } from '../src/mapping/load.js';
 import type { Mapping } from '../src/mapping/model.js';
-import { compileMapping, invisibleCharacter, isWellFormedEmail, parseBoolean, type MapResult, type MappedUser, type RejectedRow } from '../src/mapping/map.js';
+import { compileMapping, invisibleCharacter, isWellFormedEmail, parseBoolean, type MapResult } from '../src/mapping/map.js';
+import { rejected, written } from './helpers/map-result.js';
 
 const RUN_DATE = '2026-11-21';
 
@@ -24,16 +25,6 @@ function mappingOf(blocks: string): Mapping {
 function mapOne(blocks: string, row: Record<string, string>): MapResult {
   const header = Object.keys(row);
   return compileMapping(mappingOf(blocks), header, RUN_DATE).map(header.map((h) => row[h]!));
-}
-
-function written(result: MapResult): MappedUser {
-  assert.ok(result.ok, `expected a user, got ${JSON.stringify(!result.ok && result.problems)}`);
-  return result;
-}
-
-function rejected(result: MapResult): RejectedRow {
-  assert.ok(!result.ok, `expected a rejection, got ${JSON.stringify(result.ok && result.user)}`);
-  return result;
 }
 
 describe('a record as read, and what the merge index reads of a row', () => {
