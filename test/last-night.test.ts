@@ -1,6 +1,6 @@
-// The window over the last night's people (src/state/last-night.ts), on a real SQLite file: which
-// people it finds, how it follows a feed in another order, and that the people it reports unfound
-// are exactly those missing from tonight's feed, whatever the order and the window's size.
+// The cursor through the last night's people (src/state/last-night.ts), on a real SQLite file:
+// which people it finds, how it follows a feed in another order, and that the people it reports
+// unfound are exactly those missing from tonight's feed, whatever the order and how far it looks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { LastNight, windowKey, type WindowSize } from '../src/state/last-night.js';
+import { LastNight, type WindowSize } from '../src/state/last-night.js';
 
 interface Person {
   rowid: number;
@@ -49,7 +49,7 @@ function night(db: Database.Database, people: Person[], feed: Person[], size?: W
   const byKey = new Map(people.map((p) => [p.key, p]));
   const inWindow: string[] = [];
   for (const user of feed) {
-    if (last.find(windowKey(user.fingerprint, user.group_rule, user.merge)) !== undefined) inWindow.push(user.key);
+    if (last.find(user.fingerprint, user.group_rule, user.merge) !== undefined) inWindow.push(user.key);
     else {
       const before = byKey.get(user.key);
       if (before) last.found(before.rowid, before.fingerprint === user.fingerprint && before.group_rule === user.group_rule && before.merge === user.merge && before.missing_since === null);
@@ -77,11 +77,11 @@ test('a user is unchanged only with the same fingerprint, group rule and merge r
   const people = [person(1), person(2, { merge: 'priority' }), person(3)];
   withPeople(people, (db) => {
     const last = new LastNight(db, 'main', SMALL);
-    assert.equal(last.find(windowKey('fp1', 'students', null)), undefined, 'another group rule');
-    assert.equal(last.find(windowKey('fp2', 'staff', null)), undefined, 'no merge reason, where there was one');
-    assert.equal(last.find(windowKey('fp3', 'staff', '')), undefined, 'an empty merge reason is not none');
-    assert.equal(last.find(windowKey('fp2', 'staff', 'priority')), 2);
-    assert.equal(last.find(windowKey('fp2', 'staff', 'priority')), undefined, 'found once only');
+    assert.equal(last.find('fp1', 'students', null), undefined, 'another group rule');
+    assert.equal(last.find('fp2', 'staff', null), undefined, 'no merge reason, where there was one');
+    assert.equal(last.find('fp3', 'staff', ''), undefined, 'an empty merge reason is not none');
+    assert.equal(last.find('fp2', 'staff', 'priority'), 2);
+    assert.equal(last.find('fp2', 'staff', 'priority'), undefined, 'found once only');
     assert.deepEqual(last.finish(), [1, 3]);
   });
 });
@@ -106,6 +106,31 @@ test('after a gap longer than the window (people who left, or new people), a few
     assert.deepEqual(unfound, people.slice(50, 150).map((p) => p.rowid));
     // Only the first few users after the gap had to be looked up.
     assert.equal(inWindow.length, 50 + 150 - 4);
+  });
+});
+
+test('two neighbours written in the other order tonight are both found near the cursor, without a look-up', () => {
+  const people = Array.from({ length: 40 }, (_, i) => person(i + 1));
+  const feed = [...people];
+  [feed[10], feed[11]] = [feed[11]!, feed[10]!];
+  [feed[30], feed[33]] = [feed[33]!, feed[30]!];
+  withPeople(people, (db) => {
+    const { inWindow, unfound, outOfOrder } = night(db, people, feed, SMALL);
+    assert.equal(inWindow.length, 40);
+    assert.equal(outOfOrder, 0);
+    assert.deepEqual(unfound, []);
+  });
+});
+
+test('a gap longer than the look-ahead but inside the rows read at once: a few look-ups move the cursor past it', () => {
+  const people = Array.from({ length: 200 }, (_, i) => person(i + 1));
+  // 20 people in a row left; the cursor looks 4 rows ahead and reads 64 at once.
+  const feed = [...people.slice(0, 30), ...people.slice(50)];
+  withPeople(people, (db) => {
+    const { inWindow, unfound, outOfOrder } = night(db, people, feed, { ahead: 4, behind: 4, chunk: 64 });
+    assert.deepEqual(unfound, people.slice(30, 50).map((p) => p.rowid));
+    assert.equal(outOfOrder, 4);
+    assert.equal(inWindow.length, 180 - 4);
   });
 });
 

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emptyUser, type AlmaUser } from '../src/shared/alma.js';
 import { userXml } from '../src/pipeline/xml.js';
-import { changedFields, packRecord, summarise, unpackRecord } from '../src/state/user-record.js';
+import { changedFields, packBatch, packRecord, summarise, unpackBatch, unpackRecord } from '../src/state/user-record.js';
+import { randomBytes } from 'node:crypto';
 import { departurePurge, departureXml } from '../src/state/departures.js';
 import type { DateRule } from '../src/mapping/model.js';
 import { AlmaSchema } from '../src/pipeline/validate.js';
@@ -67,6 +68,34 @@ test('a departure keeps the whole record, adds its note after the notes it had, 
   assert.equal(inactive, user((u) => { u.status = 'INACTIVE'; u.user_notes = []; }));
   const schema = AlmaSchema.load();
   assert.deepEqual(schema.validate(`<?xml version="1.0" encoding="UTF-8"?>\n<users>\n${expired}${inactive}</users>\n`), []);
+});
+
+test('a batch is inflated only as far as the user asked for, and whole when its first part does not hold them', () => {
+  // 64 users as the pipeline writes them: a changed user's last record is found by its end in the batch.
+  const users = Array.from({ length: 64 }, (_, i) =>
+    Buffer.from(user((u) => {
+      u.primary_id = `P${i}`;
+      u.first_name = randomBytes(12).toString('hex');
+      u.last_name = randomBytes(12).toString('hex');
+    })),
+  );
+  const whole = Buffer.concat(users);
+  const batch = packBatch(whole);
+  let end = 0;
+  for (const [i, xml] of users.entries()) {
+    end += xml.length;
+    const out = unpackBatch(batch, end);
+    assert.ok(out.length >= end, `user ${i}: ${out.length} bytes inflated, ${end} needed`);
+    assert.ok(out.subarray(0, end).equals(whole.subarray(0, end)), `user ${i}`);
+    // The first users cost a part of the batch, not all of it.
+    if (i < 8) assert.ok(out.length < whole.length, `user ${i}: ${out.length} of ${whole.length} bytes inflated`);
+  }
+  assert.ok(unpackBatch(batch).equals(whole));
+  // Users that deflate hardly at all (random bytes): the first part falls short, and the whole batch is inflated.
+  const noise = Buffer.from(randomBytes(40_000).toString('base64'));
+  const packed = packBatch(noise);
+  for (const upTo of [1, 5_000, 30_000, noise.length]) assert.ok(unpackBatch(packed, upTo).subarray(0, upTo).equals(noise.subarray(0, upTo)), `${upTo} bytes`);
+  assert.equal(unpackBatch(packed, 30_000).length, noise.length);
 });
 
 test('records kept in batches read back whole: across batch boundaries, a user larger than a batch, and after the migration from version 1', () => {

@@ -1,152 +1,172 @@
-// The people of the last delivered night, read beside tonight's feed a window at a time. A feed
-// comes in much the same order every night, and the people are in the state in the order they
-// were delivered (the first night inserts them as written; a person keeps their row, and a new
-// one is added at the end), so tonight's next user is nearly always among the next few rows of
-// the state. A user found in the window with the same fingerprint for the same reasons is
-// unchanged and costs one Map look-up; the window moves on with tonight's feed, and never holds
-// more than a few thousand people: memory does not grow with the population (a table of every
-// fingerprint, the design before, took 16 MB at a million people, bench/RESULTS.md). A user not
-// found in the window is looked up in the state by key (Night does that), which also tells the
-// window where the feed is. A feed in another order than last night's is as correct, only slower:
-// each user is then looked up.
+// The people of the last delivered night, read beside tonight's feed. A feed comes in much the
+// same order every night, and the people are in the state in the order they were delivered (the
+// first night inserts them as written; a person keeps their row, and a new one is added at the
+// end), so tonight's next user is nearly always the person after the last one found. A cursor
+// follows the feed through the last night's rows: a user whose fingerprint and reasons are those
+// of the row at the cursor (or of one a few rows on: people who left, or changed) is unchanged,
+// and costs a comparison of two strings. Only the rows around the cursor are held, a chunk at a
+// time: memory does not grow with the population (a table of every fingerprint, the design two
+// changes before, took 16 MB at a million people; a Map of the few thousand rows around the
+// cursor, the design before this one, cost 6 s a million users to keep up, bench/RESULTS.md).
+// A user not found near the cursor is looked up in the state by key (Night does that), which also
+// tells the cursor where the feed is. A feed in another order than last night's is as correct,
+// only slower: each user is then looked up.
 import type Database from 'better-sqlite3';
 
-/** The key of a user in the window: the fingerprint of its XML, and why it got its group. */
-export function windowKey(fingerprint: string, groupRule: string, merge: string | null): string {
-  return `${fingerprint}\u0000${groupRule}\u0000${merge ?? '\u0001'}`;
-}
-
 export interface WindowSize {
-  /** Rows read ahead of the last person found. */
+  /** Rows past the cursor a user is looked for in (people who left, or changed, since the last night). */
   ahead: number;
-  /** Rows kept behind it (a user written a little later tonight than last night). */
+  /** Rows before the cursor, passed unfound, a user is looked for in (two users written in the other order tonight). */
   behind: number;
   /** Rows read at once. */
   chunk: number;
 }
 
-/** Unchanged people found past the window one after another that move it on. */
+/** Unchanged people found past the rows around the cursor, one after another, that move it on. */
 const RESYNC = 4;
 
-const DEFAULT_SIZE: WindowSize = { ahead: 4096, behind: 4096, chunk: 512 };
+const DEFAULT_SIZE: WindowSize = { ahead: 64, behind: 64, chunk: 1024 };
 
 export class LastNight {
   private readonly next: Database.Statement;
-  /** Key → ordinal (the row's place in the order read) of the people in the window, not yet found. */
-  private readonly window = new Map<string, number>();
-  /** The keys and rowids of the window, by ordinal - base. */
-  private keys: string[] = [];
+  /** The rows read and still held, in the last night's order, and the cursor among them: the next row tonight's feed should meet. */
+  private fingerprints: string[] = [];
+  private groupRules: string[] = [];
+  private merges: (string | null)[] = [];
   private rowids: number[] = [];
-  private base = 0;
-  /** Rows read so far; the last rowid read. */
-  private read = 0;
+  private cursor = 0;
+  /** The last rowid read, and whether every row has been. */
   private frontier = 0;
   private done = false;
-  /** The ordinal of the last person found: the window reaches `ahead` rows past it. */
-  private at = 0;
-  /** Unchanged people found by look-up past the window, one after another, and the rowid of the last of them. */
+  /** Unchanged people found by look-up past the rows held, one after another, and the rowid of the last of them. */
   private aheadStreak = 0;
   private aheadAt = 0;
-  /** A bit a rowid: the people of the last night found tonight, in the window or by look-up. */
+  /** A bit a rowid: the people of the last night found tonight, near the cursor or by look-up. */
   private readonly seen: Uint8Array;
-  /** Rows that left the window unfound: departures, unless found by look-up later (seen). */
+  /** Rows the cursor passed without finding them: departures, unless found later (seen). */
   private readonly unfound: number[] = [];
   /** How many people of the last night had each kinds column: filled as the rows are read. */
   readonly kinds = new Map<string, number>();
-  /** Users sent as before that were not in the window: each cost a look-up in the state. */
+  /** Users sent as before that were not near the cursor: each cost a look-up in the state. */
   outOfOrder = 0;
 
   constructor(db: Database.Database, schema: string, private readonly size: WindowSize = DEFAULT_SIZE) {
     this.next = db.prepare(`SELECT rowid, fingerprint, group_rule, merge, kinds FROM ${schema}.people WHERE rowid > ? AND missing_since IS NULL ORDER BY rowid LIMIT ${size.chunk}`).raw();
     const last = (db.prepare(`SELECT max(rowid) FROM ${schema}.people`).pluck().get() as number | null) ?? 0;
     this.seen = new Uint8Array((last >> 3) + 1);
-    this.fill();
   }
 
-  /** The rowid of the person of the last night with this key (fingerprint and reasons), if they are in the window; they count as found. */
-  find(key: string): number | undefined {
-    const ordinal = this.window.get(key);
-    if (ordinal === undefined) return undefined;
-    this.window.delete(key);
-    this.aheadStreak = 0;
-    const rowid = this.rowids[ordinal - this.base]!;
-    this.mark(rowid);
-    this.moveTo(ordinal);
-    return rowid;
+  /**
+   * The rowid of the person of the last night with this fingerprint and these reasons (group rule,
+   * merge), if they are at the cursor or a few rows from it; they count as found, and the cursor
+   * moves past them.
+   */
+  find(fingerprint: string, groupRule: string, merge: string | null): number | undefined {
+    const { ahead, behind } = this.size;
+    if (this.fingerprints.length - this.cursor < ahead) this.readAhead();
+    const end = Math.min(this.fingerprints.length, this.cursor + ahead);
+    for (let i = this.cursor; i < end; i++) {
+      // A fingerprint is one person's (the XML holds the primary id): the row is theirs or no one's.
+      if (this.fingerprints[i] !== fingerprint) continue;
+      if (this.groupRules[i] !== groupRule || this.merges[i] !== merge) return undefined;
+      // The rows passed on the way were not met here: people who left, changed or come later.
+      for (let j = this.cursor; j < i; j++) this.unfound.push(this.rowids[j]!);
+      this.cursor = i + 1;
+      this.aheadStreak = 0;
+      this.mark(this.rowids[i]!);
+      return this.rowids[i];
+    }
+    // Written a little earlier last night than tonight: among the rows passed unfound.
+    for (let i = this.cursor - 1; i >= 0 && i >= this.cursor - behind; i--) {
+      if (this.fingerprints[i] !== fingerprint) continue;
+      const rowid = this.rowids[i]!;
+      if (this.groupRules[i] !== groupRule || this.merges[i] !== merge || this.isSeen(rowid)) return undefined;
+      this.mark(rowid);
+      return rowid;
+    }
+    return undefined;
   }
 
   /**
    * A person of the last night found by look-up in the state: `unchanged` when they were sent as
-   * before, only not where the window is. A changed user tells nothing of where the feed is (a
-   * person whose rows changed is written elsewhere in the feed: one of several rows last night, a
-   * single row tonight); a few unchanged ones in a row past the window tell that the feed has gone
-   * on without it (more people left at once than the window holds), and it moves on to them.
+   * before, only not near the cursor. A changed user tells nothing of where the feed is (a person
+   * whose rows changed is written elsewhere in the feed: one of several rows last night, a single
+   * row tonight); a few unchanged ones in a row past the rows held tell that the feed has gone on
+   * without the cursor (more people left at once than it looks ahead), and it moves on to them.
    */
   found(rowid: number, unchanged: boolean): void {
     this.mark(rowid);
     if (!unchanged) return;
     this.outOfOrder++;
-    if (rowid <= this.frontier) {
+    // The last row looked in: past it, the feed may have gone on without the cursor.
+    const reach = Math.min(this.rowids.length, this.cursor + this.size.ahead) - 1;
+    if (rowid <= (reach >= this.cursor ? this.rowids[reach]! : this.frontier)) {
       this.aheadStreak = 0;
       return;
     }
     this.aheadAt = rowid;
     if (++this.aheadStreak < RESYNC) return;
     this.aheadStreak = 0;
-    // The rows up to there are passed by, kept only as unfound (they are checked at the end).
-    while (!this.done && this.frontier < this.aheadAt) this.readChunk(this.aheadAt);
-    this.moveTo(this.read);
+    // Every row up to there is passed by, kept only as unfound (checked against seen at the end).
+    while (this.cursor < this.rowids.length && this.rowids[this.cursor]! <= this.aheadAt) this.unfound.push(this.rowids[this.cursor++]!);
+    if (this.cursor < this.rowids.length) return;
+    this.passAll();
+    while (!this.done && this.frontier < this.aheadAt) this.readChunk(this.aheadAt + 1);
   }
 
   /** After tonight's last user: the rowids of the people of the last night not found tonight. */
   finish(): number[] {
-    while (!this.done) this.readChunk();
-    for (let i = 0; i < this.rowids.length; i++) this.unfound.push(this.rowids[i]!);
-    this.window.clear();
-    this.keys = [];
-    this.rowids = [];
+    this.passAll();
+    while (!this.done) this.readChunk(Number.MAX_SAFE_INTEGER);
     return this.unfound.filter((rowid) => !this.isSeen(rowid));
   }
 
-  private moveTo(ordinal: number): void {
-    if (ordinal > this.at) this.at = ordinal;
-    this.fill();
-    // Rows far behind the feed leave the window.
-    const keep = this.at - this.size.behind;
-    if (keep - this.base > this.size.chunk) {
-      const drop = keep - this.base;
-      for (let i = 0; i < drop; i++) {
-        const key = this.keys[i]!;
-        if (this.window.get(key) === this.base + i) {
-          this.window.delete(key);
-          this.unfound.push(this.rowids[i]!);
-        }
-      }
-      this.keys = this.keys.slice(drop);
-      this.rowids = this.rowids.slice(drop);
-      this.base += drop;
+  /** Keeps `ahead` rows past the cursor (when there are), and `behind` before it. */
+  private readAhead(): void {
+    const keep = Math.max(0, this.cursor - this.size.behind);
+    if (keep >= this.size.chunk) {
+      this.fingerprints = this.fingerprints.slice(keep);
+      this.groupRules = this.groupRules.slice(keep);
+      this.merges = this.merges.slice(keep);
+      this.rowids = this.rowids.slice(keep);
+      this.cursor -= keep;
     }
+    while (!this.done && this.fingerprints.length - this.cursor < this.size.ahead) this.readChunk();
   }
 
-  private fill(): void {
-    while (!this.done && this.read < this.at + this.size.ahead) this.readChunk();
+  /** The cursor moves past every row held: those not found are unfound. */
+  private passAll(): void {
+    for (let i = this.cursor; i < this.rowids.length; i++) this.unfound.push(this.rowids[i]!);
+    this.fingerprints = [];
+    this.groupRules = [];
+    this.merges = [];
+    this.rowids = [];
+    this.cursor = 0;
   }
 
-  /** Reads the next rows into the window; those before `passBy` only count (kinds, unfound). */
+  /** Reads the next rows; those before `passBy` are only counted (kinds, unfound). */
   private readChunk(passBy = 0): void {
     const rows = this.next.all(this.frontier) as [number, string, string, string | null, string][];
-    for (const [rowid, fingerprint, groupRule, merge, kinds] of rows) {
-      this.kinds.set(kinds, (this.kinds.get(kinds) ?? 0) + 1);
+    let kinds: string | undefined;
+    let count = 0;
+    for (const [rowid, fingerprint, groupRule, merge, k] of rows) {
+      // Neighbours mostly have the same kinds: counted a run at a time.
+      if (k !== kinds) {
+        if (kinds !== undefined) this.kinds.set(kinds, (this.kinds.get(kinds) ?? 0) + count);
+        kinds = k;
+        count = 0;
+      }
+      count++;
       if (rowid < passBy) {
         this.unfound.push(rowid);
         continue;
       }
-      const key = windowKey(fingerprint, groupRule, merge);
-      this.window.set(key, this.read);
-      this.keys.push(key);
+      this.fingerprints.push(fingerprint);
+      this.groupRules.push(groupRule);
+      this.merges.push(merge);
       this.rowids.push(rowid);
-      this.read++;
     }
+    if (kinds !== undefined) this.kinds.set(kinds, (this.kinds.get(kinds) ?? 0) + count);
     if (rows.length) this.frontier = rows[rows.length - 1]![0];
     if (rows.length < this.size.chunk) this.done = true;
   }

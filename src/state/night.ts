@@ -1,5 +1,5 @@
 // Tonight against the last delivered night. Convert tells the Night of every user it writes (the
-// pipeline's UserSink). A user sent as before is recognised in a window of the last night's
+// pipeline's UserSink). A user sent as before is recognised among the last night's
 // people read beside tonight's feed (last-night.ts) and costs nothing more; any other is looked
 // up in the state, compared, and staged in a file of its own (never in memory: a batch at a time,
 // in transactions). At the end of convert the Night finds who left and checks the guards against
@@ -18,7 +18,7 @@ import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
 import { changedFields, fingerprintOf, kindName, summarise } from './user-record.js';
 import { currentVersionOf, describe, migrate, openForWriting, readPrevious, RecordBatches, RecordReader, stateFileOf, unreadable, type Previous, type RecordAt, type RecordColumns } from './store.js';
-import { LastNight, windowKey } from './last-night.js';
+import { LastNight } from './last-night.js';
 import { departureXml, type Departures } from './departures.js';
 import { AlmaSchema } from '../pipeline/validate.js';
 import { Packager, timestampForNames } from '../pipeline/package.js';
@@ -122,10 +122,10 @@ export class Night implements UserSink {
   private readonly insert: Database.Statement;
   private readonly lookup: Database.Statement | undefined;
   /**
-   * The people of the last delivered night, read a window at a time beside tonight's feed: a user
-   * found there with the same fingerprint for the same reasons (group rule, merge) is unchanged,
-   * and is counted without asking the state (a look-up cost about 10 µs, bench/RESULTS.md); the
-   * ones never found are the departures.
+   * The people of the last delivered night, read a chunk at a time beside tonight's feed: a user
+   * found near the cursor with the same fingerprint for the same reasons (group rule, merge) is
+   * unchanged, and is counted without asking the state (a look-up cost about 10 µs,
+   * bench/RESULTS.md); the ones never found are the departures.
    */
   private readonly last: LastNight | undefined;
   /** The last night's records (prev.records), for the fields that changed and for departures. */
@@ -214,20 +214,20 @@ export class Night implements UserSink {
   }
 
   written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): boolean {
-    const bytes = Buffer.from(xml.buffer, xml.byteOffset, xml.byteLength);
-    const fingerprint = fingerprintOf(bytes);
+    const fingerprint = fingerprintOf(xml);
     const r = this.report;
-    if (this.last?.find(windowKey(fingerprint.text, groupRule, merge ?? null)) !== undefined) {
+    if (this.last?.find(fingerprint.text, groupRule, merge ?? null) !== undefined) {
       // The same XML (it holds the primary id) for the same reasons as a person of the last
       // night: nothing to compare, nothing to stage, nothing for commit() to write.
       r.unchanged.count++;
       // A delta night sends what changed: an unchanged user stays as Alma has it.
       return r.mode.mode !== 'delta';
     }
+    const bytes = Buffer.from(xml.buffer, xml.byteOffset, xml.byteLength);
     const user = summarise(bytes, fingerprint);
     const before = this.lookup?.get(user.key) as Before | undefined;
     if (before) {
-      // Sent as before, for the same reasons, only out of last night's order: as unchanged as one found in the window.
+      // Sent as before, for the same reasons, only out of last night's order: as unchanged as one found near the cursor.
       const asBefore = before.missing_since === null && before.fingerprint === user.fingerprint && before.group_rule === groupRule && before.merge === (merge ?? null);
       this.last?.found(before.person, asBefore);
       if (asBefore) {

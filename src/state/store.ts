@@ -222,10 +222,11 @@ export class RecordReader {
     if (batch == null || at == null || len == null) return undefined;
     let users = this.cache.get(batch);
     if (users) this.cache.delete(batch);
-    else {
+    // A batch inflated up to an earlier user is inflated again, further.
+    if (!users || users.length < at + len) {
       const blob = this.get.get(batch) as Buffer | undefined;
       if (!blob) return undefined;
-      users = unpackBatch(blob);
+      users = unpackBatch(blob, at + len);
       if (this.cache.size >= CACHED_BATCHES) this.cache.delete(this.cache.keys().next().value!);
     }
     // Most recently used last.
