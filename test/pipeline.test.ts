@@ -249,3 +249,36 @@ describe('characters nobody can see, in ids', () => {
     assert.deepEqual(run.outputs.report!.rejections.invisible_character, { count: 3, examples: ['1', '2', '3'] });
   });
 });
+
+describe('fingerprints computed by the mapping threads (UserSink.fingerprints)', () => {
+  /** convert() with a sink that records what it is told of each user. */
+  async function told(input: string, fingerprints: boolean) {
+    const { convert } = await import('../src/pipeline/convert.js');
+    const { fingerprintOf } = await import('../src/pipeline/user-sink.js');
+    const seen: { primaryId: string; given?: string; actual: string }[] = [];
+    const sink = {
+      fingerprints,
+      begin: () => {},
+      written: (xml: Uint8Array, _rows: readonly string[], _rule: string, _merge?: string, given?: string) => {
+        const text = Buffer.from(xml).toString('utf8');
+        seen.push({ primaryId: /<primary_id>([^<]*)</.exec(text)![1]!, ...(given !== undefined ? { given } : {}), actual: fingerprintOf(xml) });
+        return true;
+      },
+      finish: () => ({ key: 'sink', report: {}, trips: [], summary: '' }),
+    };
+    const result = await convert({ mappingFile: INFINITI_MAPPING, inputs: [input], outDir: path.join(tempDir(), 'out'), now: new Date(NOW), users: sink });
+    assert.equal(result.exitCode, 0);
+    return seen;
+  }
+
+  test("each single-row user's fingerprint is that of the bytes delivered; a merged user, or one that lost an identifier, has the sink's own", async () => {
+    // u3 gives u1's barcode again (it loses it: Alma's identifiers are unique across users); u4 has two rows (merged).
+    const input = writeExport([row('u1', 1), row('u2', 2), row('u3', 3, { librarybarcode: 'B000001' }), row('u4', 4), row('u4', 4), row('u5', 5)]);
+    const seen = await told(input, true);
+    assert.deepEqual(seen.map((s) => s.primaryId).sort(), ['u1', 'u2', 'u3', 'u4', 'u5']);
+    for (const s of seen) if (s.given !== undefined) assert.equal(s.given, s.actual, s.primaryId);
+    assert.deepEqual(seen.filter((s) => s.given !== undefined).map((s) => s.primaryId).sort(), ['u1', 'u2', 'u5']);
+    // Without the sink asking, the threads compute none.
+    assert.deepEqual((await told(input, false)).filter((s) => s.given !== undefined), []);
+  });
+});

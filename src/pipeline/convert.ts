@@ -39,7 +39,7 @@ import { TOOL_VERSION } from '../shared/paths.js';
 import { onStop } from '../shared/on-stop.js';
 import { makeRunTempDir } from '../shared/temp.js';
 import { noProgress, type Progress, type ProgressStage } from '../shared/progress.js';
-import type { SinkVerdict, UserSink } from './user-sink.js';
+import { FINGERPRINT_CHARS, type SinkVerdict, type UserSink } from './user-sink.js';
 
 export type { Report } from './report.js';
 export type { UserSink, SinkVerdict } from './user-sink.js';
@@ -356,7 +356,7 @@ class WaitingValues {
 async function mapAndMergeRows(
   inputs: IndexedInputs,
   mapping: Mapping,
-  options: Pick<ConvertOptions, 'encoding' | 'pieceBytes'>,
+  options: Pick<ConvertOptions, 'encoding' | 'pieceBytes' | 'users'>,
   runDate: string,
   threads: MapPool,
   runLog: RunLog,
@@ -366,6 +366,7 @@ async function mapAndMergeRows(
   stage: ProgressStage,
 ): Promise<void> {
   threads.shareIndex(inputs.primaryIds);
+  const fingerprints = options.users?.fingerprints === true;
   const people = new PeopleInWaiting<WaitingRow>();
   // A merged user: the rules across users, then XML written here.
   const emitMerged = async (user: AlmaUser, rows: RowMember[], mergeWarnings: RowWarning[], merge?: string) => {
@@ -395,7 +396,7 @@ async function mapAndMergeRows(
     // which the mapping may not read, are left out of it as they are of the rejects file.
     const secret = secretPositions(csv.header, csv.header.length, new Set(mapping.sensitiveColumns.map((c) => c.toLowerCase())));
     const withoutSecrets = (values: string[]) => (secret.size ? values.map((v, i) => (secret.has(i) ? '' : v)) : values);
-    threads.startFile(mapping, csv.header, runDate, input.file);
+    threads.startFile(mapping, csv.header, runDate, input.file, fingerprints);
     let ordinal = input.firstOrdinal - 1;
     let row = 0;
     for await (const { piece, result } of threads.inOrder(reading.of(csv.pieces), (p) => threads.map(p))) {
@@ -413,9 +414,12 @@ async function mapAndMergeRows(
           // A user the thread wrote.
           const warnings = outcome?.warnings ?? [];
           const end = result.ends[i]!;
-          const userBytes = acrossUsers.checkWritten(result, i, xml.subarray(xmlStart, end), ordinal, warnings);
+          const written = xml.subarray(xmlStart, end);
+          const userBytes = acrossUsers.checkWritten(result, i, written, ordinal, warnings);
           xmlStart = end;
-          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined, result.groupRules[i]);
+          // The thread's fingerprint is of the XML it wrote: not of one that lost an identifier here.
+          const fingerprint = result.fingerprints !== undefined && userBytes === written ? result.fingerprints.slice(i * FINGERPRINT_CHARS, (i + 1) * FINGERPRINT_CHARS) : undefined;
+          const wait = validator.add(userBytes, ordinal, source, warnings.length ? { primaryId: idsText(result, i)[0]!, warnings } : undefined, result.groupRules[i], fingerprint);
           if (wait) await wait;
         } else if (outcome.k === 'r' && outcome.skipped !== undefined) {
           // Left out on purpose by the mapping's skip list. Its person's other rows go on without it.

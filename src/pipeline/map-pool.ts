@@ -96,8 +96,8 @@ export class MapPool {
    * goes as it was loaded and checked here (a copy, by structured clone), so that the threads
    * load neither the YAML parser nor the mapping's schema checker.
    */
-  startFile(mapping: Mapping, header: string[], runDate: string, file = ''): void {
-    this.broadcast({ type: 'file', mapping, header, runDate, file });
+  startFile(mapping: Mapping, header: string[], runDate: string, file = '', fingerprints = false): void {
+    this.broadcast({ type: 'file', mapping, header, runDate, file, fingerprints });
   }
 
   /** The primary-id index (in shared memory) the second pass looks rows up in. */

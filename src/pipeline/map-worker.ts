@@ -12,11 +12,13 @@ import { userXml } from './xml.js';
 import { parsePiece, type PieceFailure } from './read.js';
 import { ID_TEXT_SEPARATOR, FIELD_SEPARATOR, NO_RULE, groupRuleNames } from './map-separators.js';
 import type { RowProblem, RowWarning } from '../shared/errors.js';
+import { FINGERPRINT_CHARS, fingerprintOf } from './user-sink.js';
 
 export type { PieceFailure } from './read.js';
 
 export type WorkerRequest =
-  | { type: 'file'; mapping: Mapping; header: string[]; runDate: string; file: string }
+  /** fingerprints: compute each written user's fingerprint (the run state's; user-sink.ts). */
+  | { type: 'file'; mapping: Mapping; header: string[]; runDate: string; file: string; fingerprints?: boolean }
   | { type: 'index'; memory: IdIndex['memory'] }
   | { type: 'ids'; id: number; bytes: Uint8Array }
   | { type: 'map'; id: number; bytes: Uint8Array }
@@ -68,6 +70,11 @@ export interface MapPieceResult {
   idTextEnds: Uint32Array;
   /** Per row written here, the user group rule that chose its group: groupRuleCode's code. */
   groupRules: Uint16Array;
+  /**
+   * When the file was started with fingerprints: each row's user's fingerprint, FINGERPRINT_CHARS
+   * characters a row (spaces for a row not written here), one string for the piece.
+   */
+  fingerprints?: string;
   /** Every row not written here, and every user written with warnings, in row order. */
   others: RowOutcome[];
   failure?: PieceFailure;
@@ -89,6 +96,7 @@ export interface ParsedPiece {
 let mapper: RowMapper | undefined;
 let ruleCodes = new Map<string, number>();
 let delimiter = ',';
+let fingerprints = false;
 let index: IdIndex | undefined;
 /**
  * XML buffers given back by the main thread. A new 2 MB buffer a piece would be garbage once its
@@ -103,6 +111,7 @@ parentPort!.on('message', (request: WorkerRequest) => {
       mapper = compileMapping(request.mapping, request.header, request.runDate, request.file);
       ruleCodes = new Map(groupRuleNames(request.mapping).map((name, code) => [name, code]));
       delimiter = request.mapping.delimiter;
+      fingerprints = request.fingerprints === true;
       return;
     case 'index':
       index = IdIndex.view(request.memory);
@@ -205,10 +214,23 @@ function mapPiece(id: number, bytes: Buffer): MapPieceResult {
       result.idStarts[i + 1] = identifiers;
       result.idTextEnds[i] = idText.length;
     }
-    return { ...result, xml: xml.bytes(), idHashes: idHashes.slice(0, 2 * identifiers), idText };
+    const written = xml.bytes();
+    return { ...result, xml: written, idHashes: idHashes.slice(0, 2 * identifiers), idText, ...(fingerprints ? { fingerprints: fingerprintsOf(written, result.ends) } : {}) };
   } catch (error) {
     return { ...result, rows: 0, failure: internal(error) };
   }
+}
+
+/** The fingerprint of each row's user, as MapPieceResult.fingerprints has them. */
+function fingerprintsOf(xml: Uint8Array, ends: Uint32Array): string {
+  const none = ' '.repeat(FINGERPRINT_CHARS);
+  let text = '';
+  let start = 0;
+  for (const end of ends) {
+    text += end > start ? fingerprintOf(xml.subarray(start, end)) : none;
+    start = end;
+  }
+  return text;
 }
 
 /**

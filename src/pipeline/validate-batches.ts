@@ -82,6 +82,8 @@ interface Batch {
   details: Map<number, UserDetail>;
   /** The code of the user group rule of each single-row user (the mapping threads' groupRules). */
   groupRules: number[];
+  /** Each user's fingerprint, when its mapping thread computed it (UserSink.fingerprints). */
+  fingerprints: (string | undefined)[];
 }
 
 interface SentBatch extends Batch {
@@ -126,7 +128,7 @@ export class BatchValidator {
    * Takes a user: the XML of the row with this ordinal, from `source`, or of a merged user
    * (`detail.rows`). The XML is copied at once: `xml` may be reused as soon as this is called.
    */
-  add(xml: Buffer, ordinal: number, source: PieceSource | undefined, detail?: UserDetail, groupRule = 0): Promise<void> | undefined {
+  add(xml: Buffer, ordinal: number, source: PieceSource | undefined, detail?: UserDetail, groupRule = 0, fingerprint?: string): Promise<void> | undefined {
     const batch = this.batch;
     if (!this.filling) {
       this.filling = new BatchFile(path.join(this.dir, `batch-${++this.sent}.xml`), this.writeBuffer);
@@ -137,6 +139,7 @@ export class BatchValidator {
     batch.ordinals.push(ordinal);
     batch.sources.push(source);
     batch.groupRules.push(groupRule);
+    batch.fingerprints.push(fingerprint);
     batch.ends.push(this.filling.append(xml));
     // A promise only when the batch is full: most users need no await (see Packager.add).
     return batch.ordinals.length >= this.validators.batchUsers ? this.send() : undefined;
@@ -177,7 +180,7 @@ export class BatchValidator {
   }
 
   private async writeOldest(): Promise<void> {
-    const { file, ordinals, ends, sources, details, groupRules, problems } = this.inFlight.shift()!;
+    const { file, ordinals, ends, sources, details, groupRules, fingerprints, problems } = this.inFlight.shift()!;
     const failures = new Map<number, string[]>();
     const answered = await problems;
     this.checked += ordinals.length;
@@ -189,7 +192,7 @@ export class BatchValidator {
     }
     const handle = await open(file, 'r');
     try {
-      await this.writeUsers(handle, { file, ordinals, ends, sources, details, groupRules }, failures);
+      await this.writeUsers(handle, { file, ordinals, ends, sources, details, groupRules, fingerprints }, failures);
     } finally {
       await handle.close();
     }
@@ -197,7 +200,7 @@ export class BatchValidator {
   }
 
   /** The users of a validated batch, read back from its file through one window, into the zip or the rejects. */
-  private async writeUsers(handle: FileHandle, { file, ordinals, ends, sources, details, groupRules }: Batch & { file: string }, failures: Map<number, string[]>): Promise<void> {
+  private async writeUsers(handle: FileHandle, { file, ordinals, ends, sources, details, groupRules, fingerprints }: Batch & { file: string }, failures: Map<number, string[]>): Promise<void> {
     let windowStart = 0;
     let windowEnd = 0;
     let start = USERS_OPEN_BYTES.length;
@@ -225,7 +228,7 @@ export class BatchValidator {
       const rows = detail?.rows;
       const label = rows ? rows[0]!.label : this.labelOf(ordinals[i]!);
       // The run state is told first: on a delta night it leaves an unchanged user out of the zip.
-      const send = this.sink ? this.sink.written(userXml, rows ? rows.map((r) => r.label) : [label], (rows ? detail!.groupRule : this.groupRuleNames[groupRules[i]!]) ?? '', detail?.merge) : true;
+      const send = this.sink ? this.sink.written(userXml, rows ? rows.map((r) => r.label) : [label], (rows ? detail!.groupRule : this.groupRuleNames[groupRules[i]!]) ?? '', detail?.merge, fingerprints[i]) : true;
       if (send) {
         const wait = this.packager.add(userXml);
         if (wait) await wait;
@@ -249,7 +252,7 @@ export class BatchValidator {
 }
 
 function newBatch(): Batch {
-  return { ordinals: [], ends: [], sources: [], details: new Map(), groupRules: [] };
+  return { ordinals: [], ends: [], sources: [], details: new Map(), groupRules: [], fingerprints: [] };
 }
 
 /** A batch's document, written to its file as its users come, through one small buffer. */

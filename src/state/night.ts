@@ -12,11 +12,11 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Counts, GuardTrip } from '../pipeline/report.js';
 import { parseMaxRejected } from '../pipeline/report.js';
-import type { SinkVerdict, UserSink } from '../pipeline/user-sink.js';
+import { fingerprintOf, type SinkVerdict, type UserSink } from '../pipeline/user-sink.js';
 import { fieldLossLimit, type ChangeGuards, type StateConfig } from '../config/run-config.js';
 import { RunError } from '../shared/errors.js';
 import { onStop } from '../shared/on-stop.js';
-import { changedFields, fingerprintOf, kindName, summarise } from './user-record.js';
+import { changedFields, kindName, summarise } from './user-record.js';
 import { currentVersionOf, describe, migrate, openForWriting, readPrevious, RecordBatches, RecordReader, stateFileOf, unreadable, type Previous, type RecordAt, type RecordColumns } from './store.js';
 import { LastNight } from './last-night.js';
 import { departureXml, type Departures } from './departures.js';
@@ -213,8 +213,11 @@ export class Night implements UserSink {
     this.run = run;
   }
 
-  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string): boolean {
-    const fingerprint = fingerprintOf(xml);
+  /** The mapping threads compute each user's fingerprint as they write it (UserSink.fingerprints). */
+  readonly fingerprints = true;
+
+  written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string, given?: string): boolean {
+    const fingerprint = { text: given ?? fingerprintOf(xml) };
     const r = this.report;
     if (this.last?.find(fingerprint.text, groupRule, merge ?? null) !== undefined) {
       // The same XML (it holds the primary id) for the same reasons as a person of the last
