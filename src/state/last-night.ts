@@ -70,7 +70,7 @@ export class LastNight {
       if (this.fingerprints[i] !== fingerprint) continue;
       if (this.groupRules[i] !== groupRule || this.merges[i] !== merge) return undefined;
       // The rows passed on the way were not met here: people who left, changed or come later.
-      for (let j = this.cursor; j < i; j++) this.unfound.push(this.rowids[j]!);
+      for (let j = this.cursor; j < i; j++) this.pass(this.rowids[j]!);
       this.cursor = i + 1;
       this.aheadStreak = 0;
       this.mark(this.rowids[i]!);
@@ -108,7 +108,7 @@ export class LastNight {
     if (++this.aheadStreak < RESYNC) return;
     this.aheadStreak = 0;
     // Every row up to there is passed by, kept only as unfound (checked against seen at the end).
-    while (this.cursor < this.rowids.length && this.rowids[this.cursor]! <= this.aheadAt) this.unfound.push(this.rowids[this.cursor++]!);
+    while (this.cursor < this.rowids.length && this.rowids[this.cursor]! <= this.aheadAt) this.pass(this.rowids[this.cursor++]!);
     if (this.cursor < this.rowids.length) return;
     this.passAll();
     while (!this.done && this.frontier < this.aheadAt) this.readChunk(this.aheadAt + 1);
@@ -136,7 +136,7 @@ export class LastNight {
 
   /** The cursor moves past every row held: those not found are unfound. */
   private passAll(): void {
-    for (let i = this.cursor; i < this.rowids.length; i++) this.unfound.push(this.rowids[i]!);
+    for (let i = this.cursor; i < this.rowids.length; i++) this.pass(this.rowids[i]!);
     this.fingerprints = [];
     this.groupRules = [];
     this.merges = [];
@@ -158,7 +158,7 @@ export class LastNight {
       }
       count++;
       if (rowid < passBy) {
-        this.unfound.push(rowid);
+        this.pass(rowid);
         continue;
       }
       this.fingerprints.push(fingerprint);
@@ -169,6 +169,14 @@ export class LastNight {
     if (kinds !== undefined) this.kinds.set(kinds, (this.kinds.get(kinds) ?? 0) + count);
     if (rows.length) this.frontier = rows[rows.length - 1]![0];
     if (rows.length < this.size.chunk) this.done = true;
+  }
+
+  /**
+   * A row the cursor goes past without finding it there. One already found by look-up (a changed
+   * user: on a night that changes most people, nearly every row) is not kept.
+   */
+  private pass(rowid: number): void {
+    if (!this.isSeen(rowid)) this.unfound.push(rowid);
   }
 
   private mark(rowid: number): void {
