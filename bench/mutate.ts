@@ -72,7 +72,10 @@ export const GROUPS: Record<string, Group> = {
   output: {
     about: 'packaging limits, the report and guards',
     modules: ['src/pipeline/package.ts', 'src/pipeline/report.ts'],
-    tests: ['package', 'guards', 'privacy', 'run'],
+    // output-stages calls both modules in-process with exact outcomes, in a second or two: the
+    // others reach them through convert() (package, guards), the CLI's child processes (privacy)
+    // or real servers (run), at seconds to minutes a mutant.
+    tests: ['output-stages', 'package', 'guards', 'privacy', 'run'],
     target: 75,
   },
   read: {
