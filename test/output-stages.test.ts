@@ -7,6 +7,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
+import yauzl from 'yauzl';
 import { ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES, Packager, timestampForNames, type PackageOptions } from '../src/pipeline/package.js';
 import { RunLog, addToReport, checkGuards, ownerOnlyStream, parseMaxRejected, secretPositions, spreadsheetSafe, summarise, type Counts } from '../src/pipeline/report.js';
 import { USERS_CLOSE, USERS_OPEN, XML_DECLARATION, provenanceComment } from '../src/pipeline/xml.js';
@@ -21,6 +23,29 @@ const user = (id: string, pad = 0) => `<user><primary_id>${id}</primary_id>${'x'
 function packager(extra: Partial<PackageOptions> = {}): { dir: string; packager: Packager } {
   const dir = makeTempDir('sis2alma-output-stages-');
   return { dir, packager: new Packager({ outDir: dir, stem: 'users_x', chunkSize: 1000, provenance: PROVENANCE, ...extra }) };
+}
+
+/** Each entry's CRC-32 as the zip's directory gives it, and as computed from its content. */
+function crcs(file: string): Promise<[string, number, number][]> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(file, { lazyEntries: true }, (error, zip) => {
+      if (error || !zip) return reject(error);
+      const out: [string, number, number][] = [];
+      zip.on('entry', (entry: yauzl.Entry) =>
+        zip.openReadStream(entry, (e, stream) => {
+          if (e || !stream) return reject(e);
+          const chunks: Buffer[] = [];
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => {
+            out.push([entry.fileName, entry.crc32, zlib.crc32(Buffer.concat(chunks))]);
+            zip.readEntry();
+          });
+        }),
+      );
+      zip.on('end', () => resolve(out));
+      zip.readEntry();
+    });
+  });
 }
 
 /** Adds each user, awaiting only when add() asks to. */
@@ -74,6 +99,24 @@ describe('Packager', () => {
     assert.deepEqual(zip!.entries, [{ name: 'users_x_0001.xml', users: 5, bytes: Buffer.byteLength(text) }]);
     await p.commit();
     assert.deepEqual(await readZip(path.join(dir, 'users_x.zip')), [{ name: 'users_x_0001.xml', text }]);
+    // The CRC-32 of an entry written in many chunks (zlib's, in place of yazl's own): Alma refuses a zip whose CRCs are wrong.
+    const [[name, crc, computed]] = (await crcs(path.join(dir, 'users_x.zip'))) as [[string, number, number]];
+    assert.deepEqual([name, crc], ['users_x_0001.xml', computed]);
+    assert.equal(zlib.crc32('hello'), 0x3610a686);
+  });
+
+  test('a user of megabytes: the entry waits for the zip to take what it was given, and holds every byte', async () => {
+    const { dir, packager: p } = packager();
+    const huge = user('huge', 6 * 1024 * 1024);
+    await addAll(p, [user('1'), huge, user('2')]);
+    await p.finish();
+    await p.commit();
+    const text = head(1) + user('1') + huge + user('2') + USERS_CLOSE;
+    const [entry] = await readZip(path.join(dir, 'users_x.zip'));
+    assert.equal(entry!.text.length, text.length);
+    assert.ok(entry!.text === text);
+    const [[, crc, computed]] = (await crcs(path.join(dir, 'users_x.zip'))) as [[string, number, number]];
+    assert.equal(crc, computed);
   });
 
   test('a buffer given to add() may be used again at once: its bytes were copied', async () => {
@@ -286,20 +329,20 @@ describe('RunLog', () => {
   test('the rejects file: spreadsheet-safe, quoted where needed, sensitive columns blank, extra fields kept', async () => {
     const f = files();
     const log = new RunLog(f.details, f.rejects, ['Birth_Date', 'PIN']);
-    log.setRejectsColumns(['id', 'name', 'birth_date', 'pin', 'note']);
+    log.setRejectsColumns(['id', 'name', 'birth_date', 'pin', 'note', 'other']);
     const header = ['id', 'name', 'birth_date', 'pin', 'note'];
     log.rejected(1, 'Row 1', [problem('bad', 'bad, "very"')], [], { file: 'in.csv', row: 1, header, values: ['=1+1', 'Smith, J', '2001-01-01', '1234', 'line\nbreak'] });
-    // A ragged row: one field too many, so the sensitive values may sit one further on.
+    // A ragged row: two fields too many, so the sensitive values may sit up to two further on.
     log.rejected(2, 'Row 2', [problem('ragged', 'too many fields')], [], { file: 'in.csv', row: 2, header, values: ['2', 'Doe', 'x', '1999', '4321', 'note', 'extra'] });
     // One field too few: the sensitive values may sit one before, and missing ones are blank.
     log.rejected(3, 'Row 3', [problem('ragged', 'too few fields')], [], { file: 'in.csv', row: 3, header, values: ['-3', 'Roe', 'y', 'z'] });
     await log.close(f.rejectsFile);
     assert.equal(
       readFileSync(f.rejectsFile, 'utf8'),
-      '\uFEFFsource_file,row,reason,id,name,note\r\n' +
-        'in.csv,1,"bad, ""very""",\'=1+1,"Smith, J","line\nbreak"\r\n' +
-        'in.csv,2,too many fields,2,Doe,,,extra\r\n' +
-        "in.csv,3,too few fields,'-3,,\r\n",
+      '\uFEFFsource_file,row,reason,id,name,note,other\r\n' +
+        'in.csv,1,"bad, ""very""",\'=1+1,"Smith, J","line\nbreak",\r\n' +
+        'in.csv,2,too many fields,2,Doe,,,,extra\r\n' +
+        "in.csv,3,too few fields,'-3,,,\r\n",
     );
     assert.equal(statSync(f.rejectsFile).mode & 0o777, 0o600);
     assert.ok(!existsSync(f.rejects));
