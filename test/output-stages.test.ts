@@ -184,6 +184,16 @@ describe('Packager', () => {
     // The second user's file: the first file's bytes, the new file's header and the user exceed the
     // zip's limit, so a second zip.
     assert.deepEqual(zips.map((z) => z.entries.map((e) => e.users)), [[1], [1]]);
+    // Counted in bytes, not characters: é is two.
+    const base = user('2');
+    const e = room + 1 - base.length;
+    const accented = base.replace('</user>', 'é'.repeat(Math.floor(e / 2)) + 'x'.repeat(e % 2) + '</user>');
+    assert.equal(Buffer.byteLength(accented), room + 1);
+    for (const given of [accented, Buffer.from(accented)]) {
+      const { packager: a } = packager({ maxZipBytes: 100_000 });
+      await addAll(a, [first, given]);
+      assert.deepEqual((await a.finish()).map((z) => z.entries.map((e) => e.users)), [[1], [1]]);
+    }
     // A new file (chunkSize 1) stays in the zip while the zip's bytes, the user and 1 KiB fit.
     const fits = 33_464 - 1024 - (h + Buffer.byteLength(first) + close);
     const { packager: q } = packager({ maxZipBytes: 100_000, chunkSize: 1 });

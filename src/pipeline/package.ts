@@ -79,6 +79,7 @@ export class Packager {
   private entry?: OpenEntry;
   private fileNumber = 0;
   private readonly done: { summary: ZipSummary; temp: string }[] = [];
+  // Stryker disable next-line ArrayDeclaration: a value that is no promise is awaited as it is
   private readonly closing: Promise<unknown>[] = [];
   private chunk = Buffer.allocUnsafeSlow(WRITE_CHUNK);
   private chunkLength = 0;
