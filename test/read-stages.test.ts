@@ -352,6 +352,8 @@ describe('parsePiece', () => {
       [bytes('ßßßßßßßßßßßßß,x\ny,', [0xff], '\n'), { record: 1, column: 1, character: 1 }],
       [bytes('😀😀😀😀😀😀😀😀,x\ny,', [0xff], '\n'), { record: 1, column: 1, character: 1 }],
       [bytes('a\nb', [0xff]), { record: 1, column: 0, character: 2 }],
+      // The bad byte last before a record's line break: that record, not the next.
+      [bytes('x,', [0xff], '\ny\n'), { record: 0, column: 1, character: 1 }],
       [bytes('a,b\r\nc,d', [0xfe], '\r\ne,f\r\n'), { record: 1, column: 1, character: 2 }],
       [bytes('a\n', [0x80], 'b\n'), { record: 1, column: 0, character: 1 }],
       [bytes('a\n€', [0x82], 'b\n'), { record: 1, column: 0, character: 2 }],
@@ -406,6 +408,8 @@ describe('finding where records end', () => {
       ['a\nb\rc\nd', 6],
       ['a\nb\nc\r', 4],
       ['a\n"b\nc', 2],
+      ['a\r"b\rc', 2],
+      ['a\r\n"b\nc', 3],
       ['a\n"b\nc"\nd', 8],
       ['a\n"b\nc"', 2],
       ['a\n"b\nc""', 2],
