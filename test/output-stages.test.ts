@@ -222,6 +222,9 @@ describe('Packager', () => {
     await finished.packager.finish();
     await finished.packager.abort();
     assert.deepEqual(readdirSync(finished.dir), []);
+    // Twice (a stop during a stop): nothing left to remove is no error.
+    await finished.packager.abort();
+    assert.deepEqual(readdirSync(finished.dir), []);
   });
 
   test('an output folder that cannot be written: output_failed, naming the zip', async () => {
@@ -373,6 +376,11 @@ describe('RunLog', () => {
     assert.throws(
       () => new RunLog(missing, 'x'),
       (error: RunError) => error.code === 'output_failed' && error.message === `cannot write ${missing}: ENOENT` && error.context.file === missing,
+    );
+    // A file whose mode cannot be set (procfs refuses chmod, also to root): output_failed, and not written.
+    assert.throws(
+      () => new RunLog('/proc/self/comm', 'x'),
+      (error: RunError) => error.code === 'output_failed' && error.message === 'cannot make /proc/self/comm private (mode 600): EPERM' && error.context.file === '/proc/self/comm',
     );
     // A file left by an earlier run with other permissions is made private too.
     const dir = makeTempDir('sis2alma-output-stages-');
