@@ -345,6 +345,8 @@ describe('RunLog', () => {
     log.setRejectsColumns(['id', 'name', 'birth_date', 'pin', 'note', 'other']);
     const header = ['id', 'name', 'birth_date', 'pin', 'note'];
     log.rejected(1, 'Row 1', [problem('bad', 'bad, "very"')], [], { file: 'in.csv', row: 1, header, values: ['=1+1', 'Smith, J', '2001-01-01', '1234', 'line\nbreak'] });
+    // A cell holding only a quote, or only a CR, is quoted too.
+    log.rejected(4, 'Row 4', [problem('bad', 'say "hi"')], [], { file: 'in.csv', row: 4, header, values: ['a\rb', 'x', '', '', ''] });
     // A ragged row: two fields too many, so the sensitive values may sit up to two further on.
     log.rejected(2, 'Row 2', [problem('ragged', 'too many fields')], [], { file: 'in.csv', row: 2, header, values: ['2', 'Doe', 'x', '1999', '4321', 'note', 'extra'] });
     // One field too few: the sensitive values may sit one before, and missing ones are blank.
@@ -354,11 +356,29 @@ describe('RunLog', () => {
       readFileSync(f.rejectsFile, 'utf8'),
       '\uFEFFsource_file,row,reason,id,name,note,other\r\n' +
         'in.csv,1,"bad, ""very""",\'=1+1,"Smith, J","line\nbreak",\r\n' +
+        'in.csv,4,"say ""hi""","a\rb",x,,\r\n' +
         'in.csv,2,too many fields,2,Doe,,,,extra\r\n' +
         "in.csv,3,too few fields,'-3,,,\r\n",
     );
     assert.equal(statSync(f.rejectsFile).mode & 0o777, 0o600);
     assert.ok(!existsSync(f.rejects));
+  });
+
+  test("a details file not named .tmp: the later runs' names end in .tmp after it", async () => {
+    const dir = makeTempDir('sis2alma-output-stages-');
+    const log = new RunLog(path.join(dir, 'details'), path.join(dir, 'rejects.partial'));
+    for (let i = 1; i <= 3000; i++) log.written(i, `Row ${i}`, [warning('w', 'w'.repeat(900))]);
+    assert.deepEqual(readdirSync(dir).sort(), ['details', 'details.2.tmp']);
+    await log.discard();
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  test('discard with no row rejected: nothing to close', async () => {
+    const f = files();
+    const log = new RunLog(f.details, f.rejects);
+    log.written(1, 'Row 1', []);
+    await log.discard();
+    assert.deepEqual(readdirSync(f.dir), []);
   });
 
   test('discard removes every temporary file, the rejects too', async () => {
@@ -484,6 +504,8 @@ describe('the summary, guards and the cells of the rejects file', () => {
     assert.deepEqual(parseMaxRejected(' 0 '), { count: 0 });
     assert.deepEqual(parseMaxRejected('5%'), { percent: 5 });
     assert.deepEqual(parseMaxRejected(' 2.5 % '), { percent: 2.5 });
+    assert.deepEqual(parseMaxRejected('12.25%'), { percent: 12.25 });
+    assert.deepEqual(parseMaxRejected('\t7\t'), { count: 7 });
     for (const no of ['2.5', '', '%', 'x5', '5x', '-1', '5%%', '1.', '.5']) assert.equal(parseMaxRejected(no), undefined, no);
   });
 

@@ -452,7 +452,7 @@ export function checkGuards(counts: Counts, guards: { maxRejected?: string; minU
       };
     }
   }
-  if (guards.minUsers !== undefined && counts.users < guards.minUsers) {
+  if (counts.users < (guards.minUsers ?? 0)) {
     return { guard: 'min_users', limit: String(guards.minUsers), actual: counts.users, message: `only ${counts.users} users would be written, fewer than the minimum of ${guards.minUsers} (min_users)` };
   }
   return undefined;
