@@ -119,6 +119,25 @@ describe('Packager', () => {
     assert.equal(crc, computed);
   });
 
+  test("entries deflated at zlib's level 3, dated at the run's time", async () => {
+    const { dir, packager: p } = packager();
+    const big = user('1', 0).replace('</user>', 'hello world '.repeat(50_000) + '</user>');
+    await addAll(p, [big]);
+    await p.finish();
+    await p.commit();
+    const text = Buffer.from(head(1) + big + USERS_CLOSE);
+    const entry = await new Promise<yauzl.Entry>((resolve, reject) =>
+      yauzl.open(path.join(dir, 'users_x.zip'), { lazyEntries: true }, (error, zip) => {
+        if (error || !zip) return reject(error);
+        zip.on('entry', resolve);
+        zip.readEntry();
+      }),
+    );
+    assert.equal(entry.compressedSize, zlib.deflateRawSync(text, { level: 3 }).length);
+    assert.notEqual(entry.compressedSize, zlib.deflateRawSync(text).length);
+    assert.equal(entry.getLastModDate().toISOString(), PROVENANCE.runTime);
+  });
+
   test('a buffer given to add() may be used again at once: its bytes were copied', async () => {
     const { dir, packager: p } = packager();
     const buffer = Buffer.from(user('1'));
