@@ -323,6 +323,8 @@ describe('RunLog', () => {
     );
     assert.equal(statSync(f.report).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(f.dir).sort(), ['report.json', 'x.rejects.csv']);
+    // No rejects columns set: where the row came from and why, only.
+    assert.equal(readFileSync(f.rejectsFile, 'utf8'), '\uFEFFsource_file,row,reason\r\nin.csv,2,bad email; too long\r\n');
   });
 
   test('a run of no rows: the report alone, no details, no rejects file', async () => {
@@ -356,6 +358,20 @@ describe('RunLog', () => {
     const details = Object.keys((JSON.parse(readFileSync(f.report, 'utf8')) as { details: Record<string, string> }).details);
     assert.deepEqual(details, Array.from({ length: n + 2 }, (_, i) => `Row ${i + 1}`));
     assert.deepEqual(readdirSync(f.dir), ['report.json']);
+  });
+
+  test('runs whose rows interleave (the even rows in the first, the odd in the next) are merged row by row', async () => {
+    const f = files();
+    const log = new RunLog(f.details, f.rejects);
+    const n = 2400;
+    for (let i = 2; i <= n; i += 2) log.written(i, `Row ${i}`, [warning('w', 'w'.repeat(900))]);
+    for (let i = 1; i <= n; i += 2) log.written(i, `Row ${i}`, [warning('w', 'w'.repeat(900))]);
+    for (let i = 0; i < n; i++) log.row();
+    assert.ok(readdirSync(f.dir).includes('.details.2.tmp'));
+    await log.close(f.rejectsFile);
+    await log.writeReport(f.report, { success: true, summary: 's', counts: log.counts, files: [] });
+    const details = Object.keys((JSON.parse(readFileSync(f.report, 'utf8')) as { details: Record<string, string> }).details);
+    assert.deepEqual(details, Array.from({ length: n }, (_, i) => `Row ${i + 1}`));
   });
 
   test('the rejects file: spreadsheet-safe, quoted where needed, sensitive columns blank, extra fields kept', async () => {
