@@ -305,7 +305,8 @@ describe('RunLog', () => {
     log.skipped(1, 'Row 1 "x"', 'staff', []);
     log.written(5, 'Row 5', [], true);
     log.written(6, 'Row 6', [warning('trimmed', 'trimmed')], true);
-    for (let i = 0; i < 6; i++) log.row();
+    log.rejected(7, 'Row 7', [problem('ragged', 'ragged')], [], { file: 'in.csv', row: 7, header: ['id'], values: ['7', 'x', 'y'] });
+    for (let i = 0; i < 7; i++) log.row();
     assert.equal(await log.close(f.rejectsFile), f.rejectsFile);
     const report = { success: true, summary: 's', counts: log.counts, files: ['a.zip'] };
     assert.deepEqual(await log.writeReport(f.report, report), report);
@@ -318,13 +319,26 @@ describe('RunLog', () => {
         '    "Row 3":"User written (name trimmed; phone dropped)",\n' +
         '    "Row 4":"Merged into row 3 (u3)",\n' +
         '    "Row 5":"User unchanged since the last delivery, not sent (delta)",\n' +
-        '    "Row 6":"User unchanged since the last delivery, not sent (delta) (trimmed)"\n' +
+        '    "Row 6":"User unchanged since the last delivery, not sent (delta) (trimmed)",\n' +
+        '    "Row 7":"Rejected: ragged"\n' +
         '  }\n}\n',
     );
     assert.equal(statSync(f.report).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(f.dir).sort(), ['report.json', 'x.rejects.csv']);
-    // No rejects columns set: where the row came from and why, only.
-    assert.equal(readFileSync(f.rejectsFile, 'utf8'), '\uFEFFsource_file,row,reason\r\nin.csv,2,bad email; too long\r\n');
+    // No rejects columns set: where the row came from and why, only (and the fields past the header's).
+    assert.equal(readFileSync(f.rejectsFile, 'utf8'), '\uFEFFsource_file,row,reason\r\nin.csv,2,bad email; too long\r\nin.csv,7,ragged,x,y\r\n');
+  });
+
+  test('rows given last to first are written first to last', async () => {
+    const f = files();
+    const log = new RunLog(f.details, f.rejects);
+    for (let i = 5; i >= 1; i--) {
+      log.row();
+      log.written(i, `Row ${i}`, []);
+    }
+    await log.close(f.rejectsFile);
+    await log.writeReport(f.report, { success: true, summary: 's', counts: log.counts, files: [] });
+    assert.deepEqual(Object.keys((JSON.parse(readFileSync(f.report, 'utf8')) as { details: object }).details), ['Row 1', 'Row 2', 'Row 3', 'Row 4', 'Row 5']);
   });
 
   test('a run of no rows: the report alone, no details, no rejects file', async () => {

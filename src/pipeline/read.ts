@@ -103,9 +103,9 @@ export async function checkReadable(file: string, encoding: string | undefined):
     // device would give its bytes once, or never end.
     if (!stats.isFile()) {
       let kind = 'a device';
-      if (stats.isFIFO()) kind = 'a named pipe (FIFO)';
       // Stryker disable next-line ConditionalExpression,StringLiteral: opening a Unix socket fails (ENXIO) before stat() could tell it, so on Linux this never holds
-      else if (stats.isSocket()) kind = 'a socket';
+      if (stats.isSocket()) kind = 'a socket';
+      if (stats.isFIFO()) kind = 'a named pipe (FIFO)';
       throw new RunError('input_unreadable', `cannot read input ${file}: it is ${kind}, not a file; sis2alma reads each input twice: save the export to a file and give that`, { file });
     }
     const head = Buffer.alloc(4);

@@ -170,7 +170,11 @@ export class RunLog {
     this.rejects ??= this.openRejects();
     const secret = this.sensitive.size ? secretPositions(source.header, source.values.length, this.sensitive) : undefined;
     const byName = new Map(source.header.map((h, i) => [h, secret?.has(i) ? '' : (source.values[i] ?? '')]));
-    const extra = source.values.length > source.header.length ? source.values.slice(source.header.length).map((v, i) => (secret?.has(source.header.length + i) ? '' : v)) : [];
+    const extra =
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: slice() at or past the end gives [] all the same
+      source.values.length > source.header.length
+        ? source.values.slice(source.header.length).map((v, i) => (secret?.has(source.header.length + i) ? '' : v))
+        : [];
     this.rejects.write(csvLine([source.file, String(source.row), reason, ...this.rejectsColumns.map((c) => byName.get(c) ?? ''), ...extra]));
   }
 
@@ -206,9 +210,11 @@ export class RunLog {
     // had taken it, often long enough for V8 to move it to its old generation. Rows come nearly
     // in order (a rejected row before the users of its batch, which wait for the validator); the
     // rows of a person of several rows come when the person's last row is read.
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: sorting lines in order leaves them so, and no two rows share an ordinal (">=" is killed by the rows given last to first)
     if (ordinal < this.lastOrdinal) this.pendingInOrder = false;
     this.lastOrdinal = ordinal;
     this.pendingDetails += ordinal + '\t' + JSON.stringify(label) + ':' + JSON.stringify(text) + '\n';
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: gathering sooner or later moves only where a run is cut ("false", never gathering, never spills: killed by the spill tests)
     if (this.pendingDetails.length >= 65536) this.gatherPending();
     if (this.pendingBytes >= RUN_BYTES) this.spillRun();
   }
