@@ -325,9 +325,24 @@ describe('parsePiece', () => {
       ['\n\na\n\r\n\rb', [['a'], ['b']]],
       ['a,"b""c",d"e\n', [['a', 'b"c', 'd"e']]],
       ['\n\r\n', []],
+      // A break first in the piece; a bare LF before the piece's only CRLF; CRLF, CR and LF each followed by CR.
+      ['\ra\rb', [['a'], ['b']]],
+      ['\na\rb\n', [['a'], ['b']]],
+      ['a\nb\r\nc', [['a'], ['b'], ['c']]],
+      ['x\r\n\ra\n\rb', [['x'], ['a'], ['b']]],
     ];
     for (const [text, records] of cases) assert.deepEqual(parsePiece(Buffer.from(text), ','), { records }, JSON.stringify(text));
     assert.deepEqual(parsePiece(Buffer.from('a;b,c\n'), ';'), { records: [['a', 'b,c']] });
+  });
+
+  test("an unclosed quote after CRLFs: each CRLF is one line in csv-parse's count", () => {
+    assert.deepEqual(parsePiece(Buffer.from('a\r\nb\r\n"c'), ',').failure, {
+      kind: 'csv',
+      code: 'CSV_QUOTE_NOT_CLOSED',
+      message: 'Quote Not Closed: the parsing is finished with an opening quote at line 3',
+      lines: 3,
+      records: 2,
+    });
   });
 
   test('an unclosed quote: the code, csv-parse message, lines and records before it', () => {
@@ -605,6 +620,25 @@ describe('openPieces', () => {
 
 // Last: it parses 32 MB (seconds), and Stryker stops a test file at its first failure.
 describe('the largest record', () => {
+  test('a quote that never closes: the piece is cut past the largest record, which the parser then refuses', async () => {
+    const f = file(Buffer.concat([Buffer.from('id\n"'), Buffer.alloc(MAX_RECORD_BYTES + (3 << 20), 0x78)]));
+    const csv = await openPieces(f, { size: 1 << 20 });
+    const first = (await csv.pieces.next()).value as Piece;
+    assert.ok(first.bytes.length > MAX_RECORD_BYTES, `${first.bytes.length} bytes`);
+    assert.equal(parsePiece(first.bytes, ',').failure?.kind === 'csv' && (parsePiece(first.bytes, ',').failure as { code: string }).code, 'CSV_MAX_RECORD_SIZE');
+    await csv.pieces.return(undefined);
+  });
+
+  test('a header larger than the largest record: named at its line', async () => {
+    const f = file(Buffer.concat([Buffer.from('\n\n'), Buffer.alloc(MAX_RECORD_BYTES + 16, 0x78), Buffer.from('\n1\n')]));
+    assert.deepEqual(await failure(() => openPieces(f, { size: 1 << 20 })), [
+      'RunError',
+      'input_invalid',
+      `${f}, header, line 3: a row is larger than 32 MB: this does not look like a CSV export`,
+      { file: f, line: 3 },
+    ]);
+  });
+
   test('a piece larger than the largest record holds one too large: CSV_MAX_RECORD_SIZE', () => {
     const big = Buffer.alloc(MAX_RECORD_BYTES + 2, 0x78); // one field, no line break
     assert.deepEqual(parsePiece(big, ','), {
