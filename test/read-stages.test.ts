@@ -405,6 +405,8 @@ describe('finding where records end', () => {
       ['a,"b\nc"\nd', ';', 5],
       ['a§"b\nc"\nd', '§', 9],
       ['"a"\nb', ',', 4],
+      ['\ra\nb', ',', 1],
+      ['a\n\nb', ',', 2],
     ];
     for (const [text, delimiter, end] of cases) assert.equal(firstRecordEnd(Buffer.from(text), delimiter), end, JSON.stringify(text));
   });

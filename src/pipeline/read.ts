@@ -455,7 +455,7 @@ function scan(bytes: Buffer, delimiter: number, stopAtFirst: boolean): number {
       // Unclosed here, or a quote that may be the first of "" continued in the next read.
       // Stryker disable next-line EqualityOperator: close is never 0 (it is searched for from pos, past a quote)
       if (close < 0) return safe;
-      // Stryker disable next-line ConditionalExpression,EqualityOperator: a quote last in bytes, taken as closing, leaves nothing after it to scan: safe is returned all the same
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: a quote last in bytes, taken as closing, leaves nothing after it to scan: safe is returned all the same
       if (close + 1 >= bytes.length) return safe;
       if (bytes[close + 1] === QUOTE) {
         pos = close + 2;
@@ -472,7 +472,7 @@ function firstBreakEnd(bytes: Buffer, from: number, to: number): number {
   const lf = bytes.indexOf(LF, from);
   const cr = bytes.indexOf(CR, from);
   const at = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
-  // Stryker disable next-line EqualityOperator: at is never to (bytes[to] is a quote, or to is the end)
+  // Stryker disable next-line EqualityOperator,ConditionalExpression: at is never to (bytes[to] is a quote, or to is the end); with no break (at -1) the line below gives 0 too
   if (at < 0 || at >= to) return 0;
   return bytes[at] === CR && bytes[at + 1] === LF ? at + 2 : at + 1;
 }
@@ -503,11 +503,11 @@ async function* readUtf8(file: string, encoding: string | undefined, size: numbe
     const decoder = iconv().getDecoder(encoding!, { stripBOM: true });
     for await (const chunk of stream) {
       const text = decoder.write(chunk as Buffer);
-      // Stryker disable next-line ConditionalExpression: an empty read changes no piece
+      // Stryker disable next-line ConditionalExpression,StringLiteral: an empty read changes no piece; Buffer.from's default encoding is UTF-8
       if (text) yield Buffer.from(text, 'utf8');
     }
     const rest = decoder.end();
-    // Stryker disable next-line ConditionalExpression: an empty read changes no piece
+    // Stryker disable next-line ConditionalExpression,StringLiteral: as above
     if (rest) yield Buffer.from(rest, 'utf8');
   } finally {
     stream.destroy();
@@ -516,6 +516,7 @@ async function* readUtf8(file: string, encoding: string | undefined, size: numbe
 
 /** Where the last complete UTF-8 character of bytes ends (a cut character is at most 3 bytes). */
 function completeEnd(bytes: Buffer): number {
+  // Stryker disable next-line MethodExpression: past 3 bytes back any lead byte gives need <= back (the whole length), as the loop's end does
   for (let back = 1; back <= Math.min(3, bytes.length); back++) {
     const b = bytes[bytes.length - back]!;
     if ((b & 0xc0) !== 0x80) {
