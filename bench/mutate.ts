@@ -312,13 +312,14 @@ async function main(): Promise<void> {
     return;
   }
   const names = args.length ? args : Object.keys(GROUPS);
-  const recorded = readRecorded();
   for (const name of names) {
     const all = GROUPS[name]!;
     const group = { ...all, modules: only.length ? all.modules.filter((m) => only.includes(m) || only.includes(fileOf(m))) : all.modules };
     if (!group.modules.length) continue;
     console.log(`mutate: ${name}: ${group.modules.join(', ')} against ${group.tests.join(', ')}`);
     const results = await runGroup(name, group, concurrency);
+    // Read when the run ends, not when it began: another group's run may have written its figures since.
+    const recorded = readRecorded();
     for (const m of group.modules) {
       const mine = results.filter((r) => r.fileName.endsWith(fileOf(m)));
       recorded[m] = { ...scoreOf(m, mine), date: new Date().toISOString().slice(0, 10), commit: commit(), survivors: survivorsOf(mine) };
