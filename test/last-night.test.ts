@@ -134,6 +134,33 @@ test('a gap longer than the look-ahead but inside the rows read at once: a few l
   });
 });
 
+test('a block of people first delivered after the others, in the middle of the feed: the cursor goes to them and comes back', () => {
+  // Rows 201-220 were added on a later night (a new class): they are at the end of the table, and
+  // a feed sorted by name has them in its middle.
+  const people = Array.from({ length: 220 }, (_, i) => person(i + 1));
+  const feed = [...people.slice(0, 100), ...people.slice(200), ...people.slice(100, 200)];
+  withPeople(people, (db) => {
+    const { inWindow, unfound, outOfOrder, kinds } = night(db, people, feed, { ahead: 8, behind: 8, chunk: 16 });
+    assert.deepEqual(unfound, []);
+    // Four look-ups into the block, four back out of it; every other user found by the cursor.
+    assert.equal(outOfOrder, 8);
+    assert.equal(inWindow.length, 220 - 8);
+    assert.equal([...kinds.values()].reduce((a, b) => a + b, 0), 220);
+  });
+});
+
+test('users looked up in another order than the last night\'s do not move the cursor', () => {
+  const people = Array.from({ length: 120 }, (_, i) => person(i + 1));
+  // Four unchanged users of far rows, in descending order, then the feed goes on as last night.
+  const feed = [people[0]!, people[110]!, people[100]!, people[90]!, people[80]!, ...people.slice(1, 80), ...people.slice(81, 90), ...people.slice(91, 100), ...people.slice(101, 110), ...people.slice(111)];
+  withPeople(people, (db) => {
+    const { inWindow, unfound, outOfOrder } = night(db, people, feed, { ahead: 8, behind: 8, chunk: 16 });
+    assert.deepEqual(unfound, []);
+    assert.equal(outOfOrder, 4);
+    assert.equal(inWindow.length, 116);
+  });
+});
+
 test('a changed user written elsewhere in the feed than last night (rows merged then, one row now) does not move the window', () => {
   const people = Array.from({ length: 300 }, (_, i) => person(i + 1));
   // Person 280 changed and comes early tonight.
