@@ -13,7 +13,7 @@ import { ALMA_MAX_FILES_PER_ZIP, ALMA_MAX_ZIP_BYTES, Packager, timestampForNames
 import { RunLog, addToReport, checkGuards, ownerOnlyStream, parseMaxRejected, secretPositions, spreadsheetSafe, summarise, type Counts } from '../src/pipeline/report.js';
 import { USERS_CLOSE, USERS_OPEN, XML_DECLARATION, provenanceComment } from '../src/pipeline/xml.js';
 import { RunError, type RowProblem, type RowWarning } from '../src/shared/errors.js';
-import { readZip } from './helpers/zip.js';
+import { readZip, readZipEntries } from './helpers/zip.js';
 import { makeTempDir } from './helpers/tmp.js';
 
 const PROVENANCE = { tool: 'sis2alma', version: '0.1.0', mappingFile: 'm.yaml', mappingSha256: 'abc', runTime: '2026-11-21T02:00:00.000Z' };
@@ -26,26 +26,8 @@ function packager(extra: Partial<PackageOptions> = {}): { dir: string; packager:
 }
 
 /** Each entry's CRC-32 as the zip's directory gives it, and as computed from its content. */
-function crcs(file: string): Promise<[string, number, number][]> {
-  return new Promise((resolve, reject) => {
-    yauzl.open(file, { lazyEntries: true }, (error, zip) => {
-      if (error || !zip) return reject(error);
-      const out: [string, number, number][] = [];
-      zip.on('entry', (entry: yauzl.Entry) =>
-        zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return reject(e);
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => {
-            out.push([entry.fileName, entry.crc32, zlib.crc32(Buffer.concat(chunks))]);
-            zip.readEntry();
-          });
-        }),
-      );
-      zip.on('end', () => resolve(out));
-      zip.readEntry();
-    });
-  });
+async function crcs(file: string): Promise<[string, number, number][]> {
+  return (await readZipEntries(file)).map((e) => [e.name, e.crc32, zlib.crc32(e.data)]);
 }
 
 /** Adds each user, awaiting only when add() asks to. */

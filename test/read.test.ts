@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
-import yauzl from 'yauzl';
+import { readZipEntries } from './helpers/zip.js';
 import { parse } from 'csv-parse/sync';
 import { pieces, openPieces } from '../src/pipeline/read.js';
 import { csvParseOptions } from '../src/pipeline/read.js';
@@ -143,27 +143,9 @@ describe('convert in pieces', () => {
     const outDir = path.join(tempDir(), 'out');
     const result = await convert({ mappingFile: CHECKS, inputs: [path.join(BAD_FIXTURES, 'rows', 'bad-date.csv')], outDir, now: new Date(NOW), guards: { maxRejected: '100%' } });
     assert.equal(result.zips.length, 1);
-    const entries = await new Promise<{ crc: number; data: Buffer }[]>((resolve, reject) => {
-      yauzl.open(result.zips[0]!, { lazyEntries: true }, (error, zip) => {
-        if (error || !zip) return reject(error);
-        const out: { crc: number; data: Buffer }[] = [];
-        zip.on('entry', (entry: yauzl.Entry) =>
-          zip.openReadStream(entry, (e, stream) => {
-            if (e || !stream) return reject(e);
-            const chunks: Buffer[] = [];
-            stream.on('data', (c: Buffer) => chunks.push(c));
-            stream.on('end', () => {
-              out.push({ crc: entry.crc32, data: Buffer.concat(chunks) });
-              zip.readEntry();
-            });
-          }),
-        );
-        zip.on('end', () => resolve(out));
-        zip.readEntry();
-      });
-    });
+    const entries = await readZipEntries(result.zips[0]!);
     assert.ok(entries.length > 0 && entries.every((e) => e.data.length > 0));
-    for (const e of entries) assert.equal(e.crc, zlib.crc32(e.data));
+    for (const e of entries) assert.equal(e.crc32, zlib.crc32(e.data));
   });
 
   test('without xmllint on the PATH: the same output through libxmljs2, said in the log; SIS2ALMA_VALIDATOR=xmllint then stops with exit 2', async () => {
