@@ -7,7 +7,8 @@
 // and costs a comparison of two strings. Only the rows around the cursor are held, a chunk at a
 // time: memory does not grow with the population (a table of every fingerprint, the design two
 // changes before, took 16 MB at a million people; a Map of the few thousand rows around the
-// cursor, the design before this one, cost 6 s a million users to keep up, bench/RESULTS.md).
+// cursor, the design before this one, cost about 4 s of CPU a million users to keep up,
+// bench/RESULTS.md).
 // A user not found near the cursor is looked up in the state by key (Night does that), which also
 // tells the cursor where the feed is: a few unchanged people found so, one after another in the
 // last night's order, move it there, forward or back (people who left at once, or a block of people
