@@ -40,8 +40,8 @@ function person(n: number, over: Partial<Person> = {}): Person {
 }
 
 /**
- * Tonight's feed as the Night meets it: each user tried in the window, and looked up in the state
- * by key when it is not there (found() tells the window). Returns the users found in the window
+ * Tonight's feed as the Night meets it: each user tried near the cursor, and looked up in the state
+ * by key when it is not there (found() tells the cursor). Returns the users found near the cursor
  * and the rowids reported unfound at the end.
  */
 function night(db: Database.Database, people: Person[], feed: Person[], size?: WindowSize): { inWindow: string[]; unfound: number[]; kinds: Map<string, number>; outOfOrder: number } {
@@ -60,7 +60,7 @@ function night(db: Database.Database, people: Person[], feed: Person[], size?: W
 
 const SMALL: WindowSize = { ahead: 8, behind: 8, chunk: 4 };
 
-test('a feed in last night\'s order: every unchanged user is found in the window; the unfound are the people who left', () => {
+test('a feed in last night\'s order: every unchanged user is found by the cursor; the unfound are the people who left', () => {
   const people = Array.from({ length: 200 }, (_, i) => person(i + 1));
   const feed = people.filter((p) => p.rowid % 10 !== 0);
   withPeople(people, (db) => {
@@ -86,7 +86,7 @@ test('a user is unchanged only with the same fingerprint, group rule and merge r
   });
 });
 
-test('people missing since an earlier night are never in the window, nor reported again', () => {
+test('people missing since an earlier night are never found by the cursor, nor reported again', () => {
   const people = [person(1), person(2, { missing_since: 1 }), person(3), person(4, { missing_since: 2 })];
   withPeople(people, (db) => {
     const { inWindow, unfound, kinds } = night(db, people, [person(2), person(3)], SMALL);
@@ -96,7 +96,7 @@ test('people missing since an earlier night are never in the window, nor reporte
   });
 });
 
-test('after a gap longer than the window (people who left, or new people), a few look-ups put the window back beside the feed', () => {
+test('after a gap longer than the look-ahead (people who left, or new people), a few look-ups put the cursor back beside the feed', () => {
   const people = Array.from({ length: 300 }, (_, i) => person(i + 1));
   // 100 people in a row left, then the feed goes on as last night; 50 new people come between.
   const fresh = Array.from({ length: 50 }, (_, i) => person(1000 + i, { key: `new${i}` }));
@@ -161,7 +161,7 @@ test('users looked up in another order than the last night\'s do not move the cu
   });
 });
 
-test('a changed user written elsewhere in the feed than last night (rows merged then, one row now) does not move the window', () => {
+test('a changed user written elsewhere in the feed than last night (rows merged then, one row now) does not move the cursor', () => {
   const people = Array.from({ length: 300 }, (_, i) => person(i + 1));
   // Person 280 changed and comes early tonight.
   const moved = { ...people[279]!, fingerprint: 'fp280-new' };
@@ -169,7 +169,7 @@ test('a changed user written elsewhere in the feed than last night (rows merged 
   withPeople(people, (db) => {
     const { inWindow, unfound } = night(db, people, feed, SMALL);
     assert.deepEqual(unfound, []);
-    // Every unchanged user was found where the window was: none had to be looked up.
+    // Every unchanged user was found where the cursor was: none had to be looked up.
     assert.equal(inWindow.length, 299);
   });
 });
@@ -180,13 +180,13 @@ test('a feed in reverse order: correct, each user found by look-up', () => {
   withPeople(people, (db) => {
     const { unfound, inWindow, outOfOrder } = night(db, people, feed, SMALL);
     assert.deepEqual(unfound, [40]);
-    // Every user is found once, in the window or out of order (by a look-up).
+    // Every user is found once, by the cursor or out of order (by a look-up).
     assert.equal(inWindow.length + outOfOrder, 99);
     assert.ok(outOfOrder > 50, `${outOfOrder} users out of order`);
   });
 });
 
-test('whatever the order of the feed and the size of the window, the unfound are exactly the people of the last night not in the feed', () => {
+test('whatever the order of the feed and how far the cursor looks, the unfound are exactly the people of the last night not in the feed', () => {
   fc.assert(
     fc.property(
       fc.integer({ min: 0, max: 120 }),
