@@ -266,7 +266,8 @@ describe('fingerprints computed by the mapping threads (UserSink.fingerprints)',
       },
       finish: () => ({ key: 'sink', report: {}, trips: [], summary: '' }),
     };
-    const result = await convert({ mappingFile: INFINITI_MAPPING, inputs: [input], outDir: path.join(tempDir(), 'out'), now: new Date(NOW), users: sink });
+    // Pieces of a few rows each: the fingerprints line up with their rows across pieces too.
+    const result = await convert({ mappingFile: INFINITI_MAPPING, inputs: [input], outDir: path.join(tempDir(), 'out'), now: new Date(NOW), users: sink, pieceBytes: 400 });
     assert.equal(result.exitCode, 0);
     return seen;
   }
