@@ -117,10 +117,8 @@ export class LastNight {
 
   /** After tonight's last user: the rowids of the people of the last night not found tonight; `kinds` is filled. */
   finish(): number[] {
-    this.fingerprints = [];
-    this.groupRules = [];
-    this.merges = [];
-    this.rowids = [];
+    // The rows held are no longer needed: dropped as a move of the cursor drops them.
+    this.seek(this.frontier);
     const unfound: number[] = [];
     for (let after = 0; ; ) {
       const rows = this.everyone.all(after) as [number, string][];
