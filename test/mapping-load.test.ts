@@ -194,9 +194,7 @@ purge:
   STAFF: { after_expiry: 1 year }
   GRAD: { after_expiry: 1 year }
 `,
-    says: [
-
-    ],
+    says: [],
   },
   {
     name: 'purge per group without allowed codes: the other groups get none',
@@ -665,6 +663,100 @@ user_group:
       'problem 4:11: purge.PATRON: say how the date is set: date, after_run, after_expiry, run_date, next, from, end_of_year, term_calendar or rules',
     ],
   },
+  {
+    name: 'a problem inside each list item is placed at its own path',
+    blocks: `identifiers:
+  - { id_type: BARCODE, from: b, note: "{}", status: "{ x" }
+emails:
+  - { email_type: work, template: "{}" }
+phones:
+  - { phone_type: home, template: "{}" }
+addresses:
+  - { address_type: home, line1: "{}", start_date: "{}", end_date: "{ x" }
+statistics:
+  - { statistic_category: "{}" }
+user_blocks:
+  - { block_description: "{}", block_note: "{ x" }
+rs_libraries: ["{}"]
+library_notices:
+  - { code: N, template: "{}" }
+notes:
+  - { note_type: OTHER, note_text: "{}" }
+`,
+    says: [
+      'problem 3:40: identifiers[0].note: an empty {} in a template: put a column name inside the braces',
+      'problem 3:54: identifiers[0].status: unbalanced braces in "{ x"',
+      'problem 5:35: emails[0].template: an empty {} in a template: put a column name inside the braces',
+      'problem 7:35: phones[0].template: an empty {} in a template: put a column name inside the braces',
+      'problem 9:34: addresses[0].line1: an empty {} in a template: put a column name inside the braces',
+      'problem 9:52: addresses[0].start_date: an empty {} in a template: put a column name inside the braces',
+      'problem 9:68: addresses[0].end_date: unbalanced braces in "{ x"',
+      'problem 11:27: statistics[0].statistic_category: an empty {} in a template: put a column name inside the braces',
+      'problem 13:26: user_blocks[0].block_description: an empty {} in a template: put a column name inside the braces',
+      'problem 13:44: user_blocks[0].block_note: unbalanced braces in "{ x"',
+      'problem 14:16: rs_libraries[0]: an empty {} in a template: put a column name inside the braces',
+      'problem 16:26: library_notices[0].template: an empty {} in a template: put a column name inside the braces',
+      'problem 18:36: notes[0].note_text: an empty {} in a template: put a column name inside the braces',
+    ],
+  },
+  {
+    name: 'a problem inside a list of conditions is placed at its item',
+    blocks: `user_group:
+  rules:
+    - group: PATRON
+      when:
+        - { a: x }
+        - { "column:": x }
+        - any: [ { b: y }, { c: { before: 2020-02-30 } } ]
+`,
+    says: [
+      'problem 7:13: user_group.rules[0].when[1].column:: column: needs the column name after it, e.g. "column:any"',
+      'problem 8:43: user_group.rules[0].when[2].any[1].c.before: 2020-02-30 is not a date',
+    ],
+  },
+  {
+    name: 'columns that only look like condition words are not warned of',
+    blocks: `user_group:
+  rules:
+    - group: PATRON
+      when:
+        snot: x
+        is_any: y
+        status: z
+`,
+    says: [],
+  },
+  {
+    name: 'a problem inside a value\'s rules and otherwise is placed there',
+    blocks: `fields:
+  primary_id: "{id}"
+  job_description: { rules: [ { when: { a: x }, value: b }, { when: { a: { before: 2020-02-30 } }, value: "{}" } ], otherwise: "{ x" }
+`,
+    says: [
+      'problem 4:84: fields.job_description.rules[1].when.a.before: 2020-02-30 is not a date',
+      'problem 4:107: fields.job_description.rules[1].value: an empty {} in a template: put a column name inside the braces',
+      'problem 4:128: fields.job_description.otherwise: unbalanced braces in "{ x"',
+    ],
+  },
+  {
+    name: 'a problem inside unless_same_as is placed there',
+    blocks: `fields:
+  primary_id: "{id}"
+  job_description: { from: a, unless_same_as: "x{}" }
+`,
+    says: [
+      'problem 4:47: fields.job_description.unless_same_as: an empty {} in a template: put a column name inside the braces',
+    ],
+  },
+  {
+    name: 'a problem inside a date rule\'s conditions is placed there',
+    blocks: `expiry:
+  default: { rules: [ { when: { a: { before: 2020-02-30 } }, run_date: true } ] }
+`,
+    says: [
+      'problem 3:46: expiry.default.rules[0].when.a.before: 2020-02-30 is not a date',
+    ],
+  },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -705,12 +797,13 @@ describe('a file that is not a mapping at all', () => {
 describe('table files beside the mapping', () => {
   test('rows read by code without case or spaces, the header skipped; a row without a value is a problem', () => {
     const dir = makeTempDir('sis2alma-load-');
-    writeFileSync(path.join(dir, 'depts.csv'), '\ufeffcode,group\n Art ,ART\nsci,SCI,extra\n\nlonely\n,NOCODE\n');
+    writeFileSync(path.join(dir, 'depts.csv'), '\ufeffcode,group\n Art ,ART\nsci,SCI,extra\n\nlonely\n,NOCODE\n   ,BLANK\n');
     const file = path.join(dir, 'mapping.yaml');
     const text = textOf('tables:\n  depts: depts.csv\n');
     assert.deepEqual(saysOf(text, file), [
       'problem 3:10: tables.depts: depts.csv row 3: a table row needs a code and a value',
       'problem 3:10: tables.depts: depts.csv row 4: a table row needs a code and a value',
+      'problem 3:10: tables.depts: depts.csv row 5: a table row needs a code and a value',
     ]);
     const ok = path.join(dir, 'ok.yaml');
     writeFileSync(path.join(dir, 'good.csv'), 'code,group\n Art ,ART \nsci,SCI,extra\n');
@@ -737,6 +830,7 @@ describe('reading the file, and stopping a run', () => {
       assert.ok(error instanceof RunError);
       assert.equal(error.code, 'mapping_invalid');
       assert.equal(error.message, `cannot read mapping file ${missing}: ENOENT`);
+      assert.deepEqual(error.context, { file: missing });
       return true;
     });
   });
@@ -759,6 +853,7 @@ describe('reading the file, and stopping a run', () => {
       } catch (error) {
         assert.ok(error instanceof RunError);
         assert.equal(error.code, 'mapping_invalid');
+        assert.deepEqual(error.context, { file });
         return error.message;
       }
       assert.fail('loadMapping did not stop the run');
@@ -838,6 +933,7 @@ fields:
   campus_code: { from: c, boolean: { true: Y, false: N } }
   cataloger_level: { value: "" }
   pref_middle_name: { from: m, replace: [ { pattern: "x", with: "y" } ] }
+  pref_name_suffix: "{ sfx }"
 user_group:
   rules:
     - name: staff
@@ -939,6 +1035,7 @@ reject:
     assert.deepEqual(fields.get('gender'), constant('7'));
     assert.deepEqual(fields.get('campus_code'), column('c', { boolean: { true: 'Y', false: 'N' } }));
     assert.deepEqual(fields.get('cataloger_level'), constant(''));
+    assert.deepEqual(fields.get('pref_name_suffix'), column('sfx'));
     assert.deepEqual(fields.get('pref_middle_name'), column('m', { replace: [{ pattern: 'x', regex: /x/gu, test: /x/u, with: 'y' }] }));
   });
 
@@ -1020,6 +1117,7 @@ describe('conditions, date rules and date formats as normalised', () => {
         j: { is: false }
         k: { equals_column: a }
         l: { not_equals_column: b, ignore_case: true }
+        o: { not_equals_column: a }
         m: { matches: "A.*" }
         n: { not_matches: "B|C" }
         "column:not": x
@@ -1037,6 +1135,7 @@ describe('conditions, date rules and date formats as normalised', () => {
       { column: 'j', test: { kind: 'is', is: false } },
       { column: 'k', test: { kind: 'equals_column', other: 'a', ignoreCase: false } },
       { column: 'l', test: { kind: 'equals_column', other: 'b', ignoreCase: true }, negate: true },
+      { column: 'o', test: { kind: 'equals_column', other: 'a', ignoreCase: false }, negate: true },
       { column: 'm', test: { kind: 'matches', regex: /^(?:A.*)$/u, source: 'A.*' } },
       { column: 'n', test: { kind: 'matches', regex: /^(?:B|C)$/u, source: 'B|C' }, negate: true },
       { column: 'not', test: { kind: 'equals', values: ['x'] } },
@@ -1134,5 +1233,47 @@ describe('conditions, date rules and date formats as normalised', () => {
   test('isRealDate: YYYY-MM-DD of a day that exists', () => {
     for (const date of ['2024-02-29', '2026-12-31', '2026-01-01', '2000-02-29']) assert.equal(isRealDate(date), true, date);
     for (const date of ['2026-02-29', '2026-13-01', '2026-00-10', '2026-04-31', '2026-1-01', '26-01-01', '2026-01-01x', ' 2026-01-01', '2026/01/01', '1900-02-29', '']) assert.equal(isRealDate(date), false, date);
+  });
+});
+
+describe('list items with keys of their own', () => {
+  test('an identifier (as an email, a phone or a notice) takes every key of a value beside its own', () => {
+    const m = mappingOf(
+      textOf(`identifiers:
+  - { id_type: A, from: a, otherwise: "o", trim: false, strip_prefix: "P", case: upper, map: { x: y }, unknown: keep, required: true, truncate: true, replace: { pattern: x, with: y }, must_match: true, on_unfit: drop, split: { part: 1 }, substring: { first: 2 }, pad: { width: 3 }, prefix: Z, unless_same_as: b, ignore_case: true }
+  - { id_type: B, template: "B{bc}" }
+  - { id_type: C, value: fixed }
+  - { id_type: D, rules: [ { when: { k: "1" }, value: one } ] }
+  - { id_type: E, from: d, format: DD.MM.YYYY }
+  - { id_type: F, from: p, phone: { region: US } }
+  - { id_type: G, from: g, boolean: { true: Y, false: N } }
+`),
+    );
+    const values = m.identifiers.map((i) => defined(i.value));
+    assert.deepEqual(values[0], {
+      ...column('a'),
+      otherwise: constant('o'),
+      trim: false,
+      stripPrefix: 'P',
+      case: 'upper',
+      map: { name: 'identifiers[0].map', origin: 'inline', entries: new Map([['x', 'y']]) },
+      unknown: 'keep',
+      required: true,
+      truncate: true,
+      replace: [{ pattern: 'x', regex: /x/gu, test: /x/u, with: 'y' }],
+      mustMatch: true,
+      onUnfit: 'drop',
+      split: { part: 1 },
+      substring: { start: 0, length: 2, needs: 2 },
+      pad: { width: 3, with: '0', side: 'left' },
+      prefix: 'Z',
+      unlessSameAs: { value: column('b'), ignoreCase: true },
+    });
+    assert.deepEqual(values[1], plain({ kind: 'template', parts: [{ text: 'B' }, { column: 'bc' }] }, ['bc']));
+    assert.deepEqual(values[2], plain({ kind: 'constant', value: 'fixed' }, []));
+    assert.deepEqual(values[3], plain({ kind: 'rules', rules: [{ when: [{ column: 'k', test: { kind: 'equals', values: ['1'] } }], value: constant('one') }] }, ['k']));
+    assert.deepEqual(values[4], column('d', { dateFormat: { pattern: 'DD.MM.YYYY', regex: /^(\d{1,2})\.(\d{1,2})\.(\d{4})$/, order: { year: 3, month: 2, day: 1 } } }));
+    assert.deepEqual(values[5], column('p', { phone: { format: 'e164', region: 'US', onInvalid: 'reject' } }));
+    assert.deepEqual(values[6], column('g', { boolean: { true: 'Y', false: 'N' } }));
   });
 });

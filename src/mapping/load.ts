@@ -227,6 +227,7 @@ class Normaliser {
       // Without allowed_codes a misspelt "default" would pass as a group nobody has.
       const meant = group === 'default' || this.allowed.user_group ? undefined : closestOf(group, ['default', 'days_after_expiry']);
       if (meant) this.problem(['purge', group], `"${group}" is not a key of purge; did you mean "${meant}"? (other keys are user group codes)`, true);
+      // Stryker disable next-line StringLiteral: dateRule compares the purpose with 'expiry' only; any other word is a purge
       const normalised = this.dateRule(rule as Written, ['purge', group], 'purge');
       if (group === 'default') mapping.defaultPurge = normalised;
       else {
@@ -313,9 +314,10 @@ class Normaliser {
       } else {
         const column = key.startsWith('column:') ? key.slice('column:'.length) : key;
         if (!column) this.problem(here, 'column: needs the column name after it, e.g. "column:any"', true);
-        // A near miss of a condition word (ANY, Not, input-file, inputfile) is most likely meant as one.
-        const near = key.toLowerCase().replace(/[- ]/g, '_').replace(/s$/, '');
+        // A near miss of a condition word (ANY, Not, alls; input-file and inputfile by spelling distance) is most likely meant as one.
+        const near = key.toLowerCase().replace(/s$/, '');
         const word = CONDITION_WORDS.find((x) => x === near) ?? closestOf(key, ['input_file']);
+        // Stryker disable next-line ConditionalExpression: a key that starts with "column:" is no condition word and within no spelling distance of input_file
         if (column === key && word)
           this.warnings.push(this.where.at(here, `"${key}" is read as a column; did you mean "${word}"? (a column of that name is written "column:${key}")`, true));
         out.push({ column, ...this.conditionTest(test, here) });
@@ -330,7 +332,7 @@ class Normaliser {
     if (Array.isArray(t)) return { test: { kind: 'equals', values: t.map(String) } };
     const o = t as Written;
     const dateKeys = DATE_OPS.filter((k) => o[k] !== undefined);
-    const modifiers = ['format', 'not_a_date', 'ignore_case'].filter((k) => o[k] !== undefined);
+    const modifiers = ['format', 'not_a_date', 'ignore_case'];
     const tests = Object.keys(o).filter((k) => !modifiers.includes(k) && !(DATE_OPS as readonly string[]).includes(k));
     if (tests.length + (dateKeys.length ? 1 : 0) > 1) this.problem(at, `one test per column (found ${Object.keys(o).join(', ')}); write two rules, use one_of, or all:`);
     if (dateKeys.length === 0 && (o.format !== undefined || o.not_a_date !== undefined))
@@ -343,7 +345,7 @@ class Normaliser {
         test: {
           kind: 'date',
           compare: dateKeys.map((op) => ({ op, bound: String(o[op]) })),
-          format: this.dateFormat(o.format ?? 'YYYY-MM-DD', [...at, 'format']),
+          format: dateFormat(o.format ?? 'YYYY-MM-DD'),
           notADate: o.not_a_date ?? 'reject',
         },
       };
@@ -363,6 +365,7 @@ class Normaliser {
       return { test: { kind: 'matches', regex: new RegExp(`^(?:${o[key]})$`, 'u'), source: String(o[key]) }, ...(key === 'not_matches' ? { negate: true } : {}) };
     } catch (error) {
       this.problem([...at, key], `not a valid regular expression: ${(error as Error).message}`);
+      // Stryker disable next-line all: a mapping with a problem is never returned, so what stands in for the bad pattern is never read
       return { test: { kind: 'matches', regex: /$^/, source: String(o[key]) } };
     }
   }
@@ -374,6 +377,7 @@ class Normaliser {
       const name = String(rule.name);
       if (seen.has(name)) this.problem([key, i, 'name'], `another ${key} rule is named "${name}" (${key}[${seen.get(name)}]); names tell the rules apart in the report`);
       else seen.set(name, i);
+      // Stryker disable next-line StringLiteral: a reject rule has a message (the schema requires it); a skip rule's is dropped (run())
       return { name, when: this.conditions(rule.when, [key, i, 'when']), message: String(rule.message ?? '') };
     });
   }
@@ -383,11 +387,13 @@ class Normaliser {
     if (table) return table;
     const closest = closestOf(name, [...this.tables.keys()]);
     this.problem(at, `no table named "${name}"${closest ? `; did you mean "${closest}"?` : this.tables.size ? `; tables: ${[...this.tables.keys()].join(', ')}` : ' (define it under tables)'}`);
+    // Stryker disable next-line StringLiteral: a mapping with a problem is never returned; the origin only names what stands in
     return { name, origin: 'missing', entries: new Map() };
   }
 
   /** A value, from its shorthand (a template string or constant) or its object form. */
   value(w: unknown, at: PathItem[]): ValueExpr {
+    // Stryker disable next-line ConditionalExpression: the schema lets no null value through; null is named for the type
     if (typeof w !== 'object' || w === null) {
       const source = this.templateSource(String(w), at);
       return { source, trim: true, required: false, truncate: false, onUnfit: 'reject', columns: columnsOf(source) };
@@ -405,6 +411,7 @@ class Normaliser {
         kind: 'rules',
         rules: (o.rules as Written[]).map((rule, i) => ({ name: rule.name, when: this.conditions(rule.when, [...at, 'rules', i, 'when']), value: this.value(rule.value, [...at, 'rules', i, 'value']) })),
       };
+    // Stryker disable next-line ConditionalExpression,StringLiteral: without value, from, template or rules the value has a problem already, and the mapping is not returned
     else source = { kind: 'constant', value: o.value === undefined ? '' : String(o.value) };
     const expr: ValueExpr = {
       source,
@@ -414,7 +421,7 @@ class Normaliser {
       map: o.map === undefined ? undefined : typeof o.map === 'string' ? this.tableRef(o.map, [...at, 'map']) : inlineTable(o.map, `${formatPath(at)}.map`),
       unknown: o.unknown,
       boolean: o.boolean,
-      dateFormat: o.format === undefined ? undefined : this.dateFormat(o.format, [...at, 'format']),
+      dateFormat: o.format === undefined ? undefined : dateFormat(o.format),
       required: o.required === true,
       truncate: o.truncate === true,
       onUnfit: o.on_unfit ?? 'reject',
@@ -448,7 +455,7 @@ class Normaliser {
   /** A value that is a date: read in its format, YYYY-MM-DD unless the mapping gives one. */
   private dateValue(w: unknown, at: PathItem[]): ValueExpr {
     const expr = this.value(w, at);
-    expr.dateFormat ??= this.dateFormat('YYYY-MM-DD', at);
+    expr.dateFormat ??= dateFormat('YYYY-MM-DD');
     return expr;
   }
 
@@ -458,6 +465,7 @@ class Normaliser {
       return { pattern, regex: new RegExp(pattern, 'gu'), test: new RegExp(pattern, 'u'), with: String(r.with) };
     } catch (error) {
       this.problem([...at, 'pattern'], `not a valid regular expression: ${(error as Error).message}`);
+      // Stryker disable next-line all: a mapping with a problem is never returned, so what stands in for the bad pattern is never read
       return { pattern, regex: /$^/g, test: /$^/, with: '' };
     }
   }
@@ -478,7 +486,9 @@ class Normaliser {
     if (!regions.includes(region)) {
       // The United Kingdom's code is GB; UK is the usual slip, and no spelling distance finds it.
       const closest = region === 'UK' ? 'GB' : closestOf(region, regions);
-      this.problem([...at, 'region'], `"${region}" is not a country code libphonenumber knows${closest ? `; did you mean "${closest}"?` : ''}`);
+      // Stryker disable next-line StringLiteral: the schema lets only two capital letters through, within two edits of every code, so a closest is always found
+      const suggestion = closest ? `; did you mean "${closest}"?` : '';
+      this.problem([...at, 'region'], `"${region}" is not a country code libphonenumber knows${suggestion}`);
     }
     return { format: w.format ?? 'e164', region, onInvalid: w.on_invalid ?? 'reject' };
   }
@@ -486,7 +496,8 @@ class Normaliser {
   private templateSource(text: string, at: PathItem[]): Source {
     const parts = this.template(text, at);
     if (parts.length === 1 && 'column' in parts[0]!) return { kind: 'column', columns: [parts[0].column] };
-    if (parts.every((p) => 'text' in p)) return { kind: 'constant', value: parts.map((p) => ('text' in p ? p.text : '')).join('') };
+    // No {column} at all: the text is the value.
+    if (parts.every((p) => 'text' in p)) return { kind: 'constant', value: text };
     return { kind: 'template', parts };
   }
 
@@ -502,23 +513,9 @@ class Normaliser {
       last = m.index + m[0].length;
     }
     if (last < text.length) parts.push({ text: text.slice(last) });
-    if (/[{}]/.test(parts.map((p) => ('text' in p ? p.text : '')).join(''))) this.problem(at, `unbalanced braces in "${text}"`);
+    // What is left once every {column} is taken out is the template's own text: a brace there has no partner.
+    if (/[{}]/.test(text.replace(re, ''))) this.problem(at, `unbalanced braces in "${text}"`);
     return parts;
-  }
-
-  private dateFormat(pattern: string, at: PathItem[]): DateFormat {
-    const order = { year: 0, month: 0, day: 0 };
-    let group = 0;
-    const regexText = pattern.replace(/YYYY|MM|DD|[.*+?^${}()|[\]\\/]/g, (token) => {
-      if (token === 'YYYY') return (order.year = ++group), '(\\d{4})';
-      if (token === 'MM') return (order.month = ++group), '(\\d{1,2})';
-      if (token === 'DD') return (order.day = ++group), '(\\d{1,2})';
-      return '\\' + token;
-    });
-    if (!order.year || !order.month || !order.day) this.problem(at, `a date format needs YYYY, MM and DD (found "${pattern}")`);
-    // Without separators, digits cannot be told apart: use fixed widths.
-    const compact = !/[./ -]/.test(pattern);
-    return { pattern, regex: new RegExp(`^${compact ? regexText.replace(/\\d\{1,2\}/g, '\\d{2}') : regexText}$`), order };
   }
 
   private dateRule(w: Written, at: PathItem[], purpose: 'expiry' | 'purge', inRules = false): DateRule {
@@ -587,7 +584,7 @@ class Normaliser {
   /** The codes a value can produce that are known now (constants, map values, the unknown fallback). */
   private codesOfValue(kind: AllowedCodeKind, v: ValueExpr, at: PathItem[]): void {
     if (v.source.kind === 'constant' && !v.map) this.code(kind, v.source.value, at);
-    if (v.map && v.map.origin !== 'missing') {
+    if (v.map) {
       for (const code of new Set(v.map.entries.values())) this.code(kind, code, [...at, 'map']);
     }
     if (v.unknown && v.unknown !== 'keep') this.code(kind, v.unknown, [...at, 'unknown']);
@@ -611,6 +608,25 @@ function columnsOf(source: Source): string[] {
   if (source.kind === 'template') return source.parts.flatMap((p) => ('column' in p ? [p.column] : []));
   if (source.kind === 'rules') return [...new Set(source.rules.flatMap((r) => [...r.when.flatMap((c) => conditionColumns(c)), ...r.value.columns]))];
   return [];
+}
+
+/**
+ * A date format (YYYY, MM and DD, with separators or none) as a regular expression and the order
+ * of its parts. The schema's pattern for format (shape.ts) lets none through without all three.
+ */
+function dateFormat(pattern: string): DateFormat {
+  // Stryker disable next-line ObjectLiteral: every format has YYYY, MM and DD (the schema), so each is set below
+  const order = { year: 0, month: 0, day: 0 };
+  let group = 0;
+  const regexText = pattern.replace(/YYYY|MM|DD|[.*+?^${}()|[\]\\/]/g, (token) => {
+    if (token === 'YYYY') return (order.year = ++group), '(\\d{4})';
+    if (token === 'MM') return (order.month = ++group), '(\\d{1,2})';
+    if (token === 'DD') return (order.day = ++group), '(\\d{1,2})';
+    return '\\' + token;
+  });
+  // Without separators, digits cannot be told apart: use fixed widths.
+  const compact = !/[./ -]/.test(pattern);
+  return { pattern, regex: new RegExp(`^${compact ? regexText.replace(/\\d\{1,2\}/g, '\\d{2}') : regexText}$`), order };
 }
 
 const DATE_OPS = ['before', 'after', 'on_or_before', 'on_or_after'] as const;
