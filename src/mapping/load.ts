@@ -596,7 +596,8 @@ class Normaliser {
 function pickValue(spec: Written): Written {
   const keys = ['from', 'template', 'value', 'rules', 'otherwise', 'trim', 'strip_prefix', 'case', 'map', 'unknown', 'boolean', 'format', 'required', 'truncate'];
   keys.push('replace', 'must_match', 'split', 'substring', 'pad', 'prefix', 'on_unfit', 'phone', 'unless_same_as', 'ignore_case');
-  return Object.fromEntries(keys.filter((k) => spec[k] !== undefined).map((k) => [k, spec[k]]));
+  // A key left out stays undefined, as value() reads it.
+  return Object.fromEntries(keys.map((k) => [k, spec[k]]));
 }
 
 function inlineTable(o: Record<string, unknown>, name: string): Table {
