@@ -318,12 +318,14 @@ async function main(): Promise<void> {
     const group = { ...all, modules: only.length ? all.modules.filter((m) => only.includes(m) || only.includes(fileOf(m))) : all.modules };
     if (!group.modules.length) continue;
     console.log(`mutate: ${name}: ${group.modules.join(', ')} against ${group.tests.join(', ')}`);
+    // The commit measured is the one the run copied at its start: work may be committed while it runs.
+    const measured = commit();
     const results = await runGroup(name, group, concurrency);
     // Read when the run ends, not when it began: another group's run may have written its figures since.
     const recorded = readRecorded();
     for (const m of group.modules) {
       const mine = results.filter((r) => r.fileName.endsWith(fileOf(m)));
-      recorded[m] = { ...scoreOf(m, mine), date: new Date().toISOString().slice(0, 10), commit: commit(), survivors: survivorsOf(mine) };
+      recorded[m] = { ...scoreOf(m, mine), date: new Date().toISOString().slice(0, 10), commit: measured, survivors: survivorsOf(mine) };
     }
     // Written after every group, so that a long run stopped half-way keeps what it measured.
     await writeFile(RESULTS_JSON, JSON.stringify(recorded, null, 2) + '\n');
