@@ -54,6 +54,17 @@ function plain(source: ValueExpr['source'], columns: string[], extra: Partial<Va
 const column = (name: string, extra: Partial<ValueExpr> = {}) => plain({ kind: 'column', columns: [name] }, [name], extra);
 const constant = (value: string) => plain({ kind: 'constant', value }, []);
 
+/** allowed_codes of every kind: 8 lines, so that what follows it starts on line 10. */
+const ALLOWED = `allowed_codes:
+  user_group: [PATRON, STAFF, GRAD]
+  id_type: [BARCODE, UNIV_ID]
+  email_type: [personal, work]
+  phone_type: [home, mobile]
+  address_type: [home, work]
+  note_type: [LIBRARY, OTHER]
+  statistic_category: [ART, SCI]
+`;
+
 describe('what mapping check says, line by line', () => {
   const cases: Array<{ name: string; blocks: string; purge?: false; says: string[] }> = [
   {
@@ -162,15 +173,7 @@ input:
   },
   {
     name: 'purge per group: an unknown group, and the groups left without a purge date',
-    blocks: `allowed_codes:
-  user_group: [PATRON, STAFF, GRAD]
-  id_type: [BARCODE, UNIV_ID]
-  email_type: [personal, work]
-  phone_type: [home, mobile]
-  address_type: [home, work]
-  note_type: [LIBRARY, OTHER]
-  statistic_category: [ART, SCI]
-purge:
+    blocks: `${ALLOWED}purge:
   PATRN: { after_expiry: 1 year }
   GRAD: { after_expiry: 2 years }
 `,
@@ -181,15 +184,7 @@ purge:
   },
   {
     name: 'purge per group for every allowed group: no warning',
-    blocks: `allowed_codes:
-  user_group: [PATRON, STAFF, GRAD]
-  id_type: [BARCODE, UNIV_ID]
-  email_type: [personal, work]
-  phone_type: [home, mobile]
-  address_type: [home, work]
-  note_type: [LIBRARY, OTHER]
-  statistic_category: [ART, SCI]
-purge:
+    blocks: `${ALLOWED}purge:
   PATRON: { after_expiry: 1 year }
   STAFF: { after_expiry: 1 year }
   GRAD: { after_expiry: 1 year }
@@ -207,15 +202,7 @@ purge:
   },
   {
     name: 'expiry for a group not in allowed_codes',
-    blocks: `allowed_codes:
-  user_group: [PATRON, STAFF, GRAD]
-  id_type: [BARCODE, UNIV_ID]
-  email_type: [personal, work]
-  phone_type: [home, mobile]
-  address_type: [home, work]
-  note_type: [LIBRARY, OTHER]
-  statistic_category: [ART, SCI]
-expiry:
+    blocks: `${ALLOWED}expiry:
   STAFFF: { after_run: 1 year }
   GRAD: { after_run: 2 years }
 `,
@@ -225,15 +212,7 @@ expiry:
   },
   {
     name: 'codes of every kind checked against allowed_codes, with the closest',
-    blocks: `allowed_codes:
-  user_group: [PATRON, STAFF, GRAD]
-  id_type: [BARCODE, UNIV_ID]
-  email_type: [personal, work]
-  phone_type: [home, mobile]
-  address_type: [home, work]
-  note_type: [LIBRARY, OTHER]
-  statistic_category: [ART, SCI]
-identifiers:
+    blocks: `${ALLOWED}identifiers:
   - { id_type: BARCOD, from: b }
   - { id_type: UNIV_ID, from: u }
 emails:
@@ -260,15 +239,7 @@ statistics:
   },
   {
     name: 'user group codes: map values, unknown, nested rules, default, priority, exceptions',
-    blocks: `allowed_codes:
-  user_group: [PATRON, STAFF, GRAD]
-  id_type: [BARCODE, UNIV_ID]
-  email_type: [personal, work]
-  phone_type: [home, mobile]
-  address_type: [home, work]
-  note_type: [LIBRARY, OTHER]
-  statistic_category: [ART, SCI]
-user_group:
+    blocks: `${ALLOWED}user_group:
   rules:
     - group: { from: g, map: { a: STAFFF, b: PATRON }, unknown: GRADD }
     - group: PATRONN
