@@ -411,8 +411,10 @@ class Normaliser {
         kind: 'rules',
         rules: (o.rules as Written[]).map((rule, i) => ({ name: rule.name, when: this.conditions(rule.when, [...at, 'rules', i, 'when']), value: this.value(rule.value, [...at, 'rules', i, 'value']) })),
       };
-    // Stryker disable next-line ConditionalExpression,StringLiteral: without value, from, template or rules the value has a problem already, and the mapping is not returned
-    else source = { kind: 'constant', value: o.value === undefined ? '' : String(o.value) };
+    else {
+      // Stryker disable next-line ConditionalExpression,StringLiteral: without value, from, template or rules the value has a problem already, and the mapping is not returned
+      source = { kind: 'constant', value: o.value === undefined ? '' : String(o.value) };
+    }
     const expr: ValueExpr = {
       source,
       trim: o.trim !== false,
