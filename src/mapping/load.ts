@@ -515,8 +515,8 @@ class Normaliser {
       last = m.index + m[0].length;
     }
     if (last < text.length) parts.push({ text: text.slice(last) });
-    // What is left once every {column} is taken out is the template's own text: a brace there has no partner.
-    if (/[{}]/.test(text.replace(re, ''))) this.problem(at, `unbalanced braces in "${text}"`);
+    // A brace in the template's own text (between the {columns}) has no partner.
+    if (parts.some((p) => 'text' in p && /[{}]/.test(p.text))) this.problem(at, `unbalanced braces in "${text}"`);
     return parts;
   }
 
