@@ -1202,7 +1202,7 @@ describe('conditions, date rules and date formats as normalised', () => {
   });
 
   test('isRealDate: YYYY-MM-DD of a day that exists', () => {
-    for (const date of ['2024-02-29', '2026-12-31', '2026-01-01', '2000-02-29']) assert.equal(isRealDate(date), true, date);
+    for (const date of ['2024-02-29', '2026-12-31', '2026-01-01', '2000-02-29', '0001-01-01']) assert.equal(isRealDate(date), true, date);
     for (const date of ['2026-02-29', '2026-13-01', '2026-00-10', '2026-04-31', '2026-1-01', '26-01-01', '2026-01-01x', ' 2026-01-01', '2026/01/01', '1900-02-29', '']) assert.equal(isRealDate(date), false, date);
   });
 });

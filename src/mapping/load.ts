@@ -9,6 +9,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { RunError } from '../shared/errors.js';
 import { CONDITION_WORDS, mappingSchema } from './shape.js';
 import { closestOf } from '../shared/suggest.js';
+import { isValidYmd } from '../shared/dates.js';
 import { checkAgainst, compileSchema, formatPath, formatProblem, inFileOrder, parseYaml, withoutEchoes, type Locator, type PathItem, type Problem } from '../shared/yaml-check.js';
 import { visitColumns } from './map.js';
 import { phoneRegions } from './phone.js';
@@ -640,9 +641,8 @@ function globRegex(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
 }
 
+/** YYYY-MM-DD of a day that exists (shared/dates.ts decides, as it does for the rows). */
 export function isRealDate(text: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
-  if (!m) return false;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
+  return m !== null && isValidYmd(Number(m[1]), Number(m[2]), Number(m[3]));
 }
