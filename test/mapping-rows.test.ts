@@ -358,3 +358,102 @@ test('substring takes a value exactly as long as it needs', () => {
 test("a template trims each column's value", () => {
   assert.equal(written(mapOne(`fields:\n  primary_id: "{id}"\n  job_description: "{a}-{b}"\n`, { id: 'u1', a: ' x ', b: ' y' })).user.job_description, 'x-y');
 });
+
+describe('the length limit: characters, not UTF-16 units; truncate cuts and warns', () => {
+  const NAME = `fields:\n  primary_id: "{id}"\n  first_name: { from: name }\n`;
+  test('255 characters with emoji among them (more than 255 UTF-16 units) are written whole', () => {
+    const name = '😀'.repeat(5) + 'x'.repeat(250);
+    assert.equal(name.length, 260);
+    assert.equal(written(mapOne(NAME, { id: 'u1', name })).user.first_name, name);
+  });
+
+  test('256 characters with an emoji among them are too long', () => {
+    const problems = rejected(mapOne(NAME, { id: 'u1', name: '😀' + 'x'.repeat(255) })).problems;
+    assert.deepEqual(problems.map((p) => [p.code, p.message]), [['too_long', 'Field (name) is 256 characters; Alma takes at most 255 for first_name']]);
+  });
+
+  test('truncate: true cuts to the limit, at a character, and warns naming the column', () => {
+    const result = written(mapOne(`fields:\n  primary_id: "{id}"\n  first_name: { from: name, truncate: true }\n`, { id: 'u1', name: 'x'.repeat(254) + '😀😀y' }));
+    assert.equal(result.user.first_name, 'x'.repeat(254) + '😀');
+    assert.deepEqual(result.warnings, [{ kind: 'truncated', message: 'Field (name) was cut to 255 characters for first_name', column: 'name', value: 'x'.repeat(40) }]);
+  });
+
+  test('a note too long is named by its field: its text comes from a template, not one column', () => {
+    const problems = rejected(mapOne(`notes:\n  - { note_type: OTHER, note_text: "{a}{b}" }\n`, { id: 'u1', a: 'a'.repeat(1000), b: 'b'.repeat(1001) })).problems;
+    assert.deepEqual(problems.map((p) => [p.code, p.column, p.message]), [['too_long', undefined, 'Field (note_text) is 2001 characters; Alma takes at most 2000 for note_text']]);
+  });
+});
+
+describe('what a condition reads of a cell', () => {
+  const GROUP = (when: string) => `user_group:\n  rules:\n    - { when: ${when}, group: YES }\n  default: NO\n`;
+  const groupOf = (when: string, row: Record<string, string>) => written(mapOne(GROUP(when), { id: 'u1', ...row })).user.user_group;
+
+  test('the cell is trimmed before it is compared', () => {
+    assert.equal(groupOf('{ a: x }', { a: '  x ' }), 'YES');
+    assert.equal(groupOf('{ a: { matches: "x+" } }', { a: ' xx ' }), 'YES');
+  });
+
+  test('two empty cells are not equal: nothing was compared (and so not_equals_column holds)', () => {
+    assert.equal(groupOf('{ a: { equals_column: b } }', { a: '', b: '' }), 'NO');
+    assert.equal(groupOf('{ a: { equals_column: b } }', { a: ' ', b: '' }), 'NO');
+    assert.equal(groupOf('{ a: { not_equals_column: b } }', { a: '', b: '' }), 'YES');
+    assert.equal(groupOf('{ a: { equals_column: b } }', { a: 'x', b: ' x' }), 'YES');
+  });
+
+  test('each date comparison: before, after, on_or_before and on_or_after', () => {
+    const days = ['2025-12-31', '2026-01-01', '2026-01-02'];
+    const holds = (op: string) => days.map((d) => groupOf(`{ d: { ${op}: 2026-01-01 } }`, { d }));
+    assert.deepEqual(holds('before'), ['YES', 'NO', 'NO']);
+    assert.deepEqual(holds('after'), ['NO', 'NO', 'YES']);
+    assert.deepEqual(holds('on_or_before'), ['YES', 'YES', 'NO']);
+    assert.deepEqual(holds('on_or_after'), ['NO', 'YES', 'YES']);
+  });
+});
+
+describe('the user group: rules in turn, the default, and what an unmapped row names', () => {
+  const GROUPS = `user_group:
+  rules:
+    - { when: { kind: staff }, group: STAFF }
+    - { group: { from: g } }
+    - { group: { from: h, map: { a: FACULTY } } }
+    - { group: { rules: [ { when: { d: { before: 2020-01-01 } }, value: OLD } ] } }
+`;
+  const row = (cells: Record<string, string>) => ({ id: 'u1', kind: '', g: '', h: '', d: '', ...cells });
+  const groupOf = (blocks: string, cells: Record<string, string>) => {
+    const user = written(mapOne(blocks, row(cells)));
+    return [user.user.user_group, user.groupRule];
+  };
+
+  test('a rule whose group comes out empty, or unknown to its map, or with a problem, gives the next rule its turn', () => {
+    assert.deepEqual(groupOf(GROUPS, { kind: 'staff' }), ['STAFF', 'rule 1']);
+    assert.deepEqual(groupOf(GROUPS, { g: 'GG' }), ['GG', 'rule 2']);
+    assert.deepEqual(groupOf(GROUPS, { h: 'a' }), ['FACULTY', 'rule 3']);
+    assert.deepEqual(groupOf(GROUPS, { g: '  ', h: ' ', d: '2019-05-01' }), ['OLD', 'rule 4']);
+    assert.deepEqual(groupOf(GROUPS + '  default: DEF\n', { h: 'b', d: 'not a date' }), ['DEF', 'default']);
+  });
+
+  test('an unmapped row names the columns looked at that hold a value (trimmed), in the order looked at', () => {
+    const problems = rejected(mapOne(GROUPS, row({ kind: ' x ', h: 'zz', d: 'notadate', g: '   ' }))).problems;
+    const named = "kind = 'x', h = 'zz', d = 'notadate'";
+    assert.deepEqual(problems, [{ code: 'no_user_group', message: `No user group rule maps this row (${named})`, column: 'kind', value: named }]);
+  });
+
+  test('when every column looked at is empty, all are named', () => {
+    const problems = rejected(mapOne(GROUPS, row({ kind: ' ' }))).problems;
+    const named = "kind = '', g = '', h = '', d = ''";
+    assert.deepEqual(problems.map((p) => [p.message, p.column]), [[`No user group rule maps this row (${named})`, 'kind']]);
+  });
+
+  test('unmapped: omit writes the user without a group, with a warning; its group rule is "none"', () => {
+    const user = written(mapOne(GROUPS + '  unmapped: omit\n', row({ h: 'b' })));
+    assert.equal(user.user.user_group, undefined);
+    assert.equal(user.groupRule, 'none');
+    assert.deepEqual(user.warnings.map((w) => [w.kind, w.column, w.value]), [['user_group_omitted', 'h', "h = 'b'"]]);
+  });
+});
+
+test('end_of_year reads a trimmed year; an empty cell gives no date, and otherwise decides', () => {
+  const EXPIRY = 'expiry:\n  default: { end_of_year: y, otherwise: { date: 2030-01-01 } }\n';
+  assert.equal(written(mapOne(EXPIRY, { id: 'u1', y: ' 2027 ' })).user.expiry_date, '2027-12-31');
+  assert.equal(written(mapOne(EXPIRY, { id: 'u1', y: '  ' })).user.expiry_date, '2030-01-01');
+});
