@@ -457,3 +457,29 @@ test('end_of_year reads a trimmed year; an empty cell gives no date, and otherwi
   assert.equal(written(mapOne(EXPIRY, { id: 'u1', y: ' 2027 ' })).user.expiry_date, '2027-12-31');
   assert.equal(written(mapOne(EXPIRY, { id: 'u1', y: '  ' })).user.expiry_date, '2030-01-01');
 });
+
+test('an invisible character in the primary id rejects the row, wherever primary_id stands among the fields; in a name it is kept', () => {
+  const FIELDS = 'fields:\n  first_name: "{n}"\n  primary_id: "{id}"\n';
+  const bad = rejected(mapOne(FIELDS, { id: 'u\u200B1', n: 'Ann' }));
+  assert.deepEqual(bad.problems.map((p) => [p.code, p.column, p.value]), [['invisible_character', 'id', 'u<U+200B>1']]);
+  assert.equal(written(mapOne(FIELDS, { id: 'u1', n: 'A\u200Bnn' })).user.first_name, 'A\u200Bnn');
+});
+
+test('a skipped row carries its primary id only when it has one', () => {
+  const SKIP = 'skip:\n  - { name: gone, when: { s: "1" } }\n';
+  assert.deepEqual(mapOne(SKIP, { id: 'u1', s: '1' }), { ok: false, skipped: 'gone', primary_id: 'u1', problems: [], warnings: [] });
+  assert.deepEqual(mapOne(SKIP, { id: '', s: '1' }), { ok: false, skipped: 'gone', problems: [], warnings: [] });
+});
+
+test("a reject rule names the first column it tests, with that cell's value trimmed", () => {
+  const problems = rejected(mapOne('reject:\n  - { name: r, when: { s: { matches: "x.*" } }, message: bad }\n', { id: 'u1', s: ' xy ' })).problems;
+  assert.deepEqual(problems, [{ code: 'rejected_by_rule', message: 'bad (reject rule "r")', column: 's', value: 'xy' }]);
+});
+
+test('term_calendar: the term the run date falls in, its first and last days included, whatever the order of the terms', () => {
+  const expiryOf = (terms: string) => written(mapOne(`expiry:\n  default: { term_calendar: [ ${terms} ] }\n`, { id: 'u1' })).user.expiry_date;
+  // The run date, 2026-11-21, is the last day of the second term; the first has not begun.
+  assert.equal(expiryOf('{ from: 2026-12-01, to: 2027-05-31, expires: 2027-06-30 }, { from: 2026-09-01, to: 2026-11-21, expires: 2027-01-31 }'), '2027-01-31');
+  assert.equal(expiryOf('{ from: 2026-11-21, to: 2026-12-31, expires: 2027-02-28 }'), '2027-02-28');
+  assert.equal(expiryOf('{ from: 2026-11-22, to: 2026-12-31, expires: 2027-02-28 }'), undefined);
+});
