@@ -483,3 +483,24 @@ test('term_calendar: the term the run date falls in, its first and last days inc
   assert.equal(expiryOf('{ from: 2026-11-21, to: 2026-12-31, expires: 2027-02-28 }'), '2027-02-28');
   assert.equal(expiryOf('{ from: 2026-11-22, to: 2026-12-31, expires: 2027-02-28 }'), undefined);
 });
+
+test('an invisible character in the primary id is named by the column it came from: a template\'s, or the fallback that had a value', () => {
+  const columnOf = (blocks: string, row: Record<string, string>) => rejected(mapOne(blocks, row)).problems.map((p) => [p.code, p.column]);
+  assert.deepEqual(columnOf('fields:\n  primary_id: "X-{id}"\n', { id: 'u\u200B1' }), [['invisible_character', 'id']]);
+  assert.deepEqual(columnOf('fields:\n  primary_id: { from: [a, b] }\n', { a: '', b: 'u\u200B1' }), [['invisible_character', 'b']]);
+});
+
+test('an empty primary id is told beside the problems of other columns', () => {
+  const problems = rejected(mapOne('fields:\n  primary_id: "{id}"\n  status: { from: act, boolean: { true: ACTIVE, false: INACTIVE } }\n', { id: '', act: 'maybe' })).problems;
+  assert.deepEqual(problems.map((p) => [p.code, p.column]), [['bad_boolean', 'act'], ['missing_value', 'id']]);
+});
+
+test('a row rejected for having no user group is not given an expiry date, nor its problems', () => {
+  const problems = rejected(mapOne('user_group:\n  rules:\n    - { group: { from: g } }\nexpiry:\n  default: { from: ends }\n', { id: 'u1', g: '', ends: 'bad' })).problems;
+  assert.deepEqual(problems.map((p) => p.code), ['no_user_group']);
+});
+
+test("an identifier too long is held to the limit of Alma's element value", () => {
+  const problems = rejected(mapOne('identifiers:\n  - { id_type: BARCODE, from: b }\n', { id: 'u1', b: 'x'.repeat(256) })).problems;
+  assert.deepEqual(problems.map((p) => p.message), ['Field (b) is 256 characters; Alma takes at most 255 for value']);
+});
