@@ -504,3 +504,145 @@ test("an identifier too long is held to the limit of Alma's element value", () =
   const problems = rejected(mapOne('identifiers:\n  - { id_type: BARCODE, from: b }\n', { id: 'u1', b: 'x'.repeat(256) })).problems;
   assert.deepEqual(problems.map((p) => p.message), ['Field (b) is 256 characters; Alma takes at most 255 for value']);
 });
+
+describe("a user's lists, each part as the mapping gives it", () => {
+  test('identifiers with note and status, email, phones, an address with dates, statistic, block, library, note and notice', () => {
+    const result = written(
+      mapOne(
+        `identifiers:
+  - { id_type: BARCODE, from: bc, note: "{bn}", status: ACTIVE }
+  - { id_type: UNIV_ID, from: uid }
+emails:
+  - { email_type: work, from: em, preferred: true, description: Office }
+phones:
+  - { phone_type: mobile, from: ph, preferred_sms: true }
+  - { phone_type: home, from: ph2 }
+addresses:
+  - { address_type: home, preferred: true, line1: "{l1}", line2: "{l2}", city: "{city}", start_date: "{sd}", end_date: { from: ed, format: DD.MM.YYYY } }
+statistics:
+  - { statistic_category: "{cat}", category_type: DEPT, statistic_note: "from the SIS" }
+user_blocks:
+  - { block_type: GENERAL, block_description: "{why}", block_status: Active, block_note: "{bnote}" }
+rs_libraries: ["{lib}"]
+notes:
+  - { note_type: OTHER, note_text: "joined {run_date}: {nt}", user_viewable: true }
+library_notices:
+  - { code: SMS, from: sms }
+`,
+        // A note of an identifier or a block may hold 2,000 characters, not 255.
+        { id: 'u1', bc: 'B1', bn: 'n'.repeat(300), uid: 'S123', em: 'a@b.org', ph: '555', ph2: '', l1: 'Main St', l2: '', city: 'Town', sd: '2026-01-01', ed: '31.12.2027', cat: 'ART', why: 'fines', bnote: 'b'.repeat(300), lib: 'MAIN', nt: ' hi ', sms: 'yes' },
+      ),
+    );
+    assert.deepEqual(result.warnings, []);
+    assert.deepEqual(result.user, {
+      primary_id: 'u1',
+      contact_info: {
+        addresses: [{ preferred: true, address_types: ['home'], line1: 'Main St', city: 'Town', start_date: '2026-01-01', end_date: '2027-12-31' }],
+        emails: [{ preferred: true, email_address: 'a@b.org', description: 'Office', email_types: ['work'] }],
+        // The only phone with a number is the preferred one (at most one, and one when any).
+        phones: [{ preferred: true, preferred_sms: true, phone_number: '555', phone_types: ['mobile'] }],
+      },
+      user_identifiers: [
+        { id_type: 'BARCODE', value: 'B1', note: 'n'.repeat(300), status: 'ACTIVE' },
+        { id_type: 'UNIV_ID', value: 'S123' },
+      ],
+      user_notes: [{ note_type: 'OTHER', note_text: 'joined 2026-11-21: hi', user_viewable: true, popup_note: false }],
+      user_statistics: [{ statistic_category: 'ART', category_type: 'DEPT', statistic_note: 'from the SIS' }],
+      user_group: 'PATRON',
+      // The mapping sets neither: no expiry, no purge block.
+      expiry_date: undefined,
+      purge_date: undefined,
+      user_blocks: [{ block_type: 'GENERAL', block_description: 'fines', block_status: 'Active', block_note: 'b'.repeat(300) }],
+      rs_libraries: ['MAIN'],
+      library_notices: [{ code: 'SMS', value: true }],
+    });
+  });
+
+  test('a required value with no column to name is named by its part, in every list', () => {
+    const R = '{ rules: [ { when: { input_file: other.csv }, value: x } ], required: true }';
+    const problems = rejected(
+      mapOne(
+        `identifiers:
+  - { id_type: BARCODE, from: bc, note: ${R}, status: ${R} }
+  - { id_type: UNIV_ID, rules: [ { when: { input_file: other.csv }, value: x } ], required: true }
+emails:
+  - { email_type: work, rules: [ { when: { input_file: other.csv }, value: x } ], required: true }
+phones:
+  - { phone_type: mobile, rules: [ { when: { input_file: other.csv }, value: x } ], required: true }
+addresses:
+  - { address_type: home, line1: ${R}, start_date: ${R}, end_date: ${R} }
+statistics:
+  - { statistic_category: ${R} }
+user_blocks:
+  - { block_description: ${R} }
+  - { block_description: x, block_note: ${R} }
+rs_libraries: [${R}]
+library_notices:
+  - { code: SMS, rules: [ { when: { input_file: other.csv }, value: x } ], required: true }
+`,
+        { id: 'u1', bc: 'B1' },
+      ),
+    ).problems;
+    const named = ['note', 'status', 'UNIV_ID', 'work', 'mobile', 'line1', 'start_date', 'end_date', 'statistic_category', 'block_description', 'block_note', 'rs_library', 'SMS'];
+    assert.deepEqual(problems.map((p) => [p.code, p.column, p.message]), named.map((n) => ['missing_value', undefined, `Field (${n}) is required but empty`]));
+  });
+
+  test("each part is held to its own element's limit, named in the message; an identifier's invisible character is refused", () => {
+    const problems = rejected(
+      mapOne(
+        `identifiers:
+  - { id_type: BARCODE, from: bc, status: "{st}" }
+  - { id_type: UNIV_ID, template: "S-{u}" }
+phones:
+  - { phone_type: mobile, from: ph }
+addresses:
+  - { address_type: home, line1: "{l1}" }
+user_blocks:
+  - { block_description: "{why}" }
+rs_libraries: ["{lib}"]
+notes:
+  - { note_type: OTHER, note_text: "{nt}" }
+`,
+        { id: 'u1', bc: 'B1', st: 's'.repeat(256), u: 'x\u200By', ph: '5'.repeat(256), l1: 'l'.repeat(256), why: 'w'.repeat(256), lib: 'L'.repeat(51), nt: 't'.repeat(300) },
+      ),
+    ).problems;
+    assert.deepEqual(
+      problems.map((p) => [p.code, p.column, p.message.replace(/ \(nobody.*$/, '')]),
+      [
+        ['too_long', 'st', 'Field (st) is 256 characters; Alma takes at most 255 for status'],
+        ['invisible_character', 'u', "Field (u) holds an invisible character, U+200B ZERO WIDTH SPACE, at character 4: 'S-x<U+200B>y'"],
+        ['too_long', 'ph', 'Field (ph) is 256 characters; Alma takes at most 255 for phone_number'],
+        ['too_long', 'l1', 'Field (l1) is 256 characters; Alma takes at most 255 for line1'],
+        ['too_long', 'why', 'Field (why) is 256 characters; Alma takes at most 255 for block_description'],
+        ['too_long', 'lib', 'Field (lib) is 51 characters; Alma takes at most 50 for rs_library'],
+      ],
+    );
+  });
+
+  test("a statistic code allowed_codes lacks, a notice that is not yes/no (named by its column), an email dropped with a warning", () => {
+    const result = rejected(
+      mapOne(
+        `allowed_codes:
+  statistic_category: [ART]
+emails:
+  - { email_type: work, from: em, on_invalid: drop }
+statistics:
+  - { statistic_category: { from: cat } }
+library_notices:
+  - { code: SMS, from: sms }
+  - { code: MAIL, template: "{m}" }
+`,
+        { id: 'u1', em: 'not-an-address', cat: 'SCI', sms: 'perhaps', m: 'nah' },
+      ),
+    );
+    assert.deepEqual(
+      result.problems.map((p) => [p.code, p.column, p.message]),
+      [
+        ['code_not_allowed', 'cat', "statistic_category 'SCI' is not one of the codes this Alma has (allowed_codes.statistic_category)"],
+        ['bad_boolean', 'sms', "Field (sms) is not a yes/no value: 'perhaps' (expected y, yes, true, 1, n, no, false or 0)"],
+        ['bad_boolean', 'm', "Field (m) is not a yes/no value: 'nah' (expected y, yes, true, 1, n, no, false or 0)"],
+      ],
+    );
+    assert.deepEqual(result.warnings, [{ kind: 'invalid_email_dropped', message: "Field (em) is not a well-formed email address and was left out: 'not-an-address'", column: 'em', value: 'not-an-address' }]);
+  });
+});
