@@ -646,3 +646,21 @@ library_notices:
     assert.deepEqual(result.warnings, [{ kind: 'invalid_email_dropped', message: "Field (em) is not a well-formed email address and was left out: 'not-an-address'", column: 'em', value: 'not-an-address' }]);
   });
 });
+
+test('a value the map does not know names a named table as a table, an inline map by where it stands', () => {
+  const problems = rejected(mapOne('tables:\n  depts: { a: ART }\nfields:\n  primary_id: "{id}"\n  job_description: { from: d, map: depts }\n  user_title: { from: d, map: { a: X } }\n', { id: 'u1', d: 'zz' })).problems;
+  assert.deepEqual(problems.map((p) => p.message), ["Field (d) has a value the mapping does not know: 'zz' (not in table depts)", "Field (d) has a value the mapping does not know: 'zz' (not in the map at fields.user_title)"]);
+});
+
+test('characters XML cannot carry are removed, counted and listed once each', () => {
+  const result = written(mapOne('fields:\n  primary_id: "{id}"\n  job_description: "{d}"\n', { id: 'u1', d: 'a\u0001b\u0002c\u0001' }));
+  assert.equal(result.user.job_description, 'abc');
+  assert.deepEqual(result.warnings, [{ kind: 'stripped_characters', message: 'Field (d) had 3 character(s) that XML cannot carry (U+0001, U+0002); removed', column: 'd' }]);
+});
+
+test("a column only a value's rules test is read, and told when the header lacks it", () => {
+  const BLOCKS = 'fields:\n  primary_id: "{id}"\n  job_description: { rules: [ { when: { k: "1" }, value: one } ] }\n';
+  const m = mappingOf(BLOCKS);
+  assert.equal(written(compileMapping(m, ['id', 'k'], RUN_DATE).map(['u1', '1'])).user.job_description, 'one');
+  assert.deepEqual(compileMapping(m, ['id'], RUN_DATE).absentColumns, ['k']);
+});

@@ -798,8 +798,10 @@ export function enforceAlmaRulesWithinUser(user: AlmaUser, warnings: RowWarning[
     return false;
   });
   for (const list of [user.contact_info.addresses, user.contact_info.emails, user.contact_info.phones] as { preferred: boolean }[][]) {
+    // Stryker disable next-line ConditionalExpression: an empty list has nothing to mark either
     if (list.length === 0) continue;
     const first = list.findIndex((x) => x.preferred);
+    // Stryker disable next-line EqualityOperator: when the first is preferred, first is 0 either way
     list.forEach((x, i) => (x.preferred = i === (first < 0 ? 0 : first)));
   }
 }
