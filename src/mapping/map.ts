@@ -203,6 +203,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     // The column the value came from: for a fallback chain the one that had a value, for rules the
     // one the held rule's value read (else the first column the rules name); a template's first.
     const column = ctx.column ?? expr.columns[0];
+    // Stryker disable next-line StringLiteral: without a label only unless_same_as (on a context whose problems are not kept) and a date from a column (which names it) are evaluated
     const name = column ?? label ?? 'value';
     if (raw !== undefined && expr.trim) raw = raw.trim();
     if (!raw) return none(expr, ctx, label, column, ruleColumn);
@@ -473,6 +474,7 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     const codes = mapping.allowedCodes[kind];
     if (!codes || codes.has(code)) return true;
     ctx.problems.push({ code: 'code_not_allowed', message: `${kind} '${code}' is not one of the codes this Alma has (allowed_codes.${kind})`, column, value: code });
+    // Stryker disable next-line BooleanLiteral: the problem rejects the row whatever is written into it
     return false;
   };
 
@@ -812,6 +814,7 @@ function tableName(table: Table): string {
 }
 
 function nameOf(expr: ValueExpr, label?: string): string {
+  // Stryker disable next-line StringLiteral: without a label only unless_same_as (on a context whose problems are not kept) and a date from a column (which names it) are evaluated
   return expr.columns[0] ?? label ?? 'value';
 }
 
@@ -835,6 +838,7 @@ export function visitColumns(mapping: Mapping, visit: (column: string) => void):
   };
   const date = (r: DateRule | undefined): void => {
     if (!r) return;
+    // Stryker disable next-line ConditionalExpression: value() of another kind's missing value does nothing
     if (r.kind === 'column') value(r.value);
     if (r.kind === 'end_of_year') visit(r.column);
     if (r.kind === 'rules')
