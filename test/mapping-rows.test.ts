@@ -430,6 +430,10 @@ describe('the user group: rules in turn, the default, and what an unmapped row n
     assert.deepEqual(groupOf(GROUPS, { h: 'a' }), ['FACULTY', 'rule 3']);
     assert.deepEqual(groupOf(GROUPS, { g: '  ', h: ' ', d: '2019-05-01' }), ['OLD', 'rule 4']);
     assert.deepEqual(groupOf(GROUPS + '  default: DEF\n', { h: 'b', d: 'not a date' }), ['DEF', 'default']);
+    // A group that comes with a problem (a date its rules could not read, then their otherwise) is not taken either.
+    const OTHERWISE = 'user_group:\n  rules:\n    - { group: { rules: [ { when: { d: { before: 2020-01-01 } }, value: OLD } ], otherwise: NEW } }\n  default: DEF\n';
+    assert.deepEqual(groupOf(OTHERWISE, { d: 'not a date' }), ['DEF', 'default']);
+    assert.deepEqual(groupOf(OTHERWISE, { d: '2021-01-01' }), ['NEW', 'rule 1']);
   });
 
   test('an unmapped row names the columns looked at that hold a value (trimmed), in the order looked at', () => {
