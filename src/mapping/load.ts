@@ -394,7 +394,7 @@ class Normaliser {
 
   /** A value, from its shorthand (a template string or constant) or its object form. */
   value(w: unknown, at: PathItem[]): ValueExpr {
-    // Stryker disable next-line ConditionalExpression: the schema lets no null value through; null is named for the type
+    // Stryker disable next-line ConditionalExpression: the schema lets no null value through; the test of null is there for TypeScript
     if (typeof w !== 'object' || w === null) {
       const source = this.templateSource(String(w), at);
       return { source, trim: true, required: false, truncate: false, onUnfit: 'reject', columns: columnsOf(source) };
