@@ -15,6 +15,7 @@ import type { Logger } from '../src/shared/log.js';
 import { uploadCommand } from '../src/commands/upload.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { smallDisk } from './helpers/small-disk.js';
 import { rejection } from './helpers/rejection.js';
 import { usersXml, writeZip, randomZip } from './helpers/users-zip.js';
 import { runCli, stackLines, EXLIBRIS_XSD } from './helpers/run-cli.js';
@@ -340,15 +341,6 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
     assert.deepEqual(readdirSync(server.remoteDir).sort(), ['good.zip', 'older.zip.handled', `${pending}.stale`]);
   });
 });
-
-/** A folder on a tiny tmpfs, to fill the disk for real; undefined where mounting is not allowed. */
-function smallDisk(kilobytes: number): { dir: string; dispose: () => void } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const dir = folder('small-disk');
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kilobytes}k`, 'tmpfs', dir], { encoding: 'utf8' });
-  if (r.status !== 0) return undefined;
-  return { dir, dispose: () => void spawnSync('umount', [dir]) };
-}
 
 describe('a full disk', () => {
   test('on the SFTP server: one line naming host and path, not retried, no final-named file', { skip: missing }, async (t) => {

@@ -15,6 +15,9 @@ import { USERS_CLOSE, USERS_OPEN, XML_DECLARATION, provenanceComment } from '../
 import { RunError, type RowProblem, type RowWarning } from '../src/shared/errors.js';
 import { readZip, readZipEntries } from './helpers/zip.js';
 import { makeTempDir } from './helpers/tmp.js';
+import { smallDisk } from './helpers/small-disk.js';
+import { skipForTool } from './helpers/tools.js';
+import { randomBytes } from 'node:crypto';
 
 const PROVENANCE = { tool: 'sis2alma', version: '0.1.0', mappingFile: 'm.yaml', mappingSha256: 'abc', runTime: '2026-11-21T02:00:00.000Z' };
 const head = (n: number) => XML_DECLARATION + provenanceComment({ ...PROVENANCE, part: `file ${n}` }) + USERS_OPEN;
@@ -228,6 +231,31 @@ describe('Packager', () => {
     assert.deepEqual(readdirSync(finished.dir), []);
   });
 
+  test('a disk that fills up while the zip is written: output_failed naming it, and abort leaves nothing', async (t) => {
+    const disk = smallDisk(64);
+    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
+    try {
+      const p = new Packager({ outDir: disk.dir, stem: 'users_x', chunkSize: 1000, provenance: PROVENANCE });
+      // Random text does not compress: 40 users of 8 KiB are 320 KiB of zip on a 64 KiB disk.
+      const users = Array.from({ length: 40 }, (_, i) => user(String(i)).replace('</primary_id>', `</primary_id><job_description>${randomBytes(4096).toString('hex')}</job_description>`));
+      const temp = `${disk.dir}/users_x.zip.partial`;
+      await assert.rejects(
+        (async () => {
+          await addAll(p, users);
+          await p.finish();
+        })(),
+        (error: RunError) => {
+          assert.deepEqual([error.code, error.message, error.context], ['output_failed', `cannot write ${temp}: ENOSPC`, { file: temp }]);
+          return true;
+        },
+      );
+      await p.abort();
+      assert.deepEqual(readdirSync(disk.dir), []);
+    } finally {
+      disk.dispose();
+    }
+  });
+
   test('an output folder that cannot be written: output_failed, naming the zip', async () => {
     const dir = path.join(makeTempDir('sis2alma-output-stages-'), 'gone');
     const p = new Packager({ outDir: dir, stem: 'users_x', chunkSize: 10, provenance: PROVENANCE });
@@ -420,6 +448,32 @@ describe('RunLog', () => {
     assert.deepEqual(readdirSync(f.dir).sort(), ['.details.2.tmp', '.details.tmp', 'rejects.partial']);
     await log.discard();
     assert.deepEqual(readdirSync(f.dir), []);
+  });
+
+  test('a disk that fills up when details spill to a run: output_failed naming it, and discard leaves nothing', async (t) => {
+    const disk = smallDisk(64);
+    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
+    try {
+      const details = path.join(disk.dir, '.details.tmp');
+      const log = new RunLog(details, path.join(disk.dir, '.rejects.tmp'));
+      const pad = 'p'.repeat(900);
+      assert.throws(
+        () => {
+          for (let i = 1; i <= 3000; i++) {
+            log.row();
+            log.written(i, `Row ${i}`, [warning('w', pad)]);
+          }
+        },
+        (error: RunError) => {
+          assert.deepEqual([error.code, error.message, error.context], ['output_failed', `cannot write ${details}: ENOSPC`, { file: details }]);
+          return true;
+        },
+      );
+      await log.discard();
+      assert.deepEqual(readdirSync(disk.dir), []);
+    } finally {
+      disk.dispose();
+    }
   });
 
   test('a details file that cannot be made: output_failed, naming it', () => {
