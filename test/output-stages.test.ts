@@ -476,6 +476,30 @@ describe('RunLog', () => {
     }
   });
 
+  test('a disk that fills up while report.json is written: output_failed naming it, the half-written report taken away', async (t) => {
+    const disk = smallDisk(64);
+    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
+    try {
+      const log = new RunLog(path.join(disk.dir, '.details.tmp'), path.join(disk.dir, '.rejects.tmp'));
+      // 800 KiB of details, held in memory (under the megabyte that spills): the report cannot take them.
+      for (let i = 1; i <= 900; i++) {
+        log.row();
+        log.written(i, `Row ${i}`, [warning('w', 'p'.repeat(900))]);
+      }
+      await log.close(path.join(disk.dir, 'rejects.csv'));
+      const partial = path.join(disk.dir, 'report.json.partial');
+      await assert.rejects(log.writeReport(path.join(disk.dir, 'report.json'), { success: true, summary: 's', counts: log.counts, files: [] }), (error: RunError) => {
+        assert.deepEqual([error.code, error.message, error.context], ['output_failed', `cannot write ${partial}: ENOSPC`, { file: partial }]);
+        return true;
+      });
+      assert.deepEqual(readdirSync(disk.dir), ['.details.tmp']);
+      await log.discard();
+      assert.deepEqual(readdirSync(disk.dir), []);
+    } finally {
+      disk.dispose();
+    }
+  });
+
   test('a details file that cannot be made: output_failed, naming it', () => {
     const missing = path.join(makeTempDir('sis2alma-output-stages-'), 'gone', '.details.tmp');
     assert.throws(

@@ -269,20 +269,34 @@ export class RunLog {
     const withDetails = this.counts.rows > 0;
     const temp = `${file}.partial`;
     const out = ownerOnlyStream(temp);
-    const body = JSON.stringify(report, null, 2);
-    if (!withDetails) out.write(body + '\n');
-    else {
-      out.write(body.slice(0, body.lastIndexOf('}')).trimEnd() + ',\n  "details": {');
-      let first = true;
-      const runs = [...this.runs.map((f) => createInterface({ input: createReadStream(f), crlfDelay: Infinity })), arrayLines(this.lastRun)];
-      for await (const line of mergeRuns(runs)) {
-        if (!out.write((first ? '\n    ' : ',\n    ') + line.slice(line.indexOf('\t') + 1))) await once(out, 'drain');
-        first = false;
+    // A write that fails (a full disk) stops the report with the file named, and takes the
+    // half-written report away: it holds patron data.
+    let writeError: RunError | undefined;
+    const failed = new Promise<never>((_, reject) =>
+      out.on('error', (error: NodeJS.ErrnoException) => reject((writeError = new RunError('output_failed', `cannot write ${temp}: ${error.code ?? error.message}`, { file: temp })))),
+    );
+    failed.catch(() => {});
+    try {
+      const body = JSON.stringify(report, null, 2);
+      if (!withDetails) out.write(body + '\n');
+      else {
+        out.write(body.slice(0, body.lastIndexOf('}')).trimEnd() + ',\n  "details": {');
+        let first = true;
+        const runs = [...this.runs.map((f) => createInterface({ input: createReadStream(f), crlfDelay: Infinity })), arrayLines(this.lastRun)];
+        for await (const line of mergeRuns(runs)) {
+          if (!out.write((first ? '\n    ' : ',\n    ') + line.slice(line.indexOf('\t') + 1))) await Promise.race([once(out, 'drain'), failed]);
+          first = false;
+        }
+        out.write('\n  }\n}\n');
       }
-      out.write('\n  }\n}\n');
+      out.end();
+      await Promise.race([once(out, 'close'), failed]);
+    } catch (error) {
+      out.destroy();
+      await rm(temp, { force: true });
+      // once() may see the stream's error first: the RunError naming the file is the one to give.
+      throw writeError ?? error;
     }
-    out.end();
-    await once(out, 'close');
     await rename(temp, file);
     await this.removeRuns();
     return report as Report;
