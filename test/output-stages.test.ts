@@ -534,6 +534,31 @@ describe('addToReport', () => {
     return file;
   }
 
+  test('a disk too full for the new report: output_failed naming the temporary file, which is removed; the report stays as it was', async (t) => {
+    const disk = smallDisk(64);
+    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
+    try {
+      const log = new RunLog(path.join(disk.dir, '.details.tmp'), path.join(disk.dir, '.rejects.tmp'));
+      // 40 KiB of details: the report fits once on the 64 KiB disk, not twice.
+      for (let i = 1; i <= 40; i++) {
+        log.row();
+        log.written(i, `Row ${i}`, [warning('w', 'p'.repeat(1000))]);
+      }
+      await log.close(path.join(disk.dir, 'rejects.csv'));
+      const file = path.join(disk.dir, 'report.json');
+      await log.writeReport(file, { success: true, summary: 's', counts: log.counts, files: [] });
+      const before = readFileSync(file, 'utf8');
+      await assert.rejects(addToReport(file, { delivery: { ok: true } }), (error: RunError) => {
+        assert.deepEqual([error.code, error.message, error.context], ['output_failed', `cannot write ${file}.tmp: ENOSPC`, { file: `${file}.tmp` }]);
+        return true;
+      });
+      assert.deepEqual(readdirSync(disk.dir), ['report.json']);
+      assert.equal(readFileSync(file, 'utf8'), before);
+    } finally {
+      disk.dispose();
+    }
+  });
+
   test('the fields go after files, before the details; a field already there is replaced in its new place', async () => {
     const file = await report(true, { delivery: 'old', after: 1 });
     await addToReport(file, { delivery: { to: 'sftp' }, state: 2 });

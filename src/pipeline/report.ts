@@ -271,11 +271,8 @@ export class RunLog {
     const out = ownerOnlyStream(temp);
     // A write that fails (a full disk) stops the report with the file named, and takes the
     // half-written report away: it holds patron data.
-    let writeError: RunError | undefined;
-    const failed = new Promise<never>((_, reject) =>
-      out.on('error', (error: NodeJS.ErrnoException) => reject((writeError = new RunError('output_failed', `cannot write ${temp}: ${error.code ?? error.message}`, { file: temp })))),
-    );
-    failed.catch(() => {});
+    const failure = failureOf(out, temp);
+    const { failed } = failure;
     try {
       const body = JSON.stringify(report, null, 2);
       if (!withDetails) out.write(body + '\n');
@@ -294,8 +291,7 @@ export class RunLog {
     } catch (error) {
       out.destroy();
       await rm(temp, { force: true });
-      // once() may see the stream's error first: the RunError naming the file is the one to give.
-      throw writeError ?? error;
+      throw failure.error() ?? error;
     }
     await rename(temp, file);
     await this.removeRuns();
@@ -325,8 +321,8 @@ export class RunLog {
 export async function addToReport(file: string, fields: Record<string, unknown>): Promise<void> {
   const temp = `${file}.tmp`;
   const out = ownerOnlyStream(temp);
-  const failed = new Promise<never>((_, reject) => out.on('error', reject));
-  failed.catch(() => {});
+  const failure = failureOf(out, temp);
+  const { failed } = failure;
   const write = async (bytes: Buffer | string) => {
     if (!out.write(bytes)) await Promise.race([once(out, 'drain'), failed]);
   };
@@ -359,8 +355,21 @@ export async function addToReport(file: string, fields: Record<string, unknown>)
     out.destroy();
     // Stryker disable next-line ObjectLiteral,BooleanLiteral: the temporary file is there (made before the try), so force is never needed
     await rm(temp, { force: true });
-    throw error;
+    throw failure.error() ?? error;
   }
+}
+
+/**
+ * A write stream's first error as a RunError naming its file (output_failed): `failed` rejects
+ * with it, and `error()` gives it once it has come (once() may see the stream's error first).
+ */
+function failureOf(out: WriteStream, file: string): { failed: Promise<never>; error: () => RunError | undefined } {
+  let error: RunError | undefined;
+  const failed = new Promise<never>((_, reject) =>
+    out.on('error', (e: NodeJS.ErrnoException) => reject((error = new RunError('output_failed', `cannot write ${file}: ${e.code ?? e.message}`, { file })))),
+  );
+  failed.catch(() => {});
+  return { failed, error: () => error };
 }
 
 /** Where writeReport's row details begin: the rest of the report. */
