@@ -606,11 +606,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   // Rules that never hold for this file are left out: a shortcut, since a check that never holds does nothing either.
   // Stryker disable next-line ConditionalExpression,MethodExpression: the shortcut, as above
   const skips = mapping.skip.map((rule) => ({ name: rule.name, check: checkAll(rule.when) })).filter((r) => r.check !== NEVER);
-  // Stryker disable next-line MethodExpression: the shortcut, as above
-  const rejects = mapping.reject
-    .map((rule) => ({ rule, check: checkAll(rule.when), column: rule.when.flatMap((c) => conditionColumns(c))[0] }))
-    // Stryker disable next-line ConditionalExpression: the shortcut, as above
-    .filter((r) => r.check !== NEVER);
+  const rejectRule = (rule: Mapping['reject'][number]) => ({ rule, check: checkAll(rule.when), column: rule.when.flatMap((c) => conditionColumns(c))[0] });
+  // Stryker disable next-line ConditionalExpression,MethodExpression: the shortcut, as above
+  const rejects = mapping.reject.map(rejectRule).filter((r) => r.check !== NEVER);
 
   const map = (values: string[]): MapResult => {
     const ctx = new RowContext(values, runDate);
