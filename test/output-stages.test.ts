@@ -15,8 +15,7 @@ import { USERS_CLOSE, USERS_OPEN, XML_DECLARATION, provenanceComment } from '../
 import { RunError, type RowProblem, type RowWarning } from '../src/shared/errors.js';
 import { readZip, readZipEntries } from './helpers/zip.js';
 import { makeTempDir } from './helpers/tmp.js';
-import { smallDisk } from './helpers/small-disk.js';
-import { skipForTool } from './helpers/tools.js';
+import { onSmallDisk } from './helpers/small-disk.js';
 import { randomBytes } from 'node:crypto';
 
 const PROVENANCE = { tool: 'sis2alma', version: '0.1.0', mappingFile: 'm.yaml', mappingSha256: 'abc', runTime: '2026-11-21T02:00:00.000Z' };
@@ -232,13 +231,11 @@ describe('Packager', () => {
   });
 
   test('a disk that fills up while the zip is written: output_failed naming it, and abort leaves nothing', async (t) => {
-    const disk = smallDisk(64);
-    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
-    try {
-      const p = new Packager({ outDir: disk.dir, stem: 'users_x', chunkSize: 1000, provenance: PROVENANCE });
+    await onSmallDisk(t, 64, async (dir) => {
+      const p = new Packager({ outDir: dir, stem: 'users_x', chunkSize: 1000, provenance: PROVENANCE });
       // Random text does not compress: 40 users of 8 KiB are 320 KiB of zip on a 64 KiB disk.
       const users = Array.from({ length: 40 }, (_, i) => user(String(i)).replace('</primary_id>', `</primary_id><job_description>${randomBytes(4096).toString('hex')}</job_description>`));
-      const temp = `${disk.dir}/users_x.zip.partial`;
+      const temp = `${dir}/users_x.zip.partial`;
       await assert.rejects(
         (async () => {
           await addAll(p, users);
@@ -250,10 +247,8 @@ describe('Packager', () => {
         },
       );
       await p.abort();
-      assert.deepEqual(readdirSync(disk.dir), []);
-    } finally {
-      disk.dispose();
-    }
+      assert.deepEqual(readdirSync(dir), []);
+    });
   });
 
   test('an output folder that cannot be written: output_failed, naming the zip', async () => {
@@ -451,11 +446,9 @@ describe('RunLog', () => {
   });
 
   test('a disk that fills up when details spill to a run: output_failed naming it, and discard leaves nothing', async (t) => {
-    const disk = smallDisk(64);
-    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
-    try {
-      const details = path.join(disk.dir, '.details.tmp');
-      const log = new RunLog(details, path.join(disk.dir, '.rejects.tmp'));
+    await onSmallDisk(t, 64, async (dir) => {
+      const details = path.join(dir, '.details.tmp');
+      const log = new RunLog(details, path.join(dir, '.rejects.tmp'));
       const pad = 'p'.repeat(900);
       assert.throws(
         () => {
@@ -470,34 +463,23 @@ describe('RunLog', () => {
         },
       );
       await log.discard();
-      assert.deepEqual(readdirSync(disk.dir), []);
-    } finally {
-      disk.dispose();
-    }
+      assert.deepEqual(readdirSync(dir), []);
+    });
   });
 
   test('a disk that fills up while report.json is written: output_failed naming it, the half-written report taken away', async (t) => {
-    const disk = smallDisk(64);
-    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
-    try {
-      const log = new RunLog(path.join(disk.dir, '.details.tmp'), path.join(disk.dir, '.rejects.tmp'));
+    await onSmallDisk(t, 64, async (dir) => {
       // 800 KiB of details, held in memory (under the megabyte that spills): the report cannot take them.
-      for (let i = 1; i <= 900; i++) {
-        log.row();
-        log.written(i, `Row ${i}`, [warning('w', 'p'.repeat(900))]);
-      }
-      await log.close(path.join(disk.dir, 'rejects.csv'));
-      const partial = path.join(disk.dir, 'report.json.partial');
-      await assert.rejects(log.writeReport(path.join(disk.dir, 'report.json'), { success: true, summary: 's', counts: log.counts, files: [] }), (error: RunError) => {
+      const log = await closedLog(dir, 900, 900);
+      const partial = path.join(dir, 'report.json.partial');
+      await assert.rejects(log.writeReport(path.join(dir, 'report.json'), { success: true, summary: 's', counts: log.counts, files: [] }), (error: RunError) => {
         assert.deepEqual([error.code, error.message, error.context], ['output_failed', `cannot write ${partial}: ENOSPC`, { file: partial }]);
         return true;
-      });
-      assert.deepEqual(readdirSync(disk.dir), ['.details.tmp']);
-      await log.discard();
-      assert.deepEqual(readdirSync(disk.dir), []);
-    } finally {
-      disk.dispose();
-    }
+    });
+    assert.deepEqual(readdirSync(dir), ['.details.tmp']);
+    await log.discard();
+    assert.deepEqual(readdirSync(dir), []);
+    });
   });
 
   test('a details file that cannot be made: output_failed, naming it', () => {
@@ -520,6 +502,17 @@ describe('RunLog', () => {
   });
 });
 
+/** A RunLog in dir of `rows` rows, each written with a warning of `size` characters, closed (no rejects). */
+async function closedLog(dir: string, rows: number, size: number): Promise<RunLog> {
+  const log = new RunLog(path.join(dir, '.details.tmp'), path.join(dir, '.rejects.tmp'));
+  for (let i = 1; i <= rows; i++) {
+    log.row();
+    log.written(i, `Row ${i}`, [warning('w', 'p'.repeat(size))]);
+  }
+  await log.close(path.join(dir, 'rejects.csv'));
+  return log;
+}
+
 describe('addToReport', () => {
   async function report(details: boolean, extra: Record<string, unknown> = {}): Promise<string> {
     const dir = makeTempDir('sis2alma-output-stages-');
@@ -535,28 +528,19 @@ describe('addToReport', () => {
   }
 
   test('a disk too full for the new report: output_failed naming the temporary file, which is removed; the report stays as it was', async (t) => {
-    const disk = smallDisk(64);
-    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
-    try {
-      const log = new RunLog(path.join(disk.dir, '.details.tmp'), path.join(disk.dir, '.rejects.tmp'));
+    await onSmallDisk(t, 64, async (dir) => {
       // 40 KiB of details: the report fits once on the 64 KiB disk, not twice.
-      for (let i = 1; i <= 40; i++) {
-        log.row();
-        log.written(i, `Row ${i}`, [warning('w', 'p'.repeat(1000))]);
-      }
-      await log.close(path.join(disk.dir, 'rejects.csv'));
-      const file = path.join(disk.dir, 'report.json');
+      const log = await closedLog(dir, 40, 1000);
+      const file = path.join(dir, 'report.json');
       await log.writeReport(file, { success: true, summary: 's', counts: log.counts, files: [] });
       const before = readFileSync(file, 'utf8');
       await assert.rejects(addToReport(file, { delivery: { ok: true } }), (error: RunError) => {
         assert.deepEqual([error.code, error.message, error.context], ['output_failed', `cannot write ${file}.tmp: ENOSPC`, { file: `${file}.tmp` }]);
         return true;
-      });
-      assert.deepEqual(readdirSync(disk.dir), ['report.json']);
-      assert.equal(readFileSync(file, 'utf8'), before);
-    } finally {
-      disk.dispose();
-    }
+    });
+    assert.deepEqual(readdirSync(dir), ['report.json']);
+    assert.equal(readFileSync(file, 'utf8'), before);
+    });
   });
 
   test('the fields go after files, before the details; a field already there is replaced in its new place', async () => {

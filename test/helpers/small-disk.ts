@@ -2,7 +2,9 @@
 // Mounting needs root: undefined where it is not allowed (a test then skips with skipForTool,
 // which fails in CI, where the tests run as root).
 import { spawnSync } from 'node:child_process';
+import type { TestContext } from 'node:test';
 import { makeTempDir } from './tmp.js';
+import { skipForTool } from './tools.js';
 
 export function smallDisk(kilobytes: number): { dir: string; dispose: () => void } | undefined {
   if (process.getuid?.() !== 0) return undefined;
@@ -10,4 +12,15 @@ export function smallDisk(kilobytes: number): { dir: string; dispose: () => void
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kilobytes}k`, 'tmpfs', dir], { encoding: 'utf8' });
   if (r.status !== 0) return undefined;
   return { dir, dispose: () => void spawnSync('umount', [dir]) };
+}
+
+/** Runs `body` with a folder on a tmpfs of `kilobytes`, unmounted after; skips (fails in CI) where none can be mounted. */
+export async function onSmallDisk(t: TestContext, kilobytes: number, body: (dir: string) => Promise<void>): Promise<void> {
+  const disk = smallDisk(kilobytes);
+  if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
+  try {
+    await body(disk.dir);
+  } finally {
+    disk.dispose();
+  }
 }
