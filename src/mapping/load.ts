@@ -228,7 +228,6 @@ class Normaliser {
       // Without allowed_codes a misspelt "default" would pass as a group nobody has.
       const meant = group === 'default' || this.allowed.user_group ? undefined : closestOf(group, ['default', 'days_after_expiry']);
       if (meant) this.problem(['purge', group], `"${group}" is not a key of purge; did you mean "${meant}"? (other keys are user group codes)`, true);
-      // Stryker disable next-line StringLiteral: dateRule compares the purpose with 'expiry' only; any other word is a purge
       const normalised = this.dateRule(rule as Written, ['purge', group], 'purge');
       if (group === 'default') mapping.defaultPurge = normalised;
       else {
@@ -318,7 +317,6 @@ class Normaliser {
         // A near miss of a condition word (ANY, Not, alls; input-file and inputfile by spelling distance) is most likely meant as one.
         const near = key.toLowerCase().replace(/s$/, '');
         const word = CONDITION_WORDS.find((x) => x === near) ?? closestOf(key, ['input_file']);
-        // Stryker disable next-line ConditionalExpression: a key that starts with "column:" is no condition word and within no spelling distance of input_file
         if (column === key && word)
           this.warnings.push(this.where.at(here, `"${key}" is read as a column; did you mean "${word}"? (a column of that name is written "column:${key}")`, true));
         out.push({ column, ...this.conditionTest(test, here) });
@@ -378,7 +376,6 @@ class Normaliser {
       const name = String(rule.name);
       if (seen.has(name)) this.problem([key, i, 'name'], `another ${key} rule is named "${name}" (${key}[${seen.get(name)}]); names tell the rules apart in the report`);
       else seen.set(name, i);
-      // Stryker disable next-line StringLiteral: a reject rule has a message (the schema requires it); a skip rule's is dropped (run())
       return { name, when: this.conditions(rule.when, [key, i, 'when']), message: String(rule.message ?? '') };
     });
   }
@@ -394,7 +391,6 @@ class Normaliser {
 
   /** A value, from its shorthand (a template string or constant) or its object form. */
   value(w: unknown, at: PathItem[]): ValueExpr {
-    // Stryker disable next-line ConditionalExpression: the schema lets no null value through; the test of null is there for TypeScript
     if (typeof w !== 'object' || w === null) {
       const source = this.templateSource(String(w), at);
       return { source, trim: true, required: false, truncate: false, onUnfit: 'reject', columns: columnsOf(source) };
@@ -412,10 +408,7 @@ class Normaliser {
         kind: 'rules',
         rules: (o.rules as Written[]).map((rule, i) => ({ name: rule.name, when: this.conditions(rule.when, [...at, 'rules', i, 'when']), value: this.value(rule.value, [...at, 'rules', i, 'value']) })),
       };
-    else {
-      // Stryker disable next-line ConditionalExpression,StringLiteral: without value, from, template or rules the value has a problem already, and the mapping is not returned
-      source = { kind: 'constant', value: o.value === undefined ? '' : String(o.value) };
-    }
+    else source = { kind: 'constant', value: o.value === undefined ? '' : String(o.value) };
     const expr: ValueExpr = {
       source,
       trim: o.trim !== false,
@@ -489,9 +482,7 @@ class Normaliser {
     if (!regions.includes(region)) {
       // The United Kingdom's code is GB; UK is the usual slip, and no spelling distance finds it.
       const closest = region === 'UK' ? 'GB' : closestOf(region, regions);
-      // Stryker disable next-line StringLiteral: the schema lets only two capital letters through, within two edits of every code, so a closest is always found
-      const suggestion = closest ? `; did you mean "${closest}"?` : '';
-      this.problem([...at, 'region'], `"${region}" is not a country code libphonenumber knows${suggestion}`);
+      this.problem([...at, 'region'], `"${region}" is not a country code libphonenumber knows${closest ? `; did you mean "${closest}"?` : ''}`);
     }
     return { format: w.format ?? 'e164', region, onInvalid: w.on_invalid ?? 'reject' };
   }
@@ -517,7 +508,6 @@ class Normaliser {
     }
     if (last < text.length) parts.push({ text: text.slice(last) });
     // A brace in the template's own text (between the {columns}) has no partner.
-    // Stryker disable next-line ConditionalExpression: 'text' in p only skips the {column} parts, whose undefined text has no brace either
     if (parts.some((p) => 'text' in p && /[{}]/.test(p.text))) this.problem(at, `unbalanced braces in "${text}"`);
     return parts;
   }

@@ -433,25 +433,21 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
         return checkAll(c.conditions);
       case 'not': {
         const inner = checkAll(c.conditions);
-        // Stryker disable next-line ConditionalExpression: deciding a not of a decided part here is a shortcut; !inner(ctx) gives the same answer
         return inner === ALWAYS ? NEVER : inner === NEVER ? ALWAYS : (ctx) => !inner(ctx);
       }
       case 'any': {
         const parts = c.conditions.map(checkOne);
-        // The shortcuts of a decided any: the loop below gives the same answer for each.
-        // Stryker disable ConditionalExpression,MethodExpression: shortcuts, as above
+        // Shortcuts for decided parts (input_file): the loop would give the same answers.
         if (parts.includes(ALWAYS)) return ALWAYS;
         const open = parts.filter((f) => f !== NEVER);
         if (open.length === 0) return NEVER;
         if (open.length === 1) return open[0]!;
-        // Stryker restore ConditionalExpression,MethodExpression
         return anyOf(open);
       }
       case 'input_file':
         return c.regexes.some((r) => r.test(inputName)) ? ALWAYS : NEVER;
     }
   };
-  // Stryker disable ConditionalExpression,MethodExpression: the cache and the shortcuts of a decided all save time only; compiling again, or the loop below, gives the same answer
   const checkOne = (c: Condition): Check => {
     let f = checks.get(c);
     if (!f) checks.set(c, (f = compileOne(c)));
@@ -463,7 +459,6 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
     const parts = list.map(checkOne);
     const open = parts.filter((g) => g !== ALWAYS);
     f = parts.includes(NEVER) ? NEVER : open.length === 0 ? ALWAYS : open.length === 1 ? open[0]! : allOf(open);
-    // Stryker restore ConditionalExpression,MethodExpression
     checks.set(list, f);
     return f;
   }
@@ -482,7 +477,6 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   const fit = (field: string, value: string | undefined, expr: ValueExpr | undefined, ctx: RowContext): string | undefined => {
     if (value === undefined) return undefined;
     const limit = maxLengthOf(field);
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: a fast path; the count of characters below gives the same answer
     if (value.length <= limit) return value;
     // Alma (and its XSD) count characters, not UTF-16 units: an emoji is one character, and a cut
     // must never fall between the two halves of one (that would write U+FFFD).
@@ -578,7 +572,6 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
       case 'next':
         // The same for every row of the run: computed once.
         date = nextDates.get(rule);
-        // Stryker disable next-line ConditionalExpression: computing it again gives the same date
         if (date === undefined) nextDates.set(rule, (date = dayOfYearFrom(ctx.runDate, rule)));
         break;
       case 'rules':
@@ -603,11 +596,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
   // conditions test, which have values (that no rule held is why the id is empty).
   const emptyPrimary = primaryField.value.source.kind === 'rules' ? undefined : primaryColumn;
 
-  // Rules that never hold for this file are left out: a shortcut, since a check that never holds does nothing either.
-  // Stryker disable next-line ConditionalExpression,MethodExpression: the shortcut, as above
+  // Rules that never hold for this file are left out (a shortcut: such a check does nothing either).
   const skips = mapping.skip.map((rule) => ({ name: rule.name, check: checkAll(rule.when) })).filter((r) => r.check !== NEVER);
   const rejectRule = (rule: Mapping['reject'][number]) => ({ rule, check: checkAll(rule.when), column: rule.when.flatMap((c) => conditionColumns(c))[0] });
-  // Stryker disable next-line ConditionalExpression,MethodExpression: the shortcut, as above
   const rejects = mapping.reject.map(rejectRule).filter((r) => r.check !== NEVER);
 
   const map = (values: string[]): MapResult => {
@@ -762,7 +753,6 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
 
 /** Removes characters XML 1.0 forbids from every cell (in a copy: the row stays as it came in), with one warning per cell. */
 function cleanCells(values: string[], header: string[], ctx: RowContext): void {
-  // Stryker disable next-line EqualityOperator: one past the end reads undefined, which holds nothing to remove
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (!HAS_FORBIDDEN_XML.test(v)) continue;
@@ -799,10 +789,8 @@ export function enforceAlmaRulesWithinUser(user: AlmaUser, warnings: RowWarning[
     return false;
   });
   for (const list of [user.contact_info.addresses, user.contact_info.emails, user.contact_info.phones] as { preferred: boolean }[][]) {
-    // Stryker disable next-line ConditionalExpression: an empty list has nothing to mark either
     if (list.length === 0) continue;
     const first = list.findIndex((x) => x.preferred);
-    // Stryker disable next-line EqualityOperator: when the first is preferred, first is 0 either way
     list.forEach((x, i) => (x.preferred = i === (first < 0 ? 0 : first)));
   }
 }
@@ -837,7 +825,6 @@ export function visitColumns(mapping: Mapping, visit: (column: string) => void):
   };
   const date = (r: DateRule | undefined): void => {
     if (!r) return;
-    // Stryker disable next-line ConditionalExpression: value() of another kind's missing value does nothing
     if (r.kind === 'column') value(r.value);
     if (r.kind === 'end_of_year') visit(r.column);
     if (r.kind === 'rules')
