@@ -217,9 +217,9 @@ export class Night implements UserSink {
   readonly fingerprints = true;
 
   written(xml: Uint8Array, rows: readonly string[], groupRule: string, merge?: string, given?: string): boolean {
-    const fingerprint = { text: given ?? fingerprintOf(xml) };
+    const fingerprint = given ?? fingerprintOf(xml);
     const r = this.report;
-    if (this.last?.find(fingerprint.text, groupRule, merge ?? null) !== undefined) {
+    if (this.last?.find(fingerprint, groupRule, merge ?? null) !== undefined) {
       // The same XML (it holds the primary id) for the same reasons as a person of the last
       // night: nothing to compare, nothing to stage, nothing for commit() to write.
       r.unchanged.count++;
