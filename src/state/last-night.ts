@@ -75,22 +75,26 @@ export class LastNight {
     for (let i = this.cursor; i < end; i++) {
       // A fingerprint is one person's (the XML holds the primary id): the row is theirs or no one's.
       if (this.fingerprints[i] !== fingerprint) continue;
-      const rowid = this.rowids[i]!;
-      if (this.groupRules[i] !== groupRule || this.merges[i] !== merge || this.isSeen(rowid)) return undefined;
-      this.cursor = i + 1;
-      this.streak = 0;
-      this.mark(rowid);
+      const rowid = this.take(i, groupRule, merge);
+      if (rowid !== undefined) {
+        this.cursor = i + 1;
+        this.streak = 0;
+      }
       return rowid;
     }
     // Written a little earlier last night than tonight: among the rows just passed.
     for (let i = this.cursor - 1; i >= 0 && i >= this.cursor - behind; i--) {
-      if (this.fingerprints[i] !== fingerprint) continue;
-      const rowid = this.rowids[i]!;
-      if (this.groupRules[i] !== groupRule || this.merges[i] !== merge || this.isSeen(rowid)) return undefined;
-      this.mark(rowid);
-      return rowid;
+      if (this.fingerprints[i] === fingerprint) return this.take(i, groupRule, merge);
     }
     return undefined;
+  }
+
+  /** The rowid of the held row i, whose fingerprint matched, marked found: if it was for the same reasons and not found before. */
+  private take(i: number, groupRule: string, merge: string | null): number | undefined {
+    const rowid = this.rowids[i]!;
+    if (this.groupRules[i] !== groupRule || this.merges[i] !== merge || this.isSeen(rowid)) return undefined;
+    this.mark(rowid);
+    return rowid;
   }
 
   /**
