@@ -598,8 +598,9 @@ export function compileMapping(mapping: Mapping, header: string[], runDate: stri
 
   // Rules that never hold for this file are left out (a shortcut: such a check does nothing either).
   const skips = mapping.skip.map((rule) => ({ name: rule.name, check: checkAll(rule.when) })).filter((r) => r.check !== NEVER);
-  const rejectRule = (rule: Mapping['reject'][number]) => ({ rule, check: checkAll(rule.when), column: rule.when.flatMap((c) => conditionColumns(c))[0] });
-  const rejects = mapping.reject.map(rejectRule).filter((r) => r.check !== NEVER);
+  const rejects = mapping.reject
+    .map((rule) => ({ rule, check: checkAll(rule.when), column: rule.when.flatMap((c) => conditionColumns(c))[0] }))
+    .filter((r) => r.check !== NEVER);
 
   const map = (values: string[]): MapResult => {
     const ctx = new RowContext(values, runDate);
