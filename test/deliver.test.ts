@@ -15,11 +15,11 @@ import type { Logger } from '../src/shared/log.js';
 import { uploadCommand } from '../src/commands/upload.js';
 import { startSshd, sshdMissing, freePort, type SshServer } from './helpers/sshd.js';
 import { makeTempDir } from './helpers/tmp.js';
-import { smallDisk } from './helpers/small-disk.js';
+import { onSmallDisk } from './helpers/small-disk.js';
 import { rejection } from './helpers/rejection.js';
 import { usersXml, writeZip, randomZip } from './helpers/users-zip.js';
 import { runCli, stackLines, EXLIBRIS_XSD } from './helpers/run-cli.js';
-import { skipForTool, toolMissing } from './helpers/tools.js';
+import { toolMissing } from './helpers/tools.js';
 import { untimed } from './helpers/log-lines.js';
 
 const missing = toolMissing(sshdMissing());
@@ -344,35 +344,30 @@ describe('sftp delivery to a real sshd', { skip: missing }, () => {
 
 describe('a full disk', () => {
   test('on the SFTP server: one line naming host and path, not retried, no final-named file', { skip: missing }, async (t) => {
-    const disk = smallDisk(256);
-    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
-    const server = await startSshd();
-    try {
-      const dir = folder('sftp-full');
-      const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { remote_dir: disk.dir, retries: 2 })));
-      const logger = recordingLogger();
-      const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'big.zip'), 1_000_000)], { log: logger }));
-      assert.equal(error.message, `127.0.0.1:${server.port} could not write ${disk.dir}/big.zip.part (the server's disk may be full or a quota reached)`);
-      assert.deepEqual(logger.warns, [], 'not retried');
-      assert.deepEqual(readdirSync(disk.dir), [], 'no final-named file, and the partial upload removed');
-    } finally {
-      await server.dispose();
-      disk.dispose();
-    }
+    await onSmallDisk(t, 256, async (disk) => {
+      const server = await startSshd();
+      try {
+        const dir = folder('sftp-full');
+        const config = loadRunConfig(writeConfig(dir, sftpDelivery(server, { remote_dir: disk, retries: 2 })));
+        const logger = recordingLogger();
+        const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'big.zip'), 1_000_000)], { log: logger }));
+        assert.equal(error.message, `127.0.0.1:${server.port} could not write ${disk}/big.zip.part (the server's disk may be full or a quota reached)`);
+        assert.deepEqual(logger.warns, [], 'not retried');
+        assert.deepEqual(readdirSync(disk), [], 'no final-named file, and the partial upload removed');
+      } finally {
+        await server.dispose();
+      }
+    });
   });
 
   test('in a dir target: one line naming the file, and the partial copy removed', async (t) => {
-    const disk = smallDisk(256);
-    if (!disk) return skipForTool(t, 'cannot mount a small tmpfs here (needs root)');
-    try {
+    await onSmallDisk(t, 256, async (disk) => {
       const dir = folder('dir-full');
-      const config = loadRunConfig(writeConfig(dir, `target: dir\ndir: ${disk.dir}`));
+      const config = loadRunConfig(writeConfig(dir, `target: dir\ndir: ${disk}`));
       const error = await rejection(deliverZips(config.delivery, [await randomZip(path.join(dir, 'big.zip'), 1_000_000)]));
-      assert.equal(error.message, `no space left: cannot write ${disk.dir}/big.zip.part (disk full or quota reached)`);
-      assert.deepEqual(readdirSync(disk.dir), []);
-    } finally {
-      disk.dispose();
-    }
+      assert.equal(error.message, `no space left: cannot write ${disk}/big.zip.part (disk full or quota reached)`);
+      assert.deepEqual(readdirSync(disk), []);
+    });
   });
 });
 

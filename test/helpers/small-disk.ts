@@ -1,12 +1,12 @@
 // A folder on a tiny tmpfs, to fill the disk for real (ENOSPC), as a night with a full disk would.
-// Mounting needs root: undefined where it is not allowed (a test then skips with skipForTool,
-// which fails in CI, where the tests run as root).
+// Mounting needs root: where it is not allowed the test skips with skipForTool, which fails in CI,
+// where the tests run as root.
 import { spawnSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
 import { makeTempDir } from './tmp.js';
 import { skipForTool } from './tools.js';
 
-export function smallDisk(kilobytes: number): { dir: string; dispose: () => void } | undefined {
+function smallDisk(kilobytes: number): { dir: string; dispose: () => void } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const dir = makeTempDir('sis2alma-small-disk-');
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kilobytes}k`, 'tmpfs', dir], { encoding: 'utf8' });
